@@ -1,0 +1,67 @@
+# Makefile for the dotdo platform. `make run` starts the whole platform on
+# one machine; `make test` runs every test. Both install what they need.
+
+SHELL := /bin/bash
+BUF := go tool -modfile=tools/go.mod buf
+GO_PKGS := ./...
+
+.PHONY: all build run test test-go test-ts generate checkgenerate lint deps npm proto-deps clean
+
+all: build
+
+## deps: install npm packages (workerd, protoc-gen-es, TypeScript) when package-lock.json changed.
+deps: npm
+npm: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## proto-deps: third-party protos (buf/validate, google/api) into .build/proto-deps.
+proto-deps: npm
+	./scripts/proto-deps.sh
+
+## build: every binary into bin/.
+build:
+	go build -o bin/ ./cmd/...
+
+## run: the whole platform on the default ports (dotdo dev).
+run: npm build
+	./bin/dotdo dev
+
+## generate: gen/go and gen/ts from proto/, byte for byte.
+generate: proto-deps
+	$(BUF) generate
+
+## checkgenerate: fail when generate changes anything.
+checkgenerate: generate
+	@git add -N gen >/dev/null 2>&1 || true
+	@if ! git diff --quiet --exit-code -- gen; then \
+		git --no-pager diff --stat -- gen; \
+		echo "gen/ is stale: run 'make generate' and commit it"; exit 1; fi
+
+## lint: gofmt, go vet, buf lint, buf format, buf breaking (against main, when main has protos).
+lint: proto-deps
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet $(GO_PKGS)
+	$(BUF) lint
+	$(BUF) format -d --exit-code proto
+	@if git rev-parse --verify -q main >/dev/null && git ls-tree -r --name-only main -- proto | grep -q '\.proto$$'; then \
+		echo "buf breaking against main"; \
+		$(BUF) breaking proto --against '.git#branch=main,subdir=proto'; \
+	else echo "buf breaking: main has no protos yet, skipped"; fi
+
+## test: every test: lint, generated code up to date, Go (unit, integration, e2e), TypeScript.
+test: lint checkgenerate test-go test-ts
+
+test-go: npm
+	go test -count=1 $(GO_PKGS)
+
+## test-ts: type-check gen/ts and the TypeScript tests with tsc, then run them with node --test.
+test-ts: npm
+	rm -rf .build/ts
+	npx --no-install tsc -p tsconfig.json
+	node --test .build/ts/test/ts/
+
+clean:
+	rm -rf bin .build

@@ -1,0 +1,115 @@
+// Package config holds the platform's defaults and reads settings from flags
+// with environment-variable fallbacks, so that every binary is configured the
+// same way: a flag wins, then its DOTDO_* (or standard) variable, then the
+// default documented in README.md.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Default addresses of the five services, as DESIGN.md lists them.
+const (
+	DefaultDeployAddr     = "127.0.0.1:8080"
+	DefaultAuthAddr       = "127.0.0.1:8081"
+	DefaultDBAddr         = "127.0.0.1:8082"
+	DefaultDispatcherAddr = "127.0.0.1:8787"
+	DefaultRuntimeAddr    = "127.0.0.1:8790"
+)
+
+// DefaultDataDir is where SQLite, the runtime's scripts and the generated
+// credentials live.
+const DefaultDataDir = ".dotdo"
+
+// DefaultEnvironments are the environments and their dispatch namespaces.
+var DefaultEnvironments = []Environment{
+	{Name: "production", Namespace: "dotdo-production"},
+	{Name: "staging", Namespace: "dotdo-staging"},
+	{Name: "development", Namespace: "dotdo-development"},
+}
+
+// Environment maps an environment to its dispatch namespace.
+type Environment struct {
+	Name      string
+	Namespace string
+}
+
+// Env returns the value of the first set variable among keys, or def.
+func Env(def string, keys ...string) string {
+	for _, k := range keys {
+		if v, ok := os.LookupEnv(k); ok && v != "" {
+			return v
+		}
+	}
+	return def
+}
+
+// String registers a string flag whose default comes from the environment
+// variable env when it is set.
+func String(fs *flag.FlagSet, p *string, name, env, def, usage string) {
+	fs.StringVar(p, name, Env(def, env), fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// Duration registers a duration flag whose default comes from env.
+func Duration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v := Env("", env); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	fs.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// Int64 registers an int64 flag whose default comes from env.
+func Int64(fs *flag.FlagSet, p *int64, name, env string, def int64, usage string) {
+	if v := Env("", env); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			def = n
+		}
+	}
+	fs.Int64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// ParseEnvironments parses "production=dotdo-production,staging=..." into
+// environments. A bare name maps to "dotdo-<name>".
+func ParseEnvironments(s string) ([]Environment, error) {
+	var out []Environment
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, ns, ok := strings.Cut(part, "=")
+		if !ok {
+			ns = "dotdo-" + name
+		}
+		name, ns = strings.TrimSpace(name), strings.TrimSpace(ns)
+		if name == "" || ns == "" {
+			return nil, fmt.Errorf("config: environment %q: want name=namespace", part)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("config: environment %q listed twice", name)
+		}
+		seen[name] = true
+		out = append(out, Environment{Name: name, Namespace: ns})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("config: no environments")
+	}
+	return out, nil
+}
+
+// FormatEnvironments is the inverse of ParseEnvironments.
+func FormatEnvironments(envs []Environment) string {
+	parts := make([]string, len(envs))
+	for i, e := range envs {
+		parts[i] = e.Name + "=" + e.Namespace
+	}
+	return strings.Join(parts, ",")
+}

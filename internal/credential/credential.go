@@ -1,0 +1,134 @@
+// Package credential carries the internal service credential: the shared
+// secret with which deploy, dispatcher and the CLI's local commands prove to
+// the internal services (auth, db, the runtime's invocation endpoint) that
+// they are part of the platform, as a service binding is unreachable from
+// outside.
+package credential
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"connectrpc.com/connect"
+)
+
+// Header is the request header that carries the internal credential.
+const Header = "Dotdo-Internal-Token"
+
+// errMissing is the one error a caller without the credential sees; it says
+// nothing about what was sent.
+var errMissing = errors.New("missing or invalid internal service credential")
+
+// Generate returns a new random credential: 32 bytes from crypto/rand,
+// base64url encoded.
+func Generate() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("credential: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Equal reports whether got matches want, in constant time. An empty want
+// never matches.
+func Equal(got, want string) bool {
+	if want == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// LoadOrCreate reads the credential stored in path, or generates one and
+// writes it there with mode 0600 when the file does not exist. The file is
+// created exclusively, so two processes starting at once agree on one value.
+func LoadOrCreate(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("credential: %s is empty", path)
+		}
+		return tok, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("credential: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("credential: %w", err)
+	}
+	tok := Generate()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return LoadOrCreate(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("credential: %w", err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("credential: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("credential: write %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+// Interceptor checks the credential on the server side and adds it on the
+// client side.
+type Interceptor struct {
+	token string
+}
+
+var _ connect.Interceptor = (*Interceptor)(nil)
+
+// NewInterceptor returns an interceptor for token. On a handler it rejects
+// every call without the token with Unauthenticated; on a client it sends
+// the token with every call.
+func NewInterceptor(token string) *Interceptor { return &Interceptor{token: token} }
+
+func (i *Interceptor) check(h interface{ Get(string) string }) error {
+	if !Equal(h.Get(Header), i.token) {
+		return connect.NewError(connect.CodeUnauthenticated, errMissing)
+	}
+	return nil
+}
+
+// WrapUnary implements connect.Interceptor.
+func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			req.Header().Set(Header, i.token)
+			return next(ctx, req)
+		}
+		if err := i.check(req.Header()); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+// WrapStreamingClient implements connect.Interceptor.
+func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set(Header, i.token)
+		return conn
+	}
+}
+
+// WrapStreamingHandler implements connect.Interceptor.
+func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		if err := i.check(conn.RequestHeader()); err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}
