@@ -46,10 +46,7 @@ lint: proto-deps
 	go vet $(GO_PKGS)
 	$(BUF) lint
 	$(BUF) format -d --exit-code proto
-	@if git rev-parse --verify -q main >/dev/null && git ls-tree -r --name-only main -- proto | grep -q '\.proto$$'; then \
-		echo "buf breaking against main"; \
-		$(BUF) breaking proto --against '.git#branch=main,subdir=proto'; \
-	else echo "buf breaking: main has no protos yet, skipped"; fi
+	./scripts/buf-breaking.sh main
 
 ## test: every test: lint, generated code up to date, Go (unit, integration, e2e), TypeScript.
 test: lint checkgenerate test-go test-ts

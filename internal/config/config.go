@@ -49,6 +49,17 @@ func Env(def string, keys ...string) string {
 	return def
 }
 
+// EnvOr is Env with a lookup function, for code that is handed its
+// environment (the CLI and its tests).
+func EnvOr(getenv func(string) string, def string, keys ...string) string {
+	for _, k := range keys {
+		if v := getenv(k); v != "" {
+			return v
+		}
+	}
+	return def
+}
+
 // String registers a string flag whose default comes from the environment
 // variable env when it is set.
 func String(fs *flag.FlagSet, p *string, name, env, def, usage string) {

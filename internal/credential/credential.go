@@ -46,23 +46,31 @@ func Equal(got, want string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// Load reads the credential stored in path.
+func Load(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("credential: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("credential: %s is empty", path)
+	}
+	return tok, nil
+}
+
 // LoadOrCreate reads the credential stored in path, or generates one and
 // writes it there with mode 0600 when the file does not exist. The file is
 // created exclusively, so two processes starting at once agree on one value.
 func LoadOrCreate(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("credential: %s is empty", path)
-		}
-		return tok, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("credential: %w", err)
+	tok, err := Load(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return tok, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("credential: %w", err)
 	}
-	tok := Generate()
+	tok = Generate()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return LoadOrCreate(path)

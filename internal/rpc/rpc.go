@@ -7,6 +7,7 @@ package rpc
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"connectrpc.com/validate"
 
 	"github.com/dot-do/platform/internal/credential"
+	"github.com/dot-do/platform/internal/rpcerr"
 )
 
 // DefaultReadMaxBytes bounds a request message a handler reads. Deploy
@@ -26,6 +28,7 @@ type options struct {
 	internalToken string
 	readMaxBytes  int
 	interceptors  []connect.Interceptor
+	logger        *slog.Logger
 }
 
 // Option configures HandlerOptions and ClientOptions.
@@ -46,8 +49,12 @@ func WithInterceptors(i ...connect.Interceptor) Option {
 	return func(o *options) { o.interceptors = append(o.interceptors, i...) }
 }
 
+// WithLogger sets the logger on which handlers report internal faults;
+// slog.Default() otherwise.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
 func apply(opts []Option) options {
-	o := options{readMaxBytes: DefaultReadMaxBytes}
+	o := options{readMaxBytes: DefaultReadMaxBytes, logger: slog.Default()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -55,17 +62,18 @@ func apply(opts []Option) options {
 }
 
 // HandlerOptions returns the options for a generated New...ServiceHandler.
-// Interceptors run in this order: tracing and metrics, the internal
-// credential (when configured), validation of the request against its
-// protovalidate rules (InvalidArgument naming the field, before the handler
-// runs), then any extra interceptors.
+// Interceptors run in this order: tracing and metrics, the mapping of
+// domain errors to Connect codes (rpcerr), the internal credential (when
+// configured), validation of the request against its protovalidate rules
+// (InvalidArgument naming the field, before the handler runs), then any
+// extra interceptors.
 func HandlerOptions(opts ...Option) ([]connect.HandlerOption, error) {
 	o := apply(opts)
 	otel, err := otelconnect.NewInterceptor(otelconnect.WithTrustRemote())
 	if err != nil {
 		return nil, fmt.Errorf("rpc: otel interceptor: %w", err)
 	}
-	chain := []connect.Interceptor{otel}
+	chain := []connect.Interceptor{otel, rpcerr.NewInterceptor(o.logger)}
 	if o.internalToken != "" {
 		chain = append(chain, credential.NewInterceptor(o.internalToken))
 	}

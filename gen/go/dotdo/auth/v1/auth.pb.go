@@ -515,9 +515,7 @@ type CreateApiKeyRequest struct {
 	// environments limits the key to these environments; all when empty.
 	Environments []string `protobuf:"bytes,3,rep,name=environments,proto3" json:"environments,omitempty"`
 	// ttl is how long the key works; it does not expire when unset.
-	Ttl *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
-	// created_by is the key id of the operator who asked for the key.
-	CreatedBy     string `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,13 +576,6 @@ func (x *CreateApiKeyRequest) GetTtl() *durationpb.Duration {
 		return x.Ttl
 	}
 	return nil
-}
-
-func (x *CreateApiKeyRequest) GetCreatedBy() string {
-	if x != nil {
-		return x.CreatedBy
-	}
-	return ""
 }
 
 // CreateApiKeyResponse holds the new key, shown this once.
@@ -1090,16 +1081,15 @@ const file_dotdo_auth_v1_auth_proto_rawDesc = "" +
 	"\venvironment\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\venvironment\x12 \n" +
 	"\x06client\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06client\"K\n" +
 	"\x11AuthorizeResponse\x126\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x18.dotdo.auth.v1.PrincipalR\tprincipal\"\x96\x02\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x18.dotdo.auth.v1.PrincipalR\tprincipal\"\xfe\x01\n" +
 	"\x13CreateApiKeyRequest\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x04name\x123\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x13.dotdo.auth.v1.RoleB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\x12I\n" +
 	"\fenvironments\x18\x03 \x03(\tB%\xbaH\"\x92\x01\x1f\x10\x10\x18\x01\"\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\fenvironments\x125\n" +
-	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x03ttl\x12(\n" +
-	"\n" +
-	"created_by\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tcreatedBy\"c\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x03ttlJ\x04\b\x05\x10\x06R\n" +
+	"created_by\"c\n" +
 	"\x14CreateApiKeyResponse\x12.\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x15.dotdo.auth.v1.ApiKeyR\x06apiKey\x12\x1b\n" +
 	"\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x06secret\"=\n" +

@@ -182,7 +182,10 @@ type Deployment struct {
 	// finished_at is when it became live or failed; unset while pending.
 	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// error says why a failed deployment failed.
-	Error         string `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
+	// superseded_by is the id of the deployment that replaced this one when
+	// it was live.
+	SupersededBy  string `protobuf:"bytes,21,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -357,6 +360,13 @@ func (x *Deployment) GetError() string {
 	return ""
 }
 
+func (x *Deployment) GetSupersededBy() string {
+	if x != nil {
+		return x.SupersededBy
+	}
+	return ""
+}
+
 // BeginDeploymentRequest describes a deployment to record as pending. The
 // version is allocated by the database.
 type BeginDeploymentRequest struct {
@@ -367,11 +377,12 @@ type BeginDeploymentRequest struct {
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
 	// namespace is the dispatch namespace of the environment.
 	Namespace string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	// kind tells a deploy from a rollback.
+	// kind tells a deploy from a rollback; a deploy when unspecified.
 	Kind DeploymentKind `protobuf:"varint,4,opt,name=kind,proto3,enum=dotdo.db.v1.DeploymentKind" json:"kind,omitempty"`
 	// restored_version is, for a rollback, the version it restores.
 	RestoredVersion int64 `protobuf:"varint,5,opt,name=restored_version,json=restoredVersion,proto3" json:"restored_version,omitempty"`
 	// script_sha256 is the hex SHA-256 of a blob stored with PutScriptBlob.
+	// A rollback may leave it empty to reuse the restored version's script.
 	ScriptSha256 string `protobuf:"bytes,6,opt,name=script_sha256,json=scriptSha256,proto3" json:"script_sha256,omitempty"`
 	// script_size is the total size of the worker's modules in bytes.
 	ScriptSize int64 `protobuf:"varint,7,opt,name=script_size,json=scriptSize,proto3" json:"script_size,omitempty"`
@@ -585,7 +596,7 @@ type CompleteDeploymentRequest struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// status is DEPLOYMENT_STATUS_LIVE or DEPLOYMENT_STATUS_FAILED.
 	Status DeploymentStatus `protobuf:"varint,2,opt,name=status,proto3,enum=dotdo.db.v1.DeploymentStatus" json:"status,omitempty"`
-	// error says why it failed.
+	// error says why it failed; the store keeps its first 16 KiB.
 	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -646,9 +657,7 @@ func (x *CompleteDeploymentRequest) GetError() string {
 type CompleteDeploymentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// deployment is the finished deployment.
-	Deployment *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
-	// superseded is the deployment that was live before, if any.
-	Superseded    *Deployment `protobuf:"bytes,2,opt,name=superseded,proto3" json:"superseded,omitempty"`
+	Deployment    *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -686,13 +695,6 @@ func (*CompleteDeploymentResponse) Descriptor() ([]byte, []int) {
 func (x *CompleteDeploymentResponse) GetDeployment() *Deployment {
 	if x != nil {
 		return x.Deployment
-	}
-	return nil
-}
-
-func (x *CompleteDeploymentResponse) GetSuperseded() *Deployment {
-	if x != nil {
-		return x.Superseded
 	}
 	return nil
 }
@@ -1146,7 +1148,11 @@ type Lease struct {
 	// holder identifies the process holding it.
 	Holder string `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
 	// expires_at is when another holder may take it over.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// token increases each time the lease changes hands; a fencing token.
+	Token int64 `protobuf:"varint,4,opt,name=token,proto3" json:"token,omitempty"`
+	// acquired_at is when the current holder took the lease.
+	AcquiredAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=acquired_at,json=acquiredAt,proto3" json:"acquired_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1198,6 +1204,20 @@ func (x *Lease) GetHolder() string {
 func (x *Lease) GetExpiresAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Lease) GetToken() int64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *Lease) GetAcquiredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AcquiredAt
 	}
 	return nil
 }
@@ -1312,6 +1332,208 @@ func (x *AcquireLeaseResponse) GetLease() *Lease {
 	return nil
 }
 
+// RenewLeaseRequest extends a lease.
+type RenewLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the lease.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// holder must be the lease's holder.
+	Holder string `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	// ttl is the new time to live from now.
+	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeaseRequest) Reset() {
+	*x = RenewLeaseRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeaseRequest) ProtoMessage() {}
+
+func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
+func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RenewLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RenewLeaseRequest) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *RenewLeaseRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// RenewLeaseResponse holds the extended lease.
+type RenewLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lease is the extended lease.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeaseResponse) Reset() {
+	*x = RenewLeaseResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeaseResponse) ProtoMessage() {}
+
+func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
+func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RenewLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+// GetLeaseRequest names a lease.
+type GetLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the lease.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseRequest) Reset() {
+	*x = GetLeaseRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseRequest) ProtoMessage() {}
+
+func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseRequest.ProtoReflect.Descriptor instead.
+func (*GetLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetLeaseResponse holds a lease's state.
+type GetLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lease is the lease; its holder is empty once released.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseResponse) Reset() {
+	*x = GetLeaseResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseResponse) ProtoMessage() {}
+
+func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseResponse.ProtoReflect.Descriptor instead.
+func (*GetLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
 // ReleaseLeaseRequest gives a lease back.
 type ReleaseLeaseRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1325,7 +1547,7 @@ type ReleaseLeaseRequest struct {
 
 func (x *ReleaseLeaseRequest) Reset() {
 	*x = ReleaseLeaseRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1559,7 @@ func (x *ReleaseLeaseRequest) String() string {
 func (*ReleaseLeaseRequest) ProtoMessage() {}
 
 func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1572,7 @@ func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{16}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReleaseLeaseRequest) GetName() string {
@@ -1376,7 +1598,7 @@ type ReleaseLeaseResponse struct {
 
 func (x *ReleaseLeaseResponse) Reset() {
 	*x = ReleaseLeaseResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1610,7 @@ func (x *ReleaseLeaseResponse) String() string {
 func (*ReleaseLeaseResponse) ProtoMessage() {}
 
 func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1623,7 @@ func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{17}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{21}
 }
 
 // PutScriptBlobRequest holds a blob to store.
@@ -1415,7 +1637,7 @@ type PutScriptBlobRequest struct {
 
 func (x *PutScriptBlobRequest) Reset() {
 	*x = PutScriptBlobRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1649,7 @@ func (x *PutScriptBlobRequest) String() string {
 func (*PutScriptBlobRequest) ProtoMessage() {}
 
 func (x *PutScriptBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1662,7 @@ func (x *PutScriptBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutScriptBlobRequest.ProtoReflect.Descriptor instead.
 func (*PutScriptBlobRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{18}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PutScriptBlobRequest) GetData() []byte {
@@ -1461,7 +1683,7 @@ type PutScriptBlobResponse struct {
 
 func (x *PutScriptBlobResponse) Reset() {
 	*x = PutScriptBlobResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1695,7 @@ func (x *PutScriptBlobResponse) String() string {
 func (*PutScriptBlobResponse) ProtoMessage() {}
 
 func (x *PutScriptBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1708,7 @@ func (x *PutScriptBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutScriptBlobResponse.ProtoReflect.Descriptor instead.
 func (*PutScriptBlobResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{19}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PutScriptBlobResponse) GetSha256() string {
@@ -1507,7 +1729,7 @@ type GetScriptBlobRequest struct {
 
 func (x *GetScriptBlobRequest) Reset() {
 	*x = GetScriptBlobRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1741,7 @@ func (x *GetScriptBlobRequest) String() string {
 func (*GetScriptBlobRequest) ProtoMessage() {}
 
 func (x *GetScriptBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1754,7 @@ func (x *GetScriptBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetScriptBlobRequest.ProtoReflect.Descriptor instead.
 func (*GetScriptBlobRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{20}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetScriptBlobRequest) GetSha256() string {
@@ -1553,7 +1775,7 @@ type GetScriptBlobResponse struct {
 
 func (x *GetScriptBlobResponse) Reset() {
 	*x = GetScriptBlobResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1787,7 @@ func (x *GetScriptBlobResponse) String() string {
 func (*GetScriptBlobResponse) ProtoMessage() {}
 
 func (x *GetScriptBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1800,7 @@ func (x *GetScriptBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetScriptBlobResponse.ProtoReflect.Descriptor instead.
 func (*GetScriptBlobResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{21}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetScriptBlobResponse) GetData() []byte {
@@ -1607,25 +1829,25 @@ type AuditEvent struct {
 	Resource string `protobuf:"bytes,6,opt,name=resource,proto3" json:"resource,omitempty"`
 	// outcome is "success", "failure" or "denied".
 	Outcome string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	// detail holds more about the event, without secrets.
-	Detail string `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
 	// request_id is the id of the request that caused the event.
 	RequestId string `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// trace_id is the OpenTelemetry trace id of that request.
 	TraceId string `protobuf:"bytes,10,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
-	// client is the caller's address or id.
-	Client string `protobuf:"bytes,11,opt,name=client,proto3" json:"client,omitempty"`
-	// prev_hash is the hex hash of the previous event ("" for the first).
+	// prev_hash is the hex hash of the previous event (64 zeros for the
+	// first).
 	PrevHash string `protobuf:"bytes,12,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
 	// hash is the hex SHA-256 over this event's fields and prev_hash.
-	Hash          string `protobuf:"bytes,13,opt,name=hash,proto3" json:"hash,omitempty"`
+	Hash string `protobuf:"bytes,13,opt,name=hash,proto3" json:"hash,omitempty"`
+	// details holds more about the event, for example the client address or
+	// an error, without secrets.
+	Details       map[string]string `protobuf:"bytes,14,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1859,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1872,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{22}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AuditEvent) GetSeq() int64 {
@@ -1702,13 +1924,6 @@ func (x *AuditEvent) GetOutcome() string {
 	return ""
 }
 
-func (x *AuditEvent) GetDetail() string {
-	if x != nil {
-		return x.Detail
-	}
-	return ""
-}
-
 func (x *AuditEvent) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
@@ -1719,13 +1934,6 @@ func (x *AuditEvent) GetRequestId() string {
 func (x *AuditEvent) GetTraceId() string {
 	if x != nil {
 		return x.TraceId
-	}
-	return ""
-}
-
-func (x *AuditEvent) GetClient() string {
-	if x != nil {
-		return x.Client
 	}
 	return ""
 }
@@ -1744,6 +1952,13 @@ func (x *AuditEvent) GetHash() string {
 	return ""
 }
 
+func (x *AuditEvent) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 // AppendAuditEventRequest holds the event to append; seq and hashes are set
 // by the database.
 type AppendAuditEventRequest struct {
@@ -1756,7 +1971,7 @@ type AppendAuditEventRequest struct {
 
 func (x *AppendAuditEventRequest) Reset() {
 	*x = AppendAuditEventRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1983,7 @@ func (x *AppendAuditEventRequest) String() string {
 func (*AppendAuditEventRequest) ProtoMessage() {}
 
 func (x *AppendAuditEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1996,7 @@ func (x *AppendAuditEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendAuditEventRequest.ProtoReflect.Descriptor instead.
 func (*AppendAuditEventRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{23}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AppendAuditEventRequest) GetEvent() *AuditEvent {
@@ -1802,7 +2017,7 @@ type AppendAuditEventResponse struct {
 
 func (x *AppendAuditEventResponse) Reset() {
 	*x = AppendAuditEventResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +2029,7 @@ func (x *AppendAuditEventResponse) String() string {
 func (*AppendAuditEventResponse) ProtoMessage() {}
 
 func (x *AppendAuditEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +2042,7 @@ func (x *AppendAuditEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendAuditEventResponse.ProtoReflect.Descriptor instead.
 func (*AppendAuditEventResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{24}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AppendAuditEventResponse) GetEvent() *AuditEvent {
@@ -1856,7 +2071,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +2083,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +2096,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{25}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAuditEventsRequest) GetActorKeyId() string {
@@ -1932,7 +2147,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2159,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2172,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{26}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1983,7 +2198,7 @@ type VerifyAuditLogRequest struct {
 
 func (x *VerifyAuditLogRequest) Reset() {
 	*x = VerifyAuditLogRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2210,7 @@ func (x *VerifyAuditLogRequest) String() string {
 func (*VerifyAuditLogRequest) ProtoMessage() {}
 
 func (x *VerifyAuditLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2223,7 @@ func (x *VerifyAuditLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditLogRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditLogRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{27}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{31}
 }
 
 // VerifyAuditLogResponse reports the outcome of walking the hash chain.
@@ -2029,7 +2244,7 @@ type VerifyAuditLogResponse struct {
 
 func (x *VerifyAuditLogResponse) Reset() {
 	*x = VerifyAuditLogResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2256,7 @@ func (x *VerifyAuditLogResponse) String() string {
 func (*VerifyAuditLogResponse) ProtoMessage() {}
 
 func (x *VerifyAuditLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2269,7 @@ func (x *VerifyAuditLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditLogResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditLogResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{28}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VerifyAuditLogResponse) GetOk() bool {
@@ -2117,7 +2332,7 @@ type ApiKeyRecord struct {
 
 func (x *ApiKeyRecord) Reset() {
 	*x = ApiKeyRecord{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2344,7 @@ func (x *ApiKeyRecord) String() string {
 func (*ApiKeyRecord) ProtoMessage() {}
 
 func (x *ApiKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2357,7 @@ func (x *ApiKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKeyRecord.ProtoReflect.Descriptor instead.
 func (*ApiKeyRecord) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{29}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ApiKeyRecord) GetKeyId() string {
@@ -2233,7 +2448,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2460,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2473,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{30}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateApiKeyRequest) GetRecord() *ApiKeyRecord {
@@ -2268,16 +2483,18 @@ func (x *CreateApiKeyRequest) GetRecord() *ApiKeyRecord {
 	return nil
 }
 
-// CreateApiKeyResponse has no fields.
+// CreateApiKeyResponse holds the stored record.
 type CreateApiKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// record is the stored record.
+	Record        *ApiKeyRecord `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2506,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2519,14 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{31}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CreateApiKeyResponse) GetRecord() *ApiKeyRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
 }
 
 // CreateBootstrapApiKeyRequest holds the first admin key's record.
@@ -2316,7 +2540,7 @@ type CreateBootstrapApiKeyRequest struct {
 
 func (x *CreateBootstrapApiKeyRequest) Reset() {
 	*x = CreateBootstrapApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2552,7 @@ func (x *CreateBootstrapApiKeyRequest) String() string {
 func (*CreateBootstrapApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateBootstrapApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2565,7 @@ func (x *CreateBootstrapApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBootstrapApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateBootstrapApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{32}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateBootstrapApiKeyRequest) GetRecord() *ApiKeyRecord {
@@ -2351,16 +2575,18 @@ func (x *CreateBootstrapApiKeyRequest) GetRecord() *ApiKeyRecord {
 	return nil
 }
 
-// CreateBootstrapApiKeyResponse has no fields.
+// CreateBootstrapApiKeyResponse holds the stored record.
 type CreateBootstrapApiKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// record is the stored record.
+	Record        *ApiKeyRecord `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateBootstrapApiKeyResponse) Reset() {
 	*x = CreateBootstrapApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2598,7 @@ func (x *CreateBootstrapApiKeyResponse) String() string {
 func (*CreateBootstrapApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateBootstrapApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2611,14 @@ func (x *CreateBootstrapApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBootstrapApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateBootstrapApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{33}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CreateBootstrapApiKeyResponse) GetRecord() *ApiKeyRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
 }
 
 // GetApiKeyRequest names a key.
@@ -2399,7 +2632,7 @@ type GetApiKeyRequest struct {
 
 func (x *GetApiKeyRequest) Reset() {
 	*x = GetApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2644,7 @@ func (x *GetApiKeyRequest) String() string {
 func (*GetApiKeyRequest) ProtoMessage() {}
 
 func (x *GetApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2657,7 @@ func (x *GetApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{34}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetApiKeyRequest) GetKeyId() string {
@@ -2445,7 +2678,7 @@ type GetApiKeyResponse struct {
 
 func (x *GetApiKeyResponse) Reset() {
 	*x = GetApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2690,7 @@ func (x *GetApiKeyResponse) String() string {
 func (*GetApiKeyResponse) ProtoMessage() {}
 
 func (x *GetApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2703,7 @@ func (x *GetApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{35}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetApiKeyResponse) GetRecord() *ApiKeyRecord {
@@ -2491,7 +2724,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2736,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2749,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{36}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListApiKeysRequest) GetIncludeRevoked() bool {
@@ -2537,7 +2770,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2782,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2795,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{37}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListApiKeysResponse) GetRecords() []*ApiKeyRecord {
@@ -2572,39 +2805,32 @@ func (x *ListApiKeysResponse) GetRecords() []*ApiKeyRecord {
 	return nil
 }
 
-// UpdateApiKeyRequest sets times on a key record; unset fields stay as they
-// are.
-type UpdateApiKeyRequest struct {
+// RevokeApiKeyRequest names the key to revoke.
+type RevokeApiKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key_id is the public id of the key.
 	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	// revoked_at revokes the key at that time.
-	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	// expires_at sets the key's expiry, for a rotation's grace period.
-	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	// last_used_at records a use of the key.
-	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
-	// replaced_by records the key that replaced this one.
-	ReplacedBy    string `protobuf:"bytes,5,opt,name=replaced_by,json=replacedBy,proto3" json:"replaced_by,omitempty"`
+	// revoked_at is when; now when unset.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *UpdateApiKeyRequest) Reset() {
-	*x = UpdateApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
+func (x *RevokeApiKeyRequest) Reset() {
+	*x = RevokeApiKeyRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *UpdateApiKeyRequest) String() string {
+func (x *RevokeApiKeyRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*UpdateApiKeyRequest) ProtoMessage() {}
+func (*RevokeApiKeyRequest) ProtoMessage() {}
 
-func (x *UpdateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
+func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2615,68 +2841,49 @@ func (x *UpdateApiKeyRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use UpdateApiKeyRequest.ProtoReflect.Descriptor instead.
-func (*UpdateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{38}
+// Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{42}
 }
 
-func (x *UpdateApiKeyRequest) GetKeyId() string {
+func (x *RevokeApiKeyRequest) GetKeyId() string {
 	if x != nil {
 		return x.KeyId
 	}
 	return ""
 }
 
-func (x *UpdateApiKeyRequest) GetRevokedAt() *timestamppb.Timestamp {
+func (x *RevokeApiKeyRequest) GetRevokedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.RevokedAt
 	}
 	return nil
 }
 
-func (x *UpdateApiKeyRequest) GetExpiresAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ExpiresAt
-	}
-	return nil
-}
-
-func (x *UpdateApiKeyRequest) GetLastUsedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.LastUsedAt
-	}
-	return nil
-}
-
-func (x *UpdateApiKeyRequest) GetReplacedBy() string {
-	if x != nil {
-		return x.ReplacedBy
-	}
-	return ""
-}
-
-// UpdateApiKeyResponse has no fields.
-type UpdateApiKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+// RevokeApiKeyResponse holds the revoked key's record.
+type RevokeApiKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// record is the revoked key's record.
+	Record        *ApiKeyRecord `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *UpdateApiKeyResponse) Reset() {
-	*x = UpdateApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
+func (x *RevokeApiKeyResponse) Reset() {
+	*x = RevokeApiKeyResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *UpdateApiKeyResponse) String() string {
+func (x *RevokeApiKeyResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*UpdateApiKeyResponse) ProtoMessage() {}
+func (*RevokeApiKeyResponse) ProtoMessage() {}
 
-func (x *UpdateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
+func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,16 +2894,335 @@ func (x *UpdateApiKeyResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use UpdateApiKeyResponse.ProtoReflect.Descriptor instead.
-func (*UpdateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{39}
+// Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RevokeApiKeyResponse) GetRecord() *ApiKeyRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+// SetApiKeyExpiryRequest sets when a key expires.
+type SetApiKeyExpiryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key_id is the public id of the key.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// expires_at is the new expiry; unset removes it.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApiKeyExpiryRequest) Reset() {
+	*x = SetApiKeyExpiryRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApiKeyExpiryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApiKeyExpiryRequest) ProtoMessage() {}
+
+func (x *SetApiKeyExpiryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApiKeyExpiryRequest.ProtoReflect.Descriptor instead.
+func (*SetApiKeyExpiryRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *SetApiKeyExpiryRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *SetApiKeyExpiryRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// SetApiKeyExpiryResponse holds the key's record.
+type SetApiKeyExpiryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// record is the key's record.
+	Record        *ApiKeyRecord `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApiKeyExpiryResponse) Reset() {
+	*x = SetApiKeyExpiryResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApiKeyExpiryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApiKeyExpiryResponse) ProtoMessage() {}
+
+func (x *SetApiKeyExpiryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApiKeyExpiryResponse.ProtoReflect.Descriptor instead.
+func (*SetApiKeyExpiryResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SetApiKeyExpiryResponse) GetRecord() *ApiKeyRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+// TouchApiKeyRequest records a use of a key.
+type TouchApiKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key_id is the public id of the key.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// used_at is when; now when unset.
+	UsedAt        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=used_at,json=usedAt,proto3" json:"used_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TouchApiKeyRequest) Reset() {
+	*x = TouchApiKeyRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TouchApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TouchApiKeyRequest) ProtoMessage() {}
+
+func (x *TouchApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TouchApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*TouchApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *TouchApiKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *TouchApiKeyRequest) GetUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UsedAt
+	}
+	return nil
+}
+
+// TouchApiKeyResponse has no fields.
+type TouchApiKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TouchApiKeyResponse) Reset() {
+	*x = TouchApiKeyResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TouchApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TouchApiKeyResponse) ProtoMessage() {}
+
+func (x *TouchApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TouchApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*TouchApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{47}
+}
+
+// RotateApiKeyRequest replaces a key with a new one.
+type RotateApiKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// old_key_id is the public id of the key to replace.
+	OldKeyId string `protobuf:"bytes,1,opt,name=old_key_id,json=oldKeyId,proto3" json:"old_key_id,omitempty"`
+	// record is the new key's record.
+	Record *ApiKeyRecord `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	// grace_until is when the old key stops working; now when unset.
+	GraceUntil    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=grace_until,json=graceUntil,proto3" json:"grace_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateApiKeyRequest) Reset() {
+	*x = RotateApiKeyRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateApiKeyRequest) ProtoMessage() {}
+
+func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RotateApiKeyRequest) GetOldKeyId() string {
+	if x != nil {
+		return x.OldKeyId
+	}
+	return ""
+}
+
+func (x *RotateApiKeyRequest) GetRecord() *ApiKeyRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *RotateApiKeyRequest) GetGraceUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GraceUntil
+	}
+	return nil
+}
+
+// RotateApiKeyResponse holds both records.
+type RotateApiKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// previous is the old key's record, now expiring at grace_until.
+	Previous *ApiKeyRecord `protobuf:"bytes,1,opt,name=previous,proto3" json:"previous,omitempty"`
+	// record is the new key's record.
+	Record        *ApiKeyRecord `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateApiKeyResponse) Reset() {
+	*x = RotateApiKeyResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateApiKeyResponse) ProtoMessage() {}
+
+func (x *RotateApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*RotateApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RotateApiKeyResponse) GetPrevious() *ApiKeyRecord {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+func (x *RotateApiKeyResponse) GetRecord() *ApiKeyRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
 }
 
 var File_dotdo_db_v1_db_proto protoreflect.FileDescriptor
 
 const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\n" +
-	"\x14dotdo/db/v1/db.proto\x12\vdotdo.db.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x06\n" +
+	"\x14dotdo/db/v1/db.proto\x12\vdotdo.db.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x06\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -2725,27 +3251,29 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"created_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
 	"\vfinished_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x14\n" +
-	"\x05error\x18\x14 \x01(\tR\x05error\x1a;\n" +
+	"\x05error\x18\x14 \x01(\tR\x05error\x12#\n" +
+	"\rsuperseded_by\x18\x15 \x01(\tR\fsupersededBy\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe0\x05\n" +
-	"\x16BeginDeploymentRequest\x12#\n" +
-	"\aservice\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\aservice\x12+\n" +
-	"\venvironment\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\venvironment\x12'\n" +
-	"\tnamespace\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tnamespace\x12;\n" +
-	"\x04kind\x18\x04 \x01(\x0e2\x1b.dotdo.db.v1.DeploymentKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x122\n" +
-	"\x10restored_version\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x0frestoredVersion\x12:\n" +
-	"\rscript_sha256\x18\x06 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\fscriptSha256\x12(\n" +
-	"\vscript_size\x18\a \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
-	"scriptSize\x12(\n" +
-	"\vmain_module\x18\b \x01(\tB\a\xbaH\x04r\x02\x10\x01R\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe7\x05\n" +
+	"\x16BeginDeploymentRequest\x12$\n" +
+	"\aservice\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\aservice\x12,\n" +
+	"\venvironment\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\venvironment\x12&\n" +
+	"\tnamespace\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\tnamespace\x129\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x1b.dotdo.db.v1.DeploymentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x122\n" +
+	"\x10restored_version\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x0frestoredVersion\x12@\n" +
+	"\rscript_sha256\x18\x06 \x01(\tB\x1b\xbaH\x18r\x162\x14^([0-9a-fA-F]{64})?$R\fscriptSha256\x12(\n" +
+	"\vscript_size\x18\a \x01(\x03B\a\xbaH\x04\"\x02(\x00R\n" +
+	"scriptSize\x12)\n" +
+	"\vmain_module\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\n" +
 	"mainModule\x12-\n" +
 	"\x12compatibility_date\x18\t \x01(\tR\x11compatibilityDate\x12\x12\n" +
 	"\x04tags\x18\n" +
 	" \x03(\tR\x04tags\x12M\n" +
-	"\bmetadata\x18\v \x03(\v21.dotdo.db.v1.BeginDeploymentRequest.MetadataEntryR\bmetadata\x12)\n" +
-	"\factor_key_id\x18\f \x01(\tB\a\xbaH\x04r\x02\x10\x01R\n" +
+	"\bmetadata\x18\v \x03(\v21.dotdo.db.v1.BeginDeploymentRequest.MetadataEntryR\bmetadata\x12*\n" +
+	"\factor_key_id\x18\f \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\n" +
 	"actorKeyId\x12\x1d\n" +
 	"\n" +
 	"actor_name\x18\r \x01(\tR\tactorName\x121\n" +
@@ -2757,18 +3285,16 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x17.dotdo.db.v1.DeploymentR\n" +
 	"deployment\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"\x97\x01\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\x98\x01\n" +
 	"\x19CompleteDeploymentRequest\x12\x17\n" +
 	"\x02id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x02id\x12A\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.dotdo.db.v1.DeploymentStatusB\n" +
-	"\xbaH\a\x82\x01\x04\x18\x02\x18\x03R\x06status\x12\x1e\n" +
-	"\x05error\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x05error\"\x8e\x01\n" +
+	"\xbaH\a\x82\x01\x04\x18\x02\x18\x03R\x06status\x12\x1f\n" +
+	"\x05error\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04R\x05error\"g\n" +
 	"\x1aCompleteDeploymentResponse\x127\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x17.dotdo.db.v1.DeploymentR\n" +
-	"deployment\x127\n" +
-	"\n" +
-	"superseded\x18\x02 \x01(\v2\x17.dotdo.db.v1.DeploymentR\n" +
+	"deploymentJ\x04\b\x02\x10\x03R\n" +
 	"superseded\"\x8b\x03\n" +
 	"\x14GetDeploymentRequest\x12\x17\n" +
 	"\x02id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x02id\x12)\n" +
@@ -2800,12 +3326,15 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1f\n" +
 	"\x1dListPendingDeploymentsRequest\"[\n" +
 	"\x1eListPendingDeploymentsResponse\x129\n" +
-	"\vdeployments\x18\x01 \x03(\v2\x17.dotdo.db.v1.DeploymentR\vdeployments\"n\n" +
+	"\vdeployments\x18\x01 \x03(\v2\x17.dotdo.db.v1.DeploymentR\vdeployments\"\xc1\x01\n" +
 	"\x05Lease\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06holder\x18\x02 \x01(\tR\x06holder\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x95\x01\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
+	"\x05token\x18\x04 \x01(\x03R\x05token\x12;\n" +
+	"\vacquired_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"acquiredAt\"\x95\x01\n" +
 	"\x13AcquireLeaseRequest\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x04name\x12\"\n" +
@@ -2814,6 +3343,17 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\r\xbaH\n" +
 	"\xaa\x01\a\"\x03\b\x90\x1c*\x00R\x03ttl\"@\n" +
 	"\x14AcquireLeaseResponse\x12(\n" +
+	"\x05lease\x18\x01 \x01(\v2\x12.dotdo.db.v1.LeaseR\x05lease\"\x8d\x01\n" +
+	"\x11RenewLeaseRequest\x12\x1b\n" +
+	"\x04name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x04name\x12\x1f\n" +
+	"\x06holder\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x06holder\x12:\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\r\xbaH\n" +
+	"\xaa\x01\a\"\x03\b\x90\x1c*\x00R\x03ttl\">\n" +
+	"\x12RenewLeaseResponse\x12(\n" +
+	"\x05lease\x18\x01 \x01(\v2\x12.dotdo.db.v1.LeaseR\x05lease\".\n" +
+	"\x0fGetLeaseRequest\x12\x1b\n" +
+	"\x04name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x04name\"<\n" +
+	"\x10GetLeaseResponse\x12(\n" +
 	"\x05lease\x18\x01 \x01(\v2\x12.dotdo.db.v1.LeaseR\x05lease\"S\n" +
 	"\x13ReleaseLeaseRequest\x12\x1b\n" +
 	"\x04name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x04name\x12\x1f\n" +
@@ -2826,7 +3366,7 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x14GetScriptBlobRequest\x12-\n" +
 	"\x06sha256\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\x06sha256\"+\n" +
 	"\x15GetScriptBlobResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\xf8\x02\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xe0\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12.\n" +
@@ -2837,15 +3377,17 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"actor_name\x18\x04 \x01(\tR\tactorName\x12\x16\n" +
 	"\x06action\x18\x05 \x01(\tR\x06action\x12\x1a\n" +
 	"\bresource\x18\x06 \x01(\tR\bresource\x12\x18\n" +
-	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x16\n" +
-	"\x06detail\x18\b \x01(\tR\x06detail\x12\x1d\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\t \x01(\tR\trequestId\x12\x19\n" +
 	"\btrace_id\x18\n" +
-	" \x01(\tR\atraceId\x12\x16\n" +
-	"\x06client\x18\v \x01(\tR\x06client\x12\x1b\n" +
+	" \x01(\tR\atraceId\x12\x1b\n" +
 	"\tprev_hash\x18\f \x01(\tR\bprevHash\x12\x12\n" +
-	"\x04hash\x18\r \x01(\tR\x04hash\"P\n" +
+	"\x04hash\x18\r \x01(\tR\x04hash\x12>\n" +
+	"\adetails\x18\x0e \x03(\v2$.dotdo.db.v1.AuditEvent.DetailsEntryR\adetails\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\b\x10\tJ\x04\b\v\x10\fR\x06detailR\x06client\"P\n" +
 	"\x17AppendAuditEventRequest\x125\n" +
 	"\x05event\x18\x01 \x01(\v2\x17.dotdo.db.v1.AuditEventB\x06\xbaH\x03\xc8\x01\x01R\x05event\"I\n" +
 	"\x18AppendAuditEventResponse\x12-\n" +
@@ -2889,11 +3431,13 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\vreplaced_by\x18\v \x01(\tR\n" +
 	"replacedBy\"P\n" +
 	"\x13CreateApiKeyRequest\x129\n" +
-	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordB\x06\xbaH\x03\xc8\x01\x01R\x06record\"\x16\n" +
-	"\x14CreateApiKeyResponse\"Y\n" +
+	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordB\x06\xbaH\x03\xc8\x01\x01R\x06record\"I\n" +
+	"\x14CreateApiKeyResponse\x121\n" +
+	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record\"Y\n" +
 	"\x1cCreateBootstrapApiKeyRequest\x129\n" +
-	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordB\x06\xbaH\x03\xc8\x01\x01R\x06record\"\x1f\n" +
-	"\x1dCreateBootstrapApiKeyResponse\"4\n" +
+	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordB\x06\xbaH\x03\xc8\x01\x01R\x06record\"R\n" +
+	"\x1dCreateBootstrapApiKeyResponse\x121\n" +
+	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record\"4\n" +
 	"\x10GetApiKeyRequest\x12 \n" +
 	"\x06key_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x05keyId\"F\n" +
 	"\x11GetApiKeyResponse\x121\n" +
@@ -2901,18 +3445,32 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x12ListApiKeysRequest\x12'\n" +
 	"\x0finclude_revoked\x18\x01 \x01(\bR\x0eincludeRevoked\"J\n" +
 	"\x13ListApiKeysResponse\x123\n" +
-	"\arecords\x18\x01 \x03(\v2\x19.dotdo.db.v1.ApiKeyRecordR\arecords\"\x95\x02\n" +
-	"\x13UpdateApiKeyRequest\x12 \n" +
+	"\arecords\x18\x01 \x03(\v2\x19.dotdo.db.v1.ApiKeyRecordR\arecords\"r\n" +
+	"\x13RevokeApiKeyRequest\x12 \n" +
 	"\x06key_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x05keyId\x129\n" +
 	"\n" +
-	"revoked_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x129\n" +
+	"revoked_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"I\n" +
+	"\x14RevokeApiKeyResponse\x121\n" +
+	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record\"u\n" +
+	"\x16SetApiKeyExpiryRequest\x12 \n" +
+	"\x06key_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x05keyId\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12<\n" +
-	"\flast_used_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastUsedAt\x12(\n" +
-	"\vreplaced_by\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
-	"replacedBy\"\x16\n" +
-	"\x14UpdateApiKeyResponse*\xb0\x01\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"L\n" +
+	"\x17SetApiKeyExpiryResponse\x121\n" +
+	"\x06record\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record\"k\n" +
+	"\x12TouchApiKeyRequest\x12 \n" +
+	"\x06key_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x05keyId\x123\n" +
+	"\aused_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06usedAt\"\x15\n" +
+	"\x13TouchApiKeyResponse\"\xb6\x01\n" +
+	"\x13RotateApiKeyRequest\x12'\n" +
+	"\n" +
+	"old_key_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\boldKeyId\x129\n" +
+	"\x06record\x18\x02 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordB\x06\xbaH\x03\xc8\x01\x01R\x06record\x12;\n" +
+	"\vgrace_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"graceUntil\"\x80\x01\n" +
+	"\x14RotateApiKeyResponse\x125\n" +
+	"\bprevious\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\bprevious\x121\n" +
+	"\x06record\x18\x02 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record*\xb0\x01\n" +
 	"\x10DeploymentStatus\x12!\n" +
 	"\x1dDEPLOYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19DEPLOYMENT_STATUS_PENDING\x10\x01\x12\x1a\n" +
@@ -2922,7 +3480,7 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x0eDeploymentKind\x12\x1f\n" +
 	"\x1bDEPLOYMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DEPLOYMENT_KIND_DEPLOY\x10\x01\x12\x1c\n" +
-	"\x18DEPLOYMENT_KIND_ROLLBACK\x10\x022\xcb\r\n" +
+	"\x18DEPLOYMENT_KIND_ROLLBACK\x10\x022\xf5\x10\n" +
 	"\tDBService\x12^\n" +
 	"\x0fBeginDeployment\x12#.dotdo.db.v1.BeginDeploymentRequest\x1a$.dotdo.db.v1.BeginDeploymentResponse\"\x00\x12g\n" +
 	"\x12CompleteDeployment\x12&.dotdo.db.v1.CompleteDeploymentRequest\x1a'.dotdo.db.v1.CompleteDeploymentResponse\"\x00\x12[\n" +
@@ -2930,8 +3488,11 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x11GetLiveDeployment\x12%.dotdo.db.v1.GetLiveDeploymentRequest\x1a&.dotdo.db.v1.GetLiveDeploymentResponse\"\x03\x90\x02\x01\x12a\n" +
 	"\x0fListDeployments\x12#.dotdo.db.v1.ListDeploymentsRequest\x1a$.dotdo.db.v1.ListDeploymentsResponse\"\x03\x90\x02\x01\x12v\n" +
 	"\x16ListPendingDeployments\x12*.dotdo.db.v1.ListPendingDeploymentsRequest\x1a+.dotdo.db.v1.ListPendingDeploymentsResponse\"\x03\x90\x02\x01\x12U\n" +
-	"\fAcquireLease\x12 .dotdo.db.v1.AcquireLeaseRequest\x1a!.dotdo.db.v1.AcquireLeaseResponse\"\x00\x12U\n" +
-	"\fReleaseLease\x12 .dotdo.db.v1.ReleaseLeaseRequest\x1a!.dotdo.db.v1.ReleaseLeaseResponse\"\x00\x12[\n" +
+	"\fAcquireLease\x12 .dotdo.db.v1.AcquireLeaseRequest\x1a!.dotdo.db.v1.AcquireLeaseResponse\"\x00\x12O\n" +
+	"\n" +
+	"RenewLease\x12\x1e.dotdo.db.v1.RenewLeaseRequest\x1a\x1f.dotdo.db.v1.RenewLeaseResponse\"\x00\x12U\n" +
+	"\fReleaseLease\x12 .dotdo.db.v1.ReleaseLeaseRequest\x1a!.dotdo.db.v1.ReleaseLeaseResponse\"\x00\x12L\n" +
+	"\bGetLease\x12\x1c.dotdo.db.v1.GetLeaseRequest\x1a\x1d.dotdo.db.v1.GetLeaseResponse\"\x03\x90\x02\x01\x12[\n" +
 	"\rPutScriptBlob\x12!.dotdo.db.v1.PutScriptBlobRequest\x1a\".dotdo.db.v1.PutScriptBlobResponse\"\x03\x90\x02\x02\x12[\n" +
 	"\rGetScriptBlob\x12!.dotdo.db.v1.GetScriptBlobRequest\x1a\".dotdo.db.v1.GetScriptBlobResponse\"\x03\x90\x02\x01\x12a\n" +
 	"\x10AppendAuditEvent\x12$.dotdo.db.v1.AppendAuditEventRequest\x1a%.dotdo.db.v1.AppendAuditEventResponse\"\x00\x12a\n" +
@@ -2941,7 +3502,10 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x15CreateBootstrapApiKey\x12).dotdo.db.v1.CreateBootstrapApiKeyRequest\x1a*.dotdo.db.v1.CreateBootstrapApiKeyResponse\"\x00\x12O\n" +
 	"\tGetApiKey\x12\x1d.dotdo.db.v1.GetApiKeyRequest\x1a\x1e.dotdo.db.v1.GetApiKeyResponse\"\x03\x90\x02\x01\x12U\n" +
 	"\vListApiKeys\x12\x1f.dotdo.db.v1.ListApiKeysRequest\x1a .dotdo.db.v1.ListApiKeysResponse\"\x03\x90\x02\x01\x12U\n" +
-	"\fUpdateApiKey\x12 .dotdo.db.v1.UpdateApiKeyRequest\x1a!.dotdo.db.v1.UpdateApiKeyResponse\"\x00B\x9c\x01\n" +
+	"\fRevokeApiKey\x12 .dotdo.db.v1.RevokeApiKeyRequest\x1a!.dotdo.db.v1.RevokeApiKeyResponse\"\x00\x12^\n" +
+	"\x0fSetApiKeyExpiry\x12#.dotdo.db.v1.SetApiKeyExpiryRequest\x1a$.dotdo.db.v1.SetApiKeyExpiryResponse\"\x00\x12R\n" +
+	"\vTouchApiKey\x12\x1f.dotdo.db.v1.TouchApiKeyRequest\x1a .dotdo.db.v1.TouchApiKeyResponse\"\x00\x12U\n" +
+	"\fRotateApiKey\x12 .dotdo.db.v1.RotateApiKeyRequest\x1a!.dotdo.db.v1.RotateApiKeyResponse\"\x00B\x9c\x01\n" +
 	"\x0fcom.dotdo.db.v1B\aDbProtoP\x01Z2github.com/dot-do/platform/gen/go/dotdo/db/v1;dbv1\xa2\x02\x03DDX\xaa\x02\vDotdo.Db.V1\xca\x02\vDotdo\\Db\\V1\xe2\x02\x17Dotdo\\Db\\V1\\GPBMetadata\xea\x02\rDotdo::Db::V1b\x06proto3"
 
 var (
@@ -2957,7 +3521,7 @@ func file_dotdo_db_v1_db_proto_rawDescGZIP() []byte {
 }
 
 var file_dotdo_db_v1_db_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_dotdo_db_v1_db_proto_goTypes = []any{
 	(DeploymentStatus)(0),                  // 0: dotdo.db.v1.DeploymentStatus
 	(DeploymentKind)(0),                    // 1: dotdo.db.v1.DeploymentKind
@@ -2977,111 +3541,144 @@ var file_dotdo_db_v1_db_proto_goTypes = []any{
 	(*Lease)(nil),                          // 15: dotdo.db.v1.Lease
 	(*AcquireLeaseRequest)(nil),            // 16: dotdo.db.v1.AcquireLeaseRequest
 	(*AcquireLeaseResponse)(nil),           // 17: dotdo.db.v1.AcquireLeaseResponse
-	(*ReleaseLeaseRequest)(nil),            // 18: dotdo.db.v1.ReleaseLeaseRequest
-	(*ReleaseLeaseResponse)(nil),           // 19: dotdo.db.v1.ReleaseLeaseResponse
-	(*PutScriptBlobRequest)(nil),           // 20: dotdo.db.v1.PutScriptBlobRequest
-	(*PutScriptBlobResponse)(nil),          // 21: dotdo.db.v1.PutScriptBlobResponse
-	(*GetScriptBlobRequest)(nil),           // 22: dotdo.db.v1.GetScriptBlobRequest
-	(*GetScriptBlobResponse)(nil),          // 23: dotdo.db.v1.GetScriptBlobResponse
-	(*AuditEvent)(nil),                     // 24: dotdo.db.v1.AuditEvent
-	(*AppendAuditEventRequest)(nil),        // 25: dotdo.db.v1.AppendAuditEventRequest
-	(*AppendAuditEventResponse)(nil),       // 26: dotdo.db.v1.AppendAuditEventResponse
-	(*ListAuditEventsRequest)(nil),         // 27: dotdo.db.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),        // 28: dotdo.db.v1.ListAuditEventsResponse
-	(*VerifyAuditLogRequest)(nil),          // 29: dotdo.db.v1.VerifyAuditLogRequest
-	(*VerifyAuditLogResponse)(nil),         // 30: dotdo.db.v1.VerifyAuditLogResponse
-	(*ApiKeyRecord)(nil),                   // 31: dotdo.db.v1.ApiKeyRecord
-	(*CreateApiKeyRequest)(nil),            // 32: dotdo.db.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),           // 33: dotdo.db.v1.CreateApiKeyResponse
-	(*CreateBootstrapApiKeyRequest)(nil),   // 34: dotdo.db.v1.CreateBootstrapApiKeyRequest
-	(*CreateBootstrapApiKeyResponse)(nil),  // 35: dotdo.db.v1.CreateBootstrapApiKeyResponse
-	(*GetApiKeyRequest)(nil),               // 36: dotdo.db.v1.GetApiKeyRequest
-	(*GetApiKeyResponse)(nil),              // 37: dotdo.db.v1.GetApiKeyResponse
-	(*ListApiKeysRequest)(nil),             // 38: dotdo.db.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),            // 39: dotdo.db.v1.ListApiKeysResponse
-	(*UpdateApiKeyRequest)(nil),            // 40: dotdo.db.v1.UpdateApiKeyRequest
-	(*UpdateApiKeyResponse)(nil),           // 41: dotdo.db.v1.UpdateApiKeyResponse
-	nil,                                    // 42: dotdo.db.v1.Deployment.MetadataEntry
-	nil,                                    // 43: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
-	(*timestamppb.Timestamp)(nil),          // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 45: google.protobuf.Duration
+	(*RenewLeaseRequest)(nil),              // 18: dotdo.db.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),             // 19: dotdo.db.v1.RenewLeaseResponse
+	(*GetLeaseRequest)(nil),                // 20: dotdo.db.v1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),               // 21: dotdo.db.v1.GetLeaseResponse
+	(*ReleaseLeaseRequest)(nil),            // 22: dotdo.db.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),           // 23: dotdo.db.v1.ReleaseLeaseResponse
+	(*PutScriptBlobRequest)(nil),           // 24: dotdo.db.v1.PutScriptBlobRequest
+	(*PutScriptBlobResponse)(nil),          // 25: dotdo.db.v1.PutScriptBlobResponse
+	(*GetScriptBlobRequest)(nil),           // 26: dotdo.db.v1.GetScriptBlobRequest
+	(*GetScriptBlobResponse)(nil),          // 27: dotdo.db.v1.GetScriptBlobResponse
+	(*AuditEvent)(nil),                     // 28: dotdo.db.v1.AuditEvent
+	(*AppendAuditEventRequest)(nil),        // 29: dotdo.db.v1.AppendAuditEventRequest
+	(*AppendAuditEventResponse)(nil),       // 30: dotdo.db.v1.AppendAuditEventResponse
+	(*ListAuditEventsRequest)(nil),         // 31: dotdo.db.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),        // 32: dotdo.db.v1.ListAuditEventsResponse
+	(*VerifyAuditLogRequest)(nil),          // 33: dotdo.db.v1.VerifyAuditLogRequest
+	(*VerifyAuditLogResponse)(nil),         // 34: dotdo.db.v1.VerifyAuditLogResponse
+	(*ApiKeyRecord)(nil),                   // 35: dotdo.db.v1.ApiKeyRecord
+	(*CreateApiKeyRequest)(nil),            // 36: dotdo.db.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),           // 37: dotdo.db.v1.CreateApiKeyResponse
+	(*CreateBootstrapApiKeyRequest)(nil),   // 38: dotdo.db.v1.CreateBootstrapApiKeyRequest
+	(*CreateBootstrapApiKeyResponse)(nil),  // 39: dotdo.db.v1.CreateBootstrapApiKeyResponse
+	(*GetApiKeyRequest)(nil),               // 40: dotdo.db.v1.GetApiKeyRequest
+	(*GetApiKeyResponse)(nil),              // 41: dotdo.db.v1.GetApiKeyResponse
+	(*ListApiKeysRequest)(nil),             // 42: dotdo.db.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),            // 43: dotdo.db.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),            // 44: dotdo.db.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),           // 45: dotdo.db.v1.RevokeApiKeyResponse
+	(*SetApiKeyExpiryRequest)(nil),         // 46: dotdo.db.v1.SetApiKeyExpiryRequest
+	(*SetApiKeyExpiryResponse)(nil),        // 47: dotdo.db.v1.SetApiKeyExpiryResponse
+	(*TouchApiKeyRequest)(nil),             // 48: dotdo.db.v1.TouchApiKeyRequest
+	(*TouchApiKeyResponse)(nil),            // 49: dotdo.db.v1.TouchApiKeyResponse
+	(*RotateApiKeyRequest)(nil),            // 50: dotdo.db.v1.RotateApiKeyRequest
+	(*RotateApiKeyResponse)(nil),           // 51: dotdo.db.v1.RotateApiKeyResponse
+	nil,                                    // 52: dotdo.db.v1.Deployment.MetadataEntry
+	nil,                                    // 53: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	nil,                                    // 54: dotdo.db.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil),          // 55: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 56: google.protobuf.Duration
 }
 var file_dotdo_db_v1_db_proto_depIdxs = []int32{
 	0,  // 0: dotdo.db.v1.Deployment.status:type_name -> dotdo.db.v1.DeploymentStatus
 	1,  // 1: dotdo.db.v1.Deployment.kind:type_name -> dotdo.db.v1.DeploymentKind
-	42, // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
-	44, // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	44, // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
+	52, // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
+	55, // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	55, // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: dotdo.db.v1.BeginDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
-	43, // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	53, // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
 	2,  // 7: dotdo.db.v1.BeginDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
 	0,  // 8: dotdo.db.v1.CompleteDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
 	2,  // 9: dotdo.db.v1.CompleteDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	2,  // 10: dotdo.db.v1.CompleteDeploymentResponse.superseded:type_name -> dotdo.db.v1.Deployment
-	2,  // 11: dotdo.db.v1.GetDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	2,  // 12: dotdo.db.v1.GetLiveDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	0,  // 13: dotdo.db.v1.ListDeploymentsRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
-	2,  // 14: dotdo.db.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
-	2,  // 15: dotdo.db.v1.ListPendingDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
-	44, // 16: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 17: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	2,  // 10: dotdo.db.v1.GetDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	2,  // 11: dotdo.db.v1.GetLiveDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	0,  // 12: dotdo.db.v1.ListDeploymentsRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
+	2,  // 13: dotdo.db.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
+	2,  // 14: dotdo.db.v1.ListPendingDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
+	55, // 15: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	55, // 16: dotdo.db.v1.Lease.acquired_at:type_name -> google.protobuf.Timestamp
+	56, // 17: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
 	15, // 18: dotdo.db.v1.AcquireLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	44, // 19: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	24, // 20: dotdo.db.v1.AppendAuditEventRequest.event:type_name -> dotdo.db.v1.AuditEvent
-	24, // 21: dotdo.db.v1.AppendAuditEventResponse.event:type_name -> dotdo.db.v1.AuditEvent
-	24, // 22: dotdo.db.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
-	44, // 23: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
-	44, // 24: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
-	44, // 25: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
-	44, // 26: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
-	31, // 27: dotdo.db.v1.CreateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	31, // 28: dotdo.db.v1.CreateBootstrapApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	31, // 29: dotdo.db.v1.GetApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	31, // 30: dotdo.db.v1.ListApiKeysResponse.records:type_name -> dotdo.db.v1.ApiKeyRecord
-	44, // 31: dotdo.db.v1.UpdateApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
-	44, // 32: dotdo.db.v1.UpdateApiKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
-	44, // 33: dotdo.db.v1.UpdateApiKeyRequest.last_used_at:type_name -> google.protobuf.Timestamp
-	3,  // 34: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
-	5,  // 35: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
-	7,  // 36: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
-	9,  // 37: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
-	11, // 38: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
-	13, // 39: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
-	16, // 40: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
-	18, // 41: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
-	20, // 42: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
-	22, // 43: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
-	25, // 44: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
-	27, // 45: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
-	29, // 46: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
-	32, // 47: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
-	34, // 48: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
-	36, // 49: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
-	38, // 50: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
-	40, // 51: dotdo.db.v1.DBService.UpdateApiKey:input_type -> dotdo.db.v1.UpdateApiKeyRequest
-	4,  // 52: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
-	6,  // 53: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
-	8,  // 54: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
-	10, // 55: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
-	12, // 56: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
-	14, // 57: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
-	17, // 58: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
-	19, // 59: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
-	21, // 60: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
-	23, // 61: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
-	26, // 62: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
-	28, // 63: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
-	30, // 64: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
-	33, // 65: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
-	35, // 66: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
-	37, // 67: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
-	39, // 68: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
-	41, // 69: dotdo.db.v1.DBService.UpdateApiKey:output_type -> dotdo.db.v1.UpdateApiKeyResponse
-	52, // [52:70] is the sub-list for method output_type
-	34, // [34:52] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	56, // 19: dotdo.db.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	15, // 20: dotdo.db.v1.RenewLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	15, // 21: dotdo.db.v1.GetLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	55, // 22: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	54, // 23: dotdo.db.v1.AuditEvent.details:type_name -> dotdo.db.v1.AuditEvent.DetailsEntry
+	28, // 24: dotdo.db.v1.AppendAuditEventRequest.event:type_name -> dotdo.db.v1.AuditEvent
+	28, // 25: dotdo.db.v1.AppendAuditEventResponse.event:type_name -> dotdo.db.v1.AuditEvent
+	28, // 26: dotdo.db.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
+	55, // 27: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
+	55, // 28: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
+	55, // 29: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
+	55, // 30: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
+	35, // 31: dotdo.db.v1.CreateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	35, // 32: dotdo.db.v1.CreateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	35, // 33: dotdo.db.v1.CreateBootstrapApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	35, // 34: dotdo.db.v1.CreateBootstrapApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	35, // 35: dotdo.db.v1.GetApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	35, // 36: dotdo.db.v1.ListApiKeysResponse.records:type_name -> dotdo.db.v1.ApiKeyRecord
+	55, // 37: dotdo.db.v1.RevokeApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
+	35, // 38: dotdo.db.v1.RevokeApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	55, // 39: dotdo.db.v1.SetApiKeyExpiryRequest.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 40: dotdo.db.v1.SetApiKeyExpiryResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	55, // 41: dotdo.db.v1.TouchApiKeyRequest.used_at:type_name -> google.protobuf.Timestamp
+	35, // 42: dotdo.db.v1.RotateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	55, // 43: dotdo.db.v1.RotateApiKeyRequest.grace_until:type_name -> google.protobuf.Timestamp
+	35, // 44: dotdo.db.v1.RotateApiKeyResponse.previous:type_name -> dotdo.db.v1.ApiKeyRecord
+	35, // 45: dotdo.db.v1.RotateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	3,  // 46: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
+	5,  // 47: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
+	7,  // 48: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
+	9,  // 49: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
+	11, // 50: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
+	13, // 51: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
+	16, // 52: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
+	18, // 53: dotdo.db.v1.DBService.RenewLease:input_type -> dotdo.db.v1.RenewLeaseRequest
+	22, // 54: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
+	20, // 55: dotdo.db.v1.DBService.GetLease:input_type -> dotdo.db.v1.GetLeaseRequest
+	24, // 56: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
+	26, // 57: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
+	29, // 58: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
+	31, // 59: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
+	33, // 60: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
+	36, // 61: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
+	38, // 62: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
+	40, // 63: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
+	42, // 64: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
+	44, // 65: dotdo.db.v1.DBService.RevokeApiKey:input_type -> dotdo.db.v1.RevokeApiKeyRequest
+	46, // 66: dotdo.db.v1.DBService.SetApiKeyExpiry:input_type -> dotdo.db.v1.SetApiKeyExpiryRequest
+	48, // 67: dotdo.db.v1.DBService.TouchApiKey:input_type -> dotdo.db.v1.TouchApiKeyRequest
+	50, // 68: dotdo.db.v1.DBService.RotateApiKey:input_type -> dotdo.db.v1.RotateApiKeyRequest
+	4,  // 69: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
+	6,  // 70: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
+	8,  // 71: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
+	10, // 72: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
+	12, // 73: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
+	14, // 74: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
+	17, // 75: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
+	19, // 76: dotdo.db.v1.DBService.RenewLease:output_type -> dotdo.db.v1.RenewLeaseResponse
+	23, // 77: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
+	21, // 78: dotdo.db.v1.DBService.GetLease:output_type -> dotdo.db.v1.GetLeaseResponse
+	25, // 79: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
+	27, // 80: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
+	30, // 81: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
+	32, // 82: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
+	34, // 83: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
+	37, // 84: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
+	39, // 85: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
+	41, // 86: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
+	43, // 87: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
+	45, // 88: dotdo.db.v1.DBService.RevokeApiKey:output_type -> dotdo.db.v1.RevokeApiKeyResponse
+	47, // 89: dotdo.db.v1.DBService.SetApiKeyExpiry:output_type -> dotdo.db.v1.SetApiKeyExpiryResponse
+	49, // 90: dotdo.db.v1.DBService.TouchApiKey:output_type -> dotdo.db.v1.TouchApiKeyResponse
+	51, // 91: dotdo.db.v1.DBService.RotateApiKey:output_type -> dotdo.db.v1.RotateApiKeyResponse
+	69, // [69:92] is the sub-list for method output_type
+	46, // [46:69] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_db_v1_db_proto_init() }
@@ -3095,7 +3692,7 @@ func file_dotdo_db_v1_db_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dotdo_db_v1_db_proto_rawDesc), len(file_dotdo_db_v1_db_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   42,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dotdo/db/v1/db.proto.
  */
 export const file_dotdo_db_v1_db: GenFile = /*@__PURE__*/
-  fileDesc("ChRkb3Rkby9kYi92MS9kYi5wcm90bxILZG90ZG8uZGIudjEi3gQKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxItCgZzdGF0dXMYBiABKA4yHS5kb3Rkby5kYi52MS5EZXBsb3ltZW50U3RhdHVzEikKBGtpbmQYByABKA4yGy5kb3Rkby5kYi52MS5EZXBsb3ltZW50S2luZBIYChByZXN0b3JlZF92ZXJzaW9uGAggASgDEhUKDXNjcmlwdF9zaGEyNTYYCSABKAkSEwoLc2NyaXB0X3NpemUYCiABKAMSEwoLbWFpbl9tb2R1bGUYCyABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGAwgASgJEgwKBHRhZ3MYDSADKAkSNwoIbWV0YWRhdGEYDiADKAsyJS5kb3Rkby5kYi52MS5EZXBsb3ltZW50Lk1ldGFkYXRhRW50cnkSFAoMYWN0b3Jfa2V5X2lkGA8gASgJEhIKCmFjdG9yX25hbWUYECABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GBEgASgJEi4KCmNyZWF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgUIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEirAQKFkJlZ2luRGVwbG95bWVudFJlcXVlc3QSGgoHc2VydmljZRgBIAEoCUIJukgGcgQQARg/Eh4KC2Vudmlyb25tZW50GAIgASgJQgm6SAZyBBABGCASHAoJbmFtZXNwYWNlGAMgASgJQgm6SAZyBBABGEASNQoEa2luZBgEIAEoDjIbLmRvdGRvLmRiLnYxLkRlcGxveW1lbnRLaW5kQgq6SAeCAQQQASAAEiEKEHJlc3RvcmVkX3ZlcnNpb24YBSABKANCB7pIBCICKAASLAoNc2NyaXB0X3NoYTI1NhgGIAEoCUIVukgSchAyDl5bMC05YS1mXXs2NH0kEhwKC3NjcmlwdF9zaXplGAcgASgDQge6SAQiAiAAEhwKC21haW5fbW9kdWxlGAggASgJQge6SARyAhABEhoKEmNvbXBhdGliaWxpdHlfZGF0ZRgJIAEoCRIMCgR0YWdzGAogAygJEkMKCG1ldGFkYXRhGAsgAygLMjEuZG90ZG8uZGIudjEuQmVnaW5EZXBsb3ltZW50UmVxdWVzdC5NZXRhZGF0YUVudHJ5Eh0KDGFjdG9yX2tleV9pZBgMIAEoCUIHukgEcgIQARISCgphY3Rvcl9uYW1lGA0gASgJEiEKD2lkZW1wb3RlbmN5X2tleRgOIAEoCUIIukgFcgMYgAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlcKF0JlZ2luRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50Eg8KB2NyZWF0ZWQYAiABKAgihAEKGUNvbXBsZXRlRGVwbG95bWVudFJlcXVlc3QSEwoCaWQYASABKAlCB7pIBHICEAESOQoGc3RhdHVzGAIgASgOMh0uZG90ZG8uZGIudjEuRGVwbG95bWVudFN0YXR1c0IKukgHggEEGAIYAxIXCgVlcnJvchgDIAEoCUIIukgFcgMYgCAidgoaQ29tcGxldGVEZXBsb3ltZW50UmVzcG9uc2USKwoKZGVwbG95bWVudBgBIAEoCzIXLmRvdGRvLmRiLnYxLkRlcGxveW1lbnQSKwoKc3VwZXJzZWRlZBgCIAEoCzIXLmRvdGRvLmRiLnYxLkRlcGxveW1lbnQi6AIKFEdldERlcGxveW1lbnRSZXF1ZXN0EhMKAmlkGAEgASgJQge6SARyAhhAEhwKC2Vudmlyb25tZW50GAIgASgJQge6SARyAhggEhgKB3NlcnZpY2UYAyABKAlCB7pIBHICGD8SGAoHdmVyc2lvbhgEIAEoA0IHukgEIgIoADroAbpI5AEa4QEKF2dldF9kZXBsb3ltZW50LnNlbGVjdG9yEitzZXQgaWQsIG9yIGVudmlyb25tZW50LCBzZXJ2aWNlIGFuZCB2ZXJzaW9uGpgBdGhpcy5pZCAhPSAnJyA/ICh0aGlzLmVudmlyb25tZW50ID09ICcnICYmIHRoaXMuc2VydmljZSA9PSAnJyAmJiB0aGlzLnZlcnNpb24gPT0gMCkgOiAodGhpcy5lbnZpcm9ubWVudCAhPSAnJyAmJiB0aGlzLnNlcnZpY2UgIT0gJycgJiYgdGhpcy52ZXJzaW9uID4gMCkiRAoVR2V0RGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50IlIKGEdldExpdmVEZXBsb3ltZW50UmVxdWVzdBIcCgtlbnZpcm9ubWVudBgBIAEoCUIHukgEcgIQARIYCgdzZXJ2aWNlGAIgASgJQge6SARyAhABIkgKGUdldExpdmVEZXBsb3ltZW50UmVzcG9uc2USKwoKZGVwbG95bWVudBgBIAEoCzIXLmRvdGRvLmRiLnYxLkRlcGxveW1lbnQitAEKFkxpc3REZXBsb3ltZW50c1JlcXVlc3QSDwoHc2VydmljZRgBIAEoCRITCgtlbnZpcm9ubWVudBgCIAEoCRI3CgZzdGF0dXMYAyABKA4yHS5kb3Rkby5kYi52MS5EZXBsb3ltZW50U3RhdHVzQgi6SAWCAQIQARIdCglwYWdlX3NpemUYBCABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgFIAEoCUIIukgFcgMYgAQiYAoXTGlzdERlcGxveW1lbnRzUmVzcG9uc2USLAoLZGVwbG95bWVudHMYASADKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIfCh1MaXN0UGVuZGluZ0RlcGxveW1lbnRzUmVxdWVzdCJOCh5MaXN0UGVuZGluZ0RlcGxveW1lbnRzUmVzcG9uc2USLAoLZGVwbG95bWVudHMYASADKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50IlUKBUxlYXNlEgwKBG5hbWUYASABKAkSDgoGaG9sZGVyGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoIBChNBY3F1aXJlTGVhc2VSZXF1ZXN0EhgKBG5hbWUYASABKAlCCrpIB3IFEAEYgAISGgoGaG9sZGVyGAIgASgJQgq6SAdyBRABGIACEjUKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwqACI5ChRBY3F1aXJlTGVhc2VSZXNwb25zZRIhCgVsZWFzZRgBIAEoCzISLmRvdGRvLmRiLnYxLkxlYXNlIkUKE1JlbGVhc2VMZWFzZVJlcXVlc3QSFQoEbmFtZRgBIAEoCUIHukgEcgIQARIXCgZob2xkZXIYAiABKAlCB7pIBHICEAEiFgoUUmVsZWFzZUxlYXNlUmVzcG9uc2UiLQoUUHV0U2NyaXB0QmxvYlJlcXVlc3QSFQoEZGF0YRgBIAEoDEIHukgEegIQASInChVQdXRTY3JpcHRCbG9iUmVzcG9uc2USDgoGc2hhMjU2GAEgASgJIj0KFEdldFNjcmlwdEJsb2JSZXF1ZXN0EiUKBnNoYTI1NhgBIAEoCUIVukgSchAyDl5bMC05YS1mXXs2NH0kIiUKFUdldFNjcmlwdEJsb2JSZXNwb25zZRIMCgRkYXRhGAEgASgMIocCCgpBdWRpdEV2ZW50EgsKA3NlcRgBIAEoAxIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY3Rvcl9rZXlfaWQYAyABKAkSEgoKYWN0b3JfbmFtZRgEIAEoCRIOCgZhY3Rpb24YBSABKAkSEAoIcmVzb3VyY2UYBiABKAkSDwoHb3V0Y29tZRgHIAEoCRIOCgZkZXRhaWwYCCABKAkSEgoKcmVxdWVzdF9pZBgJIAEoCRIQCgh0cmFjZV9pZBgKIAEoCRIOCgZjbGllbnQYCyABKAkSEQoJcHJldl9oYXNoGAwgASgJEgwKBGhhc2gYDSABKAkiSQoXQXBwZW5kQXVkaXRFdmVudFJlcXVlc3QSLgoFZXZlbnQYASABKAsyFy5kb3Rkby5kYi52MS5BdWRpdEV2ZW50Qga6SAPIAQEiQgoYQXBwZW5kQXVkaXRFdmVudFJlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcuZG90ZG8uZGIudjEuQXVkaXRFdmVudCKNAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIUCgxhY3Rvcl9rZXlfaWQYASABKAkSDgoGYWN0aW9uGAIgASgJEhAKCHJlc291cmNlGAMgASgJEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABCJbChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy5kb3Rkby5kYi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIXChVWZXJpZnlBdWRpdExvZ1JlcXVlc3QiXwoWVmVyaWZ5QXVkaXRMb2dSZXNwb25zZRIKCgJvaxgBIAEoCBIPCgdjaGVja2VkGAIgASgDEhgKEGZpcnN0X2Jyb2tlbl9zZXEYAyABKAMSDgoGcmVhc29uGAQgASgJItUCCgxBcGlLZXlSZWNvcmQSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEcm9sZRgDIAEoCRIUCgxlbnZpcm9ubWVudHMYBCADKAkSGAoLc2VjcmV0X2hhc2gYBSABKAxCA4ABARIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAcgASgJEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcmVwbGFjZWRfYnkYCyABKAkiSAoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIxCgZyZWNvcmQYASABKAsyGS5kb3Rkby5kYi52MS5BcGlLZXlSZWNvcmRCBrpIA8gBASIWChRDcmVhdGVBcGlLZXlSZXNwb25zZSJRChxDcmVhdGVCb290c3RyYXBBcGlLZXlSZXF1ZXN0EjEKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZEIGukgDyAEBIh8KHUNyZWF0ZUJvb3RzdHJhcEFwaUtleVJlc3BvbnNlIi0KEEdldEFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEAiPgoRR2V0QXBpS2V5UmVzcG9uc2USKQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiQQoTTGlzdEFwaUtleXNSZXNwb25zZRIqCgdyZWNvcmRzGAEgAygLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkIuABChNVcGRhdGVBcGlLZXlSZXF1ZXN0EhkKBmtleV9pZBgBIAEoCUIJukgGcgQQARhAEi4KCnJldm9rZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoLcmVwbGFjZWRfYnkYBSABKAlCB7pIBHICGEAiFgoUVXBkYXRlQXBpS2V5UmVzcG9uc2UqsAEKEERlcGxveW1lbnRTdGF0dXMSIQodREVQTE9ZTUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlERVBMT1lNRU5UX1NUQVRVU19QRU5ESU5HEAESGgoWREVQTE9ZTUVOVF9TVEFUVVNfTElWRRACEhwKGERFUExPWU1FTlRfU1RBVFVTX0ZBSUxFRBADEiAKHERFUExPWU1FTlRfU1RBVFVTX1NVUEVSU0VERUQQBCprCg5EZXBsb3ltZW50S2luZBIfChtERVBMT1lNRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZERVBMT1lNRU5UX0tJTkRfREVQTE9ZEAESHAoYREVQTE9ZTUVOVF9LSU5EX1JPTExCQUNLEAIyyw0KCURCU2VydmljZRJeCg9CZWdpbkRlcGxveW1lbnQSIy5kb3Rkby5kYi52MS5CZWdpbkRlcGxveW1lbnRSZXF1ZXN0GiQuZG90ZG8uZGIudjEuQmVnaW5EZXBsb3ltZW50UmVzcG9uc2UiABJnChJDb21wbGV0ZURlcGxveW1lbnQSJi5kb3Rkby5kYi52MS5Db21wbGV0ZURlcGxveW1lbnRSZXF1ZXN0GicuZG90ZG8uZGIudjEuQ29tcGxldGVEZXBsb3ltZW50UmVzcG9uc2UiABJbCg1HZXREZXBsb3ltZW50EiEuZG90ZG8uZGIudjEuR2V0RGVwbG95bWVudFJlcXVlc3QaIi5kb3Rkby5kYi52MS5HZXREZXBsb3ltZW50UmVzcG9uc2UiA5ACARJnChFHZXRMaXZlRGVwbG95bWVudBIlLmRvdGRvLmRiLnYxLkdldExpdmVEZXBsb3ltZW50UmVxdWVzdBomLmRvdGRvLmRiLnYxLkdldExpdmVEZXBsb3ltZW50UmVzcG9uc2UiA5ACARJhCg9MaXN0RGVwbG95bWVudHMSIy5kb3Rkby5kYi52MS5MaXN0RGVwbG95bWVudHNSZXF1ZXN0GiQuZG90ZG8uZGIudjEuTGlzdERlcGxveW1lbnRzUmVzcG9uc2UiA5ACARJ2ChZMaXN0UGVuZGluZ0RlcGxveW1lbnRzEiouZG90ZG8uZGIudjEuTGlzdFBlbmRpbmdEZXBsb3ltZW50c1JlcXVlc3QaKy5kb3Rkby5kYi52MS5MaXN0UGVuZGluZ0RlcGxveW1lbnRzUmVzcG9uc2UiA5ACARJVCgxBY3F1aXJlTGVhc2USIC5kb3Rkby5kYi52MS5BY3F1aXJlTGVhc2VSZXF1ZXN0GiEuZG90ZG8uZGIudjEuQWNxdWlyZUxlYXNlUmVzcG9uc2UiABJVCgxSZWxlYXNlTGVhc2USIC5kb3Rkby5kYi52MS5SZWxlYXNlTGVhc2VSZXF1ZXN0GiEuZG90ZG8uZGIudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2UiABJbCg1QdXRTY3JpcHRCbG9iEiEuZG90ZG8uZGIudjEuUHV0U2NyaXB0QmxvYlJlcXVlc3QaIi5kb3Rkby5kYi52MS5QdXRTY3JpcHRCbG9iUmVzcG9uc2UiA5ACAhJbCg1HZXRTY3JpcHRCbG9iEiEuZG90ZG8uZGIudjEuR2V0U2NyaXB0QmxvYlJlcXVlc3QaIi5kb3Rkby5kYi52MS5HZXRTY3JpcHRCbG9iUmVzcG9uc2UiA5ACARJhChBBcHBlbmRBdWRpdEV2ZW50EiQuZG90ZG8uZGIudjEuQXBwZW5kQXVkaXRFdmVudFJlcXVlc3QaJS5kb3Rkby5kYi52MS5BcHBlbmRBdWRpdEV2ZW50UmVzcG9uc2UiABJhCg9MaXN0QXVkaXRFdmVudHMSIy5kb3Rkby5kYi52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiQuZG90ZG8uZGIudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACARJeCg5WZXJpZnlBdWRpdExvZxIiLmRvdGRvLmRiLnYxLlZlcmlmeUF1ZGl0TG9nUmVxdWVzdBojLmRvdGRvLmRiLnYxLlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2UiA5ACARJVCgxDcmVhdGVBcGlLZXkSIC5kb3Rkby5kYi52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEuZG90ZG8uZGIudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiABJwChVDcmVhdGVCb290c3RyYXBBcGlLZXkSKS5kb3Rkby5kYi52MS5DcmVhdGVCb290c3RyYXBBcGlLZXlSZXF1ZXN0GiouZG90ZG8uZGIudjEuQ3JlYXRlQm9vdHN0cmFwQXBpS2V5UmVzcG9uc2UiABJPCglHZXRBcGlLZXkSHS5kb3Rkby5kYi52MS5HZXRBcGlLZXlSZXF1ZXN0Gh4uZG90ZG8uZGIudjEuR2V0QXBpS2V5UmVzcG9uc2UiA5ACARJVCgtMaXN0QXBpS2V5cxIfLmRvdGRvLmRiLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmRvdGRvLmRiLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiA5ACARJVCgxVcGRhdGVBcGlLZXkSIC5kb3Rkby5kYi52MS5VcGRhdGVBcGlLZXlSZXF1ZXN0GiEuZG90ZG8uZGIudjEuVXBkYXRlQXBpS2V5UmVzcG9uc2UiAEKcAQoPY29tLmRvdGRvLmRiLnYxQgdEYlByb3RvUAFaMmdpdGh1Yi5jb20vZG90LWRvL3BsYXRmb3JtL2dlbi9nby9kb3Rkby9kYi92MTtkYnYxogIDRERYqgILRG90ZG8uRGIuVjHKAgtEb3Rkb1xEYlxWMeICF0RvdGRvXERiXFYxXEdQQk1ldGFkYXRh6gINRG90ZG86OkRiOjpWMWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChRkb3Rkby9kYi92MS9kYi5wcm90bxILZG90ZG8uZGIudjEi9QQKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxItCgZzdGF0dXMYBiABKA4yHS5kb3Rkby5kYi52MS5EZXBsb3ltZW50U3RhdHVzEikKBGtpbmQYByABKA4yGy5kb3Rkby5kYi52MS5EZXBsb3ltZW50S2luZBIYChByZXN0b3JlZF92ZXJzaW9uGAggASgDEhUKDXNjcmlwdF9zaGEyNTYYCSABKAkSEwoLc2NyaXB0X3NpemUYCiABKAMSEwoLbWFpbl9tb2R1bGUYCyABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGAwgASgJEgwKBHRhZ3MYDSADKAkSNwoIbWV0YWRhdGEYDiADKAsyJS5kb3Rkby5kYi52MS5EZXBsb3ltZW50Lk1ldGFkYXRhRW50cnkSFAoMYWN0b3Jfa2V5X2lkGA8gASgJEhIKCmFjdG9yX25hbWUYECABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GBEgASgJEi4KCmNyZWF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgUIAEoCRIVCg1zdXBlcnNlZGVkX2J5GBUgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKzBAoWQmVnaW5EZXBsb3ltZW50UmVxdWVzdBIbCgdzZXJ2aWNlGAEgASgJQgq6SAdyBRABGP8BEh8KC2Vudmlyb25tZW50GAIgASgJQgq6SAdyBRABGP8BEhsKCW5hbWVzcGFjZRgDIAEoCUIIukgFcgMY/wESMwoEa2luZBgEIAEoDjIbLmRvdGRvLmRiLnYxLkRlcGxveW1lbnRLaW5kQgi6SAWCAQIQARIhChByZXN0b3JlZF92ZXJzaW9uGAUgASgDQge6SAQiAigAEjIKDXNjcmlwdF9zaGEyNTYYBiABKAlCG7pIGHIWMhReKFswLTlhLWZBLUZdezY0fSk/JBIcCgtzY3JpcHRfc2l6ZRgHIAEoA0IHukgEIgIoABIdCgttYWluX21vZHVsZRgIIAEoCUIIukgFcgMY/wESGgoSY29tcGF0aWJpbGl0eV9kYXRlGAkgASgJEgwKBHRhZ3MYCiADKAkSQwoIbWV0YWRhdGEYCyADKAsyMS5kb3Rkby5kYi52MS5CZWdpbkRlcGxveW1lbnRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSHgoMYWN0b3Jfa2V5X2lkGAwgASgJQgi6SAVyAxj/ARISCgphY3Rvcl9uYW1lGA0gASgJEiEKD2lkZW1wb3RlbmN5X2tleRgOIAEoCUIIukgFcgMYgAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlcKF0JlZ2luRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50Eg8KB2NyZWF0ZWQYAiABKAgihQEKGUNvbXBsZXRlRGVwbG95bWVudFJlcXVlc3QSEwoCaWQYASABKAlCB7pIBHICEAESOQoGc3RhdHVzGAIgASgOMh0uZG90ZG8uZGIudjEuRGVwbG95bWVudFN0YXR1c0IKukgHggEEGAIYAxIYCgVlcnJvchgDIAEoCUIJukgGcgQYgIAEIlsKGkNvbXBsZXRlRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50SgQIAhADUgpzdXBlcnNlZGVkIugCChRHZXREZXBsb3ltZW50UmVxdWVzdBITCgJpZBgBIAEoCUIHukgEcgIYQBIcCgtlbnZpcm9ubWVudBgCIAEoCUIHukgEcgIYIBIYCgdzZXJ2aWNlGAMgASgJQge6SARyAhg/EhgKB3ZlcnNpb24YBCABKANCB7pIBCICKAA66AG6SOQBGuEBChdnZXRfZGVwbG95bWVudC5zZWxlY3RvchIrc2V0IGlkLCBvciBlbnZpcm9ubWVudCwgc2VydmljZSBhbmQgdmVyc2lvbhqYAXRoaXMuaWQgIT0gJycgPyAodGhpcy5lbnZpcm9ubWVudCA9PSAnJyAmJiB0aGlzLnNlcnZpY2UgPT0gJycgJiYgdGhpcy52ZXJzaW9uID09IDApIDogKHRoaXMuZW52aXJvbm1lbnQgIT0gJycgJiYgdGhpcy5zZXJ2aWNlICE9ICcnICYmIHRoaXMudmVyc2lvbiA+IDApIkQKFUdldERlcGxveW1lbnRSZXNwb25zZRIrCgpkZXBsb3ltZW50GAEgASgLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudCJSChhHZXRMaXZlRGVwbG95bWVudFJlcXVlc3QSHAoLZW52aXJvbm1lbnQYASABKAlCB7pIBHICEAESGAoHc2VydmljZRgCIAEoCUIHukgEcgIQASJIChlHZXRMaXZlRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50IrQBChZMaXN0RGVwbG95bWVudHNSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSNwoGc3RhdHVzGAMgASgOMh0uZG90ZG8uZGIudjEuRGVwbG95bWVudFN0YXR1c0IIukgFggECEAESHQoJcGFnZV9zaXplGAQgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YBSABKAlCCLpIBXIDGIAEImAKF0xpc3REZXBsb3ltZW50c1Jlc3BvbnNlEiwKC2RlcGxveW1lbnRzGAEgAygLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHwodTGlzdFBlbmRpbmdEZXBsb3ltZW50c1JlcXVlc3QiTgoeTGlzdFBlbmRpbmdEZXBsb3ltZW50c1Jlc3BvbnNlEiwKC2RlcGxveW1lbnRzGAEgAygLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudCKVAQoFTGVhc2USDAoEbmFtZRgBIAEoCRIOCgZob2xkZXIYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdG9rZW4YBCABKAMSLwoLYWNxdWlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoIBChNBY3F1aXJlTGVhc2VSZXF1ZXN0EhgKBG5hbWUYASABKAlCCrpIB3IFEAEYgAISGgoGaG9sZGVyGAIgASgJQgq6SAdyBRABGIACEjUKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwqACI5ChRBY3F1aXJlTGVhc2VSZXNwb25zZRIhCgVsZWFzZRgBIAEoCzISLmRvdGRvLmRiLnYxLkxlYXNlInoKEVJlbmV3TGVhc2VSZXF1ZXN0EhUKBG5hbWUYASABKAlCB7pIBHICEAESFwoGaG9sZGVyGAIgASgJQge6SARyAhABEjUKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwqACI3ChJSZW5ld0xlYXNlUmVzcG9uc2USIQoFbGVhc2UYASABKAsyEi5kb3Rkby5kYi52MS5MZWFzZSIoCg9HZXRMZWFzZVJlcXVlc3QSFQoEbmFtZRgBIAEoCUIHukgEcgIQASI1ChBHZXRMZWFzZVJlc3BvbnNlEiEKBWxlYXNlGAEgASgLMhIuZG90ZG8uZGIudjEuTGVhc2UiRQoTUmVsZWFzZUxlYXNlUmVxdWVzdBIVCgRuYW1lGAEgASgJQge6SARyAhABEhcKBmhvbGRlchgCIAEoCUIHukgEcgIQASIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSItChRQdXRTY3JpcHRCbG9iUmVxdWVzdBIVCgRkYXRhGAEgASgMQge6SAR6AhABIicKFVB1dFNjcmlwdEJsb2JSZXNwb25zZRIOCgZzaGEyNTYYASABKAkiPQoUR2V0U2NyaXB0QmxvYlJlcXVlc3QSJQoGc2hhMjU2GAEgASgJQhW6SBJyEDIOXlswLTlhLWZdezY0fSQiJQoVR2V0U2NyaXB0QmxvYlJlc3BvbnNlEgwKBGRhdGEYASABKAwi6gIKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjdG9yX2tleV9pZBgDIAEoCRISCgphY3Rvcl9uYW1lGAQgASgJEg4KBmFjdGlvbhgFIAEoCRIQCghyZXNvdXJjZRgGIAEoCRIPCgdvdXRjb21lGAcgASgJEhIKCnJlcXVlc3RfaWQYCSABKAkSEAoIdHJhY2VfaWQYCiABKAkSEQoJcHJldl9oYXNoGAwgASgJEgwKBGhhc2gYDSABKAkSNQoHZGV0YWlscxgOIAMoCzIkLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnQuRGV0YWlsc0VudHJ5Gi4KDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBSgQICBAJSgQICxAMUgZkZXRhaWxSBmNsaWVudCJJChdBcHBlbmRBdWRpdEV2ZW50UmVxdWVzdBIuCgVldmVudBgBIAEoCzIXLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnRCBrpIA8gBASJCChhBcHBlbmRBdWRpdEV2ZW50UmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy5kb3Rkby5kYi52MS5BdWRpdEV2ZW50Io0BChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhQKDGFjdG9yX2tleV9pZBgBIAEoCRIOCgZhY3Rpb24YAiABKAkSEAoIcmVzb3VyY2UYAyABKAkSHQoJcGFnZV9zaXplGAQgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YBSABKAlCCLpIBXIDGIAEIlsKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEicKBmV2ZW50cxgBIAMoCzIXLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhcKFVZlcmlmeUF1ZGl0TG9nUmVxdWVzdCJfChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg8KB2NoZWNrZWQYAiABKAMSGAoQZmlyc3RfYnJva2VuX3NlcRgDIAEoAxIOCgZyZWFzb24YBCABKAki1QIKDEFwaUtleVJlY29yZBIOCgZrZXlfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgRyb2xlGAMgASgJEhQKDGVudmlyb25tZW50cxgEIAMoCRIYCgtzZWNyZXRfaGFzaBgFIAEoDEIDgAEBEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtyZXBsYWNlZF9ieRgLIAEoCSJIChNDcmVhdGVBcGlLZXlSZXF1ZXN0EjEKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZEIGukgDyAEBIkEKFENyZWF0ZUFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJRChxDcmVhdGVCb290c3RyYXBBcGlLZXlSZXF1ZXN0EjEKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZEIGukgDyAEBIkoKHUNyZWF0ZUJvb3RzdHJhcEFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCItChBHZXRBcGlLZXlSZXF1ZXN0EhkKBmtleV9pZBgBIAEoCUIJukgGcgQQARhAIj4KEUdldEFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCItChJMaXN0QXBpS2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIkEKE0xpc3RBcGlLZXlzUmVzcG9uc2USKgoHcmVjb3JkcxgBIAMoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJgChNSZXZva2VBcGlLZXlSZXF1ZXN0EhkKBmtleV9pZBgBIAEoCUIJukgGcgQQARhAEi4KCnJldm9rZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKFFJldm9rZUFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJjChZTZXRBcGlLZXlFeHBpcnlSZXF1ZXN0EhkKBmtleV9pZBgBIAEoCUIJukgGcgQQARhAEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKF1NldEFwaUtleUV4cGlyeVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJcChJUb3VjaEFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEASKwoHdXNlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFQoTVG91Y2hBcGlLZXlSZXNwb25zZSKYAQoTUm90YXRlQXBpS2V5UmVxdWVzdBIdCgpvbGRfa2V5X2lkGAEgASgJQgm6SAZyBBABGEASMQoGcmVjb3JkGAIgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkQga6SAPIAQESLwoLZ3JhY2VfdW50aWwYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm4KFFJvdGF0ZUFwaUtleVJlc3BvbnNlEisKCHByZXZpb3VzGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkEikKBnJlY29yZBgCIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCqwAQoQRGVwbG95bWVudFN0YXR1cxIhCh1ERVBMT1lNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGURFUExPWU1FTlRfU1RBVFVTX1BFTkRJTkcQARIaChZERVBMT1lNRU5UX1NUQVRVU19MSVZFEAISHAoYREVQTE9ZTUVOVF9TVEFUVVNfRkFJTEVEEAMSIAocREVQTE9ZTUVOVF9TVEFUVVNfU1VQRVJTRURFRBAEKmsKDkRlcGxveW1lbnRLaW5kEh8KG0RFUExPWU1FTlRfS0lORF9VTlNQRUNJRklFRBAAEhoKFkRFUExPWU1FTlRfS0lORF9ERVBMT1kQARIcChhERVBMT1lNRU5UX0tJTkRfUk9MTEJBQ0sQAjL1EAoJREJTZXJ2aWNlEl4KD0JlZ2luRGVwbG95bWVudBIjLmRvdGRvLmRiLnYxLkJlZ2luRGVwbG95bWVudFJlcXVlc3QaJC5kb3Rkby5kYi52MS5CZWdpbkRlcGxveW1lbnRSZXNwb25zZSIAEmcKEkNvbXBsZXRlRGVwbG95bWVudBImLmRvdGRvLmRiLnYxLkNvbXBsZXRlRGVwbG95bWVudFJlcXVlc3QaJy5kb3Rkby5kYi52MS5Db21wbGV0ZURlcGxveW1lbnRSZXNwb25zZSIAElsKDUdldERlcGxveW1lbnQSIS5kb3Rkby5kYi52MS5HZXREZXBsb3ltZW50UmVxdWVzdBoiLmRvdGRvLmRiLnYxLkdldERlcGxveW1lbnRSZXNwb25zZSIDkAIBEmcKEUdldExpdmVEZXBsb3ltZW50EiUuZG90ZG8uZGIudjEuR2V0TGl2ZURlcGxveW1lbnRSZXF1ZXN0GiYuZG90ZG8uZGIudjEuR2V0TGl2ZURlcGxveW1lbnRSZXNwb25zZSIDkAIBEmEKD0xpc3REZXBsb3ltZW50cxIjLmRvdGRvLmRiLnYxLkxpc3REZXBsb3ltZW50c1JlcXVlc3QaJC5kb3Rkby5kYi52MS5MaXN0RGVwbG95bWVudHNSZXNwb25zZSIDkAIBEnYKFkxpc3RQZW5kaW5nRGVwbG95bWVudHMSKi5kb3Rkby5kYi52MS5MaXN0UGVuZGluZ0RlcGxveW1lbnRzUmVxdWVzdBorLmRvdGRvLmRiLnYxLkxpc3RQZW5kaW5nRGVwbG95bWVudHNSZXNwb25zZSIDkAIBElUKDEFjcXVpcmVMZWFzZRIgLmRvdGRvLmRiLnYxLkFjcXVpcmVMZWFzZVJlcXVlc3QaIS5kb3Rkby5kYi52MS5BY3F1aXJlTGVhc2VSZXNwb25zZSIAEk8KClJlbmV3TGVhc2USHi5kb3Rkby5kYi52MS5SZW5ld0xlYXNlUmVxdWVzdBofLmRvdGRvLmRiLnYxLlJlbmV3TGVhc2VSZXNwb25zZSIAElUKDFJlbGVhc2VMZWFzZRIgLmRvdGRvLmRiLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaIS5kb3Rkby5kYi52MS5SZWxlYXNlTGVhc2VSZXNwb25zZSIAEkwKCEdldExlYXNlEhwuZG90ZG8uZGIudjEuR2V0TGVhc2VSZXF1ZXN0Gh0uZG90ZG8uZGIudjEuR2V0TGVhc2VSZXNwb25zZSIDkAIBElsKDVB1dFNjcmlwdEJsb2ISIS5kb3Rkby5kYi52MS5QdXRTY3JpcHRCbG9iUmVxdWVzdBoiLmRvdGRvLmRiLnYxLlB1dFNjcmlwdEJsb2JSZXNwb25zZSIDkAICElsKDUdldFNjcmlwdEJsb2ISIS5kb3Rkby5kYi52MS5HZXRTY3JpcHRCbG9iUmVxdWVzdBoiLmRvdGRvLmRiLnYxLkdldFNjcmlwdEJsb2JSZXNwb25zZSIDkAIBEmEKEEFwcGVuZEF1ZGl0RXZlbnQSJC5kb3Rkby5kYi52MS5BcHBlbmRBdWRpdEV2ZW50UmVxdWVzdBolLmRvdGRvLmRiLnYxLkFwcGVuZEF1ZGl0RXZlbnRSZXNwb25zZSIAEmEKD0xpc3RBdWRpdEV2ZW50cxIjLmRvdGRvLmRiLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJC5kb3Rkby5kYi52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEl4KDlZlcmlmeUF1ZGl0TG9nEiIuZG90ZG8uZGIudjEuVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0GiMuZG90ZG8uZGIudjEuVmVyaWZ5QXVkaXRMb2dSZXNwb25zZSIDkAIBElUKDENyZWF0ZUFwaUtleRIgLmRvdGRvLmRiLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5kb3Rkby5kYi52MS5DcmVhdGVBcGlLZXlSZXNwb25zZSIAEnAKFUNyZWF0ZUJvb3RzdHJhcEFwaUtleRIpLmRvdGRvLmRiLnYxLkNyZWF0ZUJvb3RzdHJhcEFwaUtleVJlcXVlc3QaKi5kb3Rkby5kYi52MS5DcmVhdGVCb290c3RyYXBBcGlLZXlSZXNwb25zZSIAEk8KCUdldEFwaUtleRIdLmRvdGRvLmRiLnYxLkdldEFwaUtleVJlcXVlc3QaHi5kb3Rkby5kYi52MS5HZXRBcGlLZXlSZXNwb25zZSIDkAIBElUKC0xpc3RBcGlLZXlzEh8uZG90ZG8uZGIudjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAuZG90ZG8uZGIudjEuTGlzdEFwaUtleXNSZXNwb25zZSIDkAIBElUKDFJldm9rZUFwaUtleRIgLmRvdGRvLmRiLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5kb3Rkby5kYi52MS5SZXZva2VBcGlLZXlSZXNwb25zZSIAEl4KD1NldEFwaUtleUV4cGlyeRIjLmRvdGRvLmRiLnYxLlNldEFwaUtleUV4cGlyeVJlcXVlc3QaJC5kb3Rkby5kYi52MS5TZXRBcGlLZXlFeHBpcnlSZXNwb25zZSIAElIKC1RvdWNoQXBpS2V5Eh8uZG90ZG8uZGIudjEuVG91Y2hBcGlLZXlSZXF1ZXN0GiAuZG90ZG8uZGIudjEuVG91Y2hBcGlLZXlSZXNwb25zZSIAElUKDFJvdGF0ZUFwaUtleRIgLmRvdGRvLmRiLnYxLlJvdGF0ZUFwaUtleVJlcXVlc3QaIS5kb3Rkby5kYi52MS5Sb3RhdGVBcGlLZXlSZXNwb25zZSIAQpwBCg9jb20uZG90ZG8uZGIudjFCB0RiUHJvdG9QAVoyZ2l0aHViLmNvbS9kb3QtZG8vcGxhdGZvcm0vZ2VuL2dvL2RvdGRvL2RiL3YxO2RidjGiAgNERFiqAgtEb3Rkby5EYi5WMcoCC0RvdGRvXERiXFYx4gIXRG90ZG9cRGJcVjFcR1BCTWV0YWRhdGHqAg1Eb3Rkbzo6RGI6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Deployment is the stored record of one version of a worker in one
@@ -161,6 +161,14 @@ export type Deployment = Message<"dotdo.db.v1.Deployment"> & {
    * @generated from field: string error = 20;
    */
   error: string;
+
+  /**
+   * superseded_by is the id of the deployment that replaced this one when
+   * it was live.
+   *
+   * @generated from field: string superseded_by = 21;
+   */
+  supersededBy: string;
 };
 
 /**
@@ -199,7 +207,7 @@ export type BeginDeploymentRequest = Message<"dotdo.db.v1.BeginDeploymentRequest
   namespace: string;
 
   /**
-   * kind tells a deploy from a rollback.
+   * kind tells a deploy from a rollback; a deploy when unspecified.
    *
    * @generated from field: dotdo.db.v1.DeploymentKind kind = 4;
    */
@@ -214,6 +222,7 @@ export type BeginDeploymentRequest = Message<"dotdo.db.v1.BeginDeploymentRequest
 
   /**
    * script_sha256 is the hex SHA-256 of a blob stored with PutScriptBlob.
+   * A rollback may leave it empty to reuse the restored version's script.
    *
    * @generated from field: string script_sha256 = 6;
    */
@@ -334,7 +343,7 @@ export type CompleteDeploymentRequest = Message<"dotdo.db.v1.CompleteDeploymentR
   status: DeploymentStatus;
 
   /**
-   * error says why it failed.
+   * error says why it failed; the store keeps its first 16 KiB.
    *
    * @generated from field: string error = 3;
    */
@@ -360,13 +369,6 @@ export type CompleteDeploymentResponse = Message<"dotdo.db.v1.CompleteDeployment
    * @generated from field: dotdo.db.v1.Deployment deployment = 1;
    */
   deployment?: Deployment | undefined;
-
-  /**
-   * superseded is the deployment that was live before, if any.
-   *
-   * @generated from field: dotdo.db.v1.Deployment superseded = 2;
-   */
-  superseded?: Deployment | undefined;
 };
 
 /**
@@ -628,6 +630,20 @@ export type Lease = Message<"dotdo.db.v1.Lease"> & {
    * @generated from field: google.protobuf.Timestamp expires_at = 3;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * token increases each time the lease changes hands; a fencing token.
+   *
+   * @generated from field: int64 token = 4;
+   */
+  token: bigint;
+
+  /**
+   * acquired_at is when the current holder took the lease.
+   *
+   * @generated from field: google.protobuf.Timestamp acquired_at = 5;
+   */
+  acquiredAt?: Timestamp | undefined;
 };
 
 /**
@@ -694,6 +710,104 @@ export const AcquireLeaseResponseSchema: GenMessage<AcquireLeaseResponse> = /*@_
   messageDesc(file_dotdo_db_v1_db, 15);
 
 /**
+ * RenewLeaseRequest extends a lease.
+ *
+ * @generated from message dotdo.db.v1.RenewLeaseRequest
+ */
+export type RenewLeaseRequest = Message<"dotdo.db.v1.RenewLeaseRequest"> & {
+  /**
+   * name is the lease.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * holder must be the lease's holder.
+   *
+   * @generated from field: string holder = 2;
+   */
+  holder: string;
+
+  /**
+   * ttl is the new time to live from now.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.RenewLeaseRequest.
+ * Use `create(RenewLeaseRequestSchema)` to create a new message.
+ */
+export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 16);
+
+/**
+ * RenewLeaseResponse holds the extended lease.
+ *
+ * @generated from message dotdo.db.v1.RenewLeaseResponse
+ */
+export type RenewLeaseResponse = Message<"dotdo.db.v1.RenewLeaseResponse"> & {
+  /**
+   * lease is the extended lease.
+   *
+   * @generated from field: dotdo.db.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.RenewLeaseResponse.
+ * Use `create(RenewLeaseResponseSchema)` to create a new message.
+ */
+export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 17);
+
+/**
+ * GetLeaseRequest names a lease.
+ *
+ * @generated from message dotdo.db.v1.GetLeaseRequest
+ */
+export type GetLeaseRequest = Message<"dotdo.db.v1.GetLeaseRequest"> & {
+  /**
+   * name is the lease.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message dotdo.db.v1.GetLeaseRequest.
+ * Use `create(GetLeaseRequestSchema)` to create a new message.
+ */
+export const GetLeaseRequestSchema: GenMessage<GetLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 18);
+
+/**
+ * GetLeaseResponse holds a lease's state.
+ *
+ * @generated from message dotdo.db.v1.GetLeaseResponse
+ */
+export type GetLeaseResponse = Message<"dotdo.db.v1.GetLeaseResponse"> & {
+  /**
+   * lease is the lease; its holder is empty once released.
+   *
+   * @generated from field: dotdo.db.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.GetLeaseResponse.
+ * Use `create(GetLeaseResponseSchema)` to create a new message.
+ */
+export const GetLeaseResponseSchema: GenMessage<GetLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 19);
+
+/**
  * ReleaseLeaseRequest gives a lease back.
  *
  * @generated from message dotdo.db.v1.ReleaseLeaseRequest
@@ -719,7 +833,7 @@ export type ReleaseLeaseRequest = Message<"dotdo.db.v1.ReleaseLeaseRequest"> & {
  * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 16);
+  messageDesc(file_dotdo_db_v1_db, 20);
 
 /**
  * ReleaseLeaseResponse has no fields.
@@ -734,7 +848,7 @@ export type ReleaseLeaseResponse = Message<"dotdo.db.v1.ReleaseLeaseResponse"> &
  * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 17);
+  messageDesc(file_dotdo_db_v1_db, 21);
 
 /**
  * PutScriptBlobRequest holds a blob to store.
@@ -755,7 +869,7 @@ export type PutScriptBlobRequest = Message<"dotdo.db.v1.PutScriptBlobRequest"> &
  * Use `create(PutScriptBlobRequestSchema)` to create a new message.
  */
 export const PutScriptBlobRequestSchema: GenMessage<PutScriptBlobRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 18);
+  messageDesc(file_dotdo_db_v1_db, 22);
 
 /**
  * PutScriptBlobResponse names the stored blob.
@@ -776,7 +890,7 @@ export type PutScriptBlobResponse = Message<"dotdo.db.v1.PutScriptBlobResponse">
  * Use `create(PutScriptBlobResponseSchema)` to create a new message.
  */
 export const PutScriptBlobResponseSchema: GenMessage<PutScriptBlobResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 19);
+  messageDesc(file_dotdo_db_v1_db, 23);
 
 /**
  * GetScriptBlobRequest names a blob.
@@ -797,7 +911,7 @@ export type GetScriptBlobRequest = Message<"dotdo.db.v1.GetScriptBlobRequest"> &
  * Use `create(GetScriptBlobRequestSchema)` to create a new message.
  */
 export const GetScriptBlobRequestSchema: GenMessage<GetScriptBlobRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 20);
+  messageDesc(file_dotdo_db_v1_db, 24);
 
 /**
  * GetScriptBlobResponse holds the blob.
@@ -818,7 +932,7 @@ export type GetScriptBlobResponse = Message<"dotdo.db.v1.GetScriptBlobResponse">
  * Use `create(GetScriptBlobResponseSchema)` to create a new message.
  */
 export const GetScriptBlobResponseSchema: GenMessage<GetScriptBlobResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 21);
+  messageDesc(file_dotdo_db_v1_db, 25);
 
 /**
  * AuditEvent is one entry of the tamper-evident audit trail.
@@ -878,13 +992,6 @@ export type AuditEvent = Message<"dotdo.db.v1.AuditEvent"> & {
   outcome: string;
 
   /**
-   * detail holds more about the event, without secrets.
-   *
-   * @generated from field: string detail = 8;
-   */
-  detail: string;
-
-  /**
    * request_id is the id of the request that caused the event.
    *
    * @generated from field: string request_id = 9;
@@ -899,14 +1006,8 @@ export type AuditEvent = Message<"dotdo.db.v1.AuditEvent"> & {
   traceId: string;
 
   /**
-   * client is the caller's address or id.
-   *
-   * @generated from field: string client = 11;
-   */
-  client: string;
-
-  /**
-   * prev_hash is the hex hash of the previous event ("" for the first).
+   * prev_hash is the hex hash of the previous event (64 zeros for the
+   * first).
    *
    * @generated from field: string prev_hash = 12;
    */
@@ -918,6 +1019,14 @@ export type AuditEvent = Message<"dotdo.db.v1.AuditEvent"> & {
    * @generated from field: string hash = 13;
    */
   hash: string;
+
+  /**
+   * details holds more about the event, for example the client address or
+   * an error, without secrets.
+   *
+   * @generated from field: map<string, string> details = 14;
+   */
+  details: { [key: string]: string };
 };
 
 /**
@@ -925,7 +1034,7 @@ export type AuditEvent = Message<"dotdo.db.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 22);
+  messageDesc(file_dotdo_db_v1_db, 26);
 
 /**
  * AppendAuditEventRequest holds the event to append; seq and hashes are set
@@ -947,7 +1056,7 @@ export type AppendAuditEventRequest = Message<"dotdo.db.v1.AppendAuditEventReque
  * Use `create(AppendAuditEventRequestSchema)` to create a new message.
  */
 export const AppendAuditEventRequestSchema: GenMessage<AppendAuditEventRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 23);
+  messageDesc(file_dotdo_db_v1_db, 27);
 
 /**
  * AppendAuditEventResponse holds the appended event.
@@ -968,7 +1077,7 @@ export type AppendAuditEventResponse = Message<"dotdo.db.v1.AppendAuditEventResp
  * Use `create(AppendAuditEventResponseSchema)` to create a new message.
  */
 export const AppendAuditEventResponseSchema: GenMessage<AppendAuditEventResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 24);
+  messageDesc(file_dotdo_db_v1_db, 28);
 
 /**
  * ListAuditEventsRequest filters and pages audit events.
@@ -1017,7 +1126,7 @@ export type ListAuditEventsRequest = Message<"dotdo.db.v1.ListAuditEventsRequest
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 25);
+  messageDesc(file_dotdo_db_v1_db, 29);
 
 /**
  * ListAuditEventsResponse is one page of events.
@@ -1045,7 +1154,7 @@ export type ListAuditEventsResponse = Message<"dotdo.db.v1.ListAuditEventsRespon
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 26);
+  messageDesc(file_dotdo_db_v1_db, 30);
 
 /**
  * VerifyAuditLogRequest has no fields.
@@ -1060,7 +1169,7 @@ export type VerifyAuditLogRequest = Message<"dotdo.db.v1.VerifyAuditLogRequest">
  * Use `create(VerifyAuditLogRequestSchema)` to create a new message.
  */
 export const VerifyAuditLogRequestSchema: GenMessage<VerifyAuditLogRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 27);
+  messageDesc(file_dotdo_db_v1_db, 31);
 
 /**
  * VerifyAuditLogResponse reports the outcome of walking the hash chain.
@@ -1103,7 +1212,7 @@ export type VerifyAuditLogResponse = Message<"dotdo.db.v1.VerifyAuditLogResponse
  * Use `create(VerifyAuditLogResponseSchema)` to create a new message.
  */
 export const VerifyAuditLogResponseSchema: GenMessage<VerifyAuditLogResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 28);
+  messageDesc(file_dotdo_db_v1_db, 32);
 
 /**
  * ApiKeyRecord is the stored record of an API key: the hash of its secret,
@@ -1195,7 +1304,7 @@ export type ApiKeyRecord = Message<"dotdo.db.v1.ApiKeyRecord"> & {
  * Use `create(ApiKeyRecordSchema)` to create a new message.
  */
 export const ApiKeyRecordSchema: GenMessage<ApiKeyRecord> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 29);
+  messageDesc(file_dotdo_db_v1_db, 33);
 
 /**
  * CreateApiKeyRequest holds the record to store.
@@ -1216,14 +1325,20 @@ export type CreateApiKeyRequest = Message<"dotdo.db.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 30);
+  messageDesc(file_dotdo_db_v1_db, 34);
 
 /**
- * CreateApiKeyResponse has no fields.
+ * CreateApiKeyResponse holds the stored record.
  *
  * @generated from message dotdo.db.v1.CreateApiKeyResponse
  */
 export type CreateApiKeyResponse = Message<"dotdo.db.v1.CreateApiKeyResponse"> & {
+  /**
+   * record is the stored record.
+   *
+   * @generated from field: dotdo.db.v1.ApiKeyRecord record = 1;
+   */
+  record?: ApiKeyRecord | undefined;
 };
 
 /**
@@ -1231,7 +1346,7 @@ export type CreateApiKeyResponse = Message<"dotdo.db.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 31);
+  messageDesc(file_dotdo_db_v1_db, 35);
 
 /**
  * CreateBootstrapApiKeyRequest holds the first admin key's record.
@@ -1252,14 +1367,20 @@ export type CreateBootstrapApiKeyRequest = Message<"dotdo.db.v1.CreateBootstrapA
  * Use `create(CreateBootstrapApiKeyRequestSchema)` to create a new message.
  */
 export const CreateBootstrapApiKeyRequestSchema: GenMessage<CreateBootstrapApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 32);
+  messageDesc(file_dotdo_db_v1_db, 36);
 
 /**
- * CreateBootstrapApiKeyResponse has no fields.
+ * CreateBootstrapApiKeyResponse holds the stored record.
  *
  * @generated from message dotdo.db.v1.CreateBootstrapApiKeyResponse
  */
 export type CreateBootstrapApiKeyResponse = Message<"dotdo.db.v1.CreateBootstrapApiKeyResponse"> & {
+  /**
+   * record is the stored record.
+   *
+   * @generated from field: dotdo.db.v1.ApiKeyRecord record = 1;
+   */
+  record?: ApiKeyRecord | undefined;
 };
 
 /**
@@ -1267,7 +1388,7 @@ export type CreateBootstrapApiKeyResponse = Message<"dotdo.db.v1.CreateBootstrap
  * Use `create(CreateBootstrapApiKeyResponseSchema)` to create a new message.
  */
 export const CreateBootstrapApiKeyResponseSchema: GenMessage<CreateBootstrapApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 33);
+  messageDesc(file_dotdo_db_v1_db, 37);
 
 /**
  * GetApiKeyRequest names a key.
@@ -1288,7 +1409,7 @@ export type GetApiKeyRequest = Message<"dotdo.db.v1.GetApiKeyRequest"> & {
  * Use `create(GetApiKeyRequestSchema)` to create a new message.
  */
 export const GetApiKeyRequestSchema: GenMessage<GetApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 34);
+  messageDesc(file_dotdo_db_v1_db, 38);
 
 /**
  * GetApiKeyResponse holds the key's record.
@@ -1309,7 +1430,7 @@ export type GetApiKeyResponse = Message<"dotdo.db.v1.GetApiKeyResponse"> & {
  * Use `create(GetApiKeyResponseSchema)` to create a new message.
  */
 export const GetApiKeyResponseSchema: GenMessage<GetApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 35);
+  messageDesc(file_dotdo_db_v1_db, 39);
 
 /**
  * ListApiKeysRequest filters the listing.
@@ -1330,7 +1451,7 @@ export type ListApiKeysRequest = Message<"dotdo.db.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 36);
+  messageDesc(file_dotdo_db_v1_db, 40);
 
 /**
  * ListApiKeysResponse lists key records, oldest first.
@@ -1351,15 +1472,14 @@ export type ListApiKeysResponse = Message<"dotdo.db.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 37);
+  messageDesc(file_dotdo_db_v1_db, 41);
 
 /**
- * UpdateApiKeyRequest sets times on a key record; unset fields stay as they
- * are.
+ * RevokeApiKeyRequest names the key to revoke.
  *
- * @generated from message dotdo.db.v1.UpdateApiKeyRequest
+ * @generated from message dotdo.db.v1.RevokeApiKeyRequest
  */
-export type UpdateApiKeyRequest = Message<"dotdo.db.v1.UpdateApiKeyRequest"> & {
+export type RevokeApiKeyRequest = Message<"dotdo.db.v1.RevokeApiKeyRequest"> & {
   /**
    * key_id is the public id of the key.
    *
@@ -1368,55 +1488,195 @@ export type UpdateApiKeyRequest = Message<"dotdo.db.v1.UpdateApiKeyRequest"> & {
   keyId: string;
 
   /**
-   * revoked_at revokes the key at that time.
+   * revoked_at is when; now when unset.
    *
    * @generated from field: google.protobuf.Timestamp revoked_at = 2;
    */
   revokedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.RevokeApiKeyRequest.
+ * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
+ */
+export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 42);
+
+/**
+ * RevokeApiKeyResponse holds the revoked key's record.
+ *
+ * @generated from message dotdo.db.v1.RevokeApiKeyResponse
+ */
+export type RevokeApiKeyResponse = Message<"dotdo.db.v1.RevokeApiKeyResponse"> & {
+  /**
+   * record is the revoked key's record.
+   *
+   * @generated from field: dotdo.db.v1.ApiKeyRecord record = 1;
+   */
+  record?: ApiKeyRecord | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.RevokeApiKeyResponse.
+ * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
+ */
+export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 43);
+
+/**
+ * SetApiKeyExpiryRequest sets when a key expires.
+ *
+ * @generated from message dotdo.db.v1.SetApiKeyExpiryRequest
+ */
+export type SetApiKeyExpiryRequest = Message<"dotdo.db.v1.SetApiKeyExpiryRequest"> & {
+  /**
+   * key_id is the public id of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
 
   /**
-   * expires_at sets the key's expiry, for a rotation's grace period.
+   * expires_at is the new expiry; unset removes it.
    *
-   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
    */
   expiresAt?: Timestamp | undefined;
-
-  /**
-   * last_used_at records a use of the key.
-   *
-   * @generated from field: google.protobuf.Timestamp last_used_at = 4;
-   */
-  lastUsedAt?: Timestamp | undefined;
-
-  /**
-   * replaced_by records the key that replaced this one.
-   *
-   * @generated from field: string replaced_by = 5;
-   */
-  replacedBy: string;
 };
 
 /**
- * Describes the message dotdo.db.v1.UpdateApiKeyRequest.
- * Use `create(UpdateApiKeyRequestSchema)` to create a new message.
+ * Describes the message dotdo.db.v1.SetApiKeyExpiryRequest.
+ * Use `create(SetApiKeyExpiryRequestSchema)` to create a new message.
  */
-export const UpdateApiKeyRequestSchema: GenMessage<UpdateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 38);
+export const SetApiKeyExpiryRequestSchema: GenMessage<SetApiKeyExpiryRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 44);
 
 /**
- * UpdateApiKeyResponse has no fields.
+ * SetApiKeyExpiryResponse holds the key's record.
  *
- * @generated from message dotdo.db.v1.UpdateApiKeyResponse
+ * @generated from message dotdo.db.v1.SetApiKeyExpiryResponse
  */
-export type UpdateApiKeyResponse = Message<"dotdo.db.v1.UpdateApiKeyResponse"> & {
+export type SetApiKeyExpiryResponse = Message<"dotdo.db.v1.SetApiKeyExpiryResponse"> & {
+  /**
+   * record is the key's record.
+   *
+   * @generated from field: dotdo.db.v1.ApiKeyRecord record = 1;
+   */
+  record?: ApiKeyRecord | undefined;
 };
 
 /**
- * Describes the message dotdo.db.v1.UpdateApiKeyResponse.
- * Use `create(UpdateApiKeyResponseSchema)` to create a new message.
+ * Describes the message dotdo.db.v1.SetApiKeyExpiryResponse.
+ * Use `create(SetApiKeyExpiryResponseSchema)` to create a new message.
  */
-export const UpdateApiKeyResponseSchema: GenMessage<UpdateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 39);
+export const SetApiKeyExpiryResponseSchema: GenMessage<SetApiKeyExpiryResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 45);
+
+/**
+ * TouchApiKeyRequest records a use of a key.
+ *
+ * @generated from message dotdo.db.v1.TouchApiKeyRequest
+ */
+export type TouchApiKeyRequest = Message<"dotdo.db.v1.TouchApiKeyRequest"> & {
+  /**
+   * key_id is the public id of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * used_at is when; now when unset.
+   *
+   * @generated from field: google.protobuf.Timestamp used_at = 2;
+   */
+  usedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.TouchApiKeyRequest.
+ * Use `create(TouchApiKeyRequestSchema)` to create a new message.
+ */
+export const TouchApiKeyRequestSchema: GenMessage<TouchApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 46);
+
+/**
+ * TouchApiKeyResponse has no fields.
+ *
+ * @generated from message dotdo.db.v1.TouchApiKeyResponse
+ */
+export type TouchApiKeyResponse = Message<"dotdo.db.v1.TouchApiKeyResponse"> & {
+};
+
+/**
+ * Describes the message dotdo.db.v1.TouchApiKeyResponse.
+ * Use `create(TouchApiKeyResponseSchema)` to create a new message.
+ */
+export const TouchApiKeyResponseSchema: GenMessage<TouchApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 47);
+
+/**
+ * RotateApiKeyRequest replaces a key with a new one.
+ *
+ * @generated from message dotdo.db.v1.RotateApiKeyRequest
+ */
+export type RotateApiKeyRequest = Message<"dotdo.db.v1.RotateApiKeyRequest"> & {
+  /**
+   * old_key_id is the public id of the key to replace.
+   *
+   * @generated from field: string old_key_id = 1;
+   */
+  oldKeyId: string;
+
+  /**
+   * record is the new key's record.
+   *
+   * @generated from field: dotdo.db.v1.ApiKeyRecord record = 2;
+   */
+  record?: ApiKeyRecord | undefined;
+
+  /**
+   * grace_until is when the old key stops working; now when unset.
+   *
+   * @generated from field: google.protobuf.Timestamp grace_until = 3;
+   */
+  graceUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.RotateApiKeyRequest.
+ * Use `create(RotateApiKeyRequestSchema)` to create a new message.
+ */
+export const RotateApiKeyRequestSchema: GenMessage<RotateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 48);
+
+/**
+ * RotateApiKeyResponse holds both records.
+ *
+ * @generated from message dotdo.db.v1.RotateApiKeyResponse
+ */
+export type RotateApiKeyResponse = Message<"dotdo.db.v1.RotateApiKeyResponse"> & {
+  /**
+   * previous is the old key's record, now expiring at grace_until.
+   *
+   * @generated from field: dotdo.db.v1.ApiKeyRecord previous = 1;
+   */
+  previous?: ApiKeyRecord | undefined;
+
+  /**
+   * record is the new key's record.
+   *
+   * @generated from field: dotdo.db.v1.ApiKeyRecord record = 2;
+   */
+  record?: ApiKeyRecord | undefined;
+};
+
+/**
+ * Describes the message dotdo.db.v1.RotateApiKeyResponse.
+ * Use `create(RotateApiKeyResponseSchema)` to create a new message.
+ */
+export const RotateApiKeyResponseSchema: GenMessage<RotateApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 49);
 
 /**
  * DeploymentStatus is where a deployment is in its life.
@@ -1589,6 +1849,17 @@ export const DBService: GenService<{
     output: typeof AcquireLeaseResponseSchema;
   },
   /**
+   * RenewLease extends the caller's unexpired lease. Another holder's lease
+   * gets Aborted; an expired or released one FailedPrecondition.
+   *
+   * @generated from rpc dotdo.db.v1.DBService.RenewLease
+   */
+  renewLease: {
+    methodKind: "unary";
+    input: typeof RenewLeaseRequestSchema;
+    output: typeof RenewLeaseResponseSchema;
+  },
+  /**
    * ReleaseLease gives a lease back; only its holder can.
    *
    * @generated from rpc dotdo.db.v1.DBService.ReleaseLease
@@ -1597,6 +1868,16 @@ export const DBService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseLeaseRequestSchema;
     output: typeof ReleaseLeaseResponseSchema;
+  },
+  /**
+   * GetLease returns the current state of a lease.
+   *
+   * @generated from rpc dotdo.db.v1.DBService.GetLease
+   */
+  getLease: {
+    methodKind: "unary";
+    input: typeof GetLeaseRequestSchema;
+    output: typeof GetLeaseResponseSchema;
   },
   /**
    * PutScriptBlob stores a script bundle under its SHA-256. Storing the same
@@ -1694,15 +1975,47 @@ export const DBService: GenService<{
     output: typeof ListApiKeysResponseSchema;
   },
   /**
-   * UpdateApiKey sets the revocation time, the expiry or the last-used time
-   * of an API key record.
+   * RevokeApiKey marks an API key revoked. Revoking a revoked key gets
+   * FailedPrecondition.
    *
-   * @generated from rpc dotdo.db.v1.DBService.UpdateApiKey
+   * @generated from rpc dotdo.db.v1.DBService.RevokeApiKey
    */
-  updateApiKey: {
+  revokeApiKey: {
     methodKind: "unary";
-    input: typeof UpdateApiKeyRequestSchema;
-    output: typeof UpdateApiKeyResponseSchema;
+    input: typeof RevokeApiKeyRequestSchema;
+    output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * SetApiKeyExpiry sets or clears when an API key expires.
+   *
+   * @generated from rpc dotdo.db.v1.DBService.SetApiKeyExpiry
+   */
+  setApiKeyExpiry: {
+    methodKind: "unary";
+    input: typeof SetApiKeyExpiryRequestSchema;
+    output: typeof SetApiKeyExpiryResponseSchema;
+  },
+  /**
+   * TouchApiKey records that an API key was used; it never moves the
+   * last-used time backwards.
+   *
+   * @generated from rpc dotdo.db.v1.DBService.TouchApiKey
+   */
+  touchApiKey: {
+    methodKind: "unary";
+    input: typeof TouchApiKeyRequestSchema;
+    output: typeof TouchApiKeyResponseSchema;
+  },
+  /**
+   * RotateApiKey atomically stores a new key, marks the old one as replaced
+   * by it, and makes the old one expire at the end of its grace period.
+   *
+   * @generated from rpc dotdo.db.v1.DBService.RotateApiKey
+   */
+  rotateApiKey: {
+    methodKind: "unary";
+    input: typeof RotateApiKeyRequestSchema;
+    output: typeof RotateApiKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dotdo_db_v1_db, 0);

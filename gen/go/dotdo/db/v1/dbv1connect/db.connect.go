@@ -52,8 +52,12 @@ const (
 	DBServiceListPendingDeploymentsProcedure = "/dotdo.db.v1.DBService/ListPendingDeployments"
 	// DBServiceAcquireLeaseProcedure is the fully-qualified name of the DBService's AcquireLease RPC.
 	DBServiceAcquireLeaseProcedure = "/dotdo.db.v1.DBService/AcquireLease"
+	// DBServiceRenewLeaseProcedure is the fully-qualified name of the DBService's RenewLease RPC.
+	DBServiceRenewLeaseProcedure = "/dotdo.db.v1.DBService/RenewLease"
 	// DBServiceReleaseLeaseProcedure is the fully-qualified name of the DBService's ReleaseLease RPC.
 	DBServiceReleaseLeaseProcedure = "/dotdo.db.v1.DBService/ReleaseLease"
+	// DBServiceGetLeaseProcedure is the fully-qualified name of the DBService's GetLease RPC.
+	DBServiceGetLeaseProcedure = "/dotdo.db.v1.DBService/GetLease"
 	// DBServicePutScriptBlobProcedure is the fully-qualified name of the DBService's PutScriptBlob RPC.
 	DBServicePutScriptBlobProcedure = "/dotdo.db.v1.DBService/PutScriptBlob"
 	// DBServiceGetScriptBlobProcedure is the fully-qualified name of the DBService's GetScriptBlob RPC.
@@ -76,8 +80,15 @@ const (
 	DBServiceGetApiKeyProcedure = "/dotdo.db.v1.DBService/GetApiKey"
 	// DBServiceListApiKeysProcedure is the fully-qualified name of the DBService's ListApiKeys RPC.
 	DBServiceListApiKeysProcedure = "/dotdo.db.v1.DBService/ListApiKeys"
-	// DBServiceUpdateApiKeyProcedure is the fully-qualified name of the DBService's UpdateApiKey RPC.
-	DBServiceUpdateApiKeyProcedure = "/dotdo.db.v1.DBService/UpdateApiKey"
+	// DBServiceRevokeApiKeyProcedure is the fully-qualified name of the DBService's RevokeApiKey RPC.
+	DBServiceRevokeApiKeyProcedure = "/dotdo.db.v1.DBService/RevokeApiKey"
+	// DBServiceSetApiKeyExpiryProcedure is the fully-qualified name of the DBService's SetApiKeyExpiry
+	// RPC.
+	DBServiceSetApiKeyExpiryProcedure = "/dotdo.db.v1.DBService/SetApiKeyExpiry"
+	// DBServiceTouchApiKeyProcedure is the fully-qualified name of the DBService's TouchApiKey RPC.
+	DBServiceTouchApiKeyProcedure = "/dotdo.db.v1.DBService/TouchApiKey"
+	// DBServiceRotateApiKeyProcedure is the fully-qualified name of the DBService's RotateApiKey RPC.
+	DBServiceRotateApiKeyProcedure = "/dotdo.db.v1.DBService/RotateApiKey"
 )
 
 // DBServiceClient is a client for the dotdo.db.v1.DBService service.
@@ -104,8 +115,13 @@ type DBServiceClient interface {
 	// AcquireLease takes or extends a named lease for a holder. Another
 	// holder's unexpired lease gets Aborted.
 	AcquireLease(context.Context, *connect.Request[v1.AcquireLeaseRequest]) (*connect.Response[v1.AcquireLeaseResponse], error)
+	// RenewLease extends the caller's unexpired lease. Another holder's lease
+	// gets Aborted; an expired or released one FailedPrecondition.
+	RenewLease(context.Context, *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error)
 	// ReleaseLease gives a lease back; only its holder can.
 	ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error)
+	// GetLease returns the current state of a lease.
+	GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error)
 	// PutScriptBlob stores a script bundle under its SHA-256. Storing the same
 	// bytes twice stores them once.
 	PutScriptBlob(context.Context, *connect.Request[v1.PutScriptBlobRequest]) (*connect.Response[v1.PutScriptBlobResponse], error)
@@ -129,9 +145,17 @@ type DBServiceClient interface {
 	GetApiKey(context.Context, *connect.Request[v1.GetApiKeyRequest]) (*connect.Response[v1.GetApiKeyResponse], error)
 	// ListApiKeys lists API key records, oldest first.
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
-	// UpdateApiKey sets the revocation time, the expiry or the last-used time
-	// of an API key record.
-	UpdateApiKey(context.Context, *connect.Request[v1.UpdateApiKeyRequest]) (*connect.Response[v1.UpdateApiKeyResponse], error)
+	// RevokeApiKey marks an API key revoked. Revoking a revoked key gets
+	// FailedPrecondition.
+	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// SetApiKeyExpiry sets or clears when an API key expires.
+	SetApiKeyExpiry(context.Context, *connect.Request[v1.SetApiKeyExpiryRequest]) (*connect.Response[v1.SetApiKeyExpiryResponse], error)
+	// TouchApiKey records that an API key was used; it never moves the
+	// last-used time backwards.
+	TouchApiKey(context.Context, *connect.Request[v1.TouchApiKeyRequest]) (*connect.Response[v1.TouchApiKeyResponse], error)
+	// RotateApiKey atomically stores a new key, marks the old one as replaced
+	// by it, and makes the old one expire at the end of its grace period.
+	RotateApiKey(context.Context, *connect.Request[v1.RotateApiKeyRequest]) (*connect.Response[v1.RotateApiKeyResponse], error)
 }
 
 // NewDBServiceClient constructs a client for the dotdo.db.v1.DBService service. By default, it uses
@@ -191,10 +215,23 @@ func NewDBServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(dBServiceMethods.ByName("AcquireLease")),
 			connect.WithClientOptions(opts...),
 		),
+		renewLease: connect.NewClient[v1.RenewLeaseRequest, v1.RenewLeaseResponse](
+			httpClient,
+			baseURL+DBServiceRenewLeaseProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("RenewLease")),
+			connect.WithClientOptions(opts...),
+		),
 		releaseLease: connect.NewClient[v1.ReleaseLeaseRequest, v1.ReleaseLeaseResponse](
 			httpClient,
 			baseURL+DBServiceReleaseLeaseProcedure,
 			connect.WithSchema(dBServiceMethods.ByName("ReleaseLease")),
+			connect.WithClientOptions(opts...),
+		),
+		getLease: connect.NewClient[v1.GetLeaseRequest, v1.GetLeaseResponse](
+			httpClient,
+			baseURL+DBServiceGetLeaseProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("GetLease")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		putScriptBlob: connect.NewClient[v1.PutScriptBlobRequest, v1.PutScriptBlobResponse](
@@ -257,10 +294,28 @@ func NewDBServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
-		updateApiKey: connect.NewClient[v1.UpdateApiKeyRequest, v1.UpdateApiKeyResponse](
+		revokeApiKey: connect.NewClient[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse](
 			httpClient,
-			baseURL+DBServiceUpdateApiKeyProcedure,
-			connect.WithSchema(dBServiceMethods.ByName("UpdateApiKey")),
+			baseURL+DBServiceRevokeApiKeyProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("RevokeApiKey")),
+			connect.WithClientOptions(opts...),
+		),
+		setApiKeyExpiry: connect.NewClient[v1.SetApiKeyExpiryRequest, v1.SetApiKeyExpiryResponse](
+			httpClient,
+			baseURL+DBServiceSetApiKeyExpiryProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("SetApiKeyExpiry")),
+			connect.WithClientOptions(opts...),
+		),
+		touchApiKey: connect.NewClient[v1.TouchApiKeyRequest, v1.TouchApiKeyResponse](
+			httpClient,
+			baseURL+DBServiceTouchApiKeyProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("TouchApiKey")),
+			connect.WithClientOptions(opts...),
+		),
+		rotateApiKey: connect.NewClient[v1.RotateApiKeyRequest, v1.RotateApiKeyResponse](
+			httpClient,
+			baseURL+DBServiceRotateApiKeyProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("RotateApiKey")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -275,7 +330,9 @@ type dBServiceClient struct {
 	listDeployments        *connect.Client[v1.ListDeploymentsRequest, v1.ListDeploymentsResponse]
 	listPendingDeployments *connect.Client[v1.ListPendingDeploymentsRequest, v1.ListPendingDeploymentsResponse]
 	acquireLease           *connect.Client[v1.AcquireLeaseRequest, v1.AcquireLeaseResponse]
+	renewLease             *connect.Client[v1.RenewLeaseRequest, v1.RenewLeaseResponse]
 	releaseLease           *connect.Client[v1.ReleaseLeaseRequest, v1.ReleaseLeaseResponse]
+	getLease               *connect.Client[v1.GetLeaseRequest, v1.GetLeaseResponse]
 	putScriptBlob          *connect.Client[v1.PutScriptBlobRequest, v1.PutScriptBlobResponse]
 	getScriptBlob          *connect.Client[v1.GetScriptBlobRequest, v1.GetScriptBlobResponse]
 	appendAuditEvent       *connect.Client[v1.AppendAuditEventRequest, v1.AppendAuditEventResponse]
@@ -285,7 +342,10 @@ type dBServiceClient struct {
 	createBootstrapApiKey  *connect.Client[v1.CreateBootstrapApiKeyRequest, v1.CreateBootstrapApiKeyResponse]
 	getApiKey              *connect.Client[v1.GetApiKeyRequest, v1.GetApiKeyResponse]
 	listApiKeys            *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
-	updateApiKey           *connect.Client[v1.UpdateApiKeyRequest, v1.UpdateApiKeyResponse]
+	revokeApiKey           *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	setApiKeyExpiry        *connect.Client[v1.SetApiKeyExpiryRequest, v1.SetApiKeyExpiryResponse]
+	touchApiKey            *connect.Client[v1.TouchApiKeyRequest, v1.TouchApiKeyResponse]
+	rotateApiKey           *connect.Client[v1.RotateApiKeyRequest, v1.RotateApiKeyResponse]
 }
 
 // BeginDeployment calls dotdo.db.v1.DBService.BeginDeployment.
@@ -323,9 +383,19 @@ func (c *dBServiceClient) AcquireLease(ctx context.Context, req *connect.Request
 	return c.acquireLease.CallUnary(ctx, req)
 }
 
+// RenewLease calls dotdo.db.v1.DBService.RenewLease.
+func (c *dBServiceClient) RenewLease(ctx context.Context, req *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error) {
+	return c.renewLease.CallUnary(ctx, req)
+}
+
 // ReleaseLease calls dotdo.db.v1.DBService.ReleaseLease.
 func (c *dBServiceClient) ReleaseLease(ctx context.Context, req *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error) {
 	return c.releaseLease.CallUnary(ctx, req)
+}
+
+// GetLease calls dotdo.db.v1.DBService.GetLease.
+func (c *dBServiceClient) GetLease(ctx context.Context, req *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error) {
+	return c.getLease.CallUnary(ctx, req)
 }
 
 // PutScriptBlob calls dotdo.db.v1.DBService.PutScriptBlob.
@@ -373,9 +443,24 @@ func (c *dBServiceClient) ListApiKeys(ctx context.Context, req *connect.Request[
 	return c.listApiKeys.CallUnary(ctx, req)
 }
 
-// UpdateApiKey calls dotdo.db.v1.DBService.UpdateApiKey.
-func (c *dBServiceClient) UpdateApiKey(ctx context.Context, req *connect.Request[v1.UpdateApiKeyRequest]) (*connect.Response[v1.UpdateApiKeyResponse], error) {
-	return c.updateApiKey.CallUnary(ctx, req)
+// RevokeApiKey calls dotdo.db.v1.DBService.RevokeApiKey.
+func (c *dBServiceClient) RevokeApiKey(ctx context.Context, req *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error) {
+	return c.revokeApiKey.CallUnary(ctx, req)
+}
+
+// SetApiKeyExpiry calls dotdo.db.v1.DBService.SetApiKeyExpiry.
+func (c *dBServiceClient) SetApiKeyExpiry(ctx context.Context, req *connect.Request[v1.SetApiKeyExpiryRequest]) (*connect.Response[v1.SetApiKeyExpiryResponse], error) {
+	return c.setApiKeyExpiry.CallUnary(ctx, req)
+}
+
+// TouchApiKey calls dotdo.db.v1.DBService.TouchApiKey.
+func (c *dBServiceClient) TouchApiKey(ctx context.Context, req *connect.Request[v1.TouchApiKeyRequest]) (*connect.Response[v1.TouchApiKeyResponse], error) {
+	return c.touchApiKey.CallUnary(ctx, req)
+}
+
+// RotateApiKey calls dotdo.db.v1.DBService.RotateApiKey.
+func (c *dBServiceClient) RotateApiKey(ctx context.Context, req *connect.Request[v1.RotateApiKeyRequest]) (*connect.Response[v1.RotateApiKeyResponse], error) {
+	return c.rotateApiKey.CallUnary(ctx, req)
 }
 
 // DBServiceHandler is an implementation of the dotdo.db.v1.DBService service.
@@ -402,8 +487,13 @@ type DBServiceHandler interface {
 	// AcquireLease takes or extends a named lease for a holder. Another
 	// holder's unexpired lease gets Aborted.
 	AcquireLease(context.Context, *connect.Request[v1.AcquireLeaseRequest]) (*connect.Response[v1.AcquireLeaseResponse], error)
+	// RenewLease extends the caller's unexpired lease. Another holder's lease
+	// gets Aborted; an expired or released one FailedPrecondition.
+	RenewLease(context.Context, *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error)
 	// ReleaseLease gives a lease back; only its holder can.
 	ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error)
+	// GetLease returns the current state of a lease.
+	GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error)
 	// PutScriptBlob stores a script bundle under its SHA-256. Storing the same
 	// bytes twice stores them once.
 	PutScriptBlob(context.Context, *connect.Request[v1.PutScriptBlobRequest]) (*connect.Response[v1.PutScriptBlobResponse], error)
@@ -427,9 +517,17 @@ type DBServiceHandler interface {
 	GetApiKey(context.Context, *connect.Request[v1.GetApiKeyRequest]) (*connect.Response[v1.GetApiKeyResponse], error)
 	// ListApiKeys lists API key records, oldest first.
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
-	// UpdateApiKey sets the revocation time, the expiry or the last-used time
-	// of an API key record.
-	UpdateApiKey(context.Context, *connect.Request[v1.UpdateApiKeyRequest]) (*connect.Response[v1.UpdateApiKeyResponse], error)
+	// RevokeApiKey marks an API key revoked. Revoking a revoked key gets
+	// FailedPrecondition.
+	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// SetApiKeyExpiry sets or clears when an API key expires.
+	SetApiKeyExpiry(context.Context, *connect.Request[v1.SetApiKeyExpiryRequest]) (*connect.Response[v1.SetApiKeyExpiryResponse], error)
+	// TouchApiKey records that an API key was used; it never moves the
+	// last-used time backwards.
+	TouchApiKey(context.Context, *connect.Request[v1.TouchApiKeyRequest]) (*connect.Response[v1.TouchApiKeyResponse], error)
+	// RotateApiKey atomically stores a new key, marks the old one as replaced
+	// by it, and makes the old one expire at the end of its grace period.
+	RotateApiKey(context.Context, *connect.Request[v1.RotateApiKeyRequest]) (*connect.Response[v1.RotateApiKeyResponse], error)
 }
 
 // NewDBServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -485,10 +583,23 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(dBServiceMethods.ByName("AcquireLease")),
 		connect.WithHandlerOptions(opts...),
 	)
+	dBServiceRenewLeaseHandler := connect.NewUnaryHandler(
+		DBServiceRenewLeaseProcedure,
+		svc.RenewLease,
+		connect.WithSchema(dBServiceMethods.ByName("RenewLease")),
+		connect.WithHandlerOptions(opts...),
+	)
 	dBServiceReleaseLeaseHandler := connect.NewUnaryHandler(
 		DBServiceReleaseLeaseProcedure,
 		svc.ReleaseLease,
 		connect.WithSchema(dBServiceMethods.ByName("ReleaseLease")),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceGetLeaseHandler := connect.NewUnaryHandler(
+		DBServiceGetLeaseProcedure,
+		svc.GetLease,
+		connect.WithSchema(dBServiceMethods.ByName("GetLease")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	dBServicePutScriptBlobHandler := connect.NewUnaryHandler(
@@ -551,10 +662,28 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
-	dBServiceUpdateApiKeyHandler := connect.NewUnaryHandler(
-		DBServiceUpdateApiKeyProcedure,
-		svc.UpdateApiKey,
-		connect.WithSchema(dBServiceMethods.ByName("UpdateApiKey")),
+	dBServiceRevokeApiKeyHandler := connect.NewUnaryHandler(
+		DBServiceRevokeApiKeyProcedure,
+		svc.RevokeApiKey,
+		connect.WithSchema(dBServiceMethods.ByName("RevokeApiKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceSetApiKeyExpiryHandler := connect.NewUnaryHandler(
+		DBServiceSetApiKeyExpiryProcedure,
+		svc.SetApiKeyExpiry,
+		connect.WithSchema(dBServiceMethods.ByName("SetApiKeyExpiry")),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceTouchApiKeyHandler := connect.NewUnaryHandler(
+		DBServiceTouchApiKeyProcedure,
+		svc.TouchApiKey,
+		connect.WithSchema(dBServiceMethods.ByName("TouchApiKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceRotateApiKeyHandler := connect.NewUnaryHandler(
+		DBServiceRotateApiKeyProcedure,
+		svc.RotateApiKey,
+		connect.WithSchema(dBServiceMethods.ByName("RotateApiKey")),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/dotdo.db.v1.DBService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -573,8 +702,12 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 			dBServiceListPendingDeploymentsHandler.ServeHTTP(w, r)
 		case DBServiceAcquireLeaseProcedure:
 			dBServiceAcquireLeaseHandler.ServeHTTP(w, r)
+		case DBServiceRenewLeaseProcedure:
+			dBServiceRenewLeaseHandler.ServeHTTP(w, r)
 		case DBServiceReleaseLeaseProcedure:
 			dBServiceReleaseLeaseHandler.ServeHTTP(w, r)
+		case DBServiceGetLeaseProcedure:
+			dBServiceGetLeaseHandler.ServeHTTP(w, r)
 		case DBServicePutScriptBlobProcedure:
 			dBServicePutScriptBlobHandler.ServeHTTP(w, r)
 		case DBServiceGetScriptBlobProcedure:
@@ -593,8 +726,14 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 			dBServiceGetApiKeyHandler.ServeHTTP(w, r)
 		case DBServiceListApiKeysProcedure:
 			dBServiceListApiKeysHandler.ServeHTTP(w, r)
-		case DBServiceUpdateApiKeyProcedure:
-			dBServiceUpdateApiKeyHandler.ServeHTTP(w, r)
+		case DBServiceRevokeApiKeyProcedure:
+			dBServiceRevokeApiKeyHandler.ServeHTTP(w, r)
+		case DBServiceSetApiKeyExpiryProcedure:
+			dBServiceSetApiKeyExpiryHandler.ServeHTTP(w, r)
+		case DBServiceTouchApiKeyProcedure:
+			dBServiceTouchApiKeyHandler.ServeHTTP(w, r)
+		case DBServiceRotateApiKeyProcedure:
+			dBServiceRotateApiKeyHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -632,8 +771,16 @@ func (UnimplementedDBServiceHandler) AcquireLease(context.Context, *connect.Requ
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.AcquireLease is not implemented"))
 }
 
+func (UnimplementedDBServiceHandler) RenewLease(context.Context, *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.RenewLease is not implemented"))
+}
+
 func (UnimplementedDBServiceHandler) ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.ReleaseLease is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.GetLease is not implemented"))
 }
 
 func (UnimplementedDBServiceHandler) PutScriptBlob(context.Context, *connect.Request[v1.PutScriptBlobRequest]) (*connect.Response[v1.PutScriptBlobResponse], error) {
@@ -672,6 +819,18 @@ func (UnimplementedDBServiceHandler) ListApiKeys(context.Context, *connect.Reque
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.ListApiKeys is not implemented"))
 }
 
-func (UnimplementedDBServiceHandler) UpdateApiKey(context.Context, *connect.Request[v1.UpdateApiKeyRequest]) (*connect.Response[v1.UpdateApiKeyResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.UpdateApiKey is not implemented"))
+func (UnimplementedDBServiceHandler) RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.RevokeApiKey is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) SetApiKeyExpiry(context.Context, *connect.Request[v1.SetApiKeyExpiryRequest]) (*connect.Response[v1.SetApiKeyExpiryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.SetApiKeyExpiry is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) TouchApiKey(context.Context, *connect.Request[v1.TouchApiKeyRequest]) (*connect.Response[v1.TouchApiKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.TouchApiKey is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) RotateApiKey(context.Context, *connect.Request[v1.RotateApiKeyRequest]) (*connect.Response[v1.RotateApiKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.RotateApiKey is not implemented"))
 }

@@ -1,0 +1,11 @@
+// Command auth serves AuthService (API keys and RBAC) on 127.0.0.1:8081 by
+// default. It is internal: callers need the internal service credential.
+package main
+
+import (
+	"os"
+
+	"github.com/dot-do/platform/internal/boot"
+)
+
+func main() { os.Exit(boot.Main("auth", os.Args[1:], os.Stderr, boot.AuthFlags)) }

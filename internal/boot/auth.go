@@ -1,0 +1,70 @@
+package boot
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+
+	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
+	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
+	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/auth/dbstore"
+	"github.com/dot-do/platform/services/db/remote"
+)
+
+// AuthConfig configures the auth service.
+type AuthConfig struct {
+	Common
+	// Addr is the address to serve AuthService on.
+	Addr string
+	// DBURL is the db service the keys and audit events live in.
+	DBURL string
+}
+
+// RegisterFlags registers the auth service's flags on fs.
+func (c *AuthConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Common.RegisterFlags(fs)
+	config.String(fs, &c.Addr, "addr", "DOTDO_AUTH_ADDR", config.DefaultAuthAddr, "address to serve AuthService on")
+	config.String(fs, &c.DBURL, "db-url", "DOTDO_DB_URL", "http://"+config.DefaultDBAddr, "base URL of the db service")
+}
+
+// AuthFlags registers the auth flags and returns its runner, for Main.
+func AuthFlags(fs *flag.FlagSet) Runner {
+	var c AuthConfig
+	c.RegisterFlags(fs)
+	return c.Run
+}
+
+// Server builds the auth server: an auth.Service whose keys and audit
+// events live in the db service.
+func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.Server, error) {
+	tok, err := c.Token()
+	if err != nil {
+		return nil, err
+	}
+	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, rpc.WithInternalToken(tok))
+	if err != nil {
+		return nil, err
+	}
+	st := remote.New(dbClient)
+	svc := auth.New(dbstore.NewKeys(st), dbstore.NewAudit(st), append([]auth.Option{auth.WithLogger(logger)}, opts...)...)
+	hopts, err := rpc.HandlerOptions(rpc.WithInternalToken(tok), rpc.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	srv := server.New("auth", server.WithLogger(logger))
+	srv.Register(authv1connect.NewAuthServiceHandler(auth.NewHandler(svc), hopts...))
+	return srv, nil
+}
+
+// Run serves the auth service until ctx is done.
+func (c *AuthConfig) Run(ctx context.Context, logger *slog.Logger) error {
+	srv, err := c.Server(logger)
+	if err != nil {
+		return err
+	}
+	return srv.ListenAndServe(ctx, c.Addr)
+}

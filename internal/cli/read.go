@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	dispatcherv1 "github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1"
+)
+
+// output writes msg as indented JSON, or calls table for the table form.
+func output(e *Env, format string, msg proto.Message, table func(w io.Writer)) error {
+	switch format {
+	case "json":
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Stdout, string(b))
+		return nil
+	case "table", "":
+		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	}
+	return usagef("--output %q: want table or json", format)
+}
+
+func when(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	return ts.AsTime().UTC().Format(time.RFC3339)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func runDeployments(ctx context.Context, e *Env, args []string) error {
+	fs := flags(e, "deployments")
+	service := fs.String("service", "", "only this worker")
+	env := fs.String("env", "", "only this environment")
+	status := fs.String("status", "", "only this status: pending, live, failed, superseded")
+	limit := fs.Int("limit", 50, "most deployments to show (1-500)")
+	out := fs.String("output", "table", "table or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	req := &deployv1.ListDeploymentsRequest{Service: *service, Environment: *env, PageSize: int32(*limit)}
+	if *status != "" {
+		v, ok := deployv1.DeploymentStatus_value["DEPLOYMENT_STATUS_"+strings.ToUpper(*status)]
+		if !ok || v == 0 {
+			return usagef("--status %q: want pending, live, failed or superseded", *status)
+		}
+		req.Status = deployv1.DeploymentStatus(v)
+	}
+	res, err := e.newClients().deploy.ListDeployments(ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	return output(e, *out, res.Msg, func(w io.Writer) {
+		fmt.Fprintln(w, "SERVICE\tENV\tVERSION\tSTATUS\tKIND\tCREATED\tACTOR\tCOMMIT\tID")
+		for _, d := range res.Msg.GetDeployments() {
+			kind := strings.ToLower(strings.TrimPrefix(d.GetKind().String(), "DEPLOYMENT_KIND_"))
+			if d.GetKind() == deployv1.DeploymentKind_DEPLOYMENT_KIND_ROLLBACK {
+				kind = fmt.Sprintf("rollback->v%d", d.GetRestoredVersion())
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.GetService(), d.GetEnvironment(), d.GetVersion(),
+				statusName(d.GetStatus()), kind, when(d.GetCreatedAt()), dash(d.GetActor().GetName()),
+				dash(d.GetMetadata().GetCommit()), d.GetId())
+		}
+	})
+}
+
+func runNamespaces(ctx context.Context, e *Env, args []string) error {
+	return sub(ctx, e, "namespaces", args, map[string]func(context.Context, *Env, []string) error{
+		"list": func(ctx context.Context, e *Env, args []string) error {
+			fs := flags(e, "namespaces list")
+			out := fs.String("output", "table", "table or json")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			res, err := e.newClients().deploy.ListNamespaces(ctx, connect.NewRequest(&deployv1.ListNamespacesRequest{}))
+			if err != nil {
+				return err
+			}
+			return output(e, *out, res.Msg, func(w io.Writer) { namespaceTable(w, res.Msg.GetNamespaces()) })
+		},
+		"ensure": func(ctx context.Context, e *Env, args []string) error {
+			fs := flags(e, "namespaces ensure")
+			var envs stringList
+			fs.Var(&envs, "env", "environment to ensure (repeatable; all when none)")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			res, err := e.newClients().deploy.EnsureNamespaces(ctx, connect.NewRequest(&deployv1.EnsureNamespacesRequest{Environments: envs}))
+			if err != nil {
+				return err
+			}
+			for _, n := range res.Msg.GetNamespaces() {
+				verb := "exists"
+				for _, c := range res.Msg.GetCreated() {
+					if c == n.GetName() {
+						verb = "created"
+					}
+				}
+				fmt.Fprintf(e.Stdout, "%s\t%s\t%s\n", n.GetEnvironment(), n.GetName(), verb)
+			}
+			return nil
+		},
+	})
+}
+
+func namespaceTable(w io.Writer, ns []*deployv1.Namespace) {
+	fmt.Fprintln(w, "ENV\tNAMESPACE\tEXISTS\tSCRIPTS")
+	for _, n := range ns {
+		fmt.Fprintf(w, "%s\t%s\t%t\t%d\n", n.GetEnvironment(), n.GetName(), n.GetExists(), n.GetScriptCount())
+	}
+}
+
+func runRoutes(ctx context.Context, e *Env, args []string) error {
+	return sub(ctx, e, "routes", args, map[string]func(context.Context, *Env, []string) error{
+		"resolve": func(ctx context.Context, e *Env, args []string) error {
+			fs := flags(e, "routes resolve")
+			out := fs.String("output", "table", "table or json")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			if fs.NArg() != 1 {
+				return usagef("want one URL, for example https://api.do/api/db/users")
+			}
+			res, err := e.newClients().dispatcher.Resolve(ctx, connect.NewRequest(&dispatcherv1.ResolveRequest{Url: fs.Arg(0)}))
+			if err != nil {
+				return err
+			}
+			r := res.Msg
+			return output(e, *out, r, func(w io.Writer) {
+				if !r.GetMatched() {
+					fmt.Fprintf(w, "no route: %s\n", r.GetReason())
+					return
+				}
+				rule := strings.ToLower(strings.TrimPrefix(r.GetRule().String(), "RULE_"))
+				fmt.Fprintf(w, "worker\t%s\nrule\t%s\nenvironment\t%s\nnamespace\t%s\nversion\t%d\npath\t%s\n",
+					r.GetWorker(), rule, r.GetEnvironment(), r.GetNamespace(), r.GetVersion(), r.GetPath())
+				if r.GetReason() != "" {
+					fmt.Fprintf(w, "note\t%s\n", r.GetReason())
+				}
+			})
+		},
+	})
+}
+
+func runAudit(ctx context.Context, e *Env, args []string) error {
+	return sub(ctx, e, "audit", args, map[string]func(context.Context, *Env, []string) error{
+		"list": func(ctx context.Context, e *Env, args []string) error {
+			fs := flags(e, "audit list")
+			actor := fs.String("actor", "", "only events of this key id")
+			action := fs.String("action", "", "only events of this action, for example deployment.deploy")
+			limit := fs.Int("limit", 50, "most events to show (1-500)")
+			out := fs.String("output", "table", "table or json")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			res, err := e.newClients().admin.ListAuditEvents(ctx, connect.NewRequest(&deployv1.ListAuditEventsRequest{
+				ActorKeyId: *actor, Action: *action, PageSize: int32(*limit),
+			}))
+			if err != nil {
+				return err
+			}
+			return output(e, *out, res.Msg, func(w io.Writer) {
+				fmt.Fprintln(w, "SEQ\tTIME\tACTOR\tACTION\tRESOURCE\tOUTCOME")
+				for _, ev := range res.Msg.GetEvents() {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", ev.GetSeq(), when(ev.GetTime()), dash(ev.GetActorKeyId()),
+						ev.GetAction(), dash(ev.GetResource()), ev.GetOutcome())
+				}
+			})
+		},
+		"verify": func(ctx context.Context, e *Env, args []string) error {
+			if err := parse(flags(e, "audit verify"), args); err != nil {
+				return err
+			}
+			res, err := e.newClients().admin.VerifyAuditLog(ctx, connect.NewRequest(&deployv1.VerifyAuditLogRequest{}))
+			if err != nil {
+				return err
+			}
+			if !res.Msg.GetOk() {
+				return fmt.Errorf("audit trail broken at event %d of %d checked: %s", res.Msg.GetFirstBrokenSeq(), res.Msg.GetChecked(), res.Msg.GetReason())
+			}
+			fmt.Fprintf(e.Stdout, "audit trail intact: %d events checked\n", res.Msg.GetChecked())
+			return nil
+		},
+	})
+}

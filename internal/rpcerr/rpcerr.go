@@ -1,0 +1,131 @@
+// Package rpcerr maps the domain errors of every service to Connect codes,
+// in this one place. Handlers return domain errors; the interceptor from
+// NewInterceptor turns them into Connect errors on the way out.
+//
+// The message of a mapped error reaches the client, so domain errors must
+// leak nothing (no secrets, no SQL). An error that maps to no code is an
+// internal fault: the client sees only "internal error" and the request's
+// trace, and the full error goes to the log.
+package rpcerr
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/db/store"
+)
+
+// mapping lists each sentinel error with its code. The first match wins, so
+// more specific errors come first.
+var mapping = []struct {
+	err  error
+	code connect.Code
+}{
+	{auth.ErrUnauthenticated, connect.CodeUnauthenticated},
+	{auth.ErrPermissionDenied, connect.CodePermissionDenied},
+	{auth.ErrThrottled, connect.CodeResourceExhausted},
+	{auth.ErrNotFound, connect.CodeNotFound},
+	{auth.ErrAlreadyExists, connect.CodeAlreadyExists},
+	{auth.ErrInvalidArgument, connect.CodeInvalidArgument},
+	{auth.ErrFailedPrecondition, connect.CodeFailedPrecondition},
+	{store.ErrNotFound, connect.CodeNotFound},
+	{store.ErrAlreadyExists, connect.CodeAlreadyExists},
+	{store.ErrFailedPrecondition, connect.CodeFailedPrecondition},
+	{store.ErrLeaseHeld, connect.CodeAborted},
+	{store.ErrCorrupt, connect.CodeDataLoss},
+	{store.ErrInvalidArgument, connect.CodeInvalidArgument},
+	{context.Canceled, connect.CodeCanceled},
+	{context.DeadlineExceeded, connect.CodeDeadlineExceeded},
+}
+
+// Register adds sentinel errors of another domain package to the mapping.
+// It is meant for package init functions of services whose packages
+// rpcerr cannot import.
+func Register(err error, code connect.Code) {
+	mapping = append(mapping, struct {
+		err  error
+		code connect.Code
+	}{err, code})
+}
+
+// Code returns the Connect code for err, and false when err maps to none
+// (an internal fault).
+func Code(err error) (connect.Code, bool) {
+	var cerr *connect.Error
+	if errors.As(err, &cerr) {
+		return cerr.Code(), true
+	}
+	for _, m := range mapping {
+		if errors.Is(err, m.err) {
+			return m.code, true
+		}
+	}
+	return connect.CodeInternal, false
+}
+
+// ToConnect turns err into a Connect error. A Connect error passes through
+// unchanged (so a code from a downstream service reaches the caller); a
+// mapped domain error keeps its message; anything else becomes "internal
+// error".
+func ToConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	var cerr *connect.Error
+	if errors.As(err, &cerr) {
+		return cerr
+	}
+	code, ok := Code(err)
+	if !ok {
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	return connect.NewError(code, err)
+}
+
+// Interceptor maps handler errors with ToConnect and logs internal faults.
+type Interceptor struct {
+	logger *slog.Logger
+}
+
+var _ connect.Interceptor = (*Interceptor)(nil)
+
+// NewInterceptor returns an interceptor that maps the errors of handlers and
+// logs every internal fault on logger, with the procedure.
+func NewInterceptor(logger *slog.Logger) *Interceptor { return &Interceptor{logger: logger} }
+
+func (i *Interceptor) mapErr(ctx context.Context, procedure string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := Code(err); !ok {
+		i.logger.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err.Error())
+	}
+	return ToConnect(err)
+}
+
+// WrapUnary implements connect.Interceptor.
+func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if req.Spec().IsClient {
+			return res, err
+		}
+		return res, i.mapErr(ctx, req.Spec().Procedure, err)
+	}
+}
+
+// WrapStreamingClient implements connect.Interceptor.
+func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements connect.Interceptor.
+func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return i.mapErr(ctx, conn.Spec().Procedure, next(ctx, conn))
+	}
+}

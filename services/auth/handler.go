@@ -1,0 +1,180 @@
+package auth
+
+import (
+	"context"
+	"net"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
+	"github.com/dot-do/platform/internal/pbtime"
+)
+
+// handler serves AuthService from a Service. Requests are validated by the
+// protovalidate interceptor before these methods run, and errors map to
+// Connect codes in internal/rpcerr.
+type handler struct {
+	svc *Service
+}
+
+var _ authv1connect.AuthServiceHandler = (*handler)(nil)
+
+// NewHandler returns the AuthService handler backed by svc.
+func NewHandler(svc *Service) authv1connect.AuthServiceHandler { return &handler{svc: svc} }
+
+// BearerToken returns the key in an `Authorization: Bearer <key>` header, or
+// "" when there is none.
+func BearerToken(h interface{ Get(string) string }) string {
+	v := h.Get("Authorization")
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// PeerClient returns the host of a peer address such as "127.0.0.1:5000",
+// the client id under which failed attempts are throttled.
+func PeerClient(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// operator authorizes the key forwarded in the Authorization header for
+// managing keys.
+func (h *handler) operator(ctx context.Context, req connect.AnyRequest) (Principal, error) {
+	return h.svc.Authorize(ctx, BearerToken(req.Header()), PermKeysManage, "", PeerClient(req.Peer().Addr))
+}
+
+func (h *handler) Authenticate(ctx context.Context, req *connect.Request[authv1.AuthenticateRequest]) (*connect.Response[authv1.AuthenticateResponse], error) {
+	p, err := h.svc.Authenticate(ctx, req.Msg.GetApiKey(), req.Msg.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.AuthenticateResponse{Principal: PrincipalToProto(p)}), nil
+}
+
+func (h *handler) Authorize(ctx context.Context, req *connect.Request[authv1.AuthorizeRequest]) (*connect.Response[authv1.AuthorizeResponse], error) {
+	p, err := h.svc.Authorize(ctx, req.Msg.GetApiKey(), Permission(req.Msg.GetPermission()), req.Msg.GetEnvironment(), req.Msg.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.AuthorizeResponse{Principal: PrincipalToProto(p)}), nil
+}
+
+func (h *handler) CreateApiKey(ctx context.Context, req *connect.Request[authv1.CreateApiKeyRequest]) (*connect.Response[authv1.CreateApiKeyResponse], error) {
+	op, err := h.operator(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	key, rec, err := h.svc.CreateKey(ctx, op, req.Msg.GetName(), RoleFromProto(req.Msg.GetRole()), req.Msg.GetEnvironments(), req.Msg.GetTtl().AsDuration())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.CreateApiKeyResponse{ApiKey: KeyToProto(rec), Secret: key.Token}), nil
+}
+
+func (h *handler) ListApiKeys(ctx context.Context, req *connect.Request[authv1.ListApiKeysRequest]) (*connect.Response[authv1.ListApiKeysResponse], error) {
+	op, err := h.operator(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := h.svc.ListKeys(ctx, op, req.Msg.GetIncludeRevoked())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*authv1.ApiKey, len(recs))
+	for i, r := range recs {
+		out[i] = KeyToProto(r)
+	}
+	return connect.NewResponse(&authv1.ListApiKeysResponse{ApiKeys: out}), nil
+}
+
+func (h *handler) RevokeApiKey(ctx context.Context, req *connect.Request[authv1.RevokeApiKeyRequest]) (*connect.Response[authv1.RevokeApiKeyResponse], error) {
+	op, err := h.operator(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := h.svc.RevokeKey(ctx, op, req.Msg.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RevokeApiKeyResponse{ApiKey: KeyToProto(rec)}), nil
+}
+
+func (h *handler) RotateApiKey(ctx context.Context, req *connect.Request[authv1.RotateApiKeyRequest]) (*connect.Response[authv1.RotateApiKeyResponse], error) {
+	op, err := h.operator(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	key, rec, err := h.svc.RotateKey(ctx, op, req.Msg.GetKeyId(), req.Msg.GetGracePeriod().AsDuration())
+	if err != nil {
+		return nil, err
+	}
+	prev, err := h.svc.GetKey(ctx, op, req.Msg.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RotateApiKeyResponse{ApiKey: KeyToProto(rec), Secret: key.Token, Previous: KeyToProto(prev)}), nil
+}
+
+func (h *handler) BootstrapAdminKey(ctx context.Context, req *connect.Request[authv1.BootstrapAdminKeyRequest]) (*connect.Response[authv1.BootstrapAdminKeyResponse], error) {
+	name := req.Msg.GetName()
+	if name == "" {
+		name = "bootstrap admin"
+	}
+	key, rec, err := h.svc.Bootstrap(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.BootstrapAdminKeyResponse{ApiKey: KeyToProto(rec), Secret: key.Token}), nil
+}
+
+var roleToProto = map[Role]authv1.Role{
+	RoleAdmin:    authv1.Role_ROLE_ADMIN,
+	RoleDeployer: authv1.Role_ROLE_DEPLOYER,
+	RoleViewer:   authv1.Role_ROLE_VIEWER,
+}
+
+// RoleToProto converts a role; ROLE_UNSPECIFIED for an unknown one.
+func RoleToProto(r Role) authv1.Role { return roleToProto[r] }
+
+// RoleFromProto converts a proto role; "" for ROLE_UNSPECIFIED.
+func RoleFromProto(r authv1.Role) Role {
+	for k, v := range roleToProto {
+		if v == r {
+			return k
+		}
+	}
+	return ""
+}
+
+// PrincipalToProto converts a principal.
+func PrincipalToProto(p Principal) *authv1.Principal {
+	return &authv1.Principal{KeyId: p.KeyID, Name: p.Name, Role: RoleToProto(p.Role), Environments: p.Environments}
+}
+
+// PrincipalFromProto converts a principal message.
+func PrincipalFromProto(p *authv1.Principal) Principal {
+	return Principal{KeyID: p.GetKeyId(), Name: p.GetName(), Role: RoleFromProto(p.GetRole()), Environments: p.GetEnvironments()}
+}
+
+// KeyToProto converts a key record, without its secret hash.
+func KeyToProto(r KeyRecord) *authv1.ApiKey {
+	return &authv1.ApiKey{
+		KeyId:        r.KeyID,
+		Name:         r.Name,
+		Role:         RoleToProto(r.Role),
+		Environments: r.Environments,
+		CreatedAt:    pbtime.To(r.CreatedAt),
+		CreatedBy:    r.CreatedBy,
+		ExpiresAt:    pbtime.To(r.ExpiresAt),
+		RevokedAt:    pbtime.To(r.RevokedAt),
+		LastUsedAt:   pbtime.To(r.LastUsedAt),
+		ReplacedBy:   r.ReplacedBy,
+	}
+}

@@ -1,0 +1,247 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/dot-do/platform/services/auth/apikey"
+)
+
+// Service authenticates API keys, authorizes them against the RBAC policy and
+// manages their life cycle. It is safe for concurrent use. Create it with New.
+//
+// Caching: a successfully validated token is cached (keyed by SHA-256 of the
+// full token, never the token itself) for the cache TTL (DefaultCacheTTL =
+// 10 s), and never past the key's own ExpiresAt. Revoking, rotating or
+// changing the expiry of a key through this Service drops its cache entry
+// immediately; a change made anywhere else (another replica or process)
+// takes effect here within at most the cache TTL. Call Invalidate to apply
+// an external change sooner. The cache holds at most DefaultCacheSize keys
+// (LRU eviction).
+//
+// Throttling: see ThrottleConfig and DefaultThrottle.
+//
+// Last use: every successful authentication (cache hit or miss) updates the
+// key's LastUsedAt via KeyStore.TouchKey at most once per
+// DefaultTouchInterval per key; the write is best-effort and its failure
+// never fails the request.
+type Service struct {
+	store   KeyStore
+	sink    AuditSink
+	now     func() time.Time
+	pepper  []byte
+	cache   *tokenCache // nil when disabled
+	limiter *throttle   // nil when disabled
+	touches *touchTracker
+	grace   time.Duration
+	log     *slog.Logger
+}
+
+// New returns a Service over store (required) that reports to sink (nil
+// discards audit events), configured by opts.
+func New(store KeyStore, sink AuditSink, opts ...Option) *Service {
+	if store == nil {
+		panic("auth.New: nil KeyStore")
+	}
+	cfg := config{
+		now:           time.Now,
+		cacheTTL:      DefaultCacheTTL,
+		cacheSize:     DefaultCacheSize,
+		throttle:      DefaultThrottle,
+		rotationGrace: DefaultRotationGrace,
+		touchInterval: DefaultTouchInterval,
+		logger:        slog.Default(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &Service{
+		store:   store,
+		sink:    sink,
+		now:     cfg.now,
+		pepper:  cfg.pepper,
+		touches: newTouchTracker(cfg.touchInterval, cfg.cacheSize),
+		grace:   cfg.rotationGrace,
+		log:     cfg.logger,
+	}
+	if cfg.cacheTTL > 0 {
+		s.cache = newTokenCache(cfg.cacheTTL, cfg.cacheSize)
+	}
+	if cfg.throttle.MaxFailures > 0 {
+		s.limiter = newThrottle(cfg.throttle)
+	}
+	return s
+}
+
+// Authenticate validates a bearer token (without the "Bearer " prefix) for
+// client (the remote IP or another stable caller id, used for throttling and
+// auditing; pass a real value, since all calls with the same client share one
+// failure budget).
+//
+// It returns the key's Principal, or:
+//   - *ThrottleError (ErrThrottled) if client is cooling down, regardless of
+//     the token;
+//   - ErrUnauthenticated, unwrapped and with one fixed message, if the token
+//     is missing, malformed, unknown, wrong, expired, revoked or its record
+//     is corrupt; the reason goes only to the AuditSink, and the failure
+//     counts against client's throttle budget;
+//   - a wrapped store error if the key could not be looked up (not counted
+//     as a failure; map it to Unavailable/Internal).
+//
+// Malformed tokens are rejected by apikey.Parse without touching the store.
+// Secret hashes are compared in constant time.
+func (s *Service) Authenticate(ctx context.Context, token, client string) (Principal, error) {
+	now := s.now()
+	if s.limiter != nil {
+		if wait, blocked := s.limiter.blocked(client, now); blocked {
+			return Principal{}, &ThrottleError{RetryAfter: (wait + time.Second - 1).Truncate(time.Second)}
+		}
+	}
+	if token == "" {
+		return s.deny(ctx, now, client, "", "missing API key")
+	}
+	key, err := apikey.Parse(token)
+	if err != nil {
+		return s.deny(ctx, now, client, "", "malformed API key")
+	}
+
+	var digest tokenDigest
+	var gen uint64
+	if s.cache != nil {
+		var buf [apikey.TokenLen]byte // stack copy: avoids a heap allocation
+		copy(buf[:], token)
+		digest = sha256.Sum256(buf[:])
+		if p, ok := s.cache.get(digest, now); ok {
+			s.touch(ctx, p.KeyID, now, time.Time{})
+			return p.clone(), nil
+		}
+		gen = s.cache.generation()
+	}
+
+	rec, err := s.store.GetKey(ctx, key.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return s.deny(ctx, now, client, key.ID, "unknown key id")
+	case err != nil:
+		return Principal{}, fmt.Errorf("auth: look up key %q: %w", key.ID, err)
+	}
+	// Verify the secret first, so that the state of a key (revoked,
+	// expired) is only ever examined for the holder of its secret.
+	if !apikey.VerifySecret(key.Secret, rec.SecretHash, s.pepper) {
+		return s.deny(ctx, now, client, key.ID, "secret does not match")
+	}
+	switch {
+	case rec.KeyID != key.ID:
+		return s.deny(ctx, now, client, key.ID, fmt.Sprintf("store returned record %q for key id", rec.KeyID))
+	case !rec.RevokedAt.IsZero():
+		return s.deny(ctx, now, client, key.ID, "revoked at "+rec.RevokedAt.UTC().Format(time.RFC3339))
+	case !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
+		reason := "expired at " + rec.ExpiresAt.UTC().Format(time.RFC3339)
+		if rec.ReplacedBy != "" {
+			reason += " (rotated; replaced by " + rec.ReplacedBy + ")"
+		}
+		return s.deny(ctx, now, client, key.ID, reason)
+	case !rec.Role.Valid():
+		return s.deny(ctx, now, client, key.ID, fmt.Sprintf("stored role %q is invalid", rec.Role))
+	}
+
+	p := Principal{KeyID: rec.KeyID, Name: rec.Name, Role: rec.Role, Environments: slices.Clone(rec.Environments)}
+	if s.cache != nil {
+		s.cache.put(digest, p.clone(), now, rec.ExpiresAt, gen)
+	}
+	s.touch(ctx, rec.KeyID, now, rec.LastUsedAt)
+	return p, nil
+}
+
+// Authorize authenticates token like Authenticate and then checks that the
+// key has permission perm on environment env (see Principal.Check: pass ""
+// for permissions that are not environment-scoped, such as keys.manage and
+// audit.read). A denial returns a *PermissionError wrapping
+// ErrPermissionDenied, whose message names the key id, the permission and, if
+// it is the reason, the environment; it is also sent to the AuditSink.
+// On any error the returned Principal is the zero value.
+func (s *Service) Authorize(ctx context.Context, token string, perm Permission, env, client string) (Principal, error) {
+	p, err := s.Authenticate(ctx, token, client)
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := p.Check(perm, env); err != nil {
+		s.audit(ctx, Event{
+			Time: s.now(), Action: ActionAuthorize, Outcome: OutcomeDenied,
+			KeyID: p.KeyID, Client: client, Reason: err.Error(),
+		})
+		return Principal{}, err
+	}
+	return p, nil
+}
+
+// Invalidate drops any cached validation of keyID, so that the next request
+// with it reads the store. Use it when learning about a change made elsewhere
+// (e.g. a revocation broadcast); changes made through this Service do it
+// automatically.
+func (s *Service) Invalidate(keyID string) {
+	if s.cache != nil {
+		s.cache.invalidate(keyID)
+	}
+}
+
+// deny records an authentication failure and returns ErrUnauthenticated.
+func (s *Service) deny(ctx context.Context, now time.Time, client, keyID, reason string) (Principal, error) {
+	blocked := s.limiter != nil && s.limiter.fail(client, now)
+	s.audit(ctx, Event{
+		Time: now, Action: ActionAuthenticate, Outcome: OutcomeDenied,
+		KeyID: keyID, Client: client, Reason: reason,
+	})
+	if blocked {
+		cfg := s.limiter.cfg
+		s.audit(ctx, Event{
+			Time: now, Action: ActionAuthenticate, Outcome: OutcomeThrottled, Client: client,
+			Reason: fmt.Sprintf("%d failed attempts within %s; blocked for %s", cfg.MaxFailures, cfg.Window, cfg.Cooldown),
+		})
+	}
+	return Principal{}, ErrUnauthenticated
+}
+
+// sideEffectContext detaches best-effort writes from request cancellation
+// but bounds them in time.
+func sideEffectContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), sideEffectTimeout)
+}
+
+// audit sends ev to the sink, logging (not returning) failures.
+func (s *Service) audit(ctx context.Context, ev Event) {
+	if s.sink == nil {
+		return
+	}
+	ctx, cancel := sideEffectContext(ctx)
+	defer cancel()
+	if err := s.sink.Record(ctx, ev); err != nil {
+		s.log.WarnContext(ctx, "auth: audit sink failed",
+			slog.String("action", ev.Action), slog.String("outcome", ev.Outcome),
+			slog.String("key_id", ev.KeyID), slog.Any("error", err))
+	}
+}
+
+// touch updates LastUsedAt if it is due (best-effort).
+func (s *Service) touch(ctx context.Context, keyID string, now, stored time.Time) {
+	if !s.touches.due(keyID, now, stored) {
+		return
+	}
+	ctx, cancel := sideEffectContext(ctx)
+	defer cancel()
+	if err := s.store.TouchKey(ctx, keyID, now); err != nil {
+		s.log.WarnContext(ctx, "auth: updating key last-used time failed",
+			slog.String("key_id", keyID), slog.Any("error", err))
+	}
+}
+
+// clone returns p with its own Environments slice.
+func (p Principal) clone() Principal {
+	p.Environments = slices.Clone(p.Environments)
+	return p
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// AuditGenesisHash is the PrevHash of the first audit event.
+var AuditGenesisHash = strings.Repeat("0", 2*sha256.Size)
+
+// Limits enforced on audit events.
+const (
+	// MaxAuditFieldLen bounds every string field of an audit event.
+	MaxAuditFieldLen = 1024
+	// MaxAuditDetailEntries bounds the number of Detail entries.
+	MaxAuditDetailEntries = 64
+)
+
+// AuditEvent is one entry of the audit log.
+type AuditEvent struct {
+	// Seq numbers the events from 1 without gaps; set by AppendAudit.
+	Seq int64
+	// Time defaults to the store's clock when zero.
+	Time time.Time
+	// Actor is the API key id that acted ("" for the system).
+	Actor     string
+	ActorName string
+	// Action is required, e.g. "deploy.begin" or "apikey.revoke".
+	Action   string
+	Resource string
+	// Outcome is free-form, e.g. "success", "denied", "error".
+	Outcome   string
+	Detail    map[string]string
+	RequestID string
+	TraceID   string
+	// PrevHash is the Hash of event Seq-1 (AuditGenesisHash for Seq 1).
+	PrevHash string
+	// Hash is HashAuditEvent of this event.
+	Hash string
+}
+
+// Normalize validates e and applies defaults (Time from now, copied Detail),
+// returning an error wrapping ErrInvalidArgument when e is malformed.
+func (e AuditEvent) Normalize(now time.Time) (AuditEvent, error) {
+	if e.Action == "" {
+		return e, fmt.Errorf("audit action is required: %w", ErrInvalidArgument)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"actor", e.Actor}, {"actor name", e.ActorName}, {"action", e.Action}, {"resource", e.Resource},
+		{"outcome", e.Outcome}, {"request id", e.RequestID}, {"trace id", e.TraceID},
+	} {
+		if len(f.v) > MaxAuditFieldLen || !utf8.ValidString(f.v) {
+			return e, fmt.Errorf("audit %s is longer than %d bytes or not UTF-8: %w", f.name, MaxAuditFieldLen, ErrInvalidArgument)
+		}
+	}
+	if len(e.Detail) > MaxAuditDetailEntries {
+		return e, fmt.Errorf("%d audit detail entries, more than %d: %w", len(e.Detail), MaxAuditDetailEntries, ErrInvalidArgument)
+	}
+	if e.Detail != nil {
+		d := make(map[string]string, len(e.Detail))
+		for k, v := range e.Detail {
+			if k == "" || len(k) > MaxAuditFieldLen || !utf8.ValidString(k) ||
+				len(v) > MaxMetadataValueLen || !utf8.ValidString(v) {
+				return e, fmt.Errorf("audit detail %q: empty, too long or not UTF-8: %w", truncateUTF8(k, 64), ErrInvalidArgument)
+			}
+			d[k] = v
+		}
+		e.Detail = d
+	}
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	e.Time = Timestamp(e.Time)
+	return e, nil
+}
+
+// HashAuditEvent returns the lowercase hex SHA-256 of the canonical encoding
+// of e: a version tag, then Seq, Time (Unix microseconds), Actor, ActorName,
+// Action, Resource, Outcome, Detail (entry count, then entries sorted by
+// key), RequestID, TraceID and PrevHash. Integers are 8-byte big-endian and
+// every string is preceded by its 8-byte big-endian length, so no two
+// different events share an encoding. e.Hash is ignored.
+func HashAuditEvent(e AuditEvent) string {
+	h := sha256.New()
+	w := auditEncoder{h: h}
+	w.str("dotdo.audit.v1")
+	w.int(e.Seq)
+	w.int(e.Time.UnixMicro())
+	w.str(e.Actor)
+	w.str(e.ActorName)
+	w.str(e.Action)
+	w.str(e.Resource)
+	w.str(e.Outcome)
+	keys := make([]string, 0, len(e.Detail))
+	for k := range e.Detail {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w.int(int64(len(keys)))
+	for _, k := range keys {
+		w.str(k)
+		w.str(e.Detail[k])
+	}
+	w.str(e.RequestID)
+	w.str(e.TraceID)
+	w.str(e.PrevHash)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type auditEncoder struct {
+	h   hash.Hash
+	buf [8]byte
+}
+
+func (w *auditEncoder) int(v int64) {
+	binary.BigEndian.PutUint64(w.buf[:], uint64(v))
+	w.h.Write(w.buf[:])
+}
+
+func (w *auditEncoder) str(s string) {
+	w.int(int64(len(s)))
+	w.h.Write([]byte(s))
+}
+
+// AuditFilter selects audit events for ListAudit. Empty fields match
+// everything.
+type AuditFilter struct {
+	Actor    string
+	Action   string
+	Resource string
+	// Since is inclusive, Until exclusive; zero means unbounded.
+	Since time.Time
+	Until time.Time
+	// PageSize defaults to DefaultPageSize and is capped at MaxPageSize.
+	PageSize int
+	// PageToken is the nextPageToken of the previous page of the same
+	// filter.
+	PageToken string
+}
+
+// VerifyResult is the outcome of VerifyAudit.
+type VerifyResult struct {
+	// OK is true when every link of the chain holds.
+	OK bool
+	// Checked is how many events were verified before stopping.
+	Checked int64
+	// FirstBrokenSeq is the first event whose link does not hold (0 if OK).
+	FirstBrokenSeq int64
+	// Reason explains the break.
+	Reason string
+}

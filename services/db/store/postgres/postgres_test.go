@@ -1,0 +1,108 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/services/db/store/postgres"
+	"github.com/dot-do/platform/services/db/store/postgres/pgtest"
+	"github.com/dot-do/platform/services/db/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	pgtest.Require(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return pgtest.Open(t) })
+}
+
+func TestOpenInvalidDSN(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "postgres://user:s3cret@[::1")
+	if !errors.Is(err, store.ErrInvalidArgument) {
+		t.Fatalf("Open with a malformed DSN = %v, want ErrInvalidArgument", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}
+
+// TestIdempotencyRaceWithUncommittedInsert forces the race the
+// in-transaction idempotency check cannot see: another transaction has
+// inserted the same idempotency key but not committed yet. BeginDeployment
+// must wait for it, then return its deployment and roll back its own version
+// allocation.
+func TestIdempotencyRaceWithUncommittedInsert(t *testing.T) {
+	h := pgtest.Open(t)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, h.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	nd := store.NewDeployment{Environment: "prod", Service: "api", ScriptSHA256: store.SHA256Hex(nil),
+		ActorKeyID: "key_a", IdempotencyKey: "req-1"}
+
+	// Another process allocated version 1 and inserted it, uncommitted.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var xid int64
+	if err := tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO deployment_counters (environment, service, last_version) VALUES ('prod', 'api', 1)`,
+		`INSERT INTO deployments (id, environment, service, version, status, kind, script_sha256, actor_key_id, idempotency_key, created_at)
+VALUES ('dep_other', 'prod', 'api', 1, 'pending', 'deploy', '` + nd.ScriptSHA256 + `', 'key_a', 'req-1', 0)`,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	type result struct {
+		d       store.Deployment
+		created bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, created, err := h.BeginDeployment(ctx, nd)
+		done <- result{d, created, err}
+	}()
+	// Commit once BeginDeployment waits for our transaction.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := h.QueryInt64(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted
+AND transactionid::text::bigint = ? % 4294967296`, xid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("BeginDeployment never waited for the concurrent transaction")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.created || r.d.ID != "dep_other" {
+		t.Fatalf("BeginDeployment = %+v, created=%v, %v; want the other deployment replayed", r.d, r.created, r.err)
+	}
+	// Its version allocation was rolled back.
+	nd.IdempotencyKey = ""
+	d, _, err := h.BeginDeployment(ctx, nd)
+	if err != nil || d.Version != 2 {
+		t.Fatalf("next deployment: version %d, %v; want 2", d.Version, err)
+	}
+}

@@ -1,0 +1,278 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dot-do/platform/services/db/store"
+)
+
+func appendAudit(t *testing.T, s store.Store, e store.AuditEvent) store.AuditEvent {
+	t.Helper()
+	return must[store.AuditEvent](t)(s.AppendAudit(t.Context(), e))
+}
+
+func verifyOK(t *testing.T, s store.Store, checked int64) {
+	t.Helper()
+	r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context()))
+	if !r.OK || r.Checked != checked || r.FirstBrokenSeq != 0 {
+		t.Fatalf("VerifyAudit = %+v, want OK with %d checked", r, checked)
+	}
+}
+
+// event returns a fully populated event number i.
+func event(i int) store.AuditEvent {
+	return store.AuditEvent{
+		Actor: fmt.Sprint("key_", i%2), ActorName: "alice", Action: []string{"deploy.begin", "apikey.revoke", "deploy.complete"}[i%3],
+		Resource: fmt.Sprint("prod/svc", i%4), Outcome: "success", Detail: map[string]string{"i": fmt.Sprint(i), "z": "last", "a": "first"},
+		RequestID: fmt.Sprint("req-", i), TraceID: fmt.Sprint("trace-", i),
+	}
+}
+
+func testAuditChain(t *testing.T, open func(*testing.T) store.Store) {
+	h := harness(t, open(t))
+	ctx := t.Context()
+	clk := NewClock(epoch)
+	s := h.Reopen(t, store.WithClock(clk.Now))
+	verifyOK(t, s, 0)
+
+	var evs []store.AuditEvent
+	for i := range 5 {
+		e := event(i)
+		if i == 3 {
+			e.Time = epoch.Add(-time.Hour + 1500*time.Nanosecond) // explicit; truncated to µs
+			e.Detail = nil
+		}
+		got := appendAudit(t, s, e)
+		want := e
+		want.Seq, want.Time = int64(i+1), store.Timestamp(e.Time)
+		if e.Time.IsZero() {
+			want.Time = clk.Now()
+		}
+		want.PrevHash = store.AuditGenesisHash
+		if i > 0 {
+			want.PrevHash = evs[i-1].Hash
+		}
+		want.Hash = store.HashAuditEvent(want)
+		wantEqual(t, got, want)
+		evs = append(evs, got)
+		clk.Advance(time.Second)
+	}
+	slices.Reverse(evs)
+	wantEqual(t, must2(t)(s.ListAudit(ctx, store.AuditFilter{})), evs)
+	verifyOK(t, s, 5)
+
+	for _, bad := range []store.AuditEvent{
+		{},
+		{Action: "x", Actor: string(make([]byte, store.MaxAuditFieldLen+1))},
+		{Action: "x", Detail: map[string]string{"": "v"}},
+		{Action: string([]byte{0xff})},
+	} {
+		_, err := s.AppendAudit(ctx, bad)
+		wantErr(t, err, store.ErrInvalidArgument)
+	}
+	verifyOK(t, s, 5)
+}
+
+// must2 unwraps the (items, token, err) of a List call, requiring one page.
+func must2(t *testing.T) func([]store.AuditEvent, string, error) []store.AuditEvent {
+	return func(evs []store.AuditEvent, next string, err error) []store.AuditEvent {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != "" {
+			t.Fatal("unexpected next page")
+		}
+		return evs
+	}
+}
+
+func testAuditList(t *testing.T, open func(*testing.T) store.Store) {
+	h := harness(t, open(t))
+	ctx := t.Context()
+	clk := NewClock(epoch)
+	s := h.Reopen(t, store.WithClock(clk.Now))
+	var all []store.AuditEvent
+	for i := range 36 {
+		all = append(all, appendAudit(t, s, event(i)))
+		clk.Advance(time.Minute)
+	}
+	slices.Reverse(all)
+	for _, tc := range []struct {
+		f     store.AuditFilter
+		match func(store.AuditEvent) bool
+	}{
+		{store.AuditFilter{PageSize: 5}, func(store.AuditEvent) bool { return true }},
+		{store.AuditFilter{Actor: "key_1", PageSize: 4}, func(e store.AuditEvent) bool { return e.Actor == "key_1" }},
+		{store.AuditFilter{Action: "deploy.begin", PageSize: 3}, func(e store.AuditEvent) bool { return e.Action == "deploy.begin" }},
+		{store.AuditFilter{Resource: "prod/svc2", Actor: "key_0", PageSize: 2}, func(e store.AuditEvent) bool {
+			return e.Resource == "prod/svc2" && e.Actor == "key_0"
+		}},
+		{store.AuditFilter{Since: epoch.Add(10 * time.Minute), Until: epoch.Add(30 * time.Minute), PageSize: 6}, func(e store.AuditEvent) bool {
+			return !e.Time.Before(epoch.Add(10*time.Minute)) && e.Time.Before(epoch.Add(30*time.Minute))
+		}},
+		{store.AuditFilter{Since: epoch.Add(30 * time.Minute), PageSize: 2}, func(e store.AuditEvent) bool {
+			return !e.Time.Before(epoch.Add(30 * time.Minute))
+		}},
+		{store.AuditFilter{Actor: "nobody"}, func(store.AuditEvent) bool { return false }},
+	} {
+		t.Run(fmt.Sprintf("%+v", tc.f), func(t *testing.T) {
+			var want []store.AuditEvent
+			for _, e := range all {
+				if tc.match(e) {
+					want = append(want, e)
+				}
+			}
+			f := tc.f
+			var got []store.AuditEvent
+			pages := 0
+			for {
+				items, next, err := s.ListAudit(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, pages = append(got, items...), pages+1
+				if next == "" {
+					break
+				}
+				if len(items) != store.PageSize(f.PageSize) {
+					t.Fatalf("short page %d with a next page", pages)
+				}
+				f.PageToken = next
+			}
+			wantEqual(t, got, want)
+			if tc.f.PageSize > 0 && len(want) > 0 && pages < 3 {
+				t.Fatalf("only %d pages for %d events", pages, len(want))
+			}
+		})
+	}
+	_, next, err := s.ListAudit(ctx, store.AuditFilter{Actor: "key_1", PageSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []store.AuditFilter{
+		{Actor: "key_0", PageToken: next},
+		{PageToken: "garbage"},
+	} {
+		_, _, err := s.ListAudit(ctx, bad)
+		wantErr(t, err, store.ErrInvalidArgument)
+	}
+	// A deployments token is not an audit token.
+	_, dtok, err := s.ListDeployments(ctx, store.ListFilter{PageSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dtok != "" {
+		_, _, err = s.ListAudit(ctx, store.AuditFilter{PageToken: dtok})
+		wantErr(t, err, store.ErrInvalidArgument)
+	}
+}
+
+func testAuditConcurrent(t *testing.T, open func(*testing.T) store.Store) {
+	h := harness(t, open(t))
+	ctx := t.Context()
+	procs := []store.Store{h, h.Reopen(t)} // two processes
+	const n = 60
+	var mu sync.Mutex
+	seqs := map[int64]bool{}
+	errs := make([]error, n)
+	parallel(n, func(i int) {
+		e, err := procs[i%2].AppendAudit(ctx, event(i))
+		errs[i] = err
+		mu.Lock()
+		seqs[e.Seq] = true
+		mu.Unlock()
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := int64(1); i <= n; i++ {
+		if !seqs[i] {
+			t.Fatalf("seq %d missing from %d concurrent appends", i, n)
+		}
+	}
+	verifyOK(t, h, n)
+	verifyOK(t, procs[1], n)
+}
+
+func testAuditTamper(t *testing.T, open func(*testing.T) store.Store) {
+	const events = 8
+	for _, tc := range []struct {
+		name   string
+		tamper func(t *testing.T, h Harness, evs []store.AuditEvent)
+		broken int64
+	}{
+		{"outcome changed", func(t *testing.T, h Harness, _ []store.AuditEvent) {
+			exec(t, h, `UPDATE audit_events SET outcome = 'denied' WHERE seq = 4`)
+		}, 4},
+		{"detail changed", func(t *testing.T, h Harness, _ []store.AuditEvent) {
+			exec(t, h, `UPDATE audit_events SET detail = '{"i":"3"}' WHERE seq = 4`)
+		}, 4},
+		{"detail not json", func(t *testing.T, h Harness, _ []store.AuditEvent) {
+			exec(t, h, `UPDATE audit_events SET detail = 'nope' WHERE seq = 2`)
+		}, 2},
+		{"time changed", func(t *testing.T, h Harness, _ []store.AuditEvent) {
+			exec(t, h, `UPDATE audit_events SET occurred_at = occurred_at + 1 WHERE seq = 1`)
+		}, 1},
+		{"first event rehashed", func(t *testing.T, h Harness, evs []store.AuditEvent) {
+			// A forger who recomputes the hash of the row breaks the next link.
+			e := evs[0]
+			e.Actor = "key_mallory"
+			exec(t, h, `UPDATE audit_events SET actor = ?, hash = ? WHERE seq = 1`, e.Actor, store.HashAuditEvent(e))
+		}, 2},
+		{"last event rehashed", func(t *testing.T, h Harness, evs []store.AuditEvent) {
+			e := evs[events-1]
+			e.Outcome = "denied"
+			exec(t, h, `UPDATE audit_events SET outcome = ?, hash = ? WHERE seq = ?`, e.Outcome, store.HashAuditEvent(e), e.Seq)
+		}, events},
+		{"prev hash changed", func(t *testing.T, h Harness, evs []store.AuditEvent) {
+			exec(t, h, `UPDATE audit_events SET prev_hash = ? WHERE seq = 6`, evs[3].Hash)
+		}, 6},
+		{"event deleted", func(t *testing.T, h Harness, _ []store.AuditEvent) {
+			exec(t, h, `DELETE FROM audit_events WHERE seq = 5`)
+		}, 5},
+		{"tail deleted", func(t *testing.T, h Harness, _ []store.AuditEvent) {
+			exec(t, h, fmt.Sprintf(`DELETE FROM audit_events WHERE seq >= %d`, events-1))
+		}, events - 1},
+		{"event appended behind the store's back", func(t *testing.T, h Harness, evs []store.AuditEvent) {
+			e := event(99)
+			e.Seq, e.Time, e.PrevHash = events+1, epoch, evs[events-1].Hash
+			e.Detail = nil
+			exec(t, h, `INSERT INTO audit_events (seq, occurred_at, actor, actor_name, action, resource, outcome, detail,
+	request_id, trace_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)`,
+				e.Seq, e.Time.UnixMicro(), e.Actor, e.ActorName, e.Action, e.Resource, e.Outcome, e.RequestID, e.TraceID,
+				e.PrevHash, store.HashAuditEvent(e))
+		}, events + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := harness(t, open(t))
+			var evs []store.AuditEvent
+			for i := range events {
+				evs = append(evs, appendAudit(t, h, event(i)))
+			}
+			// Small batches, so breaks are found across batch boundaries.
+			s := h.Reopen(t, store.WithVerifyBatchSize(3))
+			verifyOK(t, s, events)
+			tc.tamper(t, h, evs)
+			r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context()))
+			if r.OK || r.FirstBrokenSeq != tc.broken || r.Reason == "" || r.Checked != min(tc.broken-1, events) {
+				t.Fatalf("VerifyAudit after tampering = %+v, want first broken seq %d", r, tc.broken)
+			}
+			t.Logf("detected: %+v", r)
+		})
+	}
+}
+
+func exec(t *testing.T, h Harness, query string, args ...any) {
+	t.Helper()
+	n, err := h.ExecSQL(t.Context(), query, args...)
+	if err != nil || n == 0 {
+		t.Fatalf("%s: %d rows, %v", query, n, err)
+	}
+}
