@@ -75,3 +75,7 @@ func (c *Common) Token() (string, error) {
 	c.InternalToken = tok
 	return tok, nil
 }
+
+// Version is the build version reported by the services; set with
+// -ldflags "-X github.com/dot-do/platform/internal/boot.Version=...".
+var Version = "dev"

@@ -3,13 +3,23 @@ package boot
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
+	"time"
 
+	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
+	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/services/db/remote"
 	"github.com/dot-do/platform/services/deploy"
+	"github.com/dot-do/platform/services/deploy/authremote"
+	"github.com/dot-do/platform/services/deploy/backend"
+	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
 )
 
 // DeployConfig configures the deploy service.
@@ -19,6 +29,25 @@ type DeployConfig struct {
 	Addr string
 	// AuthURL and DBURL are the internal services deploy calls.
 	AuthURL, DBURL string
+	// RuntimeURL is the local runtime, the namespace backend when
+	// CLOUDFLARE_API_BASE_URL is not set.
+	RuntimeURL string
+	// Environments maps environments to namespaces, as
+	// "production=dotdo-production,staging=...".
+	Environments string
+	// CompatibilityDate is the default workerd compatibility date.
+	CompatibilityDate string
+	// MaxScriptBytes bounds a worker, all modules together.
+	MaxScriptBytes int64
+	// URLTemplate and URLEnvironments say where the dispatcher serves a
+	// deployed worker (see deploy.Config).
+	URLTemplate, URLEnvironments string
+	// Backend, when set, replaces the Cloudflare API backend (tests,
+	// benchmarks).
+	Backend backend.Backend
+	// Getenv reads the backend's CLOUDFLARE_* variables; os.LookupEnv
+	// when nil.
+	Getenv func(string) (string, bool)
 }
 
 // RegisterFlags registers the deploy service's flags on fs.
@@ -27,6 +56,12 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.Addr, "addr", "DOTDO_DEPLOY_ADDR", config.DefaultDeployAddr, "address to serve the Deploy API on")
 	config.String(fs, &c.AuthURL, "auth-url", "DOTDO_AUTH_URL", "http://"+config.DefaultAuthAddr, "base URL of the auth service")
 	config.String(fs, &c.DBURL, "db-url", "DOTDO_DB_URL", "http://"+config.DefaultDBAddr, "base URL of the db service")
+	config.String(fs, &c.RuntimeURL, "runtime-url", "DOTDO_RUNTIME_URL", "http://"+config.DefaultRuntimeAddr, "base URL of the local runtime (the backend unless CLOUDFLARE_API_BASE_URL is set)")
+	config.String(fs, &c.Environments, "environments", "DOTDO_ENVIRONMENTS", config.FormatEnvironments(config.DefaultEnvironments), "environments and their dispatch namespaces")
+	config.String(fs, &c.CompatibilityDate, "compatibility-date", "DOTDO_COMPATIBILITY_DATE", deploy.DefaultCompatibilityDate, "default workerd compatibility date")
+	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", deploy.DefaultMaxScriptBytes, "largest worker, all modules together")
+	config.String(fs, &c.URLTemplate, "worker-url-template", "DOTDO_WORKER_URL_TEMPLATE", "", "where the dispatcher serves a worker, with {service}, {environment}, {namespace}")
+	config.String(fs, &c.URLEnvironments, "worker-url-environments", "DOTDO_WORKER_URL_ENVIRONMENTS", "", "comma-separated environments the URL template applies to (all when empty)")
 }
 
 // DeployFlags registers the deploy flags and returns its runner, for Main.
@@ -36,23 +71,143 @@ func DeployFlags(fs *flag.FlagSet) Runner {
 	return c.Run
 }
 
+// backend returns the namespace backend: the Cloudflare API through
+// cloudflare-go, at CLOUDFLARE_API_BASE_URL when set (Cloudflare itself, with
+// CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN), else at the local runtime
+// with its account and token.
+func (c *DeployConfig) backend(envs []deploy.Environment) (backend.Backend, error) {
+	if c.Backend != nil {
+		return c.Backend, nil
+	}
+	lookup := c.Getenv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	namespaces := make(map[string]string, len(envs))
+	for _, e := range envs {
+		namespaces[e.Name] = e.Namespace
+	}
+	cfg := cloudflare.ConfigFromEnv(lookup, namespaces)
+	if cfg.BaseURL == "" {
+		tok, err := c.RuntimeToken(config.Env("", "DOTDO_RUNTIME_TOKEN"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.BaseURL = strings.TrimRight(c.RuntimeURL, "/") + "/client/v4/"
+		if cfg.AccountID == "" {
+			cfg.AccountID = "local"
+		}
+		if cfg.APIToken == "" {
+			cfg.APIToken = tok
+		}
+	}
+	return cloudflare.New(cfg)
+}
+
+// Service builds the deploy domain and its admin side, wired to the auth
+// and db services over Connect.
+func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Admin, error) {
+	tok, err := c.Token()
+	if err != nil {
+		return nil, nil, err
+	}
+	envs, err := deploy.ParseEnvironments(c.Environments)
+	if err != nil {
+		return nil, nil, err
+	}
+	authClient, err := rpc.NewClient(authv1connect.NewAuthServiceClient, c.AuthURL, rpc.WithInternalToken(tok))
+	if err != nil {
+		return nil, nil, err
+	}
+	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, rpc.WithInternalToken(tok))
+	if err != nil {
+		return nil, nil, err
+	}
+	be, err := c.backend(envs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("namespace backend: %w", err)
+	}
+	cfg := deploy.Config{
+		Environments:             envs,
+		DefaultCompatibilityDate: c.CompatibilityDate,
+		MaxScriptBytes:           c.MaxScriptBytes,
+		URLTemplate:              c.URLTemplate,
+		Version:                  Version,
+	}
+	if c.URLEnvironments != "" {
+		cfg.URLEnvironments = strings.Split(c.URLEnvironments, ",")
+	}
+	authz := authremote.New(authClient)
+	records := remote.New(dbClient)
+	svc, err := deploy.New(cfg, authz, records, be, deploy.WithLogger(logger))
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, deploy.NewAdmin(authz, authz, records, deploy.WithLogger(logger)), nil
+}
+
 // Server builds the deploy server: DeployService and AdminService with REST
 // transcoding.
-func (c *DeployConfig) Server(logger *slog.Logger) (*server.Server, error) {
-	opts, err := rpc.HandlerOptions()
+func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin) (*server.Server, error) {
+	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()), rpc.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
 	srv := server.New("deploy", server.WithLogger(logger), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
-	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(), opts...))
-	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(), opts...))
+	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
+	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
 	return srv, nil
 }
 
-// Run serves the deploy service until ctx is done.
-func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
-	srv, err := c.Server(logger)
+// Prepare makes the service ready to take deploys: the configured
+// namespaces exist, and deployments left pending by a crash are resolved.
+// The services it needs (db, auth, the backend) may still be starting, so it
+// retries for up to a minute.
+func Prepare(ctx context.Context, logger *slog.Logger, svc *deploy.Service) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		err := prepareOnce(ctx, logger, svc)
+		if err == nil {
+			return nil
+		}
+		logger.WarnContext(ctx, "not ready yet; retrying", "err", err.Error(), "in", delay.String())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deploy not ready: %w", err)
+		case <-time.After(delay):
+		}
+	}
+}
+
+func prepareOnce(ctx context.Context, logger *slog.Logger, svc *deploy.Service) error {
+	created, err := svc.EnsureConfiguredNamespaces(ctx)
 	if err != nil {
+		return fmt.Errorf("ensure namespaces: %w", err)
+	}
+	if len(created) > 0 {
+		logger.InfoContext(ctx, "created namespaces", "namespaces", created)
+	}
+	report, err := svc.Reconcile(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile pending deployments: %w", err)
+	}
+	logger.InfoContext(ctx, "reconciled pending deployments", "report", fmt.Sprintf("%+v", report))
+	return nil
+}
+
+// Run prepares the service (namespaces, reconciliation), then serves it
+// until ctx is done.
+func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
+	svc, admin, err := c.Service(logger)
+	if err != nil {
+		return err
+	}
+	srv, err := c.Server(logger, svc, admin)
+	if err != nil {
+		return err
+	}
+	if err := Prepare(ctx, logger, svc); err != nil {
 		return err
 	}
 	return srv.ListenAndServe(ctx, c.Addr)

@@ -15,9 +15,10 @@ import (
 
 // DevConfig is the configuration of every service run by `dotdo dev`.
 type DevConfig struct {
-	DB     DBConfig
-	Auth   AuthConfig
-	Deploy DeployConfig
+	DB      DBConfig
+	Auth    AuthConfig
+	Runtime RuntimeConfig
+	Deploy  DeployConfig
 }
 
 // Parse applies args to every service's flags, so that shared flags such as
@@ -46,6 +47,7 @@ func (d *DevConfig) services() []devService {
 	return []devService{
 		{"db", d.DB.RegisterFlags, d.DB.Run, "http://" + d.DB.Addr},
 		{"auth", d.Auth.RegisterFlags, d.Auth.Run, "http://" + d.Auth.Addr},
+		{"runtime", d.Runtime.RegisterFlags, d.Runtime.Run, "http://" + d.Runtime.Addr},
 		{"deploy", d.Deploy.RegisterFlags, d.Deploy.Run, "http://" + d.Deploy.Addr},
 	}
 }
@@ -64,7 +66,7 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range []*Common{&d.Auth.Common, &d.Deploy.Common} {
+	for _, c := range []*Common{&d.Auth.Common, &d.Runtime.Common, &d.Deploy.Common} {
 		c.InternalToken = tok
 	}
 
@@ -112,7 +114,7 @@ func (d *DevConfig) ready(ctx context.Context, out io.Writer, services []devServ
 	default:
 		return err
 	}
-	fmt.Fprintf(out, "dotdo platform is running: deploy http://%s  auth http://%s  db http://%s\n",
-		d.Deploy.Addr, d.Auth.Addr, d.DB.Addr)
+	fmt.Fprintf(out, "dotdo platform is running: deploy http://%s  auth http://%s  db http://%s  runtime http://%s\n",
+		d.Deploy.Addr, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr)
 	return nil
 }

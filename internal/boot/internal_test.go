@@ -21,8 +21,14 @@ import (
 // returns their URLs and the internal credential.
 func internalStack(t *testing.T) (dbURL, authURL, token string) {
 	t.Helper()
-	dir := t.TempDir()
 	token = credential.Generate()
+	dbURL, authURL = internalStackIn(t, t.TempDir(), token)
+	return dbURL, authURL, token
+}
+
+// internalStackIn serves db and auth with their data in dir.
+func internalStackIn(t *testing.T, dir, token string) (dbURL, authURL string) {
+	t.Helper()
 	dbc := DBConfig{Common: Common{DataDir: dir, InternalToken: token}}
 	st, err := dbc.OpenStore(context.Background())
 	if err != nil {
@@ -39,8 +45,7 @@ func internalStack(t *testing.T) (dbURL, authURL, token string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authURL = serve(t, authSrv)
-	return dbURL, authURL, token
+	return dbURL, serve(t, authSrv)
 }
 
 func TestInternalServicesPlumbing(t *testing.T) {

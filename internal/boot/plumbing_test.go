@@ -86,12 +86,7 @@ func wantInvalidArgument(t *testing.T, err error, field string) {
 }
 
 func TestDeployPlumbing(t *testing.T) {
-	cfg := DeployConfig{}
-	srv, err := cfg.Server(quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := serve(t, srv)
+	url := newTestStack(t).apiURL
 	checkHealth(t, url, deployv1connect.DeployServiceName, deployv1connect.AdminServiceName)
 
 	for _, p := range protocols {

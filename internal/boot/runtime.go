@@ -1,0 +1,98 @@
+package boot
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
+	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/services/runtime"
+)
+
+// RuntimeConfig configures the local runtime.
+type RuntimeConfig struct {
+	Common
+	// Addr is the address of the Cloudflare-compatible API and the
+	// invocation endpoint.
+	Addr string
+	// AccountID is the account id the API answers for.
+	AccountID string
+	// APIToken is the bearer token of the API; when empty it is read from
+	// (or generated into) DataDir/runtime.token.
+	APIToken string
+	// MaxScriptBytes bounds an upload.
+	MaxScriptBytes int64
+}
+
+// RegisterFlags registers the runtime's flags on fs.
+func (c *RuntimeConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Common.RegisterFlags(fs)
+	config.String(fs, &c.Addr, "addr", "DOTDO_RUNTIME_ADDR", config.DefaultRuntimeAddr, "address of the Cloudflare-compatible API and the invocation endpoint")
+	config.String(fs, &c.AccountID, "account-id", "DOTDO_RUNTIME_ACCOUNT_ID", runtime.DefaultAccountID, "account id the API answers for")
+	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", 10<<20, "largest upload, all modules together")
+	c.APIToken = config.Env("", "DOTDO_RUNTIME_TOKEN") // a secret: never a flag
+}
+
+// RuntimeFlags registers the runtime flags and returns its runner.
+func RuntimeFlags(fs *flag.FlagSet) Runner {
+	var c RuntimeConfig
+	c.RegisterFlags(fs)
+	return c.Run
+}
+
+// RuntimeToken returns the runtime's API token: DOTDO_RUNTIME_TOKEN when
+// set, else the one in DataDir/runtime.token, created (mode 0600) on first
+// use. The deploy service reads it the same way to upload.
+func (c *Common) RuntimeToken(explicit string) (string, error) {
+	if explicit != "" {
+		return explicit, nil
+	}
+	tok, err := credential.LoadOrCreate(filepath.Join(c.DataDir, "runtime.token"))
+	if err != nil {
+		return "", fmt.Errorf("runtime token: %w", err)
+	}
+	return tok, nil
+}
+
+// Runtime opens the runtime on DataDir/runtime.
+func (c *RuntimeConfig) Runtime(ctx context.Context, logger *slog.Logger) (*runtime.Runtime, error) {
+	apiToken, err := c.RuntimeToken(c.APIToken)
+	if err != nil {
+		return nil, err
+	}
+	invokeToken, err := c.Token()
+	if err != nil {
+		return nil, err
+	}
+	return runtime.New(ctx, runtime.Config{
+		DataDir:        filepath.Join(c.DataDir, "runtime"),
+		AccountID:      c.AccountID,
+		APIToken:       apiToken,
+		InvokeToken:    invokeToken,
+		MaxScriptBytes: c.MaxScriptBytes,
+		Logger:         logger,
+	})
+}
+
+// Run serves the runtime until ctx is done, then stops its workerd
+// processes.
+func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
+	rt, err := c.Runtime(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return RuntimeServer(logger, rt).ListenAndServe(ctx, c.Addr)
+}
+
+// RuntimeServer serves rt's API and invocation endpoint, with the standard
+// health check beside them.
+func RuntimeServer(logger *slog.Logger, rt *runtime.Runtime) *server.Server {
+	srv := server.New("runtime", server.WithLogger(logger))
+	srv.Handle("/", rt.Handler())
+	return srv
+}

@@ -1,0 +1,84 @@
+package telemetry_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TestHTTPPropagation: dispatcher (public handler, instrumented transport)
+// -> runtime (handler) is one trace that starts at the dispatcher, linked
+// to, but not continuing, the outside caller's trace.
+func TestHTTPPropagation(t *testing.T) {
+	clearOTelEnv(t)
+	rtTel, rtRec := newTelemetry(t, "runtime")
+	dTel, dRec := newTelemetry(t, "dispatcher")
+
+	runtimeSrv := httptest.NewServer(rtTel.HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from the worker")
+	}), "invoke"))
+	defer runtimeSrv.Close()
+
+	upstream := &http.Client{Transport: dTel.HTTPTransport(nil)}
+	dispatcherSrv := httptest.NewServer(dTel.PublicHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, runtimeSrv.URL+"/invoke/x", nil)
+		res, err := upstream.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer res.Body.Close()
+		io.Copy(w, res.Body)
+	}), "dispatch"))
+	defer dispatcherSrv.Close()
+
+	const outsideTrace = "0af7651916cd43dd8448eb211c80319c"
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, dispatcherSrv.URL+"/", nil)
+	req.Header.Set("Traceparent", "00-"+outsideTrace+"-b7ad6b7169203331-01")
+	req.Host = "api.do"
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+
+	dServer := findSpan(t, dRec.Ended(), trace.SpanKindServer)
+	dClient := findSpan(t, dRec.Ended(), trace.SpanKindClient)
+	rServer := findSpan(t, rtRec.Ended(), trace.SpanKindServer)
+
+	if dServer.SpanContext().TraceID().String() == outsideTrace || dServer.Parent().IsValid() {
+		t.Errorf("the public handler continued the outside trace (parent %v)", dServer.Parent())
+	}
+	if links := dServer.Links(); len(links) != 1 || links[0].SpanContext.TraceID().String() != outsideTrace {
+		t.Errorf("the public handler's span should link the outside trace: %v", links)
+	}
+	if dClient.Parent().SpanID() != dServer.SpanContext().SpanID() {
+		t.Error("the dispatcher's client span is not a child of its server span")
+	}
+	if rServer.Parent().SpanID() != dClient.SpanContext().SpanID() || rServer.SpanContext().TraceID() != dServer.SpanContext().TraceID() {
+		t.Error("the runtime's span does not continue the dispatcher's trace")
+	}
+	if serviceOf(rServer) != "dotdo-runtime" || serviceOf(dServer) != "dotdo-dispatcher" {
+		t.Errorf("service names %q, %q", serviceOf(dServer), serviceOf(rServer))
+	}
+
+	// The Host header does not become a metric label.
+	f := scrape(t, dTel.MetricsHandler())
+	h := f["http_server_request_duration_seconds"]
+	if h == nil {
+		t.Fatalf("no http_server_request_duration_seconds; have %v", names(f))
+	}
+	for _, m := range h.GetMetric() {
+		if l := labels(m); l["server_address"] != "dotdo-dispatcher" {
+			t.Errorf("server_address label %q, want the service's name", l["server_address"])
+		}
+	}
+}

@@ -1,0 +1,240 @@
+// Package backend defines where the Deploy API puts workers: a Backend holds
+// dispatch namespaces and the scripts uploaded into them. Package
+// backend/cloudflare implements it on the Cloudflare API (Cloudflare Workers
+// for Platforms, or the local runtime, which speaks the same API); Memory is
+// an in-process implementation for tests and benchmarks.
+//
+// Errors that callers act on wrap one of the sentinels below (ErrNotFound,
+// ErrRejected, ErrUnavailable, ErrUnauthorized); their messages never hold a
+// credential.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// Backend stores dispatch namespaces and the worker scripts in them.
+// Implementations are safe for concurrent use.
+type Backend interface {
+	// Name names the backend for operators, for example "cloudflare" or
+	// "runtime".
+	Name() string
+	// EnsureNamespace creates the namespace name unless it exists, and
+	// reports whether this call created it.
+	EnsureNamespace(ctx context.Context, name string) (created bool, err error)
+	// NamespaceInfo describes the namespace name, or returns an error
+	// wrapping ErrNotFound when it does not exist.
+	NamespaceInfo(ctx context.Context, name string) (Namespace, error)
+	// Upload puts script into namespace, replacing the script of the same
+	// name. It returns an error wrapping ErrNotFound when the namespace does
+	// not exist and ErrRejected when the backend refuses the script.
+	Upload(ctx context.Context, namespace string, script Script) error
+	// ScriptTags returns the tags of the script named script in namespace,
+	// or an error wrapping ErrNotFound when there is no such script.
+	ScriptTags(ctx context.Context, namespace, script string) ([]string, error)
+}
+
+// Namespace describes a dispatch namespace.
+type Namespace struct {
+	// Name is the namespace's name.
+	Name string
+	// ID is the backend's id of the namespace, when it has one.
+	ID string
+	// ScriptCount is how many scripts the namespace holds.
+	ScriptCount int64
+	// CreatedOn is when the namespace was created, when known.
+	CreatedOn time.Time
+}
+
+// Script is a worker to upload: its ES modules and other modules, and the
+// settings workerd runs it with.
+type Script struct {
+	// Name is the script's name in the namespace.
+	Name string
+	// MainModule names the module the worker runs; one of Modules.
+	MainModule string
+	// Modules are the worker's modules; each Name is the file name the
+	// others import it by.
+	Modules []Module
+	// CompatibilityDate is the workerd compatibility date (YYYY-MM-DD).
+	CompatibilityDate string
+	// CompatibilityFlags are workerd compatibility flags.
+	CompatibilityFlags []string
+	// Tags are the script's tags.
+	Tags []string
+}
+
+// Size returns the total size of the script's modules in bytes.
+func (s Script) Size() int64 {
+	var n int64
+	for _, m := range s.Modules {
+		n += int64(len(m.Content))
+	}
+	return n
+}
+
+// Module is one module of a worker.
+type Module struct {
+	// Name is the module's file name, for example "index.js".
+	Name string
+	// Content is the module's source or bytes.
+	Content []byte
+	// Type is the kind of module; ModuleInferred infers it from Name.
+	Type ModuleType
+}
+
+// ContentType returns the MIME type the module is uploaded with.
+func (m Module) ContentType() string { return m.Type.Resolve(m.Name).ContentType() }
+
+// ModuleType is the kind of a module.
+type ModuleType int
+
+// The module types.
+const (
+	// ModuleInferred infers the type from the module name (see Resolve).
+	ModuleInferred ModuleType = iota
+	// ModuleESM is a JavaScript ES module.
+	ModuleESM
+	// ModuleWasm is a WebAssembly module.
+	ModuleWasm
+	// ModuleText is a text module, imported as a string.
+	ModuleText
+	// ModuleJSON is a JSON module, imported as a value.
+	ModuleJSON
+)
+
+// Resolve returns t, or for ModuleInferred the type implied by name's
+// extension: .js and .mjs are ES modules, .wasm WebAssembly, .json JSON and
+// anything else text.
+func (t ModuleType) Resolve(name string) ModuleType {
+	if t != ModuleInferred {
+		return t
+	}
+	switch strings.ToLower(path.Ext(name)) {
+	case ".js", ".mjs":
+		return ModuleESM
+	case ".wasm":
+		return ModuleWasm
+	case ".json":
+		return ModuleJSON
+	default:
+		return ModuleText
+	}
+}
+
+// ContentType returns the MIME type of the module type in an upload. A
+// ModuleInferred type has none; Resolve it first.
+func (t ModuleType) ContentType() string {
+	switch t {
+	case ModuleESM:
+		return "application/javascript+module"
+	case ModuleWasm:
+		return "application/wasm"
+	case ModuleText:
+		return "text/plain"
+	case ModuleJSON:
+		return "application/json"
+	default:
+		return ""
+	}
+}
+
+// String returns the type's short name: "esm", "wasm", "text", "json" or
+// "inferred".
+func (t ModuleType) String() string {
+	switch t {
+	case ModuleESM:
+		return "esm"
+	case ModuleWasm:
+		return "wasm"
+	case ModuleText:
+		return "text"
+	case ModuleJSON:
+		return "json"
+	case ModuleInferred:
+		return "inferred"
+	default:
+		return fmt.Sprintf("ModuleType(%d)", int(t))
+	}
+}
+
+// ParseModuleType is the inverse of String for the four concrete types.
+func ParseModuleType(s string) (ModuleType, error) {
+	for _, t := range []ModuleType{ModuleESM, ModuleWasm, ModuleText, ModuleJSON} {
+		if t.String() == s {
+			return t, nil
+		}
+	}
+	return ModuleInferred, fmt.Errorf("unknown module type %q", s)
+}
+
+// Sentinel errors. Test for them with errors.Is.
+var (
+	// ErrNotFound means the namespace or script does not exist.
+	ErrNotFound = errors.New("not found in the namespace backend")
+	// ErrRejected means the backend refused the request as invalid, for
+	// example a script that does not parse or start.
+	ErrRejected = errors.New("rejected by the namespace backend")
+	// ErrUnavailable means the backend could not be reached or failed
+	// (network error, timeout, rate limit, server error); a retry may
+	// succeed.
+	ErrUnavailable = errors.New("namespace backend unavailable")
+	// ErrUnauthorized means the backend refused the configured credential.
+	ErrUnauthorized = errors.New("namespace backend refused the credential")
+)
+
+// Error is a failed backend operation. Its message says what was attempted
+// and what the backend answered; it never holds a credential.
+type Error struct {
+	// Op is the operation, for example "upload script gateway to namespace
+	// dotdo-production".
+	Op string
+	// Status is the HTTP status of the backend's answer, 0 when there was
+	// none.
+	Status int
+	// Message is what the backend said, credential-free.
+	Message string
+	// Kind is the sentinel the error wraps (ErrNotFound, ErrRejected,
+	// ErrUnavailable, ErrUnauthorized), or nil.
+	Kind error
+	// Cause is an underlying error kept for errors.Is, such as
+	// context.DeadlineExceeded; it is not part of the message.
+	Cause error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	b.WriteString(": ")
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+	} else {
+		b.WriteString("failed")
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel and the cause.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.Kind != nil {
+		errs = append(errs, e.Kind)
+	}
+	if e.Cause != nil {
+		errs = append(errs, e.Cause)
+	}
+	return errs
+}

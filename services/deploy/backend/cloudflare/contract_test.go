@@ -1,0 +1,194 @@
+package cloudflare_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dot-do/platform/services/deploy/backend"
+	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
+)
+
+// contractPath finds the trimmed Cloudflare OpenAPI contract, kept next to
+// the repository in ../shared/contracts.
+func contractPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("DOTDO_CF_CONTRACT"); p != "" {
+		return p
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "contracts", "cloudflare-wfp-openapi.json")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// startSteady runs the @stdy/cli validating mock of the contract on a free
+// loopback port, in its own process group, killed with the group when t
+// ends. It skips t when the contract or npx is missing or the mock does not
+// start.
+func startSteady(t *testing.T) string {
+	t.Helper()
+	contract := contractPath(t)
+	if _, err := os.Stat(contract); err != nil {
+		t.Skipf("skipping the contract test: no contract at %q (../shared/contracts is absent)", contract)
+	}
+	npx, err := exec.LookPath("npx")
+	if err != nil {
+		t.Skip("skipping the contract test: npx is not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(npx, "--yes", "--package=@stdy/cli@0.22.2", "steady", "--host", "127.0.0.1", "-p", fmt.Sprint(port),
+		"--validator-form-array-format=repeat", "--validator-form-object-format=dots", "-q", contract)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("skipping the contract test: npx failed to start: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		select {
+		case <-exited:
+			t.Skipf("skipping the contract test: the mock exited: %s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Skipf("skipping the contract test: the mock did not listen within a minute: %s", out.String())
+		}
+	}
+}
+
+// TestContract validates every request the backend makes against
+// Cloudflare's published contract for dispatch namespaces, by sending them
+// through a proxy to the validating mock. The mock answers 200 to every
+// valid request and keeps no state, so the proxy answers 404 itself for the
+// namespace "missing" (to drive the create path of EnsureNamespace) and
+// checks the mock's verdict headers on everything else. The contract's
+// paths start at /accounts (its server is https://api.cloudflare.com/client/v4),
+// so the base URL is the proxy's root.
+func TestContract(t *testing.T) {
+	mock := startSteady(t)
+	target, _ := url.Parse(mock)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var checked []string
+	proxy.ModifyResponse = func(res *http.Response) error {
+		req := res.Request
+		line := req.Method + " " + req.URL.Path
+		mu.Lock()
+		checked = append(checked, line)
+		mu.Unlock()
+		if res.Header.Get("X-Steady-Request-Valid") != "true" || res.Header.Get("X-Steady-Matched-Path") == "" {
+			var diags []string
+			for i := 1; i <= 10; i++ {
+				if c := res.Header.Get(fmt.Sprintf("X-Steady-Error-%d-Code", i)); c != "" {
+					diags = append(diags, c+" "+res.Header.Get(fmt.Sprintf("X-Steady-Error-%d-Path", i))+": "+res.Header.Get(fmt.Sprintf("X-Steady-Error-%d-Message", i)))
+				}
+			}
+			t.Errorf("%s violates the contract (HTTP %d, matched %q): %s", line, res.StatusCode, res.Header.Get("X-Steady-Matched-Path"), strings.Join(diags, "; "))
+		}
+		return nil
+	}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/dispatch/namespaces/missing") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"success":false,"errors":[{"code":100119,"message":"namespace not found"}],"messages":[],"result":null}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+
+	b, err := cloudflare.New(cloudflare.Config{
+		AccountID: "023e105f4ecef8ad9ca31a8372d0c353", APIToken: "contract-test-token", BaseURL: front.URL, MaxRetries: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := b.NamespaceInfo(ctx, "dotdo-production"); err != nil {
+		t.Errorf("NamespaceInfo: %v", err)
+	}
+	if created, err := b.EnsureNamespace(ctx, "missing"); err != nil || !created {
+		t.Errorf("EnsureNamespace(missing) = %v, %v", created, err)
+	}
+	if created, err := b.EnsureNamespace(ctx, "dotdo-production"); err != nil || created {
+		t.Errorf("EnsureNamespace(existing) = %v, %v", created, err)
+	}
+	for _, s := range []backend.Script{
+		worker("", "team:web", "dotdo-deployment=dep_01J0000000000000000000000", "dotdo-version=3"),
+		{Name: "single", MainModule: "index.js", Modules: []backend.Module{{Name: "index.js", Content: []byte("export default {}")}}},
+	} {
+		if err := b.Upload(ctx, "dotdo-production", s); err != nil {
+			t.Errorf("Upload %s: %v", s.Name, err)
+		}
+	}
+	if _, err := b.ScriptTags(ctx, "dotdo-production", "hello"); err != nil && !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("ScriptTags: %v", err)
+	}
+	// The GET of "missing" was answered by the proxy.
+	want := []string{"GET", "POST", "GET", "PUT", "PUT", "GET"}
+	if len(checked) != len(want) {
+		t.Fatalf("the mock checked %d requests, want %d: %q", len(checked), len(want), checked)
+	}
+	for i, c := range checked {
+		if !strings.HasPrefix(c, want[i]+" ") {
+			t.Fatalf("request %d is %q, want a %s; all: %q", i, c, want[i], checked)
+		}
+	}
+	t.Logf("validated against the contract: %q", checked)
+
+	// The mock does validate: an upload without its metadata part is
+	// refused.
+	req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/acct/workers/dispatch/namespaces/ns/scripts/s", strings.NewReader("--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.js\"\r\n\r\nx\r\n--x--\r\n"))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Header.Get("X-Steady-Request-Valid") != "false" {
+		t.Fatalf("the mock accepted an upload without metadata (HTTP %d)", res.StatusCode)
+	}
+}

@@ -1,0 +1,131 @@
+package deploy
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+
+	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
+	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
+	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/db/store"
+)
+
+// NewAdminHandler returns the AdminService handler over admin. Mount it
+// with deployv1connect.NewAdminServiceHandler and rpc.HandlerOptions.
+func NewAdminHandler(admin *Admin) deployv1connect.AdminServiceHandler {
+	return &adminHandler{admin: admin}
+}
+
+type adminHandler struct{ admin *Admin }
+
+var _ deployv1connect.AdminServiceHandler = (*adminHandler)(nil)
+
+var roles = map[authv1.Role]auth.Role{
+	authv1.Role_ROLE_ADMIN:    auth.RoleAdmin,
+	authv1.Role_ROLE_DEPLOYER: auth.RoleDeployer,
+	authv1.Role_ROLE_VIEWER:   auth.RoleViewer,
+}
+
+func roleProto(r auth.Role) authv1.Role {
+	for k, v := range roles {
+		if v == r {
+			return k
+		}
+	}
+	return authv1.Role_ROLE_UNSPECIFIED
+}
+
+// CreateApiKey implements deployv1connect.AdminServiceHandler.
+func (h *adminHandler) CreateApiKey(ctx context.Context, req *connect.Request[deployv1.CreateApiKeyRequest]) (*connect.Response[deployv1.CreateApiKeyResponse], error) {
+	m := req.Msg
+	role, ok := roles[m.GetRole()]
+	if !ok {
+		return nil, invalid("role", "unknown role %d", int32(m.GetRole()))
+	}
+	k, rec, err := h.admin.CreateKey(ctx, callerOf(req), KeySpec{
+		Name: m.GetName(), Role: role, Environments: m.GetEnvironments(), TTL: m.GetTtl().AsDuration(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&deployv1.CreateApiKeyResponse{ApiKey: keyProto(rec), Secret: k.Token}), nil
+}
+
+// ListApiKeys implements deployv1connect.AdminServiceHandler.
+func (h *adminHandler) ListApiKeys(ctx context.Context, req *connect.Request[deployv1.ListApiKeysRequest]) (*connect.Response[deployv1.ListApiKeysResponse], error) {
+	recs, err := h.admin.ListKeys(ctx, callerOf(req), req.Msg.GetIncludeRevoked())
+	if err != nil {
+		return nil, err
+	}
+	out := &deployv1.ListApiKeysResponse{ApiKeys: make([]*authv1.ApiKey, len(recs))}
+	for i, r := range recs {
+		out.ApiKeys[i] = keyProto(r)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// RevokeApiKey implements deployv1connect.AdminServiceHandler.
+func (h *adminHandler) RevokeApiKey(ctx context.Context, req *connect.Request[deployv1.RevokeApiKeyRequest]) (*connect.Response[deployv1.RevokeApiKeyResponse], error) {
+	rec, err := h.admin.RevokeKey(ctx, callerOf(req), req.Msg.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&deployv1.RevokeApiKeyResponse{ApiKey: keyProto(rec)}), nil
+}
+
+// RotateApiKey implements deployv1connect.AdminServiceHandler.
+func (h *adminHandler) RotateApiKey(ctx context.Context, req *connect.Request[deployv1.RotateApiKeyRequest]) (*connect.Response[deployv1.RotateApiKeyResponse], error) {
+	r, err := h.admin.RotateKey(ctx, callerOf(req), req.Msg.GetKeyId(), req.Msg.GetGracePeriod().AsDuration())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&deployv1.RotateApiKeyResponse{ApiKey: keyProto(r.Record), Secret: r.Key.Token, Previous: keyProto(r.Previous)}), nil
+}
+
+// ListAuditEvents implements deployv1connect.AdminServiceHandler.
+func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request[deployv1.ListAuditEventsRequest]) (*connect.Response[deployv1.ListAuditEventsResponse], error) {
+	m := req.Msg
+	events, next, err := h.admin.ListAudit(ctx, callerOf(req), store.AuditFilter{
+		Actor: m.GetActorKeyId(), Action: m.GetAction(), Resource: m.GetResource(),
+		PageSize: int(m.GetPageSize()), PageToken: m.GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &deployv1.ListAuditEventsResponse{NextPageToken: next, Events: make([]*dbv1.AuditEvent, len(events))}
+	for i, e := range events {
+		out.Events[i] = &dbv1.AuditEvent{
+			Seq: e.Seq, Time: timestampOrNil(e.Time), ActorKeyId: e.Actor, ActorName: e.ActorName, Action: e.Action,
+			Resource: e.Resource, Outcome: e.Outcome, RequestId: e.RequestID, TraceId: e.TraceID,
+			PrevHash: e.PrevHash, Hash: e.Hash, Details: e.Detail,
+		}
+	}
+	return connect.NewResponse(out), nil
+}
+
+// VerifyAuditLog implements deployv1connect.AdminServiceHandler.
+func (h *adminHandler) VerifyAuditLog(ctx context.Context, req *connect.Request[deployv1.VerifyAuditLogRequest]) (*connect.Response[deployv1.VerifyAuditLogResponse], error) {
+	res, err := h.admin.VerifyAudit(ctx, callerOf(req))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&deployv1.VerifyAuditLogResponse{Ok: res.OK, Checked: res.Checked, FirstBrokenSeq: res.FirstBrokenSeq, Reason: res.Reason}), nil
+}
+
+func keyProto(r auth.KeyRecord) *authv1.ApiKey {
+	return &authv1.ApiKey{
+		KeyId:        r.KeyID,
+		Name:         r.Name,
+		Role:         roleProto(r.Role),
+		Environments: r.Environments,
+		CreatedAt:    timestampOrNil(r.CreatedAt),
+		CreatedBy:    r.CreatedBy,
+		ExpiresAt:    timestampOrNil(r.ExpiresAt),
+		RevokedAt:    timestampOrNil(r.RevokedAt),
+		LastUsedAt:   timestampOrNil(r.LastUsedAt),
+		ReplacedBy:   r.ReplacedBy,
+	}
+}

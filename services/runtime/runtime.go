@@ -1,0 +1,402 @@
+// Package runtime is the local runtime of the dotdo platform: Cloudflare's
+// Workers for Platforms API for dispatch namespaces, served from a local
+// data directory, and the execution of the uploaded workers in workerd.
+//
+// # Handler
+//
+// (*Runtime).Handler serves, on one listener:
+//
+//   - /client/v4/accounts/{account_id}/workers/dispatch/namespaces/... : the
+//     Cloudflare API subset (package cfapi lists the routes), so that
+//     cloudflare-go v6 works with option.WithBaseURL("http://host:port/client/v4/")
+//     and option.WithAPIToken(Config.APIToken). Account id Config.AccountID
+//     ("local" by default); other ids get 403 code 10000.
+//   - /invoke/{namespace}/{script}/{version}/{path...}?{query} : the
+//     invocation endpoint for the dispatcher (below).
+//   - /healthz : 200 {"status":"ok"}, no credential.
+//
+// # Invocation endpoint
+//
+// A request to /invoke/{namespace}/{script}/{version}{/path}{?query} with
+// header X-Dotdo-Invoke-Token: <Config.InvokeToken> runs version {version}
+// (the number the upload answered, "dotdo_version") of the script on a
+// request whose URL is {scheme}://{host}{/path}{?query}, where scheme is
+// X-Forwarded-Proto (http or https; default http) and host is
+// X-Forwarded-Host, else the Host header. Method, headers (the end user's
+// Authorization included) and the body are passed on, the body streamed;
+// the worker's response (status, headers, body) is streamed back, and
+// WebSocket upgrades pass through. The X-Dotdo-Invoke-Token header is
+// removed before the worker sees the request. No version lookup happens
+// beyond an in-memory existence check. Answers that do not come from the
+// worker are JSON {"error": ...}:
+//
+//	401 missing or wrong X-Dotdo-Invoke-Token
+//	404 {"error":"Worker not found"}  unknown namespace, script or version
+//	500 {"error":"Worker threw exception"}  the worker's fetch handler threw
+//	500 {"error":"Worker failed to start"}  a stored version that throws at
+//	    start-up after all (top-level code depending on what the upload check
+//	    did not see, such as a secret put later)
+//	502 the workerd process died under the request (crash, or killed as hung)
+//	503 no workerd process could be started, or it could not read the
+//	    worker's code (the process is then replaced)
+//
+// # Versions
+//
+// Every upload (PUT .../scripts/{script}, PUT .../content) stores a new
+// version of the script: numbers start at 1, increase by one per upload and
+// are never reused, not even after the script is deleted. The upload's
+// answer carries the number in result.dotdo_version and in the
+// X-Dotdo-Script-Version header; all stored versions stay invocable until
+// the script is deleted.
+//
+// # Top-level throws
+//
+// Every upload is started once before it is stored, in a separate workerd
+// process used only for these checks: a script that throws at top level,
+// has a syntax error, imports a missing module, has no default export or
+// names an unsupported compatibility date or flag is rejected with 400 and
+// Cloudflare's code 10021 and the workerd message ("Uncaught Error: ..."),
+// and nothing is stored, as Cloudflare does. A script that hangs at
+// start-up fails its check after HealthTimeout (or StartupCheckTimeout) and
+// never reaches a serving process. A stored version that fails to start
+// anyway (its top-level code depends on a secret put later, say) answers
+// 500 "Worker failed to start" to its own requests only; the other workers
+// of the namespace keep working.
+//
+// # Execution
+//
+// One workerd process per namespace, started on the first request. Workers
+// are loaded by the process's router worker through the Worker Loader under
+// the id "<namespace>/<script>@<version>" ("#s<n>" appended once the
+// script's secrets have changed), so a new version needs no restart. The
+// env of a worker holds its plain_text, json and secret_text bindings and
+// the script's secrets (secrets win over bindings of the same name).
+// Package workerd describes health checks, the hang kill and the blue/green
+// recycling by loaded versions and RSS.
+//
+// The only environment variable read is DOTDO_WORKERD (the workerd binary,
+// when Config.WorkerdPath is empty); everything else comes from Config.
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dot-do/platform/services/runtime/cfapi"
+	"github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/services/runtime/workerd"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultDataDir is where namespaces, scripts and secrets are kept.
+	DefaultDataDir = ".dotdo/runtime"
+	// DefaultAccountID is the only account id the API serves.
+	DefaultAccountID = "local"
+	// DefaultMaxScriptBytes bounds the total size of a version's modules.
+	DefaultMaxScriptBytes = cfapi.DefaultMaxScriptBytes
+)
+
+// InvokePrefix is the path prefix of the invocation endpoint.
+const InvokePrefix = "/invoke/"
+
+// InvokeTokenHeader carries Config.InvokeToken on invocation requests; it
+// is removed before the worker sees the request.
+const InvokeTokenHeader = "X-Dotdo-Invoke-Token"
+
+// ScriptVersionHeader is set on upload answers to the new version number.
+const ScriptVersionHeader = "X-Dotdo-Script-Version"
+
+// Config configures a Runtime.
+type Config struct {
+	// DataDir holds the runtime's data (DefaultDataDir if empty). One
+	// runtime at a time may use it.
+	DataDir string
+	// AccountID is the Cloudflare account id the API answers for
+	// (DefaultAccountID if empty).
+	AccountID string
+	// APIToken is the bearer token of the Cloudflare API. Required.
+	APIToken string
+	// InvokeToken is the credential of the invocation endpoint, sent in
+	// InvokeTokenHeader. Required.
+	InvokeToken string
+	// WorkerdPath is the workerd binary. If empty: $DOTDO_WORKERD, else
+	// node_modules/.bin/workerd in the working directory or its nearest
+	// parent that has one.
+	WorkerdPath string
+	// MaxScriptBytes bounds the total size of an upload's modules
+	// (DefaultMaxScriptBytes if zero).
+	MaxScriptBytes int64
+	// MaxLoadedVersions is how many worker versions one workerd process
+	// may load before it is replaced (workerd never unloads them).
+	MaxLoadedVersions int
+	// MaxRSSBytes is the resident memory above which a workerd process is
+	// replaced.
+	MaxRSSBytes int64
+	// HealthInterval is the time between health checks of each process.
+	HealthInterval time.Duration
+	// HealthTimeout is how long a process may take to answer a health
+	// check before it is killed as hung.
+	HealthTimeout time.Duration
+	// StartupCheckTimeout bounds the start-up check of an upload.
+	StartupCheckTimeout time.Duration
+	// DrainTimeout bounds how long a replaced process may finish its
+	// in-flight requests.
+	DrainTimeout time.Duration
+	// DefaultCompatibilityDate applies to uploads without one.
+	DefaultCompatibilityDate string
+	// Logger receives the runtime's logs (slog.Default() if nil). Tokens
+	// and secret values are never logged.
+	Logger *slog.Logger
+}
+
+// ProcessInfo describes one running workerd process.
+type ProcessInfo = workerd.ProcessInfo
+
+// Runtime is a running local runtime.
+type Runtime struct {
+	cfg        Config
+	log        *slog.Logger
+	store      *store.Store
+	sup        *workerd.Supervisor
+	api        *cfapi.API
+	invokeHash [32]byte
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// New opens the data directory, finds workerd and returns a runtime ready
+// to serve. workerd processes start on demand.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.APIToken == "" {
+		return nil, errors.New("runtime: Config.APIToken is required")
+	}
+	if cfg.InvokeToken == "" {
+		return nil, errors.New("runtime: Config.InvokeToken is required")
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = DefaultAccountID
+	}
+	if cfg.MaxScriptBytes <= 0 {
+		cfg.MaxScriptBytes = DefaultMaxScriptBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	bin, err := workerd.FindBinary(cfg.WorkerdPath, "")
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(cfg.DataDir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, invokeHash: sha256.Sum256([]byte(cfg.InvokeToken))}
+	rt.sup, err = workerd.New(workerd.Options{
+		Binary:              bin,
+		Source:              workerd.SourceFunc(rt.bundle),
+		PoolAllowed:         rt.namespaceExists,
+		Logger:              cfg.Logger,
+		HealthInterval:      cfg.HealthInterval,
+		HealthTimeout:       cfg.HealthTimeout,
+		StartupCheckTimeout: cfg.StartupCheckTimeout,
+		DrainTimeout:        cfg.DrainTimeout,
+		MaxLoadedVersions:   cfg.MaxLoadedVersions,
+		MaxRSSBytes:         cfg.MaxRSSBytes,
+	})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	rt.api, err = cfapi.New(cfapi.Config{
+		AccountID:                cfg.AccountID,
+		APIToken:                 cfg.APIToken,
+		MaxScriptBytes:           cfg.MaxScriptBytes,
+		DefaultCompatibilityDate: cfg.DefaultCompatibilityDate,
+		Store:                    st,
+		Checker:                  checker{rt},
+		OnNamespaceDeleted:       rt.sup.StopPool,
+		Logger:                   cfg.Logger,
+	})
+	if err != nil {
+		_ = rt.sup.Close()
+		_ = st.Close()
+		return nil, err
+	}
+	cfg.Logger.Info("runtime ready", "data_dir", st.Dir(), "account_id", cfg.AccountID, "workerd", bin)
+	return rt, nil
+}
+
+// Handler returns the handler of the API and the invocation endpoint.
+func (rt *Runtime) Handler() http.Handler { return http.HandlerFunc(rt.serveHTTP) }
+
+// Close stops every workerd process (SIGKILL to each process group: no
+// orphans) and releases the data directory. Invocations still in flight
+// fail, so shut the HTTP server down (http.Server.Shutdown) first.
+func (rt *Runtime) Close() error {
+	rt.closeOnce.Do(func() {
+		rt.closeErr = errors.Join(rt.sup.Close(), rt.store.Close())
+	})
+	return rt.closeErr
+}
+
+// Processes lists the running workerd processes.
+func (rt *Runtime) Processes() []ProcessInfo { return rt.sup.Processes() }
+
+// Recycle replaces a namespace's workerd process blue/green (a new process
+// takes new requests, the old one finishes its in-flight requests). It
+// returns once the new process serves.
+func (rt *Runtime) Recycle(namespace string) { rt.sup.Recycle(namespace) }
+
+func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, cfapi.Prefix):
+		rt.api.ServeHTTP(w, r)
+	case strings.HasPrefix(p, InvokePrefix):
+		rt.invoke(w, r)
+	case p == "/healthz":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	default:
+		workerd.WriteError(w, http.StatusNotFound, "not found")
+	}
+}
+
+func (rt *Runtime) invokeAuthorized(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	h := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(h[:], rt.invokeHash[:]) == 1
+}
+
+func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
+	if !rt.invokeAuthorized(r.Header.Get(InvokeTokenHeader)) {
+		workerd.WriteError(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	r.Header.Del(InvokeTokenHeader)
+	for _, h := range workerd.ControlHeaders {
+		r.Header.Del(h)
+	}
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), InvokePrefix)
+	parts := strings.SplitN(rest, "/", 4)
+	if len(parts) < 3 {
+		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
+		return
+	}
+	ns, script := parts[0], parts[1]
+	version, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || version <= 0 || !store.ValidName(ns) || !store.ValidName(script) {
+		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
+		return
+	}
+	gen, ok := rt.store.Lookup(ns, script, version)
+	if !ok {
+		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
+		return
+	}
+	path := "/"
+	if len(parts) == 4 {
+		path += parts[3]
+	}
+	scheme := "http"
+	if p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p == "https" || p == "http" {
+		scheme = p
+	}
+	host := r.Host
+	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+		host, _, _ = strings.Cut(fh, ",")
+		host = strings.TrimSpace(host)
+	}
+	if host == "" || strings.ContainsAny(host, "/?#@\\ \t") {
+		workerd.WriteError(w, http.StatusBadRequest, "bad host")
+		return
+	}
+	u := scheme + "://" + host + path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	rt.sup.Invoke(w, r, workerd.Target{
+		Namespace: ns, Script: script, Version: version, SecretsGeneration: gen, URL: u, Host: host,
+	})
+}
+
+func (rt *Runtime) namespaceExists(ns string) bool {
+	_, err := rt.store.Namespace(ns)
+	return err == nil
+}
+
+// bundle is the supervisor's code source: a stored version with the
+// script's current secrets.
+func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, error) {
+	v, err := rt.store.Version(ns, script, version)
+	if err != nil {
+		if errors.Is(err, store.ErrNamespaceNotFound) || errors.Is(err, store.ErrScriptNotFound) || errors.Is(err, store.ErrVersionNotFound) {
+			return nil, workerd.ErrNotFound
+		}
+		return nil, err
+	}
+	secrets, _, err := rt.store.Secrets(ns, script)
+	if err != nil {
+		return nil, workerd.ErrNotFound
+	}
+	mods := make([]store.Module, len(v.Modules))
+	for i, m := range v.Modules {
+		mods[i] = store.Module{ModuleInfo: m, Content: v.Contents[i]}
+	}
+	return newBundle(v.MainModule, v.CompatibilityDate, v.CompatibilityFlags, v.Bindings, mods, secrets), nil
+}
+
+func newBundle(main, date string, flags []string, bindings []store.Binding, mods []store.Module, secrets map[string]string) *workerd.Bundle {
+	b := &workerd.Bundle{
+		CompatibilityDate:  date,
+		CompatibilityFlags: flags,
+		MainModule:         main,
+		Env:                make(map[string]json.RawMessage, len(bindings)+len(secrets)),
+	}
+	for _, m := range mods {
+		b.Modules = append(b.Modules, workerd.Module{Name: m.Name, Type: string(m.Type), Content: m.Content})
+	}
+	for _, bd := range bindings {
+		switch bd.Type {
+		case store.BindingJSON:
+			b.Env[bd.Name] = bd.JSON
+		default:
+			s, _ := json.Marshal(bd.Text)
+			b.Env[bd.Name] = s
+		}
+	}
+	for k, v := range secrets {
+		s, _ := json.Marshal(v)
+		b.Env[k] = s
+	}
+	return b
+}
+
+// checker start-checks uploads in the supervisor's check process.
+type checker struct{ rt *Runtime }
+
+func (c checker) CheckStartup(ctx context.Context, ns, script string, d *store.Draft, secrets map[string]string) (time.Duration, error) {
+	took, err := c.rt.sup.CheckStartup(ctx, newBundle(d.MainModule, d.CompatibilityDate, d.CompatibilityFlags, d.Bindings, d.Modules, secrets))
+	var se *workerd.StartupError
+	if errors.As(err, &se) {
+		return took, &cfapi.ScriptError{Message: se.Message}
+	}
+	return took, err
+}

@@ -1,0 +1,643 @@
+package runtime_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dot-do/platform/services/runtime"
+)
+
+const helloWorker = `export default { fetch() { return new Response("hello") } }`
+
+// TestNewVersionNoRestart: a new version serves at once from the same
+// workerd process, and the old version stays reachable by number.
+func TestNewVersionNoRestart(t *testing.T) {
+	e := start(t, t.TempDir(), nil)
+	e.mustCreateNamespace("ns")
+	v1 := e.mustUpload("ns", "app", `export default { fetch() { return new Response("v1") } }`, nil)
+	if s, b := e.invoke("ns", "app", v1, "/"); s != 200 || b != "v1" {
+		t.Fatalf("v1: %d %q", s, b)
+	}
+	pid := e.pid("ns")
+	if pid == 0 {
+		t.Fatal("no process for ns")
+	}
+	v2 := e.mustUpload("ns", "app", `export default { fetch() { return new Response("v2") } }`, nil)
+	if v2 != v1+1 {
+		t.Fatalf("versions %d then %d", v1, v2)
+	}
+	if s, b := e.invoke("ns", "app", v2, "/"); s != 200 || b != "v2" {
+		t.Fatalf("v2: %d %q", s, b)
+	}
+	if got := e.pid("ns"); got != pid {
+		t.Fatalf("workerd pid changed from %d to %d", pid, got)
+	}
+	if s, b := e.invoke("ns", "app", v1, "/"); s != 200 || b != "v1" {
+		t.Fatalf("v1 after v2: %d %q", s, b)
+	}
+	// Serving processes never ran the upload checks.
+	for _, p := range e.rt.Processes() {
+		if p.Pool == "ns" && p.LoadedVersions != 2 {
+			t.Errorf("ns process loaded %d versions, want 2", p.LoadedVersions)
+		}
+	}
+}
+
+// TestHungWorker: a worker spinning in while(true){} hangs its namespace's
+// process only; the supervisor kills it and the namespace serves again.
+func TestHungWorker(t *testing.T) {
+	e := start(t, t.TempDir(), fastHangDetection)
+	e.mustCreateNamespace("a")
+	e.mustCreateNamespace("b")
+	spin := e.mustUpload("a", "spin", `export default { fetch() { while (true) {} } }`, nil)
+	okA := e.mustUpload("a", "ok", helloWorker, nil)
+	okB := e.mustUpload("b", "ok", helloWorker, nil)
+	if s, _ := e.invoke("a", "ok", okA, "/"); s != 200 {
+		t.Fatalf("a/ok before: %d", s)
+	}
+	pidA := e.pid("a")
+
+	// Requests to b keep going during the whole episode.
+	stop := make(chan struct{})
+	var bFailures, bRequests atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s, b := e.invoke("b", "ok", okB, "/")
+			bRequests.Add(1)
+			if s != 200 || b != "hello" {
+				bFailures.Add(1)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+
+	spinStatus := make(chan int, 1)
+	go func() {
+		s, _ := e.invoke("a", "spin", spin, "/")
+		spinStatus <- s
+	}()
+
+	// Wait for the supervisor to notice the hang and kill the process.
+	deadline := time.Now().Add(10 * time.Second)
+	for processAlive(pidA) {
+		if time.Now().After(deadline) {
+			t.Fatal("hung process was not killed within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	detected := time.Now()
+	select {
+	case s := <-spinStatus:
+		if s != http.StatusBadGateway {
+			t.Errorf("spinning request: status %d, want 502", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("spinning request did not end after its process was killed")
+	}
+	// a serves again, well within 5 seconds.
+	for {
+		s, b := e.invoke("a", "ok", okA, "/")
+		if s == 200 && b == "hello" {
+			break
+		}
+		if time.Since(detected) > 5*time.Second {
+			t.Fatalf("a/ok did not recover within 5s of the kill: %d %q", s, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("a recovered %v after the kill", time.Since(detected).Round(time.Millisecond))
+	if np := e.pid("a"); np == 0 || np == pidA {
+		t.Errorf("a runs in pid %d, was %d", np, pidA)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if bFailures.Load() != 0 || bRequests.Load() < 10 {
+		t.Fatalf("namespace b: %d of %d requests failed", bFailures.Load(), bRequests.Load())
+	}
+}
+
+// fastHangDetection makes a hung process be detected within about 1.2 s.
+func fastHangDetection(c *runtime.Config) { c.HealthTimeout = time.Second }
+
+func processAlive(pid int) bool {
+	if pid == 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	// A zombie still answers kill(0): look at its state.
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(b))
+	return len(fields) > 2 && fields[2] != "Z"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestTopLevelThrow: an upload that throws at top level is rejected with
+// Cloudflare's 400/10021 and the workerd message, nothing is stored, and the
+// namespace's other workers keep working; so does a script that hangs at
+// start-up.
+func TestTopLevelThrow(t *testing.T) {
+	e := start(t, t.TempDir(), fastHangDetection)
+	e.mustCreateNamespace("ns")
+	ok := e.mustUpload("ns", "ok", helloWorker, nil)
+	if s, _ := e.invoke("ns", "ok", ok, "/"); s != 200 {
+		t.Fatalf("ok: %d", s)
+	}
+	pid := e.pid("ns")
+
+	cases := []struct {
+		name, code, want string
+	}{
+		{"throws", `throw new Error("boom at top level"); export default { fetch() { return new Response("x") } }`, "Uncaught Error: boom at top level"},
+		{"syntax", `export default { fetch() { return new Response( } }`, "SyntaxError"},
+		{"import", `import x from "./missing.js"; export default { fetch() { return new Response(x) } }`, "missing.js"},
+		{"no-default", `export const x = 1;`, "ExportedHandler"},
+		{"hangs", `while (true) {} export default { fetch() { return new Response("x") } }`, "exceeded"},
+	}
+	for _, c := range cases {
+		status, env := e.upload("ns", c.name, map[string]any{"main_module": "worker.js", "compatibility_date": "2025-01-01"}, esm("worker.js", c.code))
+		if status != http.StatusBadRequest || env.Success || len(env.Errors) != 1 || env.Errors[0].Code != 10021 || !strings.Contains(env.Errors[0].Message, c.want) {
+			t.Errorf("%s: status %d, errors %+v; want 400 code 10021 containing %q", c.name, status, env.Errors, c.want)
+		}
+		if s, _ := e.api(http.MethodGet, "/ns/scripts/"+c.name, nil); s != http.StatusNotFound {
+			t.Errorf("%s: script exists after a rejected upload (status %d)", c.name, s)
+		}
+		if _, err := os.Stat(filepath.Join(e.dir, "namespaces", "ns", "scripts", c.name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: rejected upload left files: %v", c.name, err)
+		}
+		if s, b := e.invoke("ns", "ok", ok, "/"); s != 200 || b != "hello" {
+			t.Errorf("after %s: ok worker answers %d %q", c.name, s, b)
+		}
+	}
+	if got := e.pid("ns"); got != pid {
+		t.Errorf("the serving process changed (%d -> %d): checks must not touch it", pid, got)
+	}
+
+	// A stored version that fails at start-up anyway (here: only when a
+	// secret is set, which the upload check did not see) answers 500 and
+	// breaks nothing else.
+	v := e.mustUpload("ns", "fragile", `import { env } from "cloudflare:workers";
+if (env.BREAK) throw new Error("broken by secret");
+export default { fetch() { return new Response("fine") } }`, nil)
+	if s, b := e.invoke("ns", "fragile", v, "/"); s != 200 || b != "fine" {
+		t.Fatalf("fragile before: %d %q", s, b)
+	}
+	if s, env := e.api(http.MethodPut, "/ns/scripts/fragile/secrets", map[string]string{"name": "BREAK", "text": "1", "type": "secret_text"}); s != 200 {
+		t.Fatalf("put secret: %d %+v", s, env.Errors)
+	}
+	if s, b := e.invoke("ns", "fragile", v, "/"); s != 500 || !strings.Contains(b, "Worker failed to start") {
+		t.Fatalf("fragile after: %d %q, want 500 Worker failed to start", s, b)
+	}
+	if s, b := e.invoke("ns", "ok", ok, "/"); s != 200 || b != "hello" {
+		t.Fatalf("ok after fragile: %d %q", s, b)
+	}
+}
+
+// TestWorkerException: an exception in the fetch handler gives 500.
+func TestWorkerException(t *testing.T) {
+	e := start(t, t.TempDir(), nil)
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "bad", `export default { fetch() { throw new Error("secret detail") } }`, nil)
+	s, b := e.invoke("ns", "bad", v, "/")
+	if s != 500 || !strings.Contains(b, "Worker threw exception") || strings.Contains(b, "secret detail") {
+		t.Fatalf("exception: %d %q", s, b)
+	}
+}
+
+// TestBindingsAndSecrets: plain_text, json and secret_text bindings and the
+// script's secrets reach env; secret values never come back from the API.
+func TestBindingsAndSecrets(t *testing.T) {
+	e := start(t, t.TempDir(), nil)
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "env", `export default { fetch(req, env) { return Response.json(env) } }`, map[string]any{
+		"bindings": []map[string]any{
+			{"type": "plain_text", "name": "PLAIN", "text": "plain value"},
+			{"type": "json", "name": "CONF", "json": map[string]any{"limit": 3, "tiers": []string{"a", "b"}}},
+			{"type": "secret_text", "name": "API_KEY", "text": "sk-binding-secret"},
+		},
+	})
+	if s, env := e.api(http.MethodPut, "/ns/scripts/env/secrets", map[string]string{"name": "DB_PASSWORD", "text": "hunter2", "type": "secret_text"}); s != 200 {
+		t.Fatalf("put secret: %d %+v", s, env.Errors)
+	}
+	s, b := e.invoke("ns", "env", v, "/")
+	if s != 200 {
+		t.Fatalf("invoke: %d %q", s, b)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(b), &got); err != nil {
+		t.Fatalf("env: %q", b)
+	}
+	want := map[string]any{
+		"PLAIN":       "plain value",
+		"CONF":        map[string]any{"limit": float64(3), "tiers": []any{"a", "b"}},
+		"API_KEY":     "sk-binding-secret",
+		"DB_PASSWORD": "hunter2",
+	}
+	if gb, _ := json.Marshal(got); string(gb) != mustJSON(want) {
+		t.Fatalf("env = %s, want %s", gb, mustJSON(want))
+	}
+	for _, path := range []string{"/ns/scripts/env/settings", "/ns/scripts/env/bindings", "/ns/scripts/env/secrets", "/ns/scripts/env/secrets/DB_PASSWORD", "/ns/scripts/env"} {
+		s, env := e.api(http.MethodGet, path, nil)
+		if s != 200 || strings.Contains(string(env.Result), "sk-binding-secret") || strings.Contains(string(env.Result), "hunter2") {
+			t.Errorf("GET %s: %d %s", path, s, env.Result)
+		}
+	}
+	// A changed secret reaches the same version on the next request.
+	e.api(http.MethodPut, "/ns/scripts/env/secrets", map[string]string{"name": "DB_PASSWORD", "text": "correct horse"})
+	if _, b := e.invoke("ns", "env", v, "/"); !strings.Contains(b, `"DB_PASSWORD":"correct horse"`) {
+		t.Fatalf("after secret change: %s", b)
+	}
+	// keep_bindings carries secret_text bindings into the next version.
+	v2 := e.mustUpload("ns", "env", `export default { fetch(req, env) { return Response.json(env) } }`, map[string]any{
+		"keep_bindings": []string{"secret_text"},
+	})
+	if _, b := e.invoke("ns", "env", v2, "/"); !strings.Contains(b, `"API_KEY":"sk-binding-secret"`) || strings.Contains(b, "PLAIN") {
+		t.Fatalf("v2 env: %s", b)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestInvocation checks the invocation endpoint's contract: credential,
+// header hygiene, URL, streaming in both directions, 404s.
+func TestInvocation(t *testing.T) {
+	e := start(t, t.TempDir(), nil)
+	e.mustCreateNamespace("ns")
+	echo := e.mustUpload("ns", "echo", `export default {
+  async fetch(req) {
+    const body = req.method === "POST" ? await req.text() : "";
+    return Response.json({ method: req.method, url: req.url, headers: Object.fromEntries(req.headers), body });
+  },
+}`, nil)
+	stream := e.mustUpload("ns", "stream", `export default {
+  async fetch(req) {
+    const { readable, writable } = new TransformStream();
+    const w = writable.getWriter();
+    (async () => {
+      for (let i = 0; i < 3; i++) {
+        await w.write(new TextEncoder().encode("chunk" + i + "\n"));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await w.close();
+    })();
+    return new Response(readable, { headers: { "content-type": "text/plain" } });
+  },
+}`, nil)
+
+	req, _ := http.NewRequest(http.MethodPost, e.invokeURL("ns", "echo", echo, "/a/b%2Fc?x=1&y=two"), strings.NewReader("payload"))
+	req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
+	req.Header.Set("Authorization", "Bearer end-user-token")
+	req.Header.Set("X-Forwarded-Host", "shop.example.com")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("x-dotdo-url", "http://spoofed.example/")
+	req.Header.Set("x-dotdo-id", "other/ns@1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Method  string            `json:"method"`
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+		Body    string            `json:"body"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&got)
+	res.Body.Close()
+	if res.StatusCode != 200 || got.Method != "POST" || got.Body != "payload" || got.URL != "https://shop.example.com/a/b%2Fc?x=1&y=two" {
+		t.Fatalf("echo: %d %+v", res.StatusCode, got)
+	}
+	if got.Headers["authorization"] != "Bearer end-user-token" {
+		t.Errorf("end user's Authorization did not reach the worker: %q", got.Headers["authorization"])
+	}
+	for k, v := range got.Headers {
+		if strings.HasPrefix(k, "x-dotdo") || strings.Contains(v, invokeToken) {
+			t.Errorf("worker saw control header %s: %s", k, v)
+		}
+	}
+
+	// The response streams: the first chunk arrives long before the last.
+	req, _ = http.NewRequest(http.MethodGet, e.invokeURL("ns", "stream", stream, "/"), nil)
+	req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
+	begin := time.Now()
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(res.Body)
+	first, _ := rd.ReadString('\n')
+	firstAt := time.Since(begin)
+	rest, _ := io.ReadAll(rd)
+	res.Body.Close()
+	if first != "chunk0\n" || string(rest) != "chunk1\nchunk2\n" || firstAt > 500*time.Millisecond || time.Since(begin) < 600*time.Millisecond {
+		t.Fatalf("stream: first %q after %v, rest %q after %v", first, firstAt, rest, time.Since(begin))
+	}
+
+	// Credential.
+	for _, tok := range []string{"", "wrong", invokeToken + "x"} {
+		req, _ := http.NewRequest(http.MethodGet, e.invokeURL("ns", "echo", echo, "/"), nil)
+		if tok != "" {
+			req.Header.Set(runtime.InvokeTokenHeader, tok)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized || strings.Contains(string(b), invokeToken) {
+			t.Errorf("token %q: %d %q", tok, res.StatusCode, b)
+		}
+	}
+	// Unknown targets.
+	for _, p := range []string{"/invoke/nope/echo/1/", "/invoke/ns/nope/1/", "/invoke/ns/echo/99/", "/invoke/ns/echo/0/", "/invoke/ns/echo/x/", "/invoke/ns/echo", "/invoke/..%2Fns/echo/1/"} {
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+p, nil)
+		req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound || !strings.Contains(string(b), `"Worker not found"`) || res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %q", p, res.StatusCode, b)
+		}
+	}
+}
+
+// TestPersistence: a closed and reopened runtime serves the same data.
+func TestPersistence(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, nil)
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "app", `export default { fetch(req, env) { return new Response("persisted " + env.TOKEN) } }`, nil)
+	e.api(http.MethodPut, "/ns/scripts/app/secrets", map[string]string{"name": "TOKEN", "text": "t0k"})
+	if s, b := e.invoke("ns", "app", v, "/"); s != 200 || b != "persisted t0k" {
+		t.Fatalf("before: %d %q", s, b)
+	}
+	var pids []int
+	for _, p := range e.rt.Processes() {
+		pids = append(pids, p.PID)
+	}
+	if len(pids) == 0 {
+		t.Fatal("no processes")
+	}
+	e.close()
+	for _, pid := range pids {
+		if processAlive(pid) {
+			t.Errorf("workerd pid %d outlived Close", pid)
+		}
+	}
+
+	e2 := start(t, dir, nil)
+	if s, b := e2.invoke("ns", "app", v, "/"); s != 200 || b != "persisted t0k" {
+		t.Fatalf("after reopen: %d %q", s, b)
+	}
+	if got := e2.listScripts("ns", ""); len(got) != 1 || got[0] != "app" {
+		t.Fatalf("scripts after reopen: %v", got)
+	}
+	if v2 := e2.mustUpload("ns", "app", helloWorker, nil); v2 != v+1 {
+		t.Fatalf("next version after reopen: %d, want %d", v2, v+1)
+	}
+}
+
+// TestRecycle: a process that passes its loaded-versions bound is replaced
+// blue/green without failing the request in flight on it.
+func TestRecycle(t *testing.T) {
+	e := start(t, t.TempDir(), func(c *runtime.Config) { c.MaxLoadedVersions = 3 })
+	e.mustCreateNamespace("ns")
+	slow := e.mustUpload("ns", "slow", `export default {
+  async fetch() {
+    await new Promise((r) => setTimeout(r, 1000));
+    return new Response("slow done");
+  },
+}`, nil)
+	pid0 := e.pid("ns")
+	if s, b := e.invoke("ns", "slow", slow, "/"); s != 200 || b != "slow done" {
+		t.Fatalf("slow: %d %q", s, b)
+	}
+	pid0 = e.pid("ns")
+
+	// A request in flight on the old process survives the swap.
+	done := make(chan string, 1)
+	go func() {
+		s, b := e.invoke("ns", "slow", slow, "/")
+		done <- itoa(s) + " " + b
+	}()
+	time.Sleep(200 * time.Millisecond)
+	var versions []int64
+	for i := 0; i < 4; i++ {
+		versions = append(versions, e.mustUpload("ns", "v", `export default { fetch() { return new Response("v`+itoa(i)+`") } }`, nil))
+	}
+	for i, v := range versions {
+		if s, b := e.invoke("ns", "v", v, "/"); s != 200 || b != "v"+itoa(i) {
+			t.Fatalf("v%d: %d %q", i, s, b)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.pid("ns") == pid0 {
+		if time.Now().After(deadline) {
+			t.Fatal("process was not replaced after passing MaxLoadedVersions")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := <-done; got != "200 slow done" {
+		t.Fatalf("in-flight request during the swap: %q", got)
+	}
+	// The old process is drained and killed.
+	deadline = time.Now().Add(5 * time.Second)
+	for processAlive(pid0) {
+		if time.Now().After(deadline) {
+			t.Fatal("replaced process still alive after drain")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s, b := e.invoke("ns", "slow", slow, "/"); s != 200 || b != "slow done" {
+		t.Fatalf("slow on new process: %d %q", s, b)
+	}
+
+	// An explicit recycle while requests run: none fails.
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s, _ := e.invoke("ns", "slow", slow, "/"); s != 200 {
+				failures.Add(1)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	before := e.pid("ns")
+	e.rt.Recycle("ns")
+	if e.pid("ns") == before {
+		t.Error("Recycle did not replace the process")
+	}
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d requests failed across a blue/green swap", failures.Load())
+	}
+}
+
+// TestCrashedProcess: a workerd process that dies is replaced on the next
+// request.
+func TestCrashedProcess(t *testing.T) {
+	e := start(t, t.TempDir(), nil)
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "app", helloWorker, nil)
+	if s, _ := e.invoke("ns", "app", v, "/"); s != 200 {
+		t.Fatal("first request failed")
+	}
+	pid := e.pid("ns")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for processAlive(pid) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if s, b := e.invoke("ns", "app", v, "/"); s != 200 || b != "hello" {
+		t.Fatalf("after crash: %d %q", s, b)
+	}
+	if np := e.pid("ns"); np == pid || np == 0 {
+		t.Fatalf("pid after crash: %d (was %d)", np, pid)
+	}
+}
+
+// lockedBuffer collects log output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLogsLeakNothing: at debug level, no token or secret value reaches the
+// log, whatever the client sends.
+func TestLogsLeakNothing(t *testing.T) {
+	var logs lockedBuffer
+	e := start(t, t.TempDir(), func(c *runtime.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "app", `export default { fetch(req, env) { if (new URL(req.url).pathname === "/throw") throw new Error("boom"); return new Response(env.S1.length + env.S2.length) } }`, map[string]any{
+		"bindings": []map[string]any{{"type": "secret_text", "name": "S1", "text": "binding-secret-value"}},
+	})
+	e.api(http.MethodPut, "/ns/scripts/app/secrets", map[string]string{"name": "S2", "text": "api-secret-value"})
+	e.invoke("ns", "app", v, "/")
+	e.invoke("ns", "app", v, "/throw")
+	e.upload("ns", "bad", map[string]any{"main_module": "worker.js"}, esm("worker.js", `throw new Error("x")`))
+	for _, tok := range []string{"Bearer wrong-api-token-value", "Bearer " + apiToken} {
+		req, _ := http.NewRequest(http.MethodGet, e.apiURL(""), nil)
+		req.Header.Set("Authorization", tok)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.invokeURL("ns", "app", v, "/"), nil)
+	req.Header.Set(runtime.InvokeTokenHeader, "wrong-invoke-token-value")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+	}
+	e.close()
+	out := logs.String()
+	if os.Getenv("SHOWLOGS") != "" {
+		t.Log(out)
+	}
+	if !strings.Contains(out, "script uploaded") || !strings.Contains(out, "threw") {
+		t.Fatalf("expected log lines missing:\n%s", out)
+	}
+	for _, s := range []string{apiToken, invokeToken, "binding-secret-value", "api-secret-value", "wrong-api-token-value", "wrong-invoke-token-value"} {
+		if strings.Contains(out, s) {
+			t.Errorf("the log contains %q", s)
+		}
+	}
+}
+
+// TestRecycleByRSS: with an RSS bound below any workerd's, every health
+// check replaces the process; requests keep succeeding through the churn.
+func TestRecycleByRSS(t *testing.T) {
+	e := start(t, t.TempDir(), func(c *runtime.Config) { c.MaxRSSBytes = 1 << 20 })
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "app", `export default {
+  async fetch() {
+    await new Promise((r) => setTimeout(r, 50));
+    return new Response("ok");
+  },
+}`, nil)
+	if s, _ := e.invoke("ns", "app", v, "/"); s != 200 {
+		t.Fatal("first request")
+	}
+	pids := map[int]bool{}
+	var failures, total atomic.Int64
+	stop := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				s, b := e.invoke("ns", "app", v, "/")
+				total.Add(1)
+				if s != 200 || b != "ok" {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	for time.Now().Before(stop) {
+		if pid := e.pid("ns"); pid != 0 {
+			pids[pid] = true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wg.Wait()
+	if len(pids) < 3 {
+		t.Errorf("saw %d processes; want the RSS bound to replace them repeatedly", len(pids))
+	}
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across RSS recycling", failures.Load(), total.Load())
+	}
+	t.Logf("%d requests over %d processes, none failed", total.Load(), len(pids))
+}
