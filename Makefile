@@ -28,15 +28,17 @@ build:
 run: npm build
 	./bin/dotdo dev
 
-## generate: gen/go and gen/ts from proto/, byte for byte.
+## generate: gen/go and gen/ts from proto/, byte for byte, and the buf image
+## (with doc comments) that the reflection service answers from.
 generate: proto-deps
 	$(BUF) generate
+	$(BUF) build proto -o internal/protoimage/dotdo.binpb
 
 ## checkgenerate: fail when generate changes anything.
 checkgenerate: generate
-	@git add -N gen >/dev/null 2>&1 || true
-	@if ! git diff --quiet --exit-code -- gen; then \
-		git --no-pager diff --stat -- gen; \
+	@git add -N gen internal/protoimage >/dev/null 2>&1 || true
+	@if ! git diff --quiet --exit-code -- gen internal/protoimage; then \
+		git --no-pager diff --stat -- gen internal/protoimage; \
 		echo "gen/ is stale: run 'make generate' and commit it"; exit 1; fi
 
 ## lint: gofmt, go vet, buf lint, buf format, buf breaking (against main, when main has protos).

@@ -12,12 +12,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"connectrpc.com/vanguard"
+
+	"github.com/dot-do/platform/internal/protoimage"
 )
 
 // Default timeouts of the http.Server. They bound slow clients; the write
@@ -118,7 +121,11 @@ func (s *Server) Handler() (http.Handler, error) {
 	names := s.ServiceNames()
 	s.health = grpchealth.NewStaticChecker(names...)
 	s.mux.Handle(grpchealth.NewHandler(s.health))
-	reflector := grpcreflect.NewStaticReflector(names...)
+	// Reflection lists the standard services too, and describes ours from
+	// the buf image, which keeps the doc comments.
+	listed := append(slices.Clone(names), grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName)
+	reflector := grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return listed }),
+		grpcreflect.WithDescriptorResolver(protoimage.Resolver()))
 	s.mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	s.mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	h, err := s.root()
