@@ -8,4 +8,4 @@ import (
 	"github.com/dot-do/platform/internal/boot"
 )
 
-func main() { os.Exit(boot.Main("auth", os.Args[1:], os.Stderr, boot.AuthFlags)) }
+func main() { os.Exit(boot.Main("auth", os.Args[1:], os.Stderr, &boot.AuthConfig{})) }

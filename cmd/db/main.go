@@ -10,4 +10,4 @@ import (
 	"github.com/dot-do/platform/internal/boot"
 )
 
-func main() { os.Exit(boot.Main("db", os.Args[1:], os.Stderr, boot.DBFlags)) }
+func main() { os.Exit(boot.Main("db", os.Args[1:], os.Stderr, &boot.DBConfig{})) }

@@ -8,4 +8,4 @@ import (
 	"github.com/dot-do/platform/internal/boot"
 )
 
-func main() { os.Exit(boot.Main("deploy", os.Args[1:], os.Stderr, boot.DeployFlags)) }
+func main() { os.Exit(boot.Main("deploy", os.Args[1:], os.Stderr, &boot.DeployConfig{})) }

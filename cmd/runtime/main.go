@@ -10,4 +10,4 @@ import (
 	"github.com/dot-do/platform/internal/boot"
 )
 
-func main() { os.Exit(boot.Main("runtime", os.Args[1:], os.Stderr, boot.RuntimeFlags)) }
+func main() { os.Exit(boot.Main("runtime", os.Args[1:], os.Stderr, &boot.RuntimeConfig{})) }

@@ -5,11 +5,14 @@ import (
 	"flag"
 	"log/slog"
 
+	"connectrpc.com/connect"
+
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/dbstore"
 	"github.com/dot-do/platform/services/db/remote"
@@ -31,13 +34,6 @@ func (c *AuthConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.DBURL, "db-url", "DOTDO_DB_URL", "http://"+config.DefaultDBAddr, "base URL of the db service")
 }
 
-// AuthFlags registers the auth flags and returns its runner, for Main.
-func AuthFlags(fs *flag.FlagSet) Runner {
-	var c AuthConfig
-	c.RegisterFlags(fs)
-	return c.Run
-}
-
 // Server builds the auth server: an auth.Service whose keys and audit
 // events live in the db service.
 func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.Server, error) {
@@ -45,13 +41,18 @@ func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.S
 	if err != nil {
 		return nil, err
 	}
-	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, rpc.WithInternalToken(tok))
+	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, c.rpcOptions(logger, rpc.WithInternalToken(tok))...)
 	if err != nil {
 		return nil, err
 	}
 	st := remote.New(dbClient)
 	svc := auth.New(dbstore.NewKeys(st), dbstore.NewAudit(st), append([]auth.Option{auth.WithLogger(logger)}, opts...)...)
-	hopts, err := rpc.HandlerOptions(rpc.WithInternalToken(tok), rpc.WithLogger(logger))
+	metrics, err := telemetry.NewAuthMetrics(c.meter())
+	if err != nil {
+		return nil, err
+	}
+	metrics.InitSeries(context.Background())
+	hopts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok), rpc.WithInterceptors(authMetrics(metrics)))...)
 	if err != nil {
 		return nil, err
 	}
@@ -66,5 +67,36 @@ func (c *AuthConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	c.serveMetrics(ctx, logger, srv, true)
 	return srv.ListenAndServe(ctx, c.Addr)
+}
+
+// authMetrics counts each Authenticate and Authorize call by outcome, read
+// from the call's error code.
+func authMetrics(m *telemetry.AuthMetrics) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			res, err := next(ctx, req)
+			switch req.Spec().Procedure {
+			case authv1connect.AuthServiceAuthenticateProcedure, authv1connect.AuthServiceAuthorizeProcedure:
+				m.RecordAttempt(ctx, authOutcome(err))
+			}
+			return res, err
+		}
+	}
+}
+
+func authOutcome(err error) telemetry.AuthOutcome {
+	if err == nil {
+		return telemetry.AuthSuccess
+	}
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated:
+		return telemetry.AuthUnauthenticated
+	case connect.CodePermissionDenied:
+		return telemetry.AuthPermissionDenied
+	case connect.CodeResourceExhausted:
+		return telemetry.AuthThrottled
+	}
+	return telemetry.AuthError
 }

@@ -15,22 +15,39 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/logging"
+	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/telemetry"
+	"go.opentelemetry.io/otel/metric"
 )
 
-// Runner runs a configured service until ctx is done.
-type Runner func(ctx context.Context, logger *slog.Logger) error
+// Version is the build version reported by the services; set with
+// -ldflags "-X github.com/dot-do/platform/internal/boot.Version=...".
+var Version = "dev"
+
+// Config is a service's configuration, as Main and Dev drive it.
+type Config interface {
+	// RegisterFlags registers the service's flags (with env fallbacks).
+	RegisterFlags(fs *flag.FlagSet)
+	// Run serves the service until ctx is done.
+	Run(ctx context.Context, logger *slog.Logger) error
+	// Base returns the configuration every service shares.
+	Base() *Common
+}
 
 // Main runs a single-service binary: it registers the service's flags,
-// parses args, and runs the service until SIGINT or SIGTERM. It returns the
-// process exit code: 0 on a clean stop, 2 on bad flags, 1 on failure.
-func Main(name string, args []string, stderr io.Writer, flags func(fs *flag.FlagSet) Runner) int {
+// parses args, sets up telemetry, and runs the service until SIGINT or
+// SIGTERM. It returns the process exit code: 0 on a clean stop, 2 on bad
+// flags, 1 on failure.
+func Main(name string, args []string, stderr io.Writer, cfg Config) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	run := flags(fs)
+	cfg.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -40,11 +57,26 @@ func Main(name string, args []string, stderr io.Writer, flags func(fs *flag.Flag
 	logger := logging.New(stderr, name, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger); err != nil {
+	tel, err := telemetry.Setup(ctx, name, telemetry.WithLogger(logger), telemetry.WithVersion(Version))
+	if err != nil {
+		logger.Error("telemetry", "err", err.Error())
+		return 1
+	}
+	defer shutdownTelemetry(logger, tel)
+	cfg.Base().Telemetry = tel
+	if err := cfg.Run(ctx, logger); err != nil {
 		logger.Error("exiting", "err", err.Error())
 		return 1
 	}
 	return 0
+}
+
+func shutdownTelemetry(logger *slog.Logger, tel *telemetry.Telemetry) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		logger.Warn("telemetry shutdown", "err", err.Error())
+	}
 }
 
 // Common is the configuration every service shares.
@@ -54,11 +86,22 @@ type Common struct {
 	// InternalToken is the internal service credential; when empty it is
 	// read from (or generated into) DataDir/internal.token.
 	InternalToken string
+	// MetricsAddr, when set, serves /metrics on a listener of its own;
+	// otherwise /metrics is served beside the service (not on the
+	// dispatcher, whose paths belong to the workers).
+	MetricsAddr string
+	// Telemetry holds the service's tracer and meter providers; the global
+	// ones when nil.
+	Telemetry *telemetry.Telemetry
 }
+
+// Base implements Config for every configuration that embeds Common.
+func (c *Common) Base() *Common { return c }
 
 // RegisterFlags registers the shared flags on fs.
 func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.DataDir, "data-dir", "DOTDO_DATA_DIR", config.DefaultDataDir, "directory for local data and generated credentials")
+	config.String(fs, &c.MetricsAddr, "metrics-addr", telemetry.EnvMetricsAddr, "", "serve /metrics on this address instead of beside the service")
 	c.InternalToken = os.Getenv("DOTDO_INTERNAL_TOKEN") // a secret: never a flag, which would show in ps
 }
 
@@ -76,6 +119,39 @@ func (c *Common) Token() (string, error) {
 	return tok, nil
 }
 
-// Version is the build version reported by the services; set with
-// -ldflags "-X github.com/dot-do/platform/internal/boot.Version=...".
-var Version = "dev"
+// rpcOptions are the options of the service's Connect handlers and
+// clients: its logger and telemetry, then extra.
+func (c *Common) rpcOptions(logger *slog.Logger, extra ...rpc.Option) []rpc.Option {
+	opts := []rpc.Option{rpc.WithLogger(logger)}
+	if c.Telemetry != nil {
+		opts = append(opts, rpc.WithOtel(c.Telemetry.OtelconnectOptions()...))
+	}
+	return append(opts, extra...)
+}
+
+// meter returns the service's meter for its own instruments.
+func (c *Common) meter() metric.Meter {
+	if c.Telemetry == nil {
+		return nil
+	}
+	return c.Telemetry.Meter()
+}
+
+// serveMetrics exposes the service's metrics: on MetricsAddr when set
+// (until ctx is done), else at /metrics on srv when mount is true.
+func (c *Common) serveMetrics(ctx context.Context, logger *slog.Logger, srv *server.Server, mount bool) {
+	if c.Telemetry == nil {
+		return
+	}
+	if c.MetricsAddr != "" {
+		go func() {
+			if err := c.Telemetry.ListenAndServeMetrics(ctx, c.MetricsAddr); err != nil && ctx.Err() == nil {
+				logger.Error("metrics listener", "addr", c.MetricsAddr, "err", err.Error())
+			}
+		}()
+		return
+	}
+	if mount {
+		srv.Handle(telemetry.MetricsPath, c.Telemetry.MetricsHandler())
+	}
+}

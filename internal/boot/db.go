@@ -34,13 +34,6 @@ func (c *DBConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.DatabaseURL = config.Env("", "DOTDO_DATABASE_URL")
 }
 
-// DBFlags registers the db flags and returns its runner, for Main.
-func DBFlags(fs *flag.FlagSet) Runner {
-	var c DBConfig
-	c.RegisterFlags(fs)
-	return c.Run
-}
-
 // OpenStore opens the configured store: PostgreSQL when DatabaseURL is set,
 // else SQLite at DataDir/dotdo.db. Migrations are applied.
 func (c *DBConfig) OpenStore(ctx context.Context) (store.Store, error) {
@@ -64,7 +57,7 @@ func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, 
 	if err != nil {
 		return nil, err
 	}
-	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(tok), rpc.WithLogger(logger), rpc.WithReadMaxBytes(32<<20))
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok), rpc.WithReadMaxBytes(32<<20))...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,5 +77,6 @@ func (c *DBConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	c.serveMetrics(ctx, logger, srv, true)
 	return srv.ListenAndServe(ctx, c.Addr)
 }

@@ -2,19 +2,25 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
+	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/services/db/remote"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/authremote"
@@ -64,13 +70,6 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.URLEnvironments, "worker-url-environments", "DOTDO_WORKER_URL_ENVIRONMENTS", "", "comma-separated environments the URL template applies to (all when empty)")
 }
 
-// DeployFlags registers the deploy flags and returns its runner, for Main.
-func DeployFlags(fs *flag.FlagSet) Runner {
-	var c DeployConfig
-	c.RegisterFlags(fs)
-	return c.Run
-}
-
 // backend returns the namespace backend: the Cloudflare API through
 // cloudflare-go, at CLOUDFLARE_API_BASE_URL when set (Cloudflare itself, with
 // CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN), else at the local runtime
@@ -88,6 +87,9 @@ func (c *DeployConfig) backend(envs []deploy.Environment) (backend.Backend, erro
 		namespaces[e.Name] = e.Namespace
 	}
 	cfg := cloudflare.ConfigFromEnv(lookup, namespaces)
+	if c.Telemetry != nil {
+		cfg.HTTPClient = &http.Client{Transport: c.Telemetry.HTTPTransport(http.DefaultTransport)}
+	}
 	if cfg.BaseURL == "" {
 		tok, err := c.RuntimeToken(config.Env("", "DOTDO_RUNTIME_TOKEN"))
 		if err != nil {
@@ -111,15 +113,16 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 	if err != nil {
 		return nil, nil, err
 	}
+	copts := c.rpcOptions(logger, rpc.WithInternalToken(tok))
 	envs, err := deploy.ParseEnvironments(c.Environments)
 	if err != nil {
 		return nil, nil, err
 	}
-	authClient, err := rpc.NewClient(authv1connect.NewAuthServiceClient, c.AuthURL, rpc.WithInternalToken(tok))
+	authClient, err := rpc.NewClient(authv1connect.NewAuthServiceClient, c.AuthURL, copts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, rpc.WithInternalToken(tok))
+	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, copts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,7 +152,16 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 // Server builds the deploy server: DeployService and AdminService with REST
 // transcoding.
 func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin) (*server.Server, error) {
-	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()), rpc.WithLogger(logger))
+	metrics, err := telemetry.NewDeployMetrics(c.meter())
+	if err != nil {
+		return nil, err
+	}
+	envs := make([]string, 0, len(svc.Config().Environments))
+	for _, e := range svc.Config().Environments {
+		envs = append(envs, e.Name)
+	}
+	metrics.InitSeries(context.Background(), envs...)
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()), rpc.WithInterceptors(deployMetrics(metrics)))...)
 	if err != nil {
 		return nil, err
 	}
@@ -210,5 +222,58 @@ func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err := Prepare(ctx, logger, svc); err != nil {
 		return err
 	}
+	c.serveMetrics(ctx, logger, srv, true)
 	return srv.ListenAndServe(ctx, c.Addr)
+}
+
+// deployMetrics counts the deployments that Deploy and Rollback record, by
+// environment, kind and outcome. A call refused before anything was
+// recorded (bad input, no permission) is not a deployment and is not
+// counted; a failed deployment comes back with its record as an error
+// detail.
+func deployMetrics(m *telemetry.DeployMetrics) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			start := time.Now()
+			res, err := next(ctx, req)
+			var env string
+			kind := telemetry.KindDeploy
+			switch msg := req.Any().(type) {
+			case *deployv1.DeployRequest:
+				env = msg.GetEnvironment()
+			case *deployv1.RollbackRequest:
+				env, kind = msg.GetEnvironment(), telemetry.KindRollback
+			default:
+				return res, err
+			}
+			switch {
+			case err == nil:
+				m.RecordDeployment(ctx, env, kind, telemetry.DeploymentLive, time.Since(start))
+			case recordedDeployment(err):
+				outcome := telemetry.DeploymentFailed
+				if connect.CodeOf(err) == connect.CodeInvalidArgument {
+					outcome = telemetry.DeploymentRejected
+				}
+				m.RecordDeployment(ctx, env, kind, outcome, time.Since(start))
+			}
+			return res, err
+		}
+	}
+}
+
+// recordedDeployment reports whether err carries the failed deployment's
+// record.
+func recordedDeployment(err error) bool {
+	var cerr *connect.Error
+	if !errors.As(err, &cerr) {
+		return false
+	}
+	for _, d := range cerr.Details() {
+		if msg, derr := d.Value(); derr == nil {
+			if _, ok := msg.(*deployv1.Deployment); ok {
+				return true
+			}
+		}
+	}
+	return false
 }

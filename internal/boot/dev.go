@@ -7,80 +7,133 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dot-do/platform/internal/logging"
+	"github.com/dot-do/platform/internal/telemetry"
 )
 
 // DevConfig is the configuration of every service run by `dotdo dev`.
 type DevConfig struct {
-	DB      DBConfig
-	Auth    AuthConfig
-	Runtime RuntimeConfig
-	Deploy  DeployConfig
-}
-
-// Parse applies args to every service's flags, so that shared flags such as
-// -data-dir apply to all. Flags that only some services know are accepted.
-func (d *DevConfig) Parse(args []string) error {
-	for _, s := range d.services() {
-		fs := flag.NewFlagSet(s.name, flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		s.register(fs)
-		if err := fs.Parse(args); err != nil {
-			return fmt.Errorf("dev: %s: %w", s.name, err)
-		}
-	}
-	return nil
+	DB         DBConfig
+	Auth       AuthConfig
+	Runtime    RuntimeConfig
+	Deploy     DeployConfig
+	Dispatcher DispatcherConfig
 }
 
 type devService struct {
-	name     string
-	register func(*flag.FlagSet)
-	run      Runner
-	url      string
+	name string
+	cfg  Config
+	addr *string
 }
 
 // services lists the services in start order: the ones others call first.
 func (d *DevConfig) services() []devService {
 	return []devService{
-		{"db", d.DB.RegisterFlags, d.DB.Run, "http://" + d.DB.Addr},
-		{"auth", d.Auth.RegisterFlags, d.Auth.Run, "http://" + d.Auth.Addr},
-		{"runtime", d.Runtime.RegisterFlags, d.Runtime.Run, "http://" + d.Runtime.Addr},
-		{"deploy", d.Deploy.RegisterFlags, d.Deploy.Run, "http://" + d.Deploy.Addr},
+		{"db", &d.DB, &d.DB.Addr},
+		{"auth", &d.Auth, &d.Auth.Addr},
+		{"runtime", &d.Runtime, &d.Runtime.Addr},
+		{"deploy", &d.Deploy, &d.Deploy.Addr},
+		{"dispatcher", &d.Dispatcher, &d.Dispatcher.Addr},
 	}
+}
+
+// Parse applies args to every service's flags, so that shared flags such as
+// -data-dir apply to all; a flag only some services know is accepted by
+// those that know it.
+func (d *DevConfig) Parse(args []string) error {
+	defined := map[string]bool{}
+	for _, s := range d.services() {
+		fs := flag.NewFlagSet(s.name, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		s.cfg.RegisterFlags(fs)
+		fs.VisitAll(func(f *flag.Flag) { defined[f.Name] = true })
+		if err := fs.Parse(known(fs, args)); err != nil {
+			return fmt.Errorf("dev: %s: %w", s.name, err)
+		}
+	}
+	for _, a := range args {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && !defined[name] {
+			return fmt.Errorf("dev: no service has a flag -%s", name)
+		}
+	}
+	return nil
+}
+
+// known keeps the flags of args that fs defines (as -name=value, or -name
+// value for non-boolean flags).
+func known(fs *flag.FlagSet, args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				i++ // skip the unknown flag's value
+			}
+			continue
+		}
+		out = append(out, args[i])
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) && i+1 < len(args) {
+			i++
+			out = append(out, args[i])
+		}
+	}
+	return out
 }
 
 // Dev runs every service in one process, each on its own address and still
 // talking Connect to the others, until ctx is done or one of them fails.
 // Once all are healthy it creates the bootstrap admin key on first start and
-// prints it on out.
+// prints it, and what to try, on out.
 func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 	var d DevConfig
 	if err := d.Parse(args); err != nil {
 		return err
+	}
+	// Deploys print where the dispatcher serves the worker.
+	if d.Deploy.URLTemplate == "" {
+		d.Deploy.URLTemplate = "http://" + d.Dispatcher.Addr + "/api/{service}/"
+		d.Deploy.URLEnvironments = d.Dispatcher.Environment
 	}
 	// One internal credential for all, from the shared data directory.
 	tok, err := d.DB.Token()
 	if err != nil {
 		return err
 	}
-	for _, c := range []*Common{&d.Auth.Common, &d.Runtime.Common, &d.Deploy.Common} {
+	// Global telemetry for code that uses the global providers; each
+	// service gets providers of its own, named after it, for its RPCs.
+	global, err := telemetry.Setup(ctx, "dev", telemetry.WithVersion(Version))
+	if err != nil {
+		return err
+	}
+	defer shutdownTelemetry(logging.New(stderr, "dev", nil), global)
+	services := d.services()
+	for _, s := range services {
+		c := s.cfg.Base()
 		c.InternalToken = tok
+		c.MetricsAddr = "" // one port each: /metrics beside each service
+		tel, err := telemetry.New(ctx, s.name, telemetry.WithVersion(Version))
+		if err != nil {
+			return err
+		}
+		defer shutdownTelemetry(logging.New(stderr, s.name, nil), tel)
+		c.Telemetry = tel
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	services := d.services()
 	errs := make([]error, len(services))
 	for i, s := range services {
 		logger := logging.New(stderr, s.name, nil)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.run(ctx, logger); err != nil {
+			if err := s.cfg.Run(ctx, logger); err != nil {
 				errs[i] = fmt.Errorf("%s: %w", s.name, err)
 				cancel(errs[i])
 			}
@@ -95,12 +148,12 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 }
 
 // ready waits for every service, then bootstraps the admin key if there is
-// none, and tells the user what is running.
+// none, and tells the user what is running and what to try.
 func (d *DevConfig) ready(ctx context.Context, out io.Writer, services []devService) error {
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	for _, s := range services {
-		if err := WaitHealthy(wctx, s.url); err != nil {
+		if err := WaitHealthy(wctx, "http://"+*s.addr); err != nil {
 			return fmt.Errorf("dev: %s did not start: %w", s.name, err)
 		}
 	}
@@ -110,11 +163,18 @@ func (d *DevConfig) ready(ctx context.Context, out io.Writer, services []devServ
 	case err == nil:
 		fmt.Fprintf(out, "Created the bootstrap admin key (shown once; also in %s, mode 0600):\n\n    %s\n\n", keyPath, secret)
 	case errors.Is(err, ErrAdminExists):
-		fmt.Fprintf(out, "An admin key exists (see %s if this machine created it).\n", keyPath)
+		fmt.Fprintf(out, "An admin key exists (in %s if this machine created it).\n", keyPath)
 	default:
 		return err
 	}
-	fmt.Fprintf(out, "dotdo platform is running: deploy http://%s  auth http://%s  db http://%s  runtime http://%s\n",
-		d.Deploy.Addr, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr)
+	fmt.Fprintf(out, `dotdo platform is running:
+  deploy      http://%s   (Deploy API: Connect, gRPC, gRPC-Web, REST)
+  dispatcher  http://%s   (serves %s)
+  auth        http://%s   db http://%s   runtime http://%s   (internal)
+
+Try this:
+  ./bin/dotdo deploy --service gateway --dir examples/gateway
+  curl -H 'Host: gateway.do' http://%s/hello
+`, d.Deploy.Addr, d.Dispatcher.Addr, d.Dispatcher.Environment, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr, d.Dispatcher.Addr)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 
 	"github.com/dot-do/platform/internal/config"
@@ -35,13 +36,6 @@ func (c *RuntimeConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.AccountID, "account-id", "DOTDO_RUNTIME_ACCOUNT_ID", runtime.DefaultAccountID, "account id the API answers for")
 	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", 10<<20, "largest upload, all modules together")
 	c.APIToken = config.Env("", "DOTDO_RUNTIME_TOKEN") // a secret: never a flag
-}
-
-// RuntimeFlags registers the runtime flags and returns its runner.
-func RuntimeFlags(fs *flag.FlagSet) Runner {
-	var c RuntimeConfig
-	c.RegisterFlags(fs)
-	return c.Run
 }
 
 // RuntimeToken returns the runtime's API token: DOTDO_RUNTIME_TOKEN when
@@ -86,13 +80,19 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
-	return RuntimeServer(logger, rt).ListenAndServe(ctx, c.Addr)
+	srv := c.Server(logger, rt)
+	c.serveMetrics(ctx, logger, srv, true)
+	return srv.ListenAndServe(ctx, c.Addr)
 }
 
-// RuntimeServer serves rt's API and invocation endpoint, with the standard
-// health check beside them.
-func RuntimeServer(logger *slog.Logger, rt *runtime.Runtime) *server.Server {
+// Server serves rt's API and invocation endpoint, traced, with the
+// standard health check beside them.
+func (c *RuntimeConfig) Server(logger *slog.Logger, rt *runtime.Runtime) *server.Server {
 	srv := server.New("runtime", server.WithLogger(logger))
-	srv.Handle("/", rt.Handler())
+	var h http.Handler = rt.Handler()
+	if c.Telemetry != nil {
+		h = c.Telemetry.HTTPHandler(h, "runtime")
+	}
+	srv.Handle("/", h)
 	return srv
 }

@@ -40,7 +40,7 @@ func newTestStack(t *testing.T) *testStack {
 	if err != nil {
 		t.Skipf("runtime unavailable (is workerd installed? run npm ci): %v", err)
 	}
-	s.runtimeURL = serve(t, RuntimeServer(quietLogger(), rt))
+	s.runtimeURL = serve(t, rc.Server(quietLogger(), rt))
 	t.Cleanup(func() { rt.Close() })
 
 	dc := DeployConfig{

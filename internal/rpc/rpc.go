@@ -29,6 +29,7 @@ type options struct {
 	readMaxBytes  int
 	interceptors  []connect.Interceptor
 	logger        *slog.Logger
+	otel          []otelconnect.Option
 }
 
 // Option configures HandlerOptions and ClientOptions.
@@ -47,6 +48,13 @@ func WithReadMaxBytes(n int) Option { return func(o *options) { o.readMaxBytes =
 // validation, on a handler).
 func WithInterceptors(i ...connect.Interceptor) Option {
 	return func(o *options) { o.interceptors = append(o.interceptors, i...) }
+}
+
+// WithOtel passes options (such as the service's own tracer and meter
+// providers) to the OpenTelemetry interceptor; the global providers
+// otherwise.
+func WithOtel(opts ...otelconnect.Option) Option {
+	return func(o *options) { o.otel = append(o.otel, opts...) }
 }
 
 // WithLogger sets the logger on which handlers report internal faults;
@@ -69,7 +77,7 @@ func apply(opts []Option) options {
 // extra interceptors.
 func HandlerOptions(opts ...Option) ([]connect.HandlerOption, error) {
 	o := apply(opts)
-	otel, err := otelconnect.NewInterceptor(otelconnect.WithTrustRemote())
+	otel, err := otelconnect.NewInterceptor(append([]otelconnect.Option{otelconnect.WithTrustRemote()}, o.otel...)...)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: otel interceptor: %w", err)
 	}
@@ -91,7 +99,7 @@ func HandlerOptions(opts ...Option) ([]connect.HandlerOption, error) {
 // extra interceptors.
 func ClientOptions(opts ...Option) ([]connect.ClientOption, error) {
 	o := apply(opts)
-	otel, err := otelconnect.NewInterceptor()
+	otel, err := otelconnect.NewInterceptor(o.otel...)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: otel interceptor: %w", err)
 	}

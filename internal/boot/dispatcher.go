@@ -1,0 +1,158 @@
+package boot
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
+	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
+	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/services/db/remote"
+	"github.com/dot-do/platform/services/dispatcher"
+)
+
+// DispatcherConfig configures the dispatcher.
+type DispatcherConfig struct {
+	Common
+	// Addr is where the dispatcher takes HTTP traffic for the workers.
+	Addr string
+	// Environment is the environment served, and Namespace its dispatch
+	// namespace (from DOTDO_ENVIRONMENTS when empty).
+	Environment, Namespace string
+	// BaseDomains are the domains routed to workers, comma-separated.
+	BaseDomains string
+	// Workers is the allow-list, comma-separated; "*" allows any worker
+	// with a live version.
+	Workers string
+	// DefaultWorker serves the base domains and api.<base domain>.
+	DefaultWorker string
+	// DBURL is the db service the live versions are read from.
+	DBURL string
+	// RuntimeURL is the runtime whose invocation endpoint runs the workers.
+	RuntimeURL string
+	// RefreshInterval is how often the live versions are re-read: the bound
+	// within which a deploy or rollback reaches traffic, plus one RPC.
+	RefreshInterval time.Duration
+	// UpstreamTimeout bounds the wait for a worker's response headers.
+	UpstreamTimeout time.Duration
+}
+
+// RegisterFlags registers the dispatcher's flags on fs.
+func (c *DispatcherConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Common.RegisterFlags(fs)
+	config.String(fs, &c.Addr, "addr", "DOTDO_DISPATCHER_ADDR", config.DefaultDispatcherAddr, "address for the workers' HTTP traffic")
+	config.String(fs, &c.Environment, "environment", "DOTDO_DISPATCHER_ENVIRONMENT", "production", "environment whose workers are served")
+	config.String(fs, &c.Namespace, "namespace", "DOTDO_DISPATCHER_NAMESPACE", "", "dispatch namespace of the environment (default from DOTDO_ENVIRONMENTS)")
+	config.String(fs, &c.BaseDomains, "base-domains", "DOTDO_BASE_DOMAINS", "do", "comma-separated base domains routed to workers")
+	config.String(fs, &c.Workers, "workers", "DOTDO_WORKERS", strings.Join(dispatcher.DefaultWorkers, ","), `comma-separated worker allow-list, or "*" for any deployed worker`)
+	config.String(fs, &c.DefaultWorker, "default-worker", "DOTDO_DEFAULT_WORKER", "gateway", "worker for the base domains and api.<base domain>")
+	config.String(fs, &c.DBURL, "db-url", "DOTDO_DB_URL", "http://"+config.DefaultDBAddr, "base URL of the db service")
+	config.String(fs, &c.RuntimeURL, "runtime-url", "DOTDO_RUNTIME_URL", "http://"+config.DefaultRuntimeAddr, "base URL of the runtime")
+	config.Duration(fs, &c.RefreshInterval, "refresh-interval", "DOTDO_DISPATCHER_REFRESH", 500*time.Millisecond, "how often live versions are re-read")
+	config.Duration(fs, &c.UpstreamTimeout, "upstream-timeout", "DOTDO_UPSTREAM_TIMEOUT", 60*time.Second, "wait for a worker's response headers")
+}
+
+// namespace is the configured namespace, or the environment's from
+// DOTDO_ENVIRONMENTS.
+func (c *DispatcherConfig) namespace() (string, error) {
+	if c.Namespace != "" {
+		return c.Namespace, nil
+	}
+	envs, err := config.ParseEnvironments(config.Env(config.FormatEnvironments(config.DefaultEnvironments), "DOTDO_ENVIRONMENTS"))
+	if err != nil {
+		return "", err
+	}
+	for _, e := range envs {
+		if e.Name == c.Environment {
+			return e.Namespace, nil
+		}
+	}
+	return "", fmt.Errorf("dispatcher: environment %q is not among the configured environments", c.Environment)
+}
+
+// Dispatcher builds the dispatcher, reading live versions from the db
+// service.
+func (c *DispatcherConfig) Dispatcher(logger *slog.Logger) (*dispatcher.Dispatcher, error) {
+	tok, err := c.Token()
+	if err != nil {
+		return nil, err
+	}
+	ns, err := c.namespace()
+	if err != nil {
+		return nil, err
+	}
+	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, c.rpcOptions(logger, rpc.WithInternalToken(tok))...)
+	if err != nil {
+		return nil, err
+	}
+	cfg := dispatcher.Config{
+		Environment:     c.Environment,
+		Namespace:       ns,
+		BaseDomains:     splitList(c.BaseDomains),
+		DefaultWorker:   c.DefaultWorker,
+		RuntimeURL:      c.RuntimeURL,
+		InvokeToken:     tok,
+		RefreshInterval: c.RefreshInterval,
+		UpstreamTimeout: c.UpstreamTimeout,
+		Logger:          logger,
+	}
+	if strings.TrimSpace(c.Workers) == "*" {
+		cfg.AnyWorker = true
+	} else {
+		cfg.Workers = splitList(c.Workers)
+	}
+	return dispatcher.New(cfg, remote.New(dbClient))
+}
+
+// Server serves d's traffic, with Resolve, health and reflection at the
+// listener's own address (and /metrics there when not on a listener of its
+// own).
+func (c *DispatcherConfig) Server(logger *slog.Logger, d *dispatcher.Dispatcher) (*server.Server, error) {
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger)...)
+	if err != nil {
+		return nil, err
+	}
+	var extra []string
+	if c.MetricsAddr == "" && c.Telemetry != nil {
+		extra = append(extra, "/metrics")
+	}
+	srv := server.New("dispatcher", server.WithLogger(logger), server.WithMiddleware(dispatcher.Middleware(d, extra...)))
+	srv.Register(dispatcherv1connect.NewDispatcherServiceHandler(dispatcher.NewHandler(d), opts...))
+	return srv, nil
+}
+
+// Run serves the dispatcher until ctx is done.
+func (c *DispatcherConfig) Run(ctx context.Context, logger *slog.Logger) error {
+	d, err := c.Dispatcher(logger)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	go func() {
+		if err := d.Run(ctx); err != nil {
+			logger.Error("dispatcher refresh stopped", "err", err.Error())
+		}
+	}()
+	srv, err := c.Server(logger, d)
+	if err != nil {
+		return err
+	}
+	c.serveMetrics(ctx, logger, srv, true)
+	return srv.ListenAndServe(ctx, c.Addr)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

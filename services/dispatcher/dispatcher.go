@@ -1,0 +1,353 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// InvokeTokenHeader carries Config.InvokeToken to the runtime's invocation
+// endpoint (the runtime's InvokeTokenHeader), which removes it before the
+// worker sees the request.
+const InvokeTokenHeader = "X-Dotdo-Invoke-Token"
+
+// InvokePrefix is the path prefix of the runtime's invocation endpoint:
+// /invoke/{namespace}/{script}/{version}/{path...}.
+const InvokePrefix = "/invoke/"
+
+// RequestIDHeader carries the request id, in requests to workers and in
+// every response.
+const RequestIDHeader = "X-Request-Id"
+
+// maxRequestIDLen bounds an incoming request id that is kept.
+const maxRequestIDLen = 128
+
+// ErrInvalidURL is returned by Resolve for a URL that is not an absolute
+// http or https URL with a host.
+var ErrInvalidURL = errors.New("invalid URL")
+
+// Dispatcher routes HTTP requests to the live versions of the workers of
+// one environment and forwards them to the runtime. It is an http.Handler;
+// Run keeps its live versions fresh.
+type Dispatcher struct {
+	cfg   Config
+	src   Deployments
+	allow map[string]struct{}
+	live  atomic.Pointer[table]
+
+	base      *url.URL
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+	metrics   *metrics
+
+	refreshLog  *throttledLog
+	upstreamLog *throttledLog
+
+	idPrefix string
+	idSeq    atomic.Uint64
+}
+
+// New returns a Dispatcher for cfg that reads live versions from src. It
+// starts nothing: call Run (in a goroutine) to load and refresh the live
+// versions; until the first load completes, requests get 503.
+func New(cfg Config, src Deployments) (*Dispatcher, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if src == nil {
+		return nil, errors.New("dispatcher: a Deployments source is required")
+	}
+	m, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
+	base, _ := url.Parse(cfg.RuntimeURL) // validated by withDefaults
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	var seed [6]byte
+	_, _ = rand.Read(seed[:])
+	newLog := func() *throttledLog {
+		return &throttledLog{logger: cfg.Logger, interval: cfg.LogInterval, now: time.Now}
+	}
+	d := &Dispatcher{
+		cfg:         cfg,
+		src:         src,
+		allow:       make(map[string]struct{}, len(cfg.Workers)),
+		base:        base,
+		metrics:     m,
+		refreshLog:  newLog(),
+		upstreamLog: newLog(),
+		idPrefix:    hex.EncodeToString(seed[:]) + "-",
+	}
+	for _, w := range cfg.Workers {
+		d.allow[w] = struct{}{}
+	}
+	d.transport = &http.Transport{
+		Proxy:                 nil, // the runtime is reached directly
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.UpstreamTimeout,
+		ExpectContinueTimeout: time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		// Pass bodies through as they are: no Accept-Encoding added, no
+		// transparent decompression.
+		DisableCompression: true,
+		ReadBufferSize:     16 << 10,
+		WriteBufferSize:    16 << 10,
+	}
+	d.proxy = &httputil.ReverseProxy{
+		Rewrite:        d.rewrite,
+		Transport:      d.transport,
+		ModifyResponse: d.modifyResponse,
+		ErrorHandler:   d.proxyError,
+		BufferPool:     bufferPool{},
+		// Streamed responses (unknown length, text/event-stream) are
+		// flushed after every write whatever this says; others are
+		// written through the server's buffer.
+		FlushInterval: 0,
+		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return d, nil
+}
+
+// Config returns the dispatcher's configuration with defaults applied,
+// without its InvokeToken (a secret).
+func (d *Dispatcher) Config() Config {
+	c := d.cfg
+	c.InvokeToken = ""
+	return c
+}
+
+// Close releases the idle connections to the runtime.
+func (d *Dispatcher) Close() { d.transport.CloseIdleConnections() }
+
+// Route applies the routing rules to a request for host (a Host header
+// value) and path (as sent, escaped), with the current live versions. It is
+// what ServeHTTP and Resolve use.
+func (d *Dispatcher) Route(host, path string) Route {
+	return d.route(d.live.Load(), host, path)
+}
+
+// Resolve routes an absolute http or https URL as ServeHTTP would route a
+// request for it. A URL that no rule routes gets a Route with its Miss and
+// Reason; only a URL that is not an absolute http(s) URL with a host gets an
+// error, wrapping ErrInvalidURL.
+func (d *Dispatcher) Resolve(rawURL string) (Route, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return Route{}, fmt.Errorf("%w: %v", ErrInvalidURL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return Route{}, fmt.Errorf("%w: want an absolute http or https URL with a host", ErrInvalidURL)
+	}
+	return d.Route(u.Host, u.EscapedPath()), nil
+}
+
+// RoutesHost reports whether requests for host (a Host header value) are
+// routed to workers: whether it is a base domain or below one.
+func (d *Dispatcher) RoutesHost(host string) bool {
+	h, err := parseHost(host)
+	if err != nil {
+		return false
+	}
+	_, ok := d.belowBase(h)
+	return ok
+}
+
+// exchange is the state of one forwarded request, shared by ServeHTTP and
+// the reverse proxy's hooks through the request's context.
+type exchange struct {
+	start  time.Time
+	id     string
+	route  Route
+	status int
+}
+
+type exchangeKey struct{}
+
+// ServeHTTP routes r and forwards it to the runtime, or answers with a JSON
+// error when it cannot.
+func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{start: time.Now(), id: d.requestID(r.Header.Get(RequestIDHeader))}
+	defer d.finish(r.Context(), x)
+	if r.Method == http.MethodConnect {
+		d.writeError(w, x, http.StatusMethodNotAllowed, "method_not_allowed", "CONNECT is not supported")
+		return
+	}
+	if n := headerBytes(r); n > d.cfg.MaxHeaderBytes {
+		d.writeError(w, x, http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
+			fmt.Sprintf("the request line and headers take %d bytes; the limit is %d", n, d.cfg.MaxHeaderBytes))
+		return
+	}
+	x.route = d.Route(r.Host, r.URL.EscapedPath())
+	if x.route.Miss != MissNone {
+		d.refuse(w, x)
+		return
+	}
+	d.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// finish records the metrics of a finished request.
+func (d *Dispatcher) finish(ctx context.Context, x *exchange) {
+	if x.status == 0 { // the proxy gave up mid-response (client or runtime went away)
+		x.status = http.StatusBadGateway
+		if ctx.Err() != nil {
+			x.status = StatusClientClosed
+		}
+	}
+	d.metrics.request(context.WithoutCancel(ctx), x.route.Worker, x.status, time.Since(x.start))
+}
+
+// refuse answers a request that the routing rules do not forward.
+func (d *Dispatcher) refuse(w http.ResponseWriter, x *exchange) {
+	var status int
+	var code string
+	switch x.route.Miss {
+	case MissBadHost:
+		status, code = http.StatusBadRequest, "bad_host"
+	case MissBadPath:
+		status, code = http.StatusBadRequest, "bad_request"
+	case MissNotLive:
+		status, code = http.StatusNotFound, "no_live_version"
+	case MissNotReady:
+		status, code = http.StatusServiceUnavailable, "not_ready"
+		w.Header().Set("Retry-After", "1")
+	default: // MissUnknownHost, MissUnknownWorker
+		status, code = http.StatusNotFound, "not_found"
+	}
+	if status == http.StatusNotFound {
+		d.metrics.notFoundReason(context.Background(), code)
+	}
+	d.writeError(w, x, status, code, x.route.Reason)
+}
+
+// rewrite turns the inbound request into a request to the runtime's
+// invocation endpoint for the routed worker version.
+func (d *Dispatcher) rewrite(pr *httputil.ProxyRequest) {
+	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	in, out := pr.In, pr.Out
+	prefix := d.base.Path + InvokePrefix + x.route.Namespace + "/" + x.route.Worker + "/" + strconv.FormatInt(x.route.Version, 10)
+	// Names are [a-z0-9_-] and the base path needs no escaping, so prefix
+	// is its own escaped form and RawPath stays a valid encoding of Path.
+	out.URL.Scheme, out.URL.Host, out.URL.User = d.base.Scheme, d.base.Host, nil
+	out.URL.Path = prefix + in.URL.Path
+	out.URL.RawPath = ""
+	if in.URL.RawPath != "" {
+		out.URL.RawPath = prefix + in.URL.RawPath
+	}
+	// The worker sees the query as sent (ReverseProxy drops parameters it
+	// cannot parse; the dispatcher does not parse them).
+	out.URL.RawQuery = in.URL.RawQuery
+	out.Host = ""
+	if d.cfg.TrustForwardedHeaders {
+		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			out.Header["X-Forwarded-For"] = prior
+		}
+	}
+	pr.SetXForwarded() // X-Forwarded-For, X-Forwarded-Host (the Host sent), X-Forwarded-Proto
+	if d.cfg.TrustForwardedHeaders {
+		if p := strings.ToLower(in.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			out.Header.Set("X-Forwarded-Proto", p)
+		}
+	}
+	out.Header.Set(InvokeTokenHeader, d.cfg.InvokeToken)
+	out.Header.Set(RequestIDHeader, x.id)
+}
+
+func (d *Dispatcher) modifyResponse(res *http.Response) error {
+	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.status = res.StatusCode
+	res.Header.Set(RequestIDHeader, x.id)
+	return nil
+}
+
+// proxyError answers a request the runtime did not answer: 502 when it
+// cannot be reached or broke the exchange, 504 when it did not answer in
+// time. A client that went away gets nothing.
+func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	if r.Context().Err() != nil {
+		x.status = StatusClientClosed
+		return
+	}
+	status, code, kind, msg := http.StatusBadGateway, "runtime_error", "error", "the runtime failed while handling the request"
+	var opErr *net.OpError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		code, kind, msg = "runtime_unreachable", "unreachable", "the runtime is unreachable"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		status, code, kind, msg = http.StatusGatewayTimeout, "runtime_timeout", "timeout",
+			fmt.Sprintf("the worker did not answer within %s", d.cfg.UpstreamTimeout)
+	}
+	d.metrics.upstreamError(context.WithoutCancel(r.Context()), x.route.Worker, kind)
+	d.upstreamLog.failure(r.Context(), "dispatcher: runtime did not answer", "worker", x.route.Worker,
+		"version", x.route.Version, "kind", kind, "request_id", x.id, "err", err.Error())
+	d.writeError(w, x, status, code, msg)
+}
+
+// writeError writes the JSON error answer.
+func (d *Dispatcher) writeError(w http.ResponseWriter, x *exchange, status int, code, msg string) {
+	x.status = status
+	writeJSONError(w, status, code, msg, x.id)
+}
+
+// requestID returns in when it is a well-formed request id (1 to 128 of
+// A-Z a-z 0-9 - _ . : + / = @), else a new one.
+func (d *Dispatcher) requestID(in string) string {
+	if validRequestID(in) {
+		return in
+	}
+	var b [40]byte
+	buf := append(b[:0], d.idPrefix...)
+	return string(strconv.AppendUint(buf, d.idSeq.Add(1), 36))
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-_.:+/=@", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// headerBytes approximates the size of r's request line and headers as
+// sent on HTTP/1.1.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Host) + 20
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// bufferPool lends the reverse proxy its copy buffers.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

@@ -1,0 +1,153 @@
+// Package dispatchertest runs the real local runtime (services/runtime, with
+// workerd) on loopback for the dispatcher's tests and benchmarks, and uploads
+// workers to it with cloudflare-go v6, as the deploy service does.
+package dispatchertest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudflare "github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/option"
+	wfp "github.com/cloudflare/cloudflare-go/v6/workers_for_platforms"
+
+	"github.com/dot-do/platform/services/runtime"
+	"github.com/dot-do/platform/services/runtime/workerd"
+)
+
+// Credentials of the test runtime.
+const (
+	APIToken    = "dispatchertest-api-token-0123456789"
+	InvokeToken = "dispatchertest-invoke-token-9876543210"
+	account     = "local"
+)
+
+// Runtime is a local runtime served by an httptest server on loopback.
+type Runtime struct {
+	// URL is the runtime's base URL, for Config.RuntimeURL.
+	URL string
+
+	rt     *runtime.Runtime
+	srv    *httptest.Server
+	client *cloudflare.Client
+
+	mu         sync.Mutex
+	namespaces map[string]bool
+}
+
+// StartRuntime starts a runtime on a temporary data directory and stops it
+// when tb ends. It skips tb when no workerd binary can be found.
+func StartRuntime(tb testing.TB) *Runtime {
+	tb.Helper()
+	if _, err := workerd.FindBinary("", ""); err != nil {
+		tb.Skipf("skipping: this test runs workerd, and none was found: %v", err)
+	}
+	rt, err := runtime.New(context.Background(), runtime.Config{
+		DataDir:        tb.TempDir(),
+		APIToken:       APIToken,
+		InvokeToken:    InvokeToken,
+		HealthInterval: 500 * time.Millisecond,
+		HealthTimeout:  5 * time.Second,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatalf("runtime.New: %v", err)
+	}
+	srv := httptest.NewServer(rt.Handler())
+	r := &Runtime{
+		URL: srv.URL,
+		rt:  rt,
+		srv: srv,
+		client: cloudflare.NewClient(
+			option.WithBaseURL(srv.URL+"/client/v4/"),
+			option.WithAPIToken(APIToken),
+			option.WithMaxRetries(0),
+		),
+		namespaces: map[string]bool{},
+	}
+	tb.Cleanup(func() {
+		srv.Close()
+		if err := rt.Close(); err != nil {
+			tb.Errorf("runtime Close: %v", err)
+		}
+	})
+	return r
+}
+
+// Upload uploads code (one ES module) as script in namespace, creating the
+// namespace on first use, and returns the runtime's version number.
+func (r *Runtime) Upload(tb testing.TB, namespace, script, code string) int64 {
+	tb.Helper()
+	ctx := context.Background()
+	acct := cloudflare.F(account)
+	ns := r.client.WorkersForPlatforms.Dispatch.Namespaces
+	r.mu.Lock()
+	if !r.namespaces[namespace] {
+		if _, err := ns.New(ctx, wfp.DispatchNamespaceNewParams{AccountID: acct, Name: cloudflare.F(namespace)}); err != nil {
+			r.mu.Unlock()
+			tb.Fatalf("create namespace %s: %v", namespace, err)
+		}
+		r.namespaces[namespace] = true
+	}
+	r.mu.Unlock()
+	up, err := ns.Scripts.Update(ctx, namespace, script, wfp.DispatchNamespaceScriptUpdateParams{
+		AccountID: acct,
+		Metadata: cloudflare.F(wfp.DispatchNamespaceScriptUpdateParamsMetadata{
+			MainModule:        cloudflare.F("worker.js"),
+			CompatibilityDate: cloudflare.F("2025-01-01"),
+		}),
+		Files: cloudflare.F([]io.Reader{
+			cloudflare.FileParam(strings.NewReader(code), "worker.js", "application/javascript+module").Value,
+		}),
+	})
+	if err != nil {
+		tb.Fatalf("upload %s/%s: %v", namespace, script, err)
+	}
+	var version int64
+	if err := json.Unmarshal([]byte(up.JSON.ExtraFields["dotdo_version"].Raw()), &version); err != nil || version <= 0 {
+		tb.Fatalf("upload %s/%s: no dotdo_version in the answer (%v)", namespace, script, err)
+	}
+	return version
+}
+
+// InvokeURL is the URL of the runtime's invocation endpoint for a worker
+// version and path; requests need the header runtime.InvokeTokenHeader set
+// to InvokeToken.
+func (r *Runtime) InvokeURL(namespace, script string, version int64, path string) string {
+	return r.URL + runtime.InvokePrefix + namespace + "/" + script + "/" + strconv.FormatInt(version, 10) + path
+}
+
+// EchoWorker returns the code of a worker that answers JSON describing
+// itself (name and tag) and the request it saw: method, url, path and the
+// headers a dispatcher sets.
+func EchoWorker(name, tag string) string {
+	return `export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    return Response.json({
+      worker: ` + strconv.Quote(name) + `,
+      tag: ` + strconv.Quote(tag) + `,
+      method: request.method,
+      url: request.url,
+      path: url.pathname,
+      search: url.search,
+      forwardedFor: request.headers.get("x-forwarded-for"),
+      requestId: request.headers.get("x-request-id"),
+      invokeToken: request.headers.get("x-dotdo-invoke-token"),
+      body: request.method === "POST" ? await request.text() : null,
+    });
+  },
+};`
+}
+
+// HelloWorker is the smallest useful worker: it answers "hello" in plain
+// text.
+const HelloWorker = `export default { fetch() { return new Response("hello"); } };`

@@ -1,0 +1,156 @@
+package dispatcher_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/dot-do/platform/services/dispatcher"
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+// eventually polls cond every millisecond until it holds or d passes, and
+// returns how long it took.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestRunRefreshes runs the refresh loop: a new live version reaches
+// routing within the interval plus one read, a failing source keeps the
+// last table with one log line per LogInterval, and recovery is logged.
+func TestRunRefreshes(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	logs := &syncBuffer{}
+	src := newFake("production", map[string]int64{"gateway": 1})
+	d, err := dispatcher.New(dispatcher.Config{
+		InvokeToken: "t", RefreshInterval: interval, LogInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	eventually(t, 2*time.Second, "first load", d.Ready)
+
+	src.set("gateway", 2)
+	took := eventually(t, 2*time.Second, "version 2 routed", func() bool { return d.Route("gateway.do", "/").Version == 2 })
+	t.Logf("a new live version was routed %v after the store changed (interval %v)", took, interval)
+	if took > interval+250*time.Millisecond {
+		t.Errorf("propagation took %v; the bound is the interval (%v) plus one read", took, interval)
+	}
+
+	src.fail(errors.New("db unavailable"))
+	calls := src.calls.Load()
+	eventually(t, 5*time.Second, "five failed refreshes", func() bool { return src.calls.Load() >= calls+5 })
+	if n := logs.count("refreshing the live versions failed"); n != 1 {
+		t.Errorf("%d failure log lines for five failures within LogInterval; want 1", n)
+	}
+	if r := d.Route("gateway.do", "/"); r.Version != 2 || r.Miss != dispatcher.MissNone {
+		t.Errorf("while the source fails: %+v; want the last table", r)
+	}
+	src.fail(nil)
+	eventually(t, 2*time.Second, "recovery logged", func() bool { return logs.count("works again") == 1 })
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not return after its context was canceled")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	prev := otel.GetMeterProvider()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	t.Cleanup(func() { otel.SetMeterProvider(prev) })
+
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
+	base := front(t, d)
+	for _, host := range []string{"gateway.do", "gateway.do", "db.do", "nope.do", "schedule.do"} {
+		res := do(t, http.MethodGet, base, host, "/", nil, nil)
+		res.Body.Close()
+	}
+	up.Close()
+	do(t, http.MethodGet, base, "gateway.do", "/", nil, nil).Body.Close()
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch data := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range data.DataPoints {
+					key := m.Name
+					for _, kv := range p.Attributes.ToSlice() {
+						key += " " + string(kv.Key) + "=" + kv.Value.Emit()
+					}
+					got[key] += p.Value
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range data.DataPoints {
+					got[m.Name] += int64(p.Count)
+				}
+			}
+		}
+	}
+	for key, want := range map[string]int64{
+		dispatcher.MetricRequests + " status=418 worker=gateway":             2,
+		dispatcher.MetricRequests + " status=418 worker=db":                  1,
+		dispatcher.MetricRequests + " status=404 worker=":                    1,
+		dispatcher.MetricRequests + " status=404 worker=schedule":            1,
+		dispatcher.MetricRequests + " status=502 worker=gateway":             1,
+		dispatcher.MetricNotFound + " reason=not_found":                      1,
+		dispatcher.MetricNotFound + " reason=no_live_version":                1,
+		dispatcher.MetricUpstreamErrors + " kind=unreachable worker=gateway": 1,
+		dispatcher.MetricDuration:                                            6,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %d; want %d (all: %v)", key, got[key], want, got)
+		}
+	}
+}
