@@ -5,7 +5,7 @@ SHELL := /bin/bash
 BUF := go tool -modfile=tools/go.mod buf
 GO_PKGS := ./...
 
-.PHONY: all build run test test-go test-ts generate checkgenerate lint deps npm proto-deps clean
+.PHONY: all build run test test-go test-ts generate checkgenerate lint deps npm proto-deps promtool clean
 
 all: build
 
@@ -15,6 +15,12 @@ npm: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+## promtool: Prometheus' rule checker, from Debian's prometheus package, for the alert rule tests.
+promtool:
+	@command -v promtool >/dev/null || { \
+		echo "installing promtool (Debian package prometheus)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 ## proto-deps: third-party protos (buf/validate, google/api) into .build/proto-deps.
 proto-deps: npm
@@ -53,7 +59,7 @@ lint: proto-deps
 ## test: every test: lint, generated code up to date, Go (unit, integration, e2e), TypeScript.
 test: lint checkgenerate test-go test-ts
 
-test-go: npm
+test-go: npm promtool
 	go test -count=1 $(GO_PKGS)
 
 ## test-ts: type-check gen/ts and the TypeScript tests with tsc, then run them with node --test.
