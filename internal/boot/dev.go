@@ -94,6 +94,10 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 	if err := d.Parse(args); err != nil {
 		return err
 	}
+	// In one process the services reach each other at their own addresses.
+	d.Auth.DBURL = "http://" + d.DB.Addr
+	d.Deploy.DBURL, d.Deploy.AuthURL, d.Deploy.RuntimeURL = "http://"+d.DB.Addr, "http://"+d.Auth.Addr, "http://"+d.Runtime.Addr
+	d.Dispatcher.DBURL, d.Dispatcher.RuntimeURL = "http://"+d.DB.Addr, "http://"+d.Runtime.Addr
 	// Deploys print where the dispatcher serves the worker.
 	if d.Deploy.URLTemplate == "" {
 		d.Deploy.URLTemplate = "http://" + d.Dispatcher.Addr + "/api/{service}/"

@@ -171,15 +171,25 @@ func flags(e *Env, name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args and turns flag errors into usage errors.
+// parse parses args, flags before or after the positional arguments (as in
+// `dotdo keys rotate ID --grace 1h`), and turns flag errors into usage
+// errors. The positional arguments are left in fs.Args().
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // stringList is a repeatable string flag.

@@ -1,0 +1,212 @@
+// Package e2e tests the platform as its users meet it: the real dotdo
+// binary runs `dotdo dev` on free loopback ports, and the tests drive it
+// with the CLI, grpcurl, buf curl, curl-shaped HTTP and the generated
+// TypeScript client.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// platform is the running `dotdo dev`.
+var platform struct {
+	root     string // the repository
+	bin      string // the dotdo binary
+	dataDir  string
+	env      []string // DOTDO_* for the CLI
+	apiURL   string
+	dispURL  string
+	adminKey string
+	skip     string // why the tests skip, if they do
+}
+
+func TestMain(m *testing.M) {
+	code, stop := start()
+	if stop != nil {
+		defer stop()
+	}
+	if code != 0 {
+		os.Exit(code)
+	}
+	code = m.Run()
+	if stop != nil {
+		stop()
+	}
+	os.Exit(code)
+}
+
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// workerd returns the workerd binary installed by npm, or "".
+func workerd(root string) string {
+	for _, p := range []string{
+		"node_modules/@cloudflare/workerd-linux-64/bin/workerd",
+		"node_modules/.bin/workerd",
+	} {
+		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+			return filepath.Join(root, p)
+		}
+	}
+	return ""
+}
+
+// start builds dotdo and runs `dotdo dev`; it returns a function that stops
+// it with SIGINT and waits.
+func start() (int, func()) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		panic(err)
+	}
+	platform.root = root
+	wd := workerd(root)
+	if wd == "" {
+		platform.skip = "workerd is not installed (npm ci): skipping the end-to-end tests"
+		return 0, nil
+	}
+	tmp, err := os.MkdirTemp("", "dotdo-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	platform.bin = filepath.Join(tmp, "dotdo")
+	build := exec.Command("go", "build", "-o", platform.bin, "./cmd/dotdo")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dotdo: %v\n%s", err, out)
+		return 1, nil
+	}
+	platform.dataDir = filepath.Join(tmp, "data")
+	addrs := map[string]string{}
+	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER"} {
+		addrs[s] = freePort()
+	}
+	platform.apiURL = "http://" + addrs["DEPLOY"]
+	platform.dispURL = "http://" + addrs["DISPATCHER"]
+	env := append(os.Environ(), "DOTDO_WORKERD="+wd, "DOTDO_DATA_DIR="+platform.dataDir)
+	for s, a := range addrs {
+		env = append(env, "DOTDO_"+s+"_ADDR="+a)
+	}
+	dev := exec.Command(platform.bin, "dev")
+	dev.Env = env
+	dev.Dir = tmp
+	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, _ := dev.StdoutPipe()
+	logFile, _ := os.Create(filepath.Join(tmp, "dev.log"))
+	dev.Stderr = logFile
+	if err := dev.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "dotdo dev: %v\n", err)
+		return 1, nil
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = dev.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- dev.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-dev.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		os.RemoveAll(tmp)
+	}
+	ready := make(chan struct{})
+	var banner bytes.Buffer
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			banner.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "dotdo platform is running") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(120 * time.Second):
+		log, _ := os.ReadFile(logFile.Name())
+		fmt.Fprintf(os.Stderr, "dotdo dev did not start:\n%s\n%s\n", banner.String(), log)
+		stop()
+		return 1, nil
+	}
+	key, err := os.ReadFile(filepath.Join(platform.dataDir, "admin.key"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "admin key: %v\n", err)
+		stop()
+		return 1, nil
+	}
+	platform.adminKey = strings.TrimSpace(string(key))
+	var cliEnv []string
+	for _, e := range env {
+		if !strings.HasPrefix(e, "DOTDO_DATA_DIR=") { // so that no command falls back on admin.key
+			cliEnv = append(cliEnv, e)
+		}
+	}
+	platform.env = append(cliEnv, "DOTDO_API_URL="+platform.apiURL, "DOTDO_DISPATCHER_URL="+platform.dispURL, "DOTDO_AUTH_URL=http://"+addrs["AUTH"])
+	return 0, stop
+}
+
+func need(t *testing.T) {
+	t.Helper()
+	if platform.skip != "" {
+		t.Skip(platform.skip)
+	}
+}
+
+// result is what a command printed and how it exited.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// dotdo runs the CLI with key as DOTDO_API_KEY ("" for none) and extra
+// environment.
+func dotdo(t *testing.T, key string, extraEnv []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, platform.bin, args...)
+	cmd.Env = append(append(append([]string{}, platform.env...), "DOTDO_API_KEY="+key), extraEnv...)
+	cmd.Dir = t.TempDir() // no .dotdo/admin.key to fall back on
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("dotdo %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// ok runs dotdo as the admin and fails the test on a non-zero exit.
+func ok(t *testing.T, args ...string) string {
+	t.Helper()
+	r := dotdo(t, platform.adminKey, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("dotdo %v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
