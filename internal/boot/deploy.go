@@ -48,6 +48,9 @@ type DeployConfig struct {
 	// URLTemplate and URLEnvironments say where the dispatcher serves a
 	// deployed worker (see deploy.Config).
 	URLTemplate, URLEnvironments string
+	// LeaseTTL is the lifetime of a deploy lease: how long a crashed
+	// process can hold up the deploys of one service.
+	LeaseTTL time.Duration
 	// Backend, when set, replaces the Cloudflare API backend (tests,
 	// benchmarks).
 	Backend backend.Backend
@@ -67,6 +70,7 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.CompatibilityDate, "compatibility-date", "DOTDO_COMPATIBILITY_DATE", deploy.DefaultCompatibilityDate, "default workerd compatibility date")
 	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", deploy.DefaultMaxScriptBytes, "largest worker, all modules together")
 	config.String(fs, &c.URLTemplate, "worker-url-template", "DOTDO_WORKER_URL_TEMPLATE", "", "where the dispatcher serves a worker, with {service}, {environment}, {namespace}")
+	config.Duration(fs, &c.LeaseTTL, "lease-ttl", "DOTDO_DEPLOY_LEASE_TTL", deploy.DefaultLeaseTTL, "lifetime of the per-service deploy lease")
 	config.String(fs, &c.URLEnvironments, "worker-url-environments", "DOTDO_WORKER_URL_ENVIRONMENTS", "", "comma-separated environments the URL template applies to (all when empty)")
 }
 
@@ -135,6 +139,7 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 		DefaultCompatibilityDate: c.CompatibilityDate,
 		MaxScriptBytes:           c.MaxScriptBytes,
 		URLTemplate:              c.URLTemplate,
+		LeaseTTL:                 c.LeaseTTL,
 		Version:                  Version,
 	}
 	if c.URLEnvironments != "" {
