@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -102,6 +103,9 @@ func (c *DispatcherConfig) Dispatcher(logger *slog.Logger) (*dispatcher.Dispatch
 		UpstreamTimeout: c.UpstreamTimeout,
 		Logger:          logger,
 	}
+	if c.Telemetry != nil {
+		cfg.WrapTransport = c.Telemetry.HTTPTransport
+	}
 	if strings.TrimSpace(c.Workers) == "*" {
 		cfg.AnyWorker = true
 	} else {
@@ -122,7 +126,12 @@ func (c *DispatcherConfig) Server(logger *slog.Logger, d *dispatcher.Dispatcher)
 	if c.MetricsAddr == "" && c.Telemetry != nil {
 		extra = append(extra, "/metrics")
 	}
-	srv := server.New("dispatcher", server.WithLogger(logger), server.WithMiddleware(dispatcher.Middleware(d, extra...)))
+	sopts := []server.Option{server.WithLogger(logger), server.WithMiddleware(dispatcher.Middleware(d, extra...))}
+	if c.Telemetry != nil {
+		// A trace of its own per request, linked to the caller's.
+		sopts = append(sopts, server.WithMiddleware(func(h http.Handler) http.Handler { return c.Telemetry.PublicHTTPHandler(h, "dispatch") }))
+	}
+	srv := server.New("dispatcher", sopts...)
 	srv.Register(dispatcherv1connect.NewDispatcherServiceHandler(dispatcher.NewHandler(d), opts...))
 	return srv, nil
 }

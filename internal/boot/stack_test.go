@@ -2,69 +2,127 @@ package boot
 
 import (
 	"context"
-	"net"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/dot-do/platform/internal/credential"
+	"github.com/dot-do/platform/internal/telemetry"
 )
 
 // testStack is the whole platform (db on SQLite, auth, runtime with workerd,
-// deploy on the runtime) on loopback ports, for tests.
+// deploy on the runtime, dispatcher for production) on loopback ports, for
+// tests.
 type testStack struct {
 	dir                                string
 	token                              string
 	dbURL, authURL, runtimeURL, apiURL string
+	dispatcherURL                      string
 	adminKey                           string
 }
 
-// listen reserves a loopback port for a server that is configured with an
-// address before it listens.
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
+// observe gives each service of a test stack its telemetry and logger.
+type observe struct {
+	telemetry func(service string) *telemetry.Telemetry
+	logger    func(service string) *slog.Logger
 }
 
-// newTestStack starts the platform; it needs workerd (npm install).
-func newTestStack(t *testing.T) *testStack {
+func (o *observe) common(s *testStack, service string) (Common, *slog.Logger) {
+	c := Common{DataDir: s.dir, InternalToken: s.token}
+	if o == nil {
+		return c, quietLogger()
+	}
+	c.Telemetry = o.telemetry(service)
+	return c, o.logger(service)
+}
+
+// newTestStack starts the platform; it needs workerd (npm install). A nil
+// o gives the services no telemetry and quiet loggers.
+func newTestStack(t *testing.T) *testStack { return newObservedStack(t, nil) }
+
+func newObservedStack(t *testing.T, o *observe) *testStack {
 	t.Helper()
 	ctx := context.Background()
 	s := &testStack{dir: t.TempDir(), token: credential.Generate()}
-	s.dbURL, s.authURL = internalStackIn(t, s.dir, s.token)
 
-	rc := RuntimeConfig{Common: Common{DataDir: s.dir, InternalToken: s.token}}
-	rt, err := rc.Runtime(ctx, quietLogger())
+	dbc := DBConfig{}
+	var dbLog *slog.Logger
+	dbc.Common, dbLog = o.common(s, "db")
+	st, err := dbc.OpenStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	dbSrv, err := dbc.Server(dbLog, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dbURL = serve(t, dbSrv)
+
+	ac := AuthConfig{DBURL: s.dbURL}
+	var authLog *slog.Logger
+	ac.Common, authLog = o.common(s, "auth")
+	authSrv, err := ac.Server(authLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.authURL = serve(t, authSrv)
+
+	rc := RuntimeConfig{}
+	var rtLog *slog.Logger
+	rc.Common, rtLog = o.common(s, "runtime")
+	rt, err := rc.Runtime(ctx, rtLog)
 	if err != nil {
 		t.Skipf("runtime unavailable (is workerd installed? run npm ci): %v", err)
 	}
-	s.runtimeURL = serve(t, rc.Server(quietLogger(), rt))
+	s.runtimeURL = serve(t, rc.Server(rtLog, rt))
 	t.Cleanup(func() { rt.Close() })
 
 	dc := DeployConfig{
-		Common:       Common{DataDir: s.dir, InternalToken: s.token},
 		AuthURL:      s.authURL,
 		DBURL:        s.dbURL,
 		RuntimeURL:   s.runtimeURL,
 		Environments: "production=dotdo-production,staging=dotdo-staging",
 		Getenv:       func(string) (string, bool) { return "", false },
 	}
-	svc, admin, err := dc.Service(quietLogger())
+	var deployLog *slog.Logger
+	dc.Common, deployLog = o.common(s, "deploy")
+	svc, admin, err := dc.Service(deployLog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Prepare(ctx, quietLogger(), svc); err != nil {
+	if err := Prepare(ctx, deployLog, svc); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := dc.Server(quietLogger(), svc, admin)
+	srv, err := dc.Server(deployLog, svc, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.apiURL = serve(t, srv)
+
+	pc := DispatcherConfig{
+		Environment: "production", Namespace: "dotdo-production", BaseDomains: "do", Workers: "*",
+		DefaultWorker: "gateway", DBURL: s.dbURL, RuntimeURL: s.runtimeURL,
+		RefreshInterval: 100 * time.Millisecond, UpstreamTimeout: 30 * time.Second,
+	}
+	var dispLog *slog.Logger
+	pc.Common, dispLog = o.common(s, "dispatcher")
+	d, err := pc.Dispatcher(dispLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	go d.Run(dctx)
+	t.Cleanup(func() { cancel(); d.Close() })
+	dispSrv, err := pc.Server(dispLog, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dispatcherURL = serve(t, dispSrv)
+
 	if s.adminKey, err = Bootstrap(ctx, s.authURL, s.token, s.dir); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
+

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -110,7 +111,10 @@ type Config struct {
 	// recurring failure (DefaultLogInterval if zero).
 	LogInterval time.Duration
 	// Logger receives the dispatcher's logs (slog.Default() if nil).
-	Logger *slog.Logger
+	// WrapTransport, when set, wraps the transport to the runtime, for
+	// example to trace the upstream requests.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	Logger        *slog.Logger
 }
 
 // withDefaults returns c with defaults applied and its names normalized, or

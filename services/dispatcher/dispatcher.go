@@ -108,9 +108,13 @@ func New(cfg Config, src Deployments) (*Dispatcher, error) {
 		ReadBufferSize:     16 << 10,
 		WriteBufferSize:    16 << 10,
 	}
+	var upstream http.RoundTripper = d.transport
+	if cfg.WrapTransport != nil {
+		upstream = cfg.WrapTransport(upstream)
+	}
 	d.proxy = &httputil.ReverseProxy{
 		Rewrite:        d.rewrite,
-		Transport:      d.transport,
+		Transport:      upstream,
 		ModifyResponse: d.modifyResponse,
 		ErrorHandler:   d.proxyError,
 		BufferPool:     bufferPool{},

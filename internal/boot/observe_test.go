@@ -1,0 +1,212 @@
+package boot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
+	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	"github.com/dot-do/platform/internal/logging"
+	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/telemetry"
+)
+
+// syncBuffer is a bytes.Buffer safe for the loggers of several services.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// observedStack runs the platform with every span recorded and every log
+// line (debug included) captured.
+func observedStack(t *testing.T) (*testStack, *tracetest.SpanRecorder, *syncBuffer) {
+	rec := tracetest.NewSpanRecorder()
+	logs := &syncBuffer{}
+	o := &observe{
+		telemetry: func(service string) *telemetry.Telemetry {
+			tel, err := telemetry.New(context.Background(), service, telemetry.WithSpanProcessor(rec), telemetry.WithoutRuntimeMetrics())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tel.Shutdown(context.Background()) })
+			return tel
+		},
+		logger: func(service string) *slog.Logger { return logging.New(logs, service, slog.LevelDebug) },
+	}
+	return newObservedStack(t, o), rec, logs
+}
+
+// A full cycle (keys, deploys, a failed deploy, failed logins, rollback,
+// dispatch) is traced across every hop, and no log line, error or span
+// carries an API key, the internal credential or the backend's token.
+func TestTracesAndNoSecretLeaks(t *testing.T) {
+	s, rec, logs := observedStack(t)
+	ctx := context.Background()
+	var errs []string
+	note := func(err error) {
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	admin := s.client(s.adminKey)
+	adm := deployv1connect.NewAdminServiceClient(rpc.HTTPClient(), s.apiURL, connect.WithInterceptors(bearer(s.adminKey)))
+	created, err := adm.CreateApiKey(ctx, connect.NewRequest(&deployv1.CreateApiKeyRequest{Name: "ci", Role: authv1.Role_ROLE_DEPLOYER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployerKey := created.Msg.GetSecret()
+	deployer := s.client(deployerKey)
+
+	dep, err := deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "gateway", Environment: "production", Script: worker("v1")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "gateway", Environment: "production", Script: worker("v2")}))
+	note(err)
+	_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "broken", Environment: "production", Script: []byte(`throw new Error("top")`)}))
+	note(err)
+	// Failed logins: a well-formed unknown key, a malformed one, a revoked one.
+	forged := deployerKey[:len(deployerKey)-8] + "AAAAAAAA"
+	_, err = s.client(forged).ListDeployments(ctx, connect.NewRequest(&deployv1.ListDeploymentsRequest{}))
+	note(err)
+	_, err = s.client("dotdo_garbage").ListDeployments(ctx, connect.NewRequest(&deployv1.ListDeploymentsRequest{}))
+	note(err)
+	_, err = admin.Rollback(ctx, connect.NewRequest(&deployv1.RollbackRequest{Service: "gateway", Environment: "production"}))
+	note(err)
+	_, err = adm.RotateApiKey(ctx, connect.NewRequest(&deployv1.RotateApiKeyRequest{KeyId: created.Msg.GetApiKey().GetKeyId()}))
+	note(err)
+
+	// Dispatch: the live version (the rollback) answers through the dispatcher.
+	var body string
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("GET", s.dispatcherURL+"/hello", nil)
+		req.Host = "gateway.do"
+		req.Header.Set("Authorization", "Bearer "+deployerKey) // an end user's header, passed to the worker
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if body = string(b); res.StatusCode == 200 && strings.HasPrefix(body, "v1") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.HasPrefix(body, "v1") {
+		t.Fatalf("dispatch answered %q, want the rolled-back v1", body)
+	}
+
+	spans := rec.Ended()
+	_ = dep
+	checkTrace(t, spans, "dotdo.deploy.v1.DeployService/Deploy",
+		"dotdo.auth.v1.AuthService/Authorize", "dotdo.db.v1.DBService/BeginDeployment", "dotdo.db.v1.DBService/CompleteDeployment")
+	// The upload reaches the runtime's API in the deploy's trace (PUT
+	// .../scripts/gateway); the dispatcher's request reaches the runtime's
+	// invocation endpoint in the dispatcher's trace.
+	checkTrace(t, spans, "dotdo.deploy.v1.DeployService/Deploy", "PUT /")
+	checkTrace(t, spans, "GET", "GET /")
+
+	runtimeToken, err := (&Common{DataDir: s.dir}).RuntimeToken("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{
+		"admin key":           s.adminKey,
+		"deployer key":        deployerKey,
+		"deployer key secret": deployerKey[len("dotdo_")+13:],
+		"internal credential": s.token,
+		"backend token":       runtimeToken,
+	}
+	var spanText strings.Builder
+	for _, sp := range spans {
+		fmt.Fprintln(&spanText, sp.Name(), sp.Status().Description, sp.Attributes(), sp.Resource().Attributes())
+		for _, ev := range sp.Events() {
+			fmt.Fprintln(&spanText, ev.Name, ev.Attributes)
+		}
+	}
+	for what, text := range map[string]string{"logs": logs.String(), "errors": strings.Join(errs, "\n"), "spans": spanText.String()} {
+		if len(text) == 0 && what != "errors" {
+			t.Fatalf("no %s were captured", what)
+		}
+		for name, secret := range secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("the %s appears in the %s", name, what)
+			}
+		}
+	}
+	t.Logf("scanned %d log bytes, %d errors, %d spans", len(logs.String()), len(errs), len(spans))
+}
+
+// checkTrace finds the server span named root whose trace also holds the
+// named server spans, each a descendant of root.
+func checkTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, root string, children ...string) {
+	t.Helper()
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	for _, sp := range spans {
+		byID[sp.SpanContext().SpanID()] = sp
+	}
+	descends := func(sp sdktrace.ReadOnlySpan, ancestor trace.SpanID) bool {
+		for p := sp.Parent().SpanID(); p.IsValid(); {
+			if p == ancestor {
+				return true
+			}
+			next, ok := byID[p]
+			if !ok {
+				return false
+			}
+			p = next.Parent().SpanID()
+		}
+		return false
+	}
+	for _, r := range spans {
+		if r.Name() != root || r.SpanKind() != trace.SpanKindServer {
+			continue
+		}
+		found := map[string]bool{}
+		for _, sp := range spans {
+			if sp.SpanContext().TraceID() == r.SpanContext().TraceID() && sp.SpanKind() == trace.SpanKindServer && descends(sp, r.SpanContext().SpanID()) {
+				found[sp.Name()] = true
+			}
+		}
+		missing := false
+		for _, c := range children {
+			missing = missing || !found[c]
+		}
+		if !missing {
+			return
+		}
+	}
+	var names []string
+	for _, sp := range spans {
+		names = append(names, fmt.Sprintf("%s(%s)", sp.Name(), sp.SpanKind()))
+	}
+	t.Fatalf("no %s trace holds all of %v; spans: %v", root, children, names)
+}
