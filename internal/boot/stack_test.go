@@ -125,4 +125,3 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	}
 	return s
 }
-

@@ -201,6 +201,9 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.refuse(w, x)
 		return
 	}
+	// Stream both ways at once: on HTTP/1.1, without full duplex, net/http
+	// stops reading the request body once the worker's response starts.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	d.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
 

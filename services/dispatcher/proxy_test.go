@@ -116,6 +116,10 @@ func TestInvokeTokenHeaderMatchesRuntime(t *testing.T) {
 
 func TestProxyForwardsHeadersAndBody(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		// An HTTP/1.1 echo must read and write at once: without full
+		// duplex, net/http may close the request body once the response
+		// starts.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 		w.Header().Set("X-Upstream", "yes")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.Copy(w, r.Body)
