@@ -62,6 +62,9 @@ type stack struct {
 	token   string
 	backend backend.Backend
 	client  *http.Client
+	// directVersion numbers the direct uploads (the benchmark's goroutine
+	// only).
+	directVersion int64
 }
 
 func start(b *testing.B, kind string) *stack {
@@ -129,11 +132,14 @@ func (s *stack) deploy(service string, code []byte) error {
 }
 
 // upload calls the backend alone with a worker like the deployed one.
+// upload sends a script to the backend as a deploy would, with the same
+// two tags; the version tag rises, as the runtime requires.
 func (s *stack) upload(code []byte) error {
+	s.directVersion++
 	return s.backend.Upload(context.Background(), "dotdo-production", backend.Script{
 		Name: "direct", MainModule: "index.js", CompatibilityDate: deploy.DefaultCompatibilityDate,
 		Modules: []backend.Module{{Name: "index.js", Content: code, Type: backend.ModuleESM}},
-		Tags:    []string{"dotdo-deployment=bench", "dotdo-version=1"},
+		Tags:    []string{"dotdo-deployment=bench", fmt.Sprintf("dotdo-version=%d", s.directVersion)},
 	})
 }
 

@@ -458,7 +458,9 @@ func (s *Store) Lookup(ns, name string, version int64) (uint64, bool) {
 // version, so that the runtime's version numbers are the platform's and the
 // dispatcher can invoke a deployment's version without a lookup. A pinned
 // number must be above the last version (ErrVersionConflict otherwise);
-// numbers may skip, as failed deployments do.
+// numbers may skip, as failed deployments do. Uploading the pinned version
+// just stored again, with the same content, returns it unchanged, so that a
+// client retrying an upload whose answer was lost does not fail.
 func (s *Store) PutVersion(ns, name string, d Draft) (Script, error) {
 	if !ValidName(ns) || !ValidName(name) {
 		return Script{}, fmt.Errorf("%w: name", ErrInvalid)
@@ -524,6 +526,11 @@ func (s *Store) PutVersion(ns, name string, d Draft) (Script, error) {
 	}
 	n := sf.LastVersion + 1
 	if pinned, ok := PinnedVersion(d.Tags); ok {
+		if old != nil && pinned == sf.LastVersion && sf.Current.Etag == info.Etag {
+			// A retried upload of the version just stored (its answer was
+			// lost): idempotent.
+			return old.view(ns), nil
+		}
 		if pinned <= sf.LastVersion {
 			return Script{}, fmt.Errorf("%w: version %d is not above the last version %d of %s/%s", ErrVersionConflict, pinned, sf.LastVersion, ns, name)
 		}

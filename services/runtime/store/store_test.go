@@ -219,7 +219,13 @@ func TestPinnedVersion(t *testing.T) {
 			t.Fatalf("put %v = %d, %v; want %d", c.tags, got, err, c.want)
 		}
 	}
-	if _, err := put("dotdo-version=9"); !errors.Is(err, ErrVersionConflict) {
-		t.Fatalf("repeated pinned version: %v, want ErrVersionConflict", err)
+	// The same upload again (a retry) is idempotent; other content is not.
+	if got, err := put("x", "dotdo-version=9"); err != nil || got != 9 {
+		t.Fatalf("retried upload = %d, %v; want 9", got, err)
+	}
+	other := draft("export default { fetch() { return new Response('other') } }")
+	other.Tags = []string{"dotdo-version=9"}
+	if _, err := s.PutVersion("ns", "w", other); !errors.Is(err, ErrVersionConflict) {
+		t.Fatalf("pinned version 9 again with other content: %v, want ErrVersionConflict", err)
 	}
 }
