@@ -57,6 +57,29 @@ type Dispatcher struct {
 
 	idPrefix string
 	idSeq    atomic.Uint64
+
+	// missMu serializes the refreshes that requests for a worker with
+	// nothing live trigger; missAt is when the last one ran.
+	missMu sync.Mutex
+	missAt time.Time
+}
+
+// minMissRefresh spaces the refreshes that requests for a worker with
+// nothing live trigger, so a flood of them costs one read per interval.
+const minMissRefresh = 100 * time.Millisecond
+
+// refreshOnMiss re-reads the live versions when a request names an allowed
+// worker with nothing live, or comes before the first load, at most once per
+// minMissRefresh: so a worker's first deploy serves at once rather than
+// after the next periodic refresh.
+func (d *Dispatcher) refreshOnMiss(ctx context.Context) {
+	d.missMu.Lock()
+	defer d.missMu.Unlock()
+	if time.Since(d.missAt) < minMissRefresh {
+		return
+	}
+	_ = d.Refresh(ctx) // on failure the last table stays; the periodic refresh logs it
+	d.missAt = time.Now()
 }
 
 // New returns a Dispatcher for cfg that reads live versions from src. It
@@ -197,6 +220,10 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.route = d.Route(r.Host, r.URL.EscapedPath())
+	if x.route.Miss == MissNotLive || x.route.Miss == MissNotReady {
+		d.refreshOnMiss(r.Context())
+		x.route = d.Route(r.Host, r.URL.EscapedPath())
+	}
 	if x.route.Miss != MissNone {
 		d.refuse(w, x)
 		return

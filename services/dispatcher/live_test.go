@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -152,5 +153,37 @@ func TestMetrics(t *testing.T) {
 		if got[key] != want {
 			t.Errorf("%s = %d; want %d (all: %v)", key, got[key], want, got)
 		}
+	}
+}
+
+// TestFirstDeployServesAtOnce: a request for an allowed worker with nothing
+// live re-reads the live versions (at most every 100 ms), so a worker's
+// first deploy serves without waiting for the periodic refresh.
+func TestFirstDeployServesAtOnce(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })
+	src := newFake("production", map[string]int64{"gateway": 1})
+	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, RefreshInterval: time.Hour}, src)
+	base := front(t, d)
+	res := do(t, http.MethodGet, base, "db.do", "/", nil, nil)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("before the deploy: %d, want 404", res.StatusCode)
+	}
+	time.Sleep(150 * time.Millisecond) // past the refresh spacing
+	src.set("db", 1)
+	res = do(t, http.MethodGet, base, "db.do", "/", nil, nil)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || string(b) != "served" {
+		t.Fatalf("right after the first deploy: %d %q, want 200 served", res.StatusCode, b)
+	}
+	// A flood of misses costs one read per spacing, not one per request.
+	before := src.calls.Load()
+	for range 50 {
+		res := do(t, http.MethodGet, base, "mcp.do", "/", nil, nil)
+		res.Body.Close()
+	}
+	if n := src.calls.Load() - before; n > 3 {
+		t.Fatalf("50 misses caused %d reads of the live versions", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -466,7 +467,11 @@ func TestProxyRefusals(t *testing.T) {
 		t.Errorf("refused requests reached the upstream %d times", n)
 	}
 
-	notReady, err := dispatcher.New(dispatcher.Config{InvokeToken: "t", RuntimeURL: up.URL, Logger: quietLogger()}, newFake("production", nil))
+	// Before the first load (which a request triggers, and which fails
+	// here): 503 not_ready.
+	down := newFake("production", nil)
+	down.fail(errors.New("db unreachable"))
+	notReady, err := dispatcher.New(dispatcher.Config{InvokeToken: "t", RuntimeURL: up.URL, Logger: quietLogger()}, down)
 	if err != nil {
 		t.Fatal(err)
 	}
