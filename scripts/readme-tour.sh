@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 
 log=.build/tour-run.log
 mkdir -p .build
-rm -rf .dotdo # a fresh start, as on a fresh clone
+# A fresh data directory of its own, as on a fresh clone, without touching
+# the developer's .dotdo; the CLI reads the same variable.
+export DOTDO_DATA_DIR=.build/tour-data
+rm -rf "$DOTDO_DATA_DIR"
 setsid make run >"$log" 2>&1 &
 pgid=$!
 stop() {
