@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/credential"
@@ -86,13 +87,24 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 }
 
 // Server serves rt's API and invocation endpoint, traced, with the
-// standard health check beside them.
+// standard health check beside them. Invocations bypass the server's mux,
+// which would clean (and redirect) the worker's path: /api//db must reach
+// the worker as it was sent.
 func (c *RuntimeConfig) Server(logger *slog.Logger, rt *runtime.Runtime) *server.Server {
-	srv := server.New("runtime", server.WithLogger(logger))
 	var h http.Handler = rt.Handler()
 	if c.Telemetry != nil {
 		h = c.Telemetry.HTTPHandler(h, "runtime")
 	}
+	invoke := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, runtime.InvokePrefix) {
+				h.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := server.New("runtime", server.WithLogger(logger), server.WithMiddleware(invoke))
 	srv.Handle("/", h)
 	return srv
 }

@@ -69,7 +69,8 @@ type Dispatcher struct {
 const minMissRefresh = 100 * time.Millisecond
 
 // refreshOnMiss re-reads the live versions when a request names an allowed
-// worker with nothing live, or comes before the first load, at most once per
+// worker with nothing live (with AnyWorker, any worker not in the table), or
+// comes before the first load, at most once per
 // minMissRefresh: so a worker's first deploy serves at once rather than
 // after the next periodic refresh.
 func (d *Dispatcher) refreshOnMiss(ctx context.Context) {
@@ -220,7 +221,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.route = d.Route(r.Host, r.URL.EscapedPath())
-	if x.route.Miss == MissNotLive || x.route.Miss == MissNotReady {
+	if m := x.route.Miss; m == MissNotLive || m == MissNotReady || (m == MissUnknownWorker && d.cfg.AnyWorker) {
 		d.refreshOnMiss(r.Context())
 		x.route = d.Route(r.Host, r.URL.EscapedPath())
 	}

@@ -1,0 +1,89 @@
+package boot
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+)
+
+// get sends GET path to the dispatcher with Host host.
+func (s *testStack) get(t *testing.T, host, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.dispatcherURL+path, nil)
+	req.Host = host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestDispatchEndToEnd deploys gateway and db through DeployService, reaches
+// both through the dispatcher by subdomain and by path, rolls gateway back
+// and measures how soon the old version answers: within the refresh
+// interval (100 ms here) plus one read of the live versions.
+func TestDispatchEndToEnd(t *testing.T) {
+	s := newTestStack(t)
+	ctx := context.Background()
+	c := s.client(s.adminKey)
+	deploy := func(service, label string) {
+		t.Helper()
+		if _, err := c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: service, Environment: "production", Script: worker(label)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy("gateway", "gateway-v1")
+	deploy("db", "db-v1")
+	for _, c := range []struct{ host, path, want string }{
+		{"gateway.do", "/x", "gateway-v1 /x"},               // subdomain
+		{"GATEWAY.do:8787", "/x", "gateway-v1 /x"},          // case and port
+		{"api.do", "/api/db/users", "db-v1 /api/db/users"},  // path: the worker sees the original path
+		{"do", "/api/db", "db-v1 /api/db"},                  // path without a slash
+		{"api.do", "/", "gateway-v1 /"},                     // default
+		{"db.do", "/api/db/users", "db-v1 /api/db/users"},   // subdomain wins
+		{"do.", "/anything", "gateway-v1 /anything"},        // trailing dot
+		{"api.do", "/api/%64b/x", "gateway-v1 /api/%64b/x"}, // encoded segment: no path rule
+		{"api.do", "/api//db", "gateway-v1 /api//db"},       // empty segment: no path rule
+	} {
+		if code, body := s.get(t, c.host, c.path); code != 200 || body != c.want {
+			t.Errorf("%s%s = %d %q, want %q", c.host, c.path, code, body, c.want)
+		}
+	}
+	if code, body := s.get(t, "example.com", "/"); code != 404 || !strings.Contains(body, `"request_id"`) {
+		t.Errorf("foreign host = %d %s, want a 404 JSON error", code, body)
+	}
+
+	deploy("gateway", "gateway-v2")
+	waitFor(t, s, "gateway.do", "gateway-v2 /x", time.Second)
+	start := time.Now()
+	if _, err := c.Rollback(ctx, connect.NewRequest(&deployv1.RollbackRequest{Service: "gateway", Environment: "production"})); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, s, "gateway.do", "gateway-v1 /x", time.Second)
+	t.Logf("the rolled-back version answered %v after the rollback returned (%v after it started)", took, time.Since(start))
+}
+
+// waitFor polls host until it answers want, failing after bound; it returns
+// how long it took.
+func waitFor(t *testing.T, s *testStack, host, want string, bound time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if _, body := s.get(t, host, "/x"); body == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > bound {
+			t.Fatalf("%s did not answer %q within %v", host, want, bound)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
