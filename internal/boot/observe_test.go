@@ -132,7 +132,7 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 	// .../scripts/gateway); the dispatcher's request reaches the runtime's
 	// invocation endpoint in the dispatcher's trace.
 	checkTrace(t, spans, "dotdo.deploy.v1.DeployService/Deploy", "PUT /")
-	checkTrace(t, spans, "GET", "GET /")
+	checkTrace(t, spans, "GET", "GET")
 
 	runtimeToken, err := (&Common{DataDir: s.dir}).RuntimeToken("")
 	if err != nil {
