@@ -449,13 +449,9 @@ func toScriptJSON(s store.Script) scriptJSON {
 }
 
 func (a *API) getScript(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, _, s, aerr := a.script(segs)
 	if aerr != nil {
 		return aerr
-	}
-	s, err := a.cfg.Store.Script(ns, name)
-	if err != nil {
-		return fail(err)
 	}
 	writeResult(w, struct {
 		CreatedOn         time.Time  `json:"created_on"`
@@ -576,16 +572,25 @@ func (a *API) deleteScriptsByTag(w http.ResponseWriter, r *http.Request, segs []
 	return nil
 }
 
-// Tags.
-
-func (a *API) getTags(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+// script returns the namespace, name and script that segs name.
+func (a *API) script(segs []string) (ns, name string, s store.Script, aerr *apiError) {
+	ns, name, aerr = names(segs, true)
 	if aerr != nil {
-		return aerr
+		return "", "", store.Script{}, aerr
 	}
 	s, err := a.cfg.Store.Script(ns, name)
 	if err != nil {
-		return fail(err)
+		return "", "", store.Script{}, fail(err)
+	}
+	return ns, name, s, nil
+}
+
+// Tags.
+
+func (a *API) getTags(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
+	_, _, s, aerr := a.script(segs)
+	if aerr != nil {
+		return aerr
 	}
 	writeResult(w, nonNil(s.Tags))
 	return nil
@@ -656,13 +661,9 @@ type secretJSON struct {
 }
 
 func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	_, _, s, aerr := a.script(segs)
 	if aerr != nil {
 		return aerr
-	}
-	s, err := a.cfg.Store.Script(ns, name)
-	if err != nil {
-		return fail(err)
 	}
 	out := make([]secretJSON, 0, len(s.SecretNames))
 	for _, n := range s.SecretNames {
@@ -705,13 +706,9 @@ func (a *API) putSecret(w http.ResponseWriter, r *http.Request, segs []string) *
 }
 
 func (a *API) getSecret(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	_, _, s, aerr := a.script(segs)
 	if aerr != nil {
 		return aerr
-	}
-	s, err := a.cfg.Store.Script(ns, name)
-	if err != nil {
-		return fail(err)
 	}
 	for _, n := range s.SecretNames {
 		if n == segs[4] {
@@ -760,13 +757,9 @@ func publicBindings(bs []store.Binding) []bindingJSON {
 }
 
 func (a *API) getSettings(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	_, _, s, aerr := a.script(segs)
 	if aerr != nil {
 		return aerr
-	}
-	s, err := a.cfg.Store.Script(ns, name)
-	if err != nil {
-		return fail(err)
 	}
 	c := s.Current
 	usage := c.UsageModel
@@ -790,13 +783,9 @@ func (a *API) getSettings(w http.ResponseWriter, r *http.Request, segs []string)
 }
 
 func (a *API) getBindings(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	_, _, s, aerr := a.script(segs)
 	if aerr != nil {
 		return aerr
-	}
-	s, err := a.cfg.Store.Script(ns, name)
-	if err != nil {
-		return fail(err)
 	}
 	writeResult(w, publicBindings(s.Current.Bindings))
 	return nil

@@ -269,13 +269,9 @@ func (a *API) commit(w http.ResponseWriter, r *http.Request, ns, name string, d 
 // putContent replaces the modules of a script, keeping its settings and
 // bindings: a new version.
 func (a *API) putContent(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, s, aerr := a.script(segs)
 	if aerr != nil {
 		return aerr
-	}
-	s, err := a.cfg.Store.Script(ns, name)
-	if err != nil {
-		return fail(err)
 	}
 	meta, mods, aerr := a.parseUpload(w, r)
 	if aerr != nil {
@@ -305,13 +301,9 @@ func (a *API) putContent(w http.ResponseWriter, r *http.Request, segs []string) 
 // one part per module (name and filename = module name), with the main
 // module named in the CF-WORKER-MAIN-MODULE-PART header.
 func (a *API) getContent(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, s, aerr := a.script(segs)
 	if aerr != nil {
 		return aerr
-	}
-	s, err := a.cfg.Store.Script(ns, name)
-	if err != nil {
-		return fail(err)
 	}
 	v, err := a.cfg.Store.Version(ns, name, s.Current.Number)
 	if err != nil {
