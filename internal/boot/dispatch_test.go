@@ -43,6 +43,9 @@ func TestDispatchEndToEnd(t *testing.T) {
 	}
 	deploy("gateway", "gateway-v1")
 	deploy("db", "db-v1")
+	// With any deployed worker allowed, /api/db/* routes to db once the
+	// dispatcher's table holds db: within the refresh bound.
+	waitFor(t, s, "db.do", "db-v1 /x", time.Second)
 	for _, c := range []struct{ host, path, want string }{
 		{"gateway.do", "/x", "gateway-v1 /x"},               // subdomain
 		{"GATEWAY.do:8787", "/x", "gateway-v1 /x"},          // case and port
