@@ -67,13 +67,20 @@ func Code(err error) (connect.Code, bool) {
 	return connect.CodeInternal, false
 }
 
-// ToConnect turns err into a Connect error. A Connect error passes through
-// unchanged (so a code from a downstream service reaches the caller); a
-// mapped domain error keeps its message; anything else becomes "internal
+// ToConnect turns err into a Connect error. A Connect error returned as
+// it is passes through unchanged; one wrapped inside err comes from a
+// downstream call (another service, or the dial to it) and passes on its
+// code and message, except for faults (Unavailable, Internal, Unknown,
+// DataLoss), whose message would describe the platform's insides (an
+// internal address, a stack of wrappers) and is replaced by a generic one.
+// A mapped domain error keeps its message; anything else becomes "internal
 // error".
 func ToConnect(err error) error {
 	if err == nil {
 		return nil
+	}
+	if hidden := hide(err); hidden != nil {
+		return hidden
 	}
 	var cerr *connect.Error
 	if errors.As(err, &cerr) {
@@ -84,6 +91,22 @@ func ToConnect(err error) error {
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
 	return connect.NewError(code, err)
+}
+
+// hide returns the generic error for a downstream fault wrapped in err, or
+// nil.
+func hide(err error) error {
+	var cerr *connect.Error
+	if _, outer := err.(*connect.Error); outer || !errors.As(err, &cerr) {
+		return nil
+	}
+	switch cerr.Code() {
+	case connect.CodeUnavailable:
+		return connect.NewError(connect.CodeUnavailable, errors.New("a service this request needs is unavailable; try again"))
+	case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss:
+		return connect.NewError(cerr.Code(), errors.New("internal error"))
+	}
+	return nil
 }
 
 // Interceptor maps handler errors with ToConnect and logs internal faults.
@@ -101,7 +124,7 @@ func (i *Interceptor) mapErr(ctx context.Context, procedure string, err error) e
 	if err == nil {
 		return nil
 	}
-	if _, ok := Code(err); !ok {
+	if _, ok := Code(err); !ok || hide(err) != nil {
 		i.logger.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err.Error())
 	}
 	return ToConnect(err)
