@@ -67,7 +67,7 @@ func (c *AuthConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	c.serveMetrics(ctx, logger, srv, true)
+	c.serveMetrics(ctx, logger, srv, false)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 

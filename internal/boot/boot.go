@@ -57,6 +57,7 @@ func Main(name string, args []string, stderr io.Writer, cfg Config) int {
 	logger := logging.New(stderr, name, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() { <-ctx.Done(); stop() }() // a second signal kills at once
 	tel, err := telemetry.Setup(ctx, name, telemetry.WithLogger(logger), telemetry.WithVersion(Version))
 	if err != nil {
 		logger.Error("telemetry", "err", err.Error())
@@ -87,12 +88,15 @@ type Common struct {
 	// read from (or generated into) DataDir/internal.token.
 	InternalToken string
 	// MetricsAddr, when set, serves /metrics on a listener of its own;
-	// otherwise /metrics is served beside the service (not on the
-	// dispatcher, whose paths belong to the workers).
+	// otherwise the internal services (db, auth, runtime) serve /metrics
+	// beside their RPCs, and the public ones (deploy, dispatcher) serve
+	// none, except under `dotdo dev`.
 	MetricsAddr string
 	// Telemetry holds the service's tracer and meter providers; the global
 	// ones when nil.
 	Telemetry *telemetry.Telemetry
+	// dev is set by Dev: everything runs on one machine for one user.
+	dev bool
 }
 
 // Base implements Config for every configuration that embeds Common.
@@ -138,8 +142,9 @@ func (c *Common) meter() metric.Meter {
 }
 
 // serveMetrics exposes the service's metrics: on MetricsAddr when set
-// (until ctx is done), else at /metrics on srv when mount is true.
-func (c *Common) serveMetrics(ctx context.Context, logger *slog.Logger, srv *server.Server, mount bool) {
+// (until ctx is done); else at /metrics on srv, unless the service is
+// public (its port is reachable from outside) and not run by `dotdo dev`.
+func (c *Common) serveMetrics(ctx context.Context, logger *slog.Logger, srv *server.Server, public bool) {
 	if c.Telemetry == nil {
 		return
 	}
@@ -151,7 +156,13 @@ func (c *Common) serveMetrics(ctx context.Context, logger *slog.Logger, srv *ser
 		}()
 		return
 	}
-	if mount {
+	if c.mountsMetrics(public) {
 		srv.Handle(telemetry.MetricsPath, c.Telemetry.MetricsHandler())
 	}
+}
+
+// mountsMetrics reports whether serveMetrics mounts /metrics on the
+// service's own server.
+func (c *Common) mountsMetrics(public bool) bool {
+	return c.Telemetry != nil && c.MetricsAddr == "" && (!public || c.dev)
 }

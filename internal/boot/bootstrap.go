@@ -30,9 +30,25 @@ var ErrAdminExists = errors.New("an active admin key already exists; bootstrap r
 // ErrAdminExists when the auth service refuses because an admin key exists.
 func Bootstrap(ctx context.Context, authURL, internalToken, dataDir string) (string, error) {
 	path := filepath.Join(dataDir, AdminKeyFile)
-	if _, err := os.Stat(path); err == nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	// Reserve the file before the key exists, so that a key is never made
+	// that cannot be written down.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("%s exists: %w", path, ErrAdminExists)
 	}
+	if err != nil {
+		return "", err
+	}
+	written := false
+	defer func() {
+		f.Close()
+		if !written {
+			os.Remove(path)
+		}
+	}()
 	client, err := rpc.NewClient(authv1connect.NewAuthServiceClient, authURL, rpc.WithInternalToken(internalToken))
 	if err != nil {
 		return "", err
@@ -45,23 +61,13 @@ func Bootstrap(ctx context.Context, authURL, internalToken, dataDir string) (str
 		return "", fmt.Errorf("bootstrap: %w", err)
 	}
 	secret := res.Msg.GetSecret()
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("%s appeared meanwhile: %w", path, ErrAdminExists)
-	}
-	if err != nil {
-		return "", err
-	}
 	if _, err := f.WriteString(secret + "\n"); err != nil {
-		f.Close()
-		return "", err
+		return "", fmt.Errorf("write %s: %w (the new admin key is %s; store it now)", path, err, secret)
 	}
-	if err := f.Close(); err != nil {
-		return "", err
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("write %s: %w (the new admin key is %s; store it now)", path, err, secret)
 	}
+	written = true
 	return secret, nil
 }
 

@@ -24,12 +24,16 @@ type DBConfig struct {
 	Addr string
 	// DatabaseURL selects PostgreSQL; SQLite under DataDir when empty.
 	DatabaseURL string
+	// MaxScriptBytes is the deploy service's limit on a worker, which
+	// bounds the script blobs db must accept.
+	MaxScriptBytes int64
 }
 
 // RegisterFlags registers the db service's flags on fs.
 func (c *DBConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	config.String(fs, &c.Addr, "addr", "DOTDO_DB_ADDR", config.DefaultDBAddr, "address to serve DBService on")
+	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", 10<<20, "largest worker deploy accepts (bounds the script blobs)")
 	// A DSN may hold a password: read from the environment only.
 	c.DatabaseURL = config.Env("", "DOTDO_DATABASE_URL")
 }
@@ -57,7 +61,7 @@ func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, 
 	if err != nil {
 		return nil, err
 	}
-	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok), rpc.WithReadMaxBytes(32<<20))...)
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok), rpc.WithReadMaxBytes(c.readMaxBytes()))...)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +81,12 @@ func (c *DBConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	c.serveMetrics(ctx, logger, srv, true)
+	c.serveMetrics(ctx, logger, srv, false)
 	return srv.ListenAndServe(ctx, c.Addr)
+}
+
+// readMaxBytes bounds a request to the db service: a script blob holds a
+// worker's modules with a little framing, and the request adds its own.
+func (c *DBConfig) readMaxBytes() int {
+	return int(max(c.MaxScriptBytes, 10<<20))*2 + 1<<20
 }

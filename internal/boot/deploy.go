@@ -170,7 +170,10 @@ func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *d
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New("deploy", server.WithLogger(logger), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
+	// A deploy may wait for the service's lease, then for its upload.
+	write := svc.Config().LeaseWait + svc.Config().UploadTimeout + time.Minute
+	srv := server.New("deploy", server.WithLogger(logger), server.WithREST(), server.WithMiddleware(deploy.RESTCompat),
+		server.WithWriteTimeout(write))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
 	return srv, nil

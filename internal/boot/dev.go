@@ -120,6 +120,7 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 		c := s.cfg.Base()
 		c.InternalToken = tok
 		c.MetricsAddr = "" // one port each: /metrics beside each service
+		c.dev = true
 		tel, err := telemetry.New(ctx, s.name, telemetry.WithVersion(Version))
 		if err != nil {
 			return err
@@ -143,12 +144,14 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 			}
 		}()
 	}
-	if err := d.ready(ctx, out, services); err != nil && ctx.Err() == nil {
-		cancel(err)
-		errs = append(errs, err)
+	readyErr := d.ready(ctx, out, services)
+	if readyErr != nil && ctx.Err() == nil {
+		cancel(readyErr)
+	} else {
+		readyErr = nil
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, readyErr)...)
 }
 
 // ready waits for every service, then bootstraps the admin key if there is

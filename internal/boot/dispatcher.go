@@ -123,7 +123,7 @@ func (c *DispatcherConfig) Server(logger *slog.Logger, d *dispatcher.Dispatcher)
 		return nil, err
 	}
 	var extra []string
-	if c.MetricsAddr == "" && c.Telemetry != nil {
+	if c.mountsMetrics(true) {
 		extra = append(extra, "/metrics")
 	}
 	sopts := []server.Option{server.WithLogger(logger), server.WithMiddleware(dispatcher.Middleware(d, extra...))}

@@ -82,7 +82,7 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer rt.Close()
 	srv := c.Server(logger, rt)
-	c.serveMetrics(ctx, logger, srv, true)
+	c.serveMetrics(ctx, logger, srv, false)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 

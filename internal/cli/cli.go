@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -88,6 +89,7 @@ func Main(args []string, env Env) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		go func() { <-ctx.Done(); stop() }() // a second signal kills at once
 		err := c.run(ctx, &env, args[1:])
 		if err == nil {
 			return ExitOK
@@ -156,7 +158,7 @@ func oneLine(err error) string {
 	msg := err.Error()
 	if errors.As(err, &cerr) {
 		msg = cerr.Code().String() + ": " + cerr.Message()
-		if cerr.Code() == connect.CodeUnavailable {
+		if cerr.Code() == connect.CodeUnavailable && errors.As(err, new(*net.OpError)) {
 			msg += " (is the server running? check DOTDO_API_URL)"
 		}
 	}

@@ -32,9 +32,11 @@ func (e *Env) newClients() clients {
 	opts := []connect.ClientOption{connect.WithInterceptors(bearer(e.apiKey()))}
 	dispatcherURL := config.EnvOr(e.Getenv, "http://"+config.DefaultDispatcherAddr, "DOTDO_DISPATCHER_URL")
 	return clients{
-		deploy:     deployv1connect.NewDeployServiceClient(httpClient, e.apiURL(), opts...),
-		admin:      deployv1connect.NewAdminServiceClient(httpClient, e.apiURL(), opts...),
-		dispatcher: dispatcherv1connect.NewDispatcherServiceClient(httpClient, dispatcherURL, opts...),
+		deploy: deployv1connect.NewDeployServiceClient(httpClient, e.apiURL(), opts...),
+		admin:  deployv1connect.NewAdminServiceClient(httpClient, e.apiURL(), opts...),
+		// Resolve needs no key, and the dispatcher's address may be a
+		// worker's host: never send it the API key.
+		dispatcher: dispatcherv1connect.NewDispatcherServiceClient(httpClient, dispatcherURL),
 	}
 }
 

@@ -23,9 +23,9 @@ import (
 // Header is the request header that carries the internal credential.
 const Header = "Dotdo-Internal-Token"
 
-// errMissing is the one error a caller without the credential sees; it says
-// nothing about what was sent.
-var errMissing = errors.New("missing or invalid internal service credential")
+// ErrRejected is the one error a caller without the credential sees; it
+// says nothing about what was sent.
+var ErrRejected = errors.New("missing or invalid internal service credential")
 
 // Generate returns a new random credential: 32 bytes from crypto/rand,
 // base64url encoded.
@@ -60,30 +60,45 @@ func Load(path string) (string, error) {
 }
 
 // LoadOrCreate reads the credential stored in path, or generates one and
-// writes it there with mode 0600 when the file does not exist. The file is
-// created exclusively, so two processes starting at once agree on one value.
+// writes it there with mode 0600 when the file does not exist. The file
+// appears whole or not at all (written aside, then linked into place), so
+// processes starting at once agree on one value and a crash leaves no empty
+// file.
 func LoadOrCreate(path string) (string, error) {
 	tok, err := Load(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return tok, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("credential: %w", err)
 	}
-	tok = Generate()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreate(path)
-	}
+	tmp, err := os.CreateTemp(dir, ".credential-*")
 	if err != nil {
 		return "", fmt.Errorf("credential: %w", err)
 	}
-	if _, err := f.WriteString(tok + "\n"); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	tok = Generate()
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("credential: %w", err)
+	}
+	if _, err := tmp.WriteString(tok + "\n"); err != nil {
+		tmp.Close()
 		return "", fmt.Errorf("credential: write %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
 		return "", fmt.Errorf("credential: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("credential: write %s: %w", path, err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return Load(path) // another process won; use its credential
+		}
+		return "", fmt.Errorf("credential: %w", err)
 	}
 	return tok, nil
 }
@@ -103,7 +118,7 @@ func NewInterceptor(token string) *Interceptor { return &Interceptor{token: toke
 
 func (i *Interceptor) check(h interface{ Get(string) string }) error {
 	if !Equal(h.Get(Header), i.token) {
-		return connect.NewError(connect.CodeUnauthenticated, errMissing)
+		return connect.NewError(connect.CodeUnauthenticated, ErrRejected)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store"
 )
@@ -71,8 +72,9 @@ func Code(err error) (connect.Code, bool) {
 // it is passes through unchanged; one wrapped inside err comes from a
 // downstream call (another service, or the dial to it) and passes on its
 // code and message, except for faults (Unavailable, Internal, Unknown,
-// DataLoss), whose message would describe the platform's insides (an
-// internal address, a stack of wrappers) and is replaced by a generic one.
+// DataLoss, and an internal service refusing this one's credential), whose
+// message would describe the platform's insides (an internal address, a
+// stack of wrappers) and is replaced by a generic one.
 // A mapped domain error keeps its message; anything else becomes "internal
 // error".
 func ToConnect(err error) error {
@@ -101,6 +103,12 @@ func hide(err error) error {
 		return nil
 	}
 	switch cerr.Code() {
+	case connect.CodeUnauthenticated:
+		// Our own credential refused by an internal service is a fault of
+		// the platform's configuration, not the caller's key.
+		if cerr.Message() == credential.ErrRejected.Error() {
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
 	case connect.CodeUnavailable:
 		return connect.NewError(connect.CodeUnavailable, errors.New("a service this request needs is unavailable; try again"))
 	case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss:

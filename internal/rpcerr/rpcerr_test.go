@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpcerr"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store"
@@ -29,6 +30,7 @@ func TestToConnect(t *testing.T) {
 		{"downstream unreachable", fmt.Errorf("db: %w", dial), connect.CodeUnavailable, "unavailable", "127.0.0.1"},
 		{"downstream fault", fmt.Errorf("db: %w", connect.NewError(connect.CodeInternal, errors.New("sql: no rows in /var/lib"))), connect.CodeInternal, "internal error", "sql"},
 		{"unmapped", errors.New("disk full at /srv/x"), connect.CodeInternal, "internal error", "/srv"},
+		{"our credential refused downstream", fmt.Errorf("db: %w", connect.NewError(connect.CodeUnauthenticated, credential.ErrRejected)), connect.CodeInternal, "internal error", "credential"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := rpcerr.ToConnect(c.err)

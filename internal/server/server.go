@@ -46,6 +46,7 @@ type Server struct {
 	httpSrv  *http.Server
 	health   *grpchealth.StaticChecker
 	shutdown time.Duration
+	write    time.Duration
 }
 
 type registered struct {
@@ -70,6 +71,11 @@ func WithMiddleware(m func(http.Handler) http.Handler) Option {
 	return func(s *Server) { s.wrap = append(s.wrap, m) }
 }
 
+// WithWriteTimeout sets how long the server may take to write a response,
+// for a service whose handlers may legitimately wait longer than
+// DefaultWriteTimeout (a deploy waiting for a lease and an upload).
+func WithWriteTimeout(d time.Duration) Option { return func(s *Server) { s.write = d } }
+
 // WithShutdownTimeout bounds how long Serve waits for in-flight requests
 // once its context is done.
 func WithShutdownTimeout(d time.Duration) Option { return func(s *Server) { s.shutdown = d } }
@@ -82,6 +88,7 @@ func New(name string, opts ...Option) *Server {
 		logger:   slog.Default(),
 		mux:      http.NewServeMux(),
 		shutdown: DefaultShutdownTimeout,
+		write:    DefaultWriteTimeout,
 	}
 	for _, o := range opts {
 		o(s)
@@ -182,7 +189,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Protocols:         &protocols,
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ReadTimeout:       DefaultReadTimeout,
-		WriteTimeout:      DefaultWriteTimeout,
+		WriteTimeout:      s.write,
 		IdleTimeout:       DefaultIdleTimeout,
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
@@ -199,6 +206,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.shutdown)
 	defer cancel()
 	err = s.httpSrv.Shutdown(shutdownCtx)
+	if err != nil {
+		// The grace period is over: close the connections, which cancels
+		// the requests still running.
+		s.httpSrv.Close()
+	}
 	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 		err = serveErr
 	}
