@@ -88,6 +88,10 @@ func (c *DispatcherConfig) Dispatcher(logger *slog.Logger) (*dispatcher.Dispatch
 	if err != nil {
 		return nil, err
 	}
+	invokeToken, err := c.InvokeToken()
+	if err != nil {
+		return nil, err
+	}
 	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, c.rpcOptions(logger, rpc.WithInternalToken(tok))...)
 	if err != nil {
 		return nil, err
@@ -98,7 +102,7 @@ func (c *DispatcherConfig) Dispatcher(logger *slog.Logger) (*dispatcher.Dispatch
 		BaseDomains:     splitList(c.BaseDomains),
 		DefaultWorker:   c.DefaultWorker,
 		RuntimeURL:      c.RuntimeURL,
-		InvokeToken:     tok,
+		InvokeToken:     invokeToken,
 		RefreshInterval: c.RefreshInterval,
 		UpstreamTimeout: c.UpstreamTimeout,
 		Logger:          logger,

@@ -29,7 +29,11 @@ func worker(label string) []byte {
 func (s *testStack) invoke(t *testing.T, namespace, script string, version int64) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%s%s/%s/%d/hello", s.runtimeURL, runtime.InvokePrefix, namespace, script, version), nil)
-	req.Header.Set(runtime.InvokeTokenHeader, s.token)
+	tok, err := (&Common{DataDir: s.dir}).InvokeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(runtime.InvokeTokenHeader, tok)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -138,7 +138,12 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	invokeToken, err := (&Common{DataDir: s.dir}).InvokeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
 	secrets := map[string]string{
+		"invoke token":        invokeToken,
 		"admin key":           s.adminKey,
 		"deployer key":        deployerKey,
 		"deployer key secret": deployerKey[len("dotdo_")+13:],

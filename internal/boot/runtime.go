@@ -53,13 +53,29 @@ func (c *Common) RuntimeToken(explicit string) (string, error) {
 	return tok, nil
 }
 
+// InvokeToken returns the credential of the runtime's invocation endpoint,
+// which only the dispatcher and the runtime hold (not the internal service
+// credential: the runtime runs untrusted workers and needs no access to
+// auth or db): DOTDO_INVOKE_TOKEN when set, else the one in
+// DataDir/invoke.token, created (mode 0600) on first use.
+func (c *Common) InvokeToken() (string, error) {
+	if tok := config.Env("", "DOTDO_INVOKE_TOKEN"); tok != "" {
+		return tok, nil
+	}
+	tok, err := credential.LoadOrCreate(filepath.Join(c.DataDir, "invoke.token"))
+	if err != nil {
+		return "", fmt.Errorf("invoke token: %w", err)
+	}
+	return tok, nil
+}
+
 // Runtime opens the runtime on DataDir/runtime.
 func (c *RuntimeConfig) Runtime(ctx context.Context, logger *slog.Logger) (*runtime.Runtime, error) {
 	apiToken, err := c.RuntimeToken(c.APIToken)
 	if err != nil {
 		return nil, err
 	}
-	invokeToken, err := c.Token()
+	invokeToken, err := c.InvokeToken()
 	if err != nil {
 		return nil, err
 	}

@@ -69,10 +69,16 @@ var secretsNeeded = map[string][]string{
 	"deploy":     {"DOTDO_INTERNAL_TOKEN", "CLOUDFLARE_API_TOKEN"},
 	"auth":       {"DOTDO_INTERNAL_TOKEN"},
 	"db":         {"DOTDO_INTERNAL_TOKEN", "PGPASSWORD"},
-	"dispatcher": {"DOTDO_INTERNAL_TOKEN"},
-	"runtime":    {"DOTDO_INTERNAL_TOKEN", "DOTDO_RUNTIME_TOKEN"},
+	"dispatcher": {"DOTDO_INTERNAL_TOKEN", "DOTDO_INVOKE_TOKEN"},
+	"runtime":    {"DOTDO_INVOKE_TOKEN", "DOTDO_RUNTIME_TOKEN"},
 	"postgres":   {"POSTGRES_PASSWORD"},
 	"cli":        {"DOTDO_INTERNAL_TOKEN"},
+}
+
+// secretsForbidden are credentials a service must not hold: the runtime
+// runs untrusted workers, so it gets no internal service credential.
+var secretsForbidden = map[string][]string{
+	"runtime": {"DOTDO_INTERNAL_TOKEN"},
 }
 
 var (
@@ -498,6 +504,11 @@ func TestSecretsOnlyFromEnvFiles(t *testing.T) {
 		for _, k := range secretsNeeded[name] {
 			if !provided[k] {
 				t.Errorf("%s: no env_file provides %s", name, k)
+			}
+		}
+		for _, k := range secretsForbidden[name] {
+			if provided[k] {
+				t.Errorf("%s: an env_file gives it %s, which it must not hold", name, k)
 			}
 		}
 	}
