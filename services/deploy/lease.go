@@ -152,7 +152,9 @@ func (s *Service) renew(ctx context.Context, name string, done <-chan struct{}, 
 		case err == nil:
 			last = time.Now()
 		case errors.Is(err, store.ErrLeaseHeld), errors.Is(err, store.ErrFailedPrecondition), errors.Is(err, store.ErrNotFound),
-			time.Since(last) >= ttl:
+			// Give up while the lease is still ours: the next attempt
+			// could not finish before it expires.
+			time.Since(last) >= ttl-ttl/3:
 			s.log.ErrorContext(ctx, "deploy lease lost", "lease", name, "err", err.Error())
 			cancel(fmt.Errorf("%w: %s: %v", ErrLeaseLost, name, err))
 			return

@@ -58,6 +58,8 @@ type Dispatcher struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
+	// refreshMu serializes Refresh.
+	refreshMu sync.Mutex
 	// missMu serializes the refreshes that requests for a worker with
 	// nothing live trigger; missAt is when the last one ran.
 	missMu sync.Mutex

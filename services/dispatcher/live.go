@@ -78,7 +78,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // Refresh reads the environment's live versions once and, on success,
 // makes them the ones requests are routed with. It is safe to call
 // concurrently with requests; Run calls it periodically.
+//
+// Refreshes are serialized, so a slow one cannot replace the table of a
+// later one with older versions.
 func (d *Dispatcher) Refresh(ctx context.Context) error {
+	d.refreshMu.Lock()
+	defer d.refreshMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.RefreshTimeout)
 	defer cancel()
 	workers := make(map[string]LiveVersion)

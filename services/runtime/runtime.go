@@ -43,8 +43,12 @@
 // # Versions
 //
 // Every upload (PUT .../scripts/{script}, PUT .../content) stores a new
-// version of the script: numbers start at 1, increase by one per upload and
-// are never reused, not even after the script is deleted. The upload's
+// version of the script: numbers start at 1, increase with every upload and
+// are never reused, not even after the script is deleted. An upload tagged
+// "dotdo-version=N" (as the Deploy API tags every upload) gets number N,
+// which must be above the last one, so that the runtime's numbers are the
+// platform's deployment versions; numbers then skip where deployments
+// failed. The upload's
 // answer carries the number in result.dotdo_version and in the
 // X-Dotdo-Script-Version header; all stored versions stay invocable until
 // the script is deleted.

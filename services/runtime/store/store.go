@@ -526,7 +526,9 @@ func (s *Store) PutVersion(ns, name string, d Draft) (Script, error) {
 	}
 	n := sf.LastVersion + 1
 	if pinned, ok := PinnedVersion(d.Tags); ok {
-		if old != nil && pinned == sf.LastVersion && sf.Current.Etag == info.Etag {
+		// LastVersion can be above Current.Number when a crashed upload's
+		// number was burned at Open: only a stored current version counts.
+		if old != nil && pinned == sf.LastVersion && sf.Current.Number == pinned && sf.Current.Etag == info.Etag {
 			// A retried upload of the version just stored (its answer was
 			// lost): idempotent.
 			return old.view(ns), nil

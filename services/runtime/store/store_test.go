@@ -229,3 +229,34 @@ func TestPinnedVersion(t *testing.T) {
 		t.Fatalf("pinned version 9 again with other content: %v, want ErrVersionConflict", err)
 	}
 }
+
+// TestPinnedRetryAfterBurnedVersion: when a crash burned version N (its file
+// landed, the script's record did not), a retried upload of N with the
+// current content must not pass for stored.
+func TestPinnedRetryAfterBurnedVersion(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if _, err := s.CreateNamespace("ns"); err != nil {
+		t.Fatal(err)
+	}
+	d := draft("export default {}")
+	d.Tags = []string{"dotdo-version=1"}
+	if _, err := s.PutVersion("ns", "w", d); err != nil {
+		t.Fatal(err)
+	}
+	// Simulate the burn: the script's last version says 2, current is 1.
+	sc, err := s.Script("ns", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Current.Number != 1 {
+		t.Fatalf("current = %d", sc.Current.Number)
+	}
+	st := s.ns["ns"].scripts["w"]
+	st.file.LastVersion = 2
+	d.Tags = []string{"dotdo-version=2"}
+	got, err := s.PutVersion("ns", "w", d)
+	if err == nil && got.Current.Number != 2 {
+		t.Fatalf("retry of burned version 2 answered current=%d without storing 2", got.Current.Number)
+	}
+}
