@@ -42,9 +42,8 @@ generate: proto-deps
 
 ## checkgenerate: fail when generate changes anything.
 checkgenerate: generate
-	@git add -N gen internal/protoimage >/dev/null 2>&1 || true
-	@if ! git diff --quiet --exit-code -- gen internal/protoimage; then \
-		git --no-pager diff --stat -- gen internal/protoimage; \
+	@if [ -n "$$(git status --porcelain -- gen internal/protoimage)" ]; then \
+		git status --short -- gen internal/protoimage; \
 		echo "gen/ is stale: run 'make generate' and commit it"; exit 1; fi
 
 ## lint: gofmt, go vet, buf lint, buf format, buf breaking (against main, when main has protos).

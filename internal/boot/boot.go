@@ -54,6 +54,10 @@ func Main(name string, args []string, stderr io.Writer, cfg Config) int {
 		}
 		return 2
 	}
+	if err := config.Check(fs); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
 	logger := logging.New(stderr, name, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/logging"
 	"github.com/dot-do/platform/internal/telemetry"
 )
@@ -52,6 +53,9 @@ func (d *DevConfig) Parse(args []string) error {
 		s.cfg.RegisterFlags(fs)
 		fs.VisitAll(func(f *flag.Flag) { defined[f.Name] = true })
 		if err := fs.Parse(known(fs, args)); err != nil {
+			return fmt.Errorf("dev: %s: %w", s.name, err)
+		}
+		if err := config.Check(fs); err != nil {
 			return fmt.Errorf("dev: %s: %w", s.name, err)
 		}
 	}

@@ -5,11 +5,12 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -66,24 +67,46 @@ func String(fs *flag.FlagSet, p *string, name, env, def, usage string) {
 	fs.StringVar(p, name, Env(def, env), fmt.Sprintf("%s (env %s)", usage, env))
 }
 
-// Duration registers a duration flag whose default comes from env.
+// Duration registers a duration flag whose default comes from env. A
+// value of env that does not parse is reported by Check.
 func Duration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v := Env("", env); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
-	}
 	fs.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	fromEnv(fs, name, env)
 }
 
-// Int64 registers an int64 flag whose default comes from env.
+// Int64 registers an int64 flag whose default comes from env. A value of
+// env that does not parse is reported by Check.
 func Int64(fs *flag.FlagSet, p *int64, name, env string, def int64, usage string) {
-	if v := Env("", env); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			def = n
-		}
-	}
 	fs.Int64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	fromEnv(fs, name, env)
+}
+
+var (
+	envMu  sync.Mutex
+	envErr = map[*flag.FlagSet][]error{}
+)
+
+// fromEnv sets flag name from the variable env, when set, keeping any
+// error for Check.
+func fromEnv(fs *flag.FlagSet, name, env string) {
+	v := Env("", env)
+	if v == "" {
+		return
+	}
+	if err := fs.Set(name, v); err != nil {
+		envMu.Lock()
+		envErr[fs] = append(envErr[fs], fmt.Errorf("%s=%q: %w", env, v, err))
+		envMu.Unlock()
+	}
+}
+
+// Check returns the errors of environment variables that did not parse
+// into fs's flags, so that a bad value stops the program as a bad flag
+// would rather than silently giving way to the default.
+func Check(fs *flag.FlagSet) error {
+	envMu.Lock()
+	defer envMu.Unlock()
+	return errors.Join(envErr[fs]...)
 }
 
 // ParseEnvironments parses "production=dotdo-production,staging=..." into

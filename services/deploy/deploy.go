@@ -118,6 +118,11 @@ func (s *Service) Rollback(ctx context.Context, c Caller, in RollbackInput) (Res
 		// A retried rollback must not pick its target again: the first
 		// call changed what is live.
 		if d, ok, err := s.recentByIdempotencyKey(ctx, env.Name, in.Service, p.KeyID, in.IdempotencyKey); err != nil || ok {
+			if err == nil && (d.Kind != store.KindRollback || (in.Version != 0 && d.RestoredVersion != in.Version)) {
+				// The key was first used for another request: refuse, as
+				// BeginDeployment does for deploys.
+				return invalid("idempotency_key", "was used for deployment %s (%s of version %d), not this rollback", d.ID, d.Kind, d.Version)
+			}
 			res = Result{Deployment: d, URL: s.url(d), Replayed: ok}
 			if err == nil {
 				err = replayErr(d)

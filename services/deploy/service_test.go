@@ -202,6 +202,12 @@ func TestIdempotentRetry(t *testing.T) {
 	if n := len(f.list("production", "gateway")); n != 3 {
 		t.Fatalf("%d deployments, want 3", n)
 	}
+	// A key first used for a deploy, or for a rollback to another version,
+	// is refused for a rollback rather than replayed.
+	_, err = f.svc.Rollback(ctx, f.caller(f.keys.Deployer), deploy.RollbackInput{Service: "gateway", Environment: "production", IdempotencyKey: "ci-run-42"})
+	wantErr(t, err, deploy.ErrInvalidArgument)
+	_, err = f.svc.Rollback(ctx, f.caller(f.keys.Deployer), deploy.RollbackInput{Service: "gateway", Environment: "production", Version: 2, IdempotencyKey: "undo-1"})
+	wantErr(t, err, deploy.ErrInvalidArgument)
 }
 
 // TestInvalidInput checks that bad requests are refused, naming the field,
