@@ -58,6 +58,7 @@ func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.S
 	}
 	srv := server.New("auth", server.WithLogger(logger))
 	srv.Register(authv1connect.NewAuthServiceHandler(auth.NewHandler(svc), hopts...))
+	c.mountMetrics(srv, false)
 	return srv, nil
 }
 
@@ -67,7 +68,7 @@ func (c *AuthConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	c.serveMetrics(ctx, logger, srv, false)
+	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 

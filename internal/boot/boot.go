@@ -145,28 +145,29 @@ func (c *Common) meter() metric.Meter {
 	return c.Telemetry.Meter()
 }
 
-// serveMetrics exposes the service's metrics: on MetricsAddr when set
-// (until ctx is done); else at /metrics on srv, unless the service is
-// public (its port is reachable from outside) and not run by `dotdo dev`.
-func (c *Common) serveMetrics(ctx context.Context, logger *slog.Logger, srv *server.Server, public bool) {
-	if c.Telemetry == nil {
+// listenMetrics serves the service's metrics on MetricsAddr, when set,
+// until ctx is done.
+func (c *Common) listenMetrics(ctx context.Context, logger *slog.Logger) {
+	if c.Telemetry == nil || c.MetricsAddr == "" {
 		return
 	}
-	if c.MetricsAddr != "" {
-		go func() {
-			if err := c.Telemetry.ListenAndServeMetrics(ctx, c.MetricsAddr); err != nil && ctx.Err() == nil {
-				logger.Error("metrics listener", "addr", c.MetricsAddr, "err", err.Error())
-			}
-		}()
-		return
-	}
+	go func() {
+		if err := c.Telemetry.ListenAndServeMetrics(ctx, c.MetricsAddr); err != nil && ctx.Err() == nil {
+			logger.Error("metrics listener", "addr", c.MetricsAddr, "err", err.Error())
+		}
+	}()
+}
+
+// mountMetrics serves /metrics on srv when mountsMetrics says so.
+func (c *Common) mountMetrics(srv *server.Server, public bool) {
 	if c.mountsMetrics(public) {
 		srv.Handle(telemetry.MetricsPath, c.Telemetry.MetricsHandler())
 	}
 }
 
-// mountsMetrics reports whether serveMetrics mounts /metrics on the
-// service's own server.
+// mountsMetrics reports whether the service serves /metrics on its own
+// server: not when MetricsAddr is set, and on a public service (its port
+// is reachable from outside) only under `dotdo dev`.
 func (c *Common) mountsMetrics(public bool) bool {
 	return c.Telemetry != nil && c.MetricsAddr == "" && (!public || c.dev)
 }

@@ -67,6 +67,7 @@ func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, 
 	}
 	srv := server.New("db", server.WithLogger(logger))
 	srv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st), opts...))
+	c.mountMetrics(srv, false)
 	return srv, nil
 }
 
@@ -81,7 +82,7 @@ func (c *DBConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	c.serveMetrics(ctx, logger, srv, false)
+	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 

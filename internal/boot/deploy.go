@@ -19,6 +19,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/rpcerr"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/services/db/remote"
@@ -176,6 +177,7 @@ func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *d
 		server.WithWriteTimeout(write))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
+	c.mountMetrics(srv, true)
 	return srv, nil
 }
 
@@ -216,6 +218,27 @@ func prepareOnce(ctx context.Context, logger *slog.Logger, svc *deploy.Service) 
 	return nil
 }
 
+// ReconcileInterval is how often a running deploy service resolves
+// deployments left pending (an outcome it could not record, a replica that
+// crashed), besides at start-up and before each deploy of the service.
+const ReconcileInterval = 30 * time.Second
+
+// reconcileEvery runs svc.Reconcile every interval until ctx is done.
+func reconcileEvery(ctx context.Context, logger *slog.Logger, svc *deploy.Service, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := svc.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "reconcile pending deployments", "err", err.Error())
+		}
+	}
+}
+
 // Run prepares the service (namespaces, reconciliation), then serves it
 // until ctx is done.
 func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
@@ -230,15 +253,16 @@ func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err := Prepare(ctx, logger, svc); err != nil {
 		return err
 	}
-	c.serveMetrics(ctx, logger, srv, true)
+	go reconcileEvery(ctx, logger, svc, ReconcileInterval)
+	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 
 // deployMetrics counts the deployments that Deploy and Rollback record, by
 // environment, kind and outcome. A call refused before anything was
 // recorded (bad input, no permission) is not a deployment and is not
-// counted; a failed deployment comes back with its record as an error
-// detail.
+// counted. It runs inside rpcerr's interceptor, so it sees the domain
+// errors.
 func deployMetrics(m *telemetry.DeployMetrics) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
@@ -259,7 +283,7 @@ func deployMetrics(m *telemetry.DeployMetrics) connect.UnaryInterceptorFunc {
 				m.RecordDeployment(ctx, env, kind, telemetry.DeploymentLive, time.Since(start))
 			case recordedDeployment(err):
 				outcome := telemetry.DeploymentFailed
-				if connect.CodeOf(err) == connect.CodeInvalidArgument {
+				if code, _ := rpcerr.Code(err); code == connect.CodeInvalidArgument {
 					outcome = telemetry.DeploymentRejected
 				}
 				m.RecordDeployment(ctx, env, kind, outcome, time.Since(start))
@@ -269,19 +293,9 @@ func deployMetrics(m *telemetry.DeployMetrics) connect.UnaryInterceptorFunc {
 	}
 }
 
-// recordedDeployment reports whether err carries the failed deployment's
-// record.
+// recordedDeployment reports whether err is the failure of a deployment
+// that was recorded (as opposed to a request refused before anything was).
 func recordedDeployment(err error) bool {
-	var cerr *connect.Error
-	if !errors.As(err, &cerr) {
-		return false
-	}
-	for _, d := range cerr.Details() {
-		if msg, derr := d.Value(); derr == nil {
-			if _, ok := msg.(*deployv1.Deployment); ok {
-				return true
-			}
-		}
-	}
-	return false
+	var de *deploy.DeploymentError
+	return errors.As(err, &de)
 }

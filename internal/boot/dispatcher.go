@@ -137,6 +137,7 @@ func (c *DispatcherConfig) Server(logger *slog.Logger, d *dispatcher.Dispatcher)
 	}
 	srv := server.New("dispatcher", sopts...)
 	srv.Register(dispatcherv1connect.NewDispatcherServiceHandler(dispatcher.NewHandler(d), opts...))
+	c.mountMetrics(srv, true)
 	return srv, nil
 }
 
@@ -156,7 +157,7 @@ func (c *DispatcherConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	c.serveMetrics(ctx, logger, srv, true)
+	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 

@@ -215,3 +215,41 @@ func checkTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, root string, childr
 	}
 	t.Fatalf("no %s trace holds all of %v; spans: %v", root, children, names)
 }
+
+// TestDeploymentMetrics: live and failed deployments are counted by
+// environment and outcome on the deploy service's /metrics.
+func TestDeploymentMetrics(t *testing.T) {
+	s, _, _ := observedStack(t)
+	ctx := context.Background()
+	c := s.client(s.adminKey)
+	if _, err := c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "m", Environment: "staging", Script: worker("ok")})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "m", Environment: "staging", Script: []byte(`throw new Error("x")`)})); err == nil {
+		t.Fatal("a worker that throws at top level deployed")
+	}
+	// Refused before anything was recorded: not counted.
+	c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "m", Environment: "mars", Script: worker("x")}))
+	res, err := http.Get(s.apiURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	t.Logf("GET /metrics: %d, %d bytes", res.StatusCode, len(b))
+	for _, want := range []string{`environment="staging",kind="deploy",otel_scope_name`, `outcome="live"} 1`, `outcome="rejected"} 1`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, grepLines(string(b), "dotdo_deployments_total"))
+		}
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

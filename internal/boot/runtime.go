@@ -98,7 +98,7 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer rt.Close()
 	srv := c.Server(logger, rt)
-	c.serveMetrics(ctx, logger, srv, false)
+	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 
@@ -122,5 +122,6 @@ func (c *RuntimeConfig) Server(logger *slog.Logger, rt *runtime.Runtime) *server
 	}
 	srv := server.New("runtime", server.WithLogger(logger), server.WithMiddleware(invoke))
 	srv.Handle("/", h)
+	c.mountMetrics(srv, false)
 	return srv
 }

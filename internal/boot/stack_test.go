@@ -33,6 +33,7 @@ func (o *observe) common(s *testStack, service string) (Common, *slog.Logger) {
 		return c, quietLogger()
 	}
 	c.Telemetry = o.telemetry(service)
+	c.dev = true // one machine, one user: /metrics beside every service
 	return c, o.logger(service)
 }
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/services/auth"
@@ -81,6 +82,19 @@ func ToConnect(err error) error {
 	if err == nil {
 		return nil
 	}
+	cerr := toConnect(err)
+	var d detailed
+	if errors.As(err, &d) {
+		for _, msg := range d.details {
+			if detail, derr := connect.NewErrorDetail(msg); derr == nil {
+				cerr.AddDetail(detail)
+			}
+		}
+	}
+	return cerr
+}
+
+func toConnect(err error) *connect.Error {
 	if hidden := hide(err); hidden != nil {
 		return hidden
 	}
@@ -95,9 +109,33 @@ func ToConnect(err error) error {
 	return connect.NewError(code, err)
 }
 
+// WithDetails attaches protobuf messages to err, which ToConnect sends as
+// the Connect error's details (for example the deployment a failed deploy
+// recorded).
+func WithDetails(err error, details ...proto.Message) error {
+	return detailed{error: err, details: details}
+}
+
+type detailed struct {
+	error
+	details []proto.Message
+}
+
+func (d detailed) Unwrap() error { return d.error }
+
+// fault reports whether code means the server failed, as opposed to the
+// caller's request being refused.
+func fault(code connect.Code) bool {
+	switch code {
+	case connect.CodeInternal, connect.CodeUnknown, connect.CodeUnavailable, connect.CodeDataLoss, connect.CodeAborted:
+		return true
+	}
+	return false
+}
+
 // hide returns the generic error for a downstream fault wrapped in err, or
 // nil.
-func hide(err error) error {
+func hide(err error) *connect.Error {
 	var cerr *connect.Error
 	if _, outer := err.(*connect.Error); outer || !errors.As(err, &cerr) {
 		return nil
@@ -132,8 +170,8 @@ func (i *Interceptor) mapErr(ctx context.Context, procedure string, err error) e
 	if err == nil {
 		return nil
 	}
-	if _, ok := Code(err); !ok || hide(err) != nil {
-		i.logger.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err.Error())
+	if code, ok := Code(err); !ok || fault(code) || hide(err) != nil {
+		i.logger.ErrorContext(ctx, "request failed", "procedure", procedure, "code", code.String(), "err", err.Error())
 	}
 	return ToConnect(err)
 }

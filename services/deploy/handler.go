@@ -212,23 +212,16 @@ func (h *handler) EnsureNamespaces(ctx context.Context, req *connect.Request[dep
 	return connect.NewResponse(&deployv1.EnsureNamespacesResponse{Namespaces: namespacesProto(nss), Created: created}), nil
 }
 
-// deploymentErr maps err with rpcerr and, for a *DeploymentError, attaches
-// the deployment as recorded as an error detail (a
-// dotdo.deploy.v1.Deployment), so that a client learns its id, version and
-// status.
+// deploymentErr attaches, for a *DeploymentError, the deployment as
+// recorded as an error detail (a dotdo.deploy.v1.Deployment), so that a
+// client learns its id, version and status; rpcerr maps the error itself
+// (and logs it when it is a fault).
 func deploymentErr(err error) error {
 	var de *DeploymentError
 	if !errors.As(err, &de) {
 		return err
 	}
-	var cerr *connect.Error
-	if !errors.As(rpcerr.ToConnect(err), &cerr) {
-		return err
-	}
-	if detail, derr := connect.NewErrorDetail(deploymentProto(de.Deployment)); derr == nil {
-		cerr.AddDetail(detail)
-	}
-	return cerr
+	return rpcerr.WithDetails(err, deploymentProto(de.Deployment))
 }
 
 func namespacesProto(nss []NamespaceStatus) []*deployv1.Namespace {
