@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/dot-do/platform/internal/config"
+	runtimestore "github.com/dot-do/platform/services/runtime/store"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -158,9 +159,9 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.InvokeToken == "":
 		return c, errors.New("dispatcher: Config.InvokeToken is required")
-	case !validName(c.Namespace):
+	case !runtimestore.ValidName(c.Namespace):
 		return c, fmt.Errorf("dispatcher: namespace %q is not a valid namespace name", c.Namespace)
-	case !validName(c.DefaultWorker):
+	case !runtimestore.ValidName(c.DefaultWorker):
 		return c, fmt.Errorf("dispatcher: default worker %q is not a valid worker name", c.DefaultWorker)
 	case c.RefreshInterval < 0, c.RefreshTimeout < 0, c.UpstreamTimeout < 0, c.DialTimeout < 0, c.LogInterval < 0:
 		return c, errors.New("dispatcher: durations must not be negative")
@@ -168,7 +169,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("dispatcher: sizes must not be negative")
 	}
 	for _, w := range c.Workers {
-		if !validName(w) {
+		if !runtimestore.ValidName(w) {
 			return c, fmt.Errorf("dispatcher: worker %q is not a valid worker name", w)
 		}
 	}
@@ -221,23 +222,4 @@ func normalizeBaseDomain(d string) (string, error) {
 		return "", fmt.Errorf("dispatcher: base domain %q is not a domain name", d)
 	}
 	return h.name, nil
-}
-
-// validName reports whether s is usable as a worker (script) or namespace
-// name in an invocation path: the runtime's names, a-z, 0-9, '_' and '-'
-// (not first), at most 63 bytes.
-func validName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
-		case c == '-' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
