@@ -11,6 +11,7 @@ package rpcerr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -67,6 +68,24 @@ func Code(err error) (connect.Code, bool) {
 		}
 	}
 	return connect.CodeInternal, false
+}
+
+// FromDownstream wraps err, returned by a call to another service (what
+// names it), with the first of sentinels that this package maps to err's
+// code, so that callers test the error with errors.Is as they would in
+// process. The Connect error stays in the chain; an error whose code no
+// sentinel has is only wrapped.
+func FromDownstream(what string, err error, sentinels ...error) error {
+	if err == nil {
+		return nil
+	}
+	code := connect.CodeOf(err)
+	for _, s := range sentinels {
+		if c, ok := Code(s); ok && c == code {
+			return fmt.Errorf("%s: %w: %w", what, s, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // ToConnect turns err into a Connect error. A Connect error returned as

@@ -44,3 +44,21 @@ func TestToConnect(t *testing.T) {
 		})
 	}
 }
+
+// TestFromDownstream: an error from another service gains the sentinel of
+// its code and keeps its Connect error.
+func TestFromDownstream(t *testing.T) {
+	down := connect.NewError(connect.CodeAborted, errors.New("lease held by replica-2"))
+	err := rpcerr.FromDownstream("db", down, store.ErrNotFound, store.ErrLeaseHeld)
+	var cerr *connect.Error
+	if !errors.Is(err, store.ErrLeaseHeld) || errors.Is(err, store.ErrNotFound) || !errors.As(err, &cerr) || cerr != down {
+		t.Fatalf("FromDownstream = %v", err)
+	}
+	other := rpcerr.FromDownstream("db", connect.NewError(connect.CodeUnavailable, errors.New("down")), store.ErrNotFound)
+	if errors.Is(other, store.ErrNotFound) || connect.CodeOf(other) != connect.CodeUnavailable {
+		t.Fatalf("unmapped code: %v", other)
+	}
+	if rpcerr.FromDownstream("db", nil) != nil {
+		t.Fatal("nil error wrapped")
+	}
+}

@@ -7,7 +7,6 @@ package remote
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/internal/pbtime"
+	"github.com/dot-do/platform/internal/rpcerr"
 	"github.com/dot-do/platform/services/db"
 	"github.com/dot-do/platform/services/db/store"
 )
@@ -34,26 +34,10 @@ func New(client dbv1connect.DBServiceClient) *Store { return &Store{client: clie
 // Close implements store.Store; the client holds no resources of its own.
 func (s *Store) Close() error { return nil }
 
-// codeErrors maps the db service's codes back to the store's sentinels.
-var codeErrors = map[connect.Code]error{
-	connect.CodeNotFound:           store.ErrNotFound,
-	connect.CodeAlreadyExists:      store.ErrAlreadyExists,
-	connect.CodeFailedPrecondition: store.ErrFailedPrecondition,
-	connect.CodeAborted:            store.ErrLeaseHeld,
-	connect.CodeDataLoss:           store.ErrCorrupt,
-	connect.CodeInvalidArgument:    store.ErrInvalidArgument,
-}
-
-// wrap turns a Connect error from the db service into an error that wraps
-// both the store sentinel of its code and the Connect error itself.
+// wrap adds to an error of the db service the store sentinel of its code.
 func wrap(err error) error {
-	if err == nil {
-		return nil
-	}
-	if sentinel, ok := codeErrors[connect.CodeOf(err)]; ok {
-		return fmt.Errorf("db: %w: %w", sentinel, err)
-	}
-	return fmt.Errorf("db: %w", err)
+	return rpcerr.FromDownstream("db", err, store.ErrNotFound, store.ErrAlreadyExists, store.ErrFailedPrecondition,
+		store.ErrLeaseHeld, store.ErrCorrupt, store.ErrInvalidArgument)
 }
 
 // call runs one unary RPC and maps its error.
@@ -327,11 +311,4 @@ func (s *Store) GetLease(ctx context.Context, name string) (store.Lease, error) 
 		return store.Lease{}, err
 	}
 	return db.LeaseFromProto(res.GetLease()), nil
-}
-
-// IsUnavailable reports whether err means the db service could not be
-// reached, as opposed to a refusal.
-func IsUnavailable(err error) bool {
-	var cerr *connect.Error
-	return errors.As(err, &cerr) && cerr.Code() == connect.CodeUnavailable
 }

@@ -18,6 +18,7 @@ import (
 	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/internal/pbtime"
+	"github.com/dot-do/platform/internal/rpcerr"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/apikey"
 	"github.com/dot-do/platform/services/deploy"
@@ -37,26 +38,11 @@ var (
 // New returns a Client calling c.
 func New(c authv1connect.AuthServiceClient) *Client { return &Client{c: c} }
 
-var codeErrors = map[connect.Code]error{
-	connect.CodeUnauthenticated:    auth.ErrUnauthenticated,
-	connect.CodePermissionDenied:   auth.ErrPermissionDenied,
-	connect.CodeResourceExhausted:  auth.ErrThrottled,
-	connect.CodeNotFound:           auth.ErrNotFound,
-	connect.CodeAlreadyExists:      auth.ErrAlreadyExists,
-	connect.CodeInvalidArgument:    auth.ErrInvalidArgument,
-	connect.CodeFailedPrecondition: auth.ErrFailedPrecondition,
-}
-
 // wrap keeps the Connect error (so its code and message reach deploy's
-// caller unchanged) and adds the auth sentinel of its code.
+// caller) and adds the auth sentinel of its code.
 func wrap(err error) error {
-	if err == nil {
-		return nil
-	}
-	if sentinel, ok := codeErrors[connect.CodeOf(err)]; ok {
-		return fmt.Errorf("%w: %w", sentinel, err)
-	}
-	return fmt.Errorf("auth: %w", err)
+	return rpcerr.FromDownstream("auth", err, auth.ErrUnauthenticated, auth.ErrPermissionDenied, auth.ErrThrottled,
+		auth.ErrNotFound, auth.ErrAlreadyExists, auth.ErrInvalidArgument, auth.ErrFailedPrecondition)
 }
 
 // Authenticate implements deploy.Authorizer.
