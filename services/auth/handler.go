@@ -111,11 +111,7 @@ func (h *handler) RotateApiKey(ctx context.Context, req *connect.Request[authv1.
 	if err != nil {
 		return nil, err
 	}
-	key, rec, err := h.svc.RotateKey(ctx, op, req.Msg.GetKeyId(), req.Msg.GetGracePeriod().AsDuration())
-	if err != nil {
-		return nil, err
-	}
-	prev, err := h.svc.GetKey(ctx, op, req.Msg.GetKeyId())
+	key, rec, prev, err := h.svc.RotateKey(ctx, op, req.Msg.GetKeyId(), req.Msg.GetGracePeriod().AsDuration())
 	if err != nil {
 		return nil, err
 	}

@@ -199,7 +199,8 @@ func (s *Service) SetKeyExpiry(ctx context.Context, actor Principal, keyID strin
 }
 
 // RotateKey replaces keyID with a new key of the same name, role and
-// environments, and returns the new key (its Token is shown once) and record.
+// environments, and returns the new key (its Token is shown once), its
+// record, and the old key's record as the rotation left it.
 // The old key keeps working for grace (0 = the configured default,
 // DefaultRotationGrace unless WithRotationGrace; an earlier existing expiry is
 // kept), after which it fails authentication; its record's ReplacedBy names
@@ -209,25 +210,25 @@ func (s *Service) SetKeyExpiry(ctx context.Context, actor Principal, keyID strin
 //
 // Errors as for GetKey, plus ErrInvalidArgument for a negative grace and
 // ErrFailedPrecondition if the key is revoked, expired or already rotated.
-func (s *Service) RotateKey(ctx context.Context, actor Principal, keyID string, grace time.Duration) (apikey.Key, KeyRecord, error) {
+func (s *Service) RotateKey(ctx context.Context, actor Principal, keyID string, grace time.Duration) (key apikey.Key, rec, previous KeyRecord, err error) {
 	if grace < 0 {
-		return apikey.Key{}, KeyRecord{}, invalidArg("grace must not be negative")
+		return apikey.Key{}, KeyRecord{}, KeyRecord{}, invalidArg("grace must not be negative")
 	}
 	if grace == 0 {
 		grace = s.grace
 	}
 	old, err := s.getManaged(ctx, actor, keyID)
 	if err != nil {
-		return apikey.Key{}, KeyRecord{}, err
+		return apikey.Key{}, KeyRecord{}, KeyRecord{}, err
 	}
 	now := s.now()
 	switch {
 	case !old.RevokedAt.IsZero():
-		return apikey.Key{}, KeyRecord{}, fmt.Errorf("auth: key %q is revoked: %w", keyID, ErrFailedPrecondition)
+		return apikey.Key{}, KeyRecord{}, KeyRecord{}, fmt.Errorf("auth: key %q is revoked: %w", keyID, ErrFailedPrecondition)
 	case old.ReplacedBy != "":
-		return apikey.Key{}, KeyRecord{}, fmt.Errorf("auth: key %q was already rotated to %q; rotate that key instead: %w", keyID, old.ReplacedBy, ErrFailedPrecondition)
+		return apikey.Key{}, KeyRecord{}, KeyRecord{}, fmt.Errorf("auth: key %q was already rotated to %q; rotate that key instead: %w", keyID, old.ReplacedBy, ErrFailedPrecondition)
 	case !old.Active(now):
-		return apikey.Key{}, KeyRecord{}, fmt.Errorf("auth: key %q has expired: %w", keyID, ErrFailedPrecondition)
+		return apikey.Key{}, KeyRecord{}, KeyRecord{}, fmt.Errorf("auth: key %q has expired: %w", keyID, ErrFailedPrecondition)
 	}
 	oldExpires := now.Add(grace)
 	if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(oldExpires) {
@@ -240,15 +241,17 @@ func (s *Service) RotateKey(ctx context.Context, actor Principal, keyID string, 
 		}
 	}
 	s.Invalidate(keyID)
-	key, rec, err := s.insert(maxIDAttempts, func(rec KeyRecord) error { return s.store.ReplaceKey(ctx, keyID, rec, oldExpires) },
+	key, rec, err = s.insert(maxIDAttempts, func(rec KeyRecord) error { return s.store.ReplaceKey(ctx, keyID, rec, oldExpires) },
 		KeyRecord{Name: old.Name, Role: old.Role, Environments: old.Environments, CreatedAt: now, CreatedBy: actor.KeyID, ExpiresAt: newExpires})
 	s.Invalidate(keyID)
 	if err != nil {
-		return apikey.Key{}, KeyRecord{}, s.storeErr("rotate", keyID, err)
+		return apikey.Key{}, KeyRecord{}, KeyRecord{}, s.storeErr("rotate", keyID, err)
 	}
 	s.audit(ctx, Event{Time: now, Action: ActionKeyRotate, Outcome: OutcomeSuccess, KeyID: keyID, Actor: actor.KeyID,
 		Reason: fmt.Sprintf("replaced by %s; old key expires=%s", rec.KeyID, timeString(oldExpires))})
-	return key, rec.withoutHash(), nil
+	previous = old.withoutHash()
+	previous.ExpiresAt, previous.ReplacedBy = oldExpires, rec.KeyID
+	return key, rec.withoutHash(), previous, nil
 }
 
 // insert generates a key for tmpl, fills KeyID and SecretHash, and calls

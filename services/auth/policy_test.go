@@ -157,11 +157,11 @@ func TestKeyManagementPolicyTable(t *testing.T) {
 			return err
 		}, allow("admin/all")},
 		{"rotate staging key", func(h *harness, a Principal) error {
-			_, _, err := h.svc.RotateKey(ctx, a, target(h, []string{"staging"}), 0)
+			_, _, _, err := h.svc.RotateKey(ctx, a, target(h, []string{"staging"}), 0)
 			return err
 		}, allow("admin/all", "admin/staging")},
 		{"rotate production key", func(h *harness, a Principal) error {
-			_, _, err := h.svc.RotateKey(ctx, a, target(h, []string{"production"}), 0)
+			_, _, _, err := h.svc.RotateKey(ctx, a, target(h, []string{"production"}), 0)
 			return err
 		}, allow("admin/all")},
 		{"set expiry of staging key", func(h *harness, a Principal) error {

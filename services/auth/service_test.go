@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -293,7 +294,7 @@ func TestRotationGrace(t *testing.T) {
 	h.mustAuth(old.Token) // cached
 	h.clock.Advance(time.Hour)
 	rotatedAt := h.clock.Now()
-	nk, newRec, err := h.svc.RotateKey(ctx, h.admin, oldRec.KeyID, time.Hour)
+	nk, newRec, prev, err := h.svc.RotateKey(ctx, h.admin, oldRec.KeyID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +306,11 @@ func TestRotationGrace(t *testing.T) {
 	oldNow, _ := h.mem.GetKey(ctx, oldRec.KeyID)
 	if oldNow.ReplacedBy != newRec.KeyID || !oldNow.ExpiresAt.Equal(rotatedAt.Add(time.Hour)) {
 		t.Fatalf("old record = %+v", oldNow)
+	}
+	// The previous record returned is the old key as stored, without hash.
+	oldNow.SecretHash = nil
+	if !reflect.DeepEqual(prev, oldNow) {
+		t.Fatalf("previous = %+v, stored = %+v", prev, oldNow)
 	}
 	// Both work during the grace period.
 	h.clock.Advance(time.Hour - time.Second)
@@ -321,10 +327,10 @@ func TestRotationGrace(t *testing.T) {
 		t.Fatalf("new key after grace: %v", err)
 	}
 	// A rotated key can not be rotated again.
-	if _, _, err := h.svc.RotateKey(ctx, h.admin, oldRec.KeyID, 0); !errors.Is(err, ErrFailedPrecondition) {
+	if _, _, _, err := h.svc.RotateKey(ctx, h.admin, oldRec.KeyID, 0); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("second rotation = %v, want ErrFailedPrecondition", err)
 	}
-	if _, _, err := h.svc.RotateKey(ctx, h.admin, newRec.KeyID, -time.Second); !errors.Is(err, ErrInvalidArgument) {
+	if _, _, _, err := h.svc.RotateKey(ctx, h.admin, newRec.KeyID, -time.Second); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("negative grace = %v", err)
 	}
 }
@@ -332,7 +338,7 @@ func TestRotationGrace(t *testing.T) {
 func TestRotationDefaults(t *testing.T) {
 	h := newHarness(t)
 	_, rec := h.create("forever", RoleViewer, nil, 0)
-	nk, newRec, err := h.svc.RotateKey(ctx, h.admin, rec.KeyID, 0)
+	nk, newRec, _, err := h.svc.RotateKey(ctx, h.admin, rec.KeyID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +350,7 @@ func TestRotationDefaults(t *testing.T) {
 	// An earlier existing expiry is kept; a configured default applies.
 	h2 := newHarness(t, WithRotationGrace(time.Hour))
 	_, short := h2.create("short", RoleViewer, nil, time.Minute)
-	if _, _, err := h2.svc.RotateKey(ctx, h2.admin, short.KeyID, 0); err != nil {
+	if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, short.KeyID, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := h2.mem.GetKey(ctx, short.KeyID)
@@ -352,7 +358,7 @@ func TestRotationDefaults(t *testing.T) {
 		t.Fatalf("rotation extended expiry from %v to %v", short.ExpiresAt, got.ExpiresAt)
 	}
 	_, long := h2.create("long", RoleViewer, nil, 0)
-	if _, _, err := h2.svc.RotateKey(ctx, h2.admin, long.KeyID, 0); err != nil {
+	if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, long.KeyID, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = h2.mem.GetKey(ctx, long.KeyID)
@@ -363,7 +369,7 @@ func TestRotationDefaults(t *testing.T) {
 	_, _ = h2.svc.RevokeKey(ctx, h2.admin, long.KeyID)
 	h2.clock.Advance(time.Minute)
 	for _, id := range []string{long.KeyID, short.KeyID} {
-		if _, _, err := h2.svc.RotateKey(ctx, h2.admin, id, 0); !errors.Is(err, ErrFailedPrecondition) {
+		if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, id, 0); !errors.Is(err, ErrFailedPrecondition) {
 			t.Fatalf("RotateKey(%s) = %v, want ErrFailedPrecondition", id, err)
 		}
 	}
@@ -536,7 +542,7 @@ func TestAuditSinkNeverSeesSecrets(t *testing.T) {
 	collect(h.svc.Authorize(ctx, k.Token, PermDeploymentsCreate, "production", "c2"))
 	collect(h.svc.Authenticate(ctx, k.Token+" ", "c1"))
 	collect(h.svc.Authenticate(ctx, k.Token, "c1")) // throttled
-	nk, _, err := h.svc.RotateKey(ctx, h.admin, rec.KeyID, time.Second)
+	nk, _, _, err := h.svc.RotateKey(ctx, h.admin, rec.KeyID, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,11 +72,7 @@ func (l localKeys) RevokeKey(ctx context.Context, op Operator, keyID string) (au
 
 // RotateKey implements KeyManager.
 func (l localKeys) RotateKey(ctx context.Context, op Operator, keyID string, grace time.Duration) (RotatedKey, error) {
-	k, rec, err := l.svc.RotateKey(ctx, op.Principal, keyID, grace)
-	if err != nil {
-		return RotatedKey{}, err
-	}
-	prev, err := l.svc.GetKey(ctx, op.Principal, keyID)
+	k, rec, prev, err := l.svc.RotateKey(ctx, op.Principal, keyID, grace)
 	if err != nil {
 		return RotatedKey{}, err
 	}
