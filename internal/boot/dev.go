@@ -90,7 +90,8 @@ func known(fs *flag.FlagSet, args []string) []string {
 }
 
 // Dev runs every service in one process, each on its own address and still
-// talking Connect to the others, until ctx is done or one of them fails.
+// talking Connect to the others (the dispatcher calls the runtime's handler
+// directly), until ctx is done or one of them fails.
 // Once all are healthy it creates the bootstrap admin key on first start and
 // prints it, and what to try, on out.
 func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
@@ -102,6 +103,9 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 	d.Auth.DBURL = "http://" + d.DB.Addr
 	d.Deploy.DBURL, d.Deploy.AuthURL, d.Deploy.RuntimeURL = "http://"+d.DB.Addr, "http://"+d.Auth.Addr, "http://"+d.Runtime.Addr
 	d.Dispatcher.DBURL, d.Dispatcher.RuntimeURL = "http://"+d.DB.Addr, "http://"+d.Runtime.Addr
+	// The dispatcher calls the runtime in process: no HTTP hop between them.
+	d.Runtime.local = newLocalRuntime()
+	d.Dispatcher.local = d.Runtime.local
 	// Deploys print where the dispatcher serves the worker.
 	if d.Deploy.URLTemplate == "" {
 		d.Deploy.URLTemplate = "http://" + d.Dispatcher.Addr + "/api/{service}/"

@@ -13,10 +13,16 @@ import (
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 )
 
-// get sends GET path to the dispatcher with Host host.
-func (s *testStack) get(t *testing.T, host, path string) (int, string) {
+// dispatchers are the stack's two dispatchers by name: over HTTP and in
+// process.
+func (s *testStack) dispatchers() map[string]string {
+	return map[string]string{"over HTTP": s.dispatcherURL, "in process": s.localDispatcherURL}
+}
+
+// get sends GET path to the dispatcher at base with Host host.
+func get(t *testing.T, base, host, path string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.dispatcherURL+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 	req.Host = host
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -28,9 +34,10 @@ func (s *testStack) get(t *testing.T, host, path string) (int, string) {
 }
 
 // TestDispatchEndToEnd deploys gateway and db through DeployService, reaches
-// both through the dispatcher by subdomain and by path, rolls gateway back
-// and measures how soon the old version answers: within the refresh
-// interval (100 ms here) plus one read of the live versions.
+// both through the dispatcher (over HTTP and in process) by subdomain and by
+// path, rolls gateway back and measures how soon the old version answers:
+// within the refresh interval (100 ms here) plus one read of the live
+// versions.
 func TestDispatchEndToEnd(t *testing.T) {
 	s := newTestStack(t)
 	ctx := context.Background()
@@ -46,23 +53,25 @@ func TestDispatchEndToEnd(t *testing.T) {
 	// With any deployed worker allowed, /api/db/* routes to db once the
 	// dispatcher's table holds db: within the refresh bound.
 	waitFor(t, s, "db.do", "db-v1 /x", time.Second)
-	for _, c := range []struct{ host, path, want string }{
-		{"gateway.do", "/x", "gateway-v1 /x"},               // subdomain
-		{"GATEWAY.do:8787", "/x", "gateway-v1 /x"},          // case and port
-		{"api.do", "/api/db/users", "db-v1 /api/db/users"},  // path: the worker sees the original path
-		{"do", "/api/db", "db-v1 /api/db"},                  // path without a slash
-		{"api.do", "/", "gateway-v1 /"},                     // default
-		{"db.do", "/api/db/users", "db-v1 /api/db/users"},   // subdomain wins
-		{"do.", "/anything", "gateway-v1 /anything"},        // trailing dot
-		{"api.do", "/api/%64b/x", "gateway-v1 /api/%64b/x"}, // encoded segment: no path rule
-		{"api.do", "/api//db", "gateway-v1 /api//db"},       // empty segment: no path rule
-	} {
-		if code, body := s.get(t, c.host, c.path); code != 200 || body != c.want {
-			t.Errorf("%s%s = %d %q, want %q", c.host, c.path, code, body, c.want)
+	for name, base := range s.dispatchers() {
+		for _, c := range []struct{ host, path, want string }{
+			{"gateway.do", "/x", "gateway-v1 /x"},               // subdomain
+			{"GATEWAY.do:8787", "/x", "gateway-v1 /x"},          // case and port
+			{"api.do", "/api/db/users", "db-v1 /api/db/users"},  // path: the worker sees the original path
+			{"do", "/api/db", "db-v1 /api/db"},                  // path without a slash
+			{"api.do", "/", "gateway-v1 /"},                     // default
+			{"db.do", "/api/db/users", "db-v1 /api/db/users"},   // subdomain wins
+			{"do.", "/anything", "gateway-v1 /anything"},        // trailing dot
+			{"api.do", "/api/%64b/x", "gateway-v1 /api/%64b/x"}, // encoded segment: no path rule
+			{"api.do", "/api//db", "gateway-v1 /api//db"},       // empty segment: no path rule
+		} {
+			if code, body := get(t, base, c.host, c.path); code != 200 || body != c.want {
+				t.Errorf("%s: %s%s = %d %q, want %q", name, c.host, c.path, code, body, c.want)
+			}
 		}
-	}
-	if code, body := s.get(t, "example.com", "/"); code != 404 || !strings.Contains(body, `"request_id"`) {
-		t.Errorf("foreign host = %d %s, want a 404 JSON error", code, body)
+		if code, body := get(t, base, "example.com", "/"); code != 404 || !strings.Contains(body, `"request_id"`) {
+			t.Errorf("%s: foreign host = %d %s, want a 404 JSON error", name, code, body)
+		}
 	}
 
 	deploy("gateway", "gateway-v2")
@@ -75,18 +84,21 @@ func TestDispatchEndToEnd(t *testing.T) {
 	t.Logf("the rolled-back version answered %v after the rollback returned (%v after it started)", took, time.Since(start))
 }
 
-// waitFor polls host until it answers want, failing after bound; it returns
-// how long it took.
+// waitFor polls host on both dispatchers until both answer want, failing
+// after bound; it returns how long it took.
 func waitFor(t *testing.T, s *testStack, host, want string, bound time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
-		if _, body := s.get(t, host, "/x"); body == want {
-			return time.Since(start)
+	for name, base := range s.dispatchers() {
+		for {
+			if _, body := get(t, base, host, "/x"); body == want {
+				break
+			}
+			if time.Since(start) > bound {
+				t.Fatalf("%s: %s did not answer %q within %v", name, host, want, bound)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		if time.Since(start) > bound {
-			t.Fatalf("%s did not answer %q within %v", host, want, bound)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	return time.Since(start)
 }

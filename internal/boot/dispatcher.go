@@ -42,6 +42,10 @@ type DispatcherConfig struct {
 	RefreshInterval time.Duration
 	// UpstreamTimeout bounds the wait for a worker's response headers.
 	UpstreamTimeout time.Duration
+
+	// local, when set (by Dev), is the runtime in this process, which the
+	// dispatcher then calls directly instead of at RuntimeURL.
+	local *localRuntime
 }
 
 // RegisterFlags registers the dispatcher's flags on fs.
@@ -79,7 +83,7 @@ func (c *DispatcherConfig) namespace() (string, error) {
 
 // Dispatcher builds the dispatcher, reading live versions from the db
 // service.
-func (c *DispatcherConfig) Dispatcher(logger *slog.Logger) (*dispatcher.Dispatcher, error) {
+func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) (*dispatcher.Dispatcher, error) {
 	tok, err := c.Token()
 	if err != nil {
 		return nil, err
@@ -109,6 +113,11 @@ func (c *DispatcherConfig) Dispatcher(logger *slog.Logger) (*dispatcher.Dispatch
 	}
 	if c.Telemetry != nil {
 		cfg.WrapTransport = c.Telemetry.HTTPTransport
+	}
+	if c.local != nil {
+		if cfg.Runtime, err = c.local.wait(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if strings.TrimSpace(c.Workers) == "*" {
 		cfg.AnyWorker = true
@@ -143,7 +152,7 @@ func (c *DispatcherConfig) Server(logger *slog.Logger, d *dispatcher.Dispatcher)
 
 // Run serves the dispatcher until ctx is done.
 func (c *DispatcherConfig) Run(ctx context.Context, logger *slog.Logger) error {
-	d, err := c.Dispatcher(logger)
+	d, err := c.Dispatcher(ctx, logger)
 	if err != nil {
 		return err
 	}

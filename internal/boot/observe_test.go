@@ -102,26 +102,34 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 	_, err = adm.RotateApiKey(ctx, connect.NewRequest(&deployv1.RotateApiKeyRequest{KeyId: created.Msg.GetApiKey().GetKeyId()}))
 	note(err)
 
-	// Dispatch: the live version (the rollback) answers through the dispatcher.
-	var body string
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest("GET", s.dispatcherURL+"/hello", nil)
-		req.Host = "gateway.do"
-		req.Header.Set("Authorization", "Bearer "+deployerKey) // an end user's header, passed to the worker
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+	// Dispatch: the live version (the rollback) answers through both
+	// dispatchers, each on a path of its own so that its trace can be told
+	// apart.
+	dispatchPaths := map[string]string{"/hello": s.dispatcherURL, "/hello-in-process": s.localDispatcherURL}
+	for path, base := range dispatchPaths {
+		var body string
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			req, _ := http.NewRequest("GET", base+path, nil)
+			req.Host = "gateway.do"
+			req.Header.Set("Authorization", "Bearer "+deployerKey) // an end user's header, passed to the worker
+			// An outsider's trace context: the dispatcher starts a trace of
+			// its own, which the runtime's span must join instead.
+			req.Header.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if body = string(b); res.StatusCode == 200 && strings.HasPrefix(body, "v1") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if body = string(b); res.StatusCode == 200 && strings.HasPrefix(body, "v1") {
-			break
+		if !strings.HasPrefix(body, "v1") {
+			t.Fatalf("dispatch of %s answered %q, want the rolled-back v1", path, body)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !strings.HasPrefix(body, "v1") {
-		t.Fatalf("dispatch answered %q, want the rolled-back v1", body)
 	}
 
 	spans := rec.Ended()
@@ -132,7 +140,9 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 	// .../scripts/gateway); the dispatcher's request reaches the runtime's
 	// invocation endpoint in the dispatcher's trace.
 	checkTrace(t, spans, "dotdo.deploy.v1.DeployService/Deploy", "PUT /")
-	checkTrace(t, spans, "GET", "GET")
+	for path := range dispatchPaths {
+		checkDispatchTrace(t, spans, path)
+	}
 
 	runtimeToken, err := (&Common{DataDir: s.dir}).RuntimeToken("")
 	if err != nil {
@@ -172,6 +182,36 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 
 // checkTrace finds the server span named root whose trace also holds the
 // named server spans, each a descendant of root.
+// checkDispatchTrace checks that the dispatcher's span of the request for
+// path has, in its trace and below it, the runtime's span of the
+// invocation.
+func checkDispatchTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, path string) {
+	t.Helper()
+	urlPath := func(sp sdktrace.ReadOnlySpan) string {
+		for _, a := range sp.Attributes() {
+			if a.Key == "url.path" {
+				return a.Value.AsString()
+			}
+		}
+		return ""
+	}
+	var roots []sdktrace.ReadOnlySpan
+	for _, sp := range spans {
+		if sp.SpanKind() == trace.SpanKindServer && urlPath(sp) == path {
+			roots = append(roots, sp)
+		}
+	}
+	for _, r := range roots {
+		for _, sp := range spans {
+			if sp.SpanKind() == trace.SpanKindServer && sp.SpanContext().TraceID() == r.SpanContext().TraceID() &&
+				strings.HasPrefix(urlPath(sp), "/invoke/dotdo-production/gateway/") && strings.HasSuffix(urlPath(sp), path) {
+				return
+			}
+		}
+	}
+	t.Errorf("no trace of the dispatch of %s reaches the runtime (%d dispatcher spans for it)", path, len(roots))
+}
+
 func checkTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, root string, children ...string) {
 	t.Helper()
 	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}

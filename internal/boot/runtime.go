@@ -28,6 +28,36 @@ type RuntimeConfig struct {
 	APIToken string
 	// MaxScriptBytes bounds an upload.
 	MaxScriptBytes int64
+
+	// local, when set (by Dev), receives the runtime's handler for a
+	// dispatcher in this process.
+	local *localRuntime
+}
+
+// localRuntime hands the runtime's handler, once the runtime is open, to a
+// dispatcher in the same process, which then calls it directly instead of
+// over HTTP (dispatcher.Config.Runtime).
+type localRuntime struct {
+	ready   chan struct{}
+	handler http.Handler
+}
+
+func newLocalRuntime() *localRuntime { return &localRuntime{ready: make(chan struct{})} }
+
+// set publishes h; call it once.
+func (l *localRuntime) set(h http.Handler) {
+	l.handler = h
+	close(l.ready)
+}
+
+// wait returns the runtime's handler once it is published, or ctx's error.
+func (l *localRuntime) wait(ctx context.Context) (http.Handler, error) {
+	select {
+	case <-l.ready:
+		return l.handler, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the runtime: %w", context.Cause(ctx))
+	}
 }
 
 // RegisterFlags registers the runtime's flags on fs.
@@ -97,9 +127,23 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
+	c.shareLocal(rt)
 	srv := c.Server(logger, rt)
 	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
+}
+
+// shareLocal hands rt's handler, traced, to the dispatcher in this process,
+// if there is one.
+func (c *RuntimeConfig) shareLocal(rt *runtime.Runtime) {
+	if c.local == nil {
+		return
+	}
+	h := rt.Handler()
+	if c.Telemetry != nil {
+		h = c.Telemetry.InProcessHTTPHandler(h, "runtime")
+	}
+	c.local.set(h)
 }
 
 // Server serves rt's API and invocation endpoint, traced, with the

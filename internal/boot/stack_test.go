@@ -17,8 +17,11 @@ type testStack struct {
 	dir                                string
 	token                              string
 	dbURL, authURL, runtimeURL, apiURL string
-	dispatcherURL                      string
-	adminKey                           string
+	// dispatcherURL is a dispatcher that reaches the runtime over HTTP,
+	// as the dispatcher binary does; localDispatcherURL one that calls it
+	// in process, as `dotdo dev` does.
+	dispatcherURL, localDispatcherURL string
+	adminKey                          string
 }
 
 // observe gives each service of a test stack its telemetry and logger.
@@ -69,7 +72,7 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	}
 	s.authURL = serve(t, authSrv)
 
-	rc := RuntimeConfig{}
+	rc := RuntimeConfig{local: newLocalRuntime()}
 	var rtLog *slog.Logger
 	rc.Common, rtLog = o.common(s, "runtime")
 	rt, err := rc.Runtime(ctx, rtLog)
@@ -78,6 +81,7 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	}
 	s.runtimeURL = serve(t, rc.Server(rtLog, rt))
 	t.Cleanup(func() { rt.Close() })
+	rc.shareLocal(rt)
 
 	dc := DeployConfig{
 		AuthURL:      s.authURL,
@@ -108,21 +112,29 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	}
 	var dispLog *slog.Logger
 	pc.Common, dispLog = o.common(s, "dispatcher")
-	d, err := pc.Dispatcher(dispLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dctx, cancel := context.WithCancel(ctx)
-	go d.Run(dctx)
-	t.Cleanup(func() { cancel(); d.Close() })
-	dispSrv, err := pc.Server(dispLog, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.dispatcherURL = serve(t, dispSrv)
+	s.dispatcherURL = serveDispatcher(t, pc, dispLog)
+	pc.local = rc.local
+	s.localDispatcherURL = serveDispatcher(t, pc, dispLog)
 
 	if s.adminKey, err = Bootstrap(ctx, s.authURL, s.token, s.dir); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// serveDispatcher starts a dispatcher configured by pc.
+func serveDispatcher(t *testing.T, pc DispatcherConfig, logger *slog.Logger) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := pc.Dispatcher(ctx, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go d.Run(ctx)
+	t.Cleanup(func() { cancel(); d.Close() })
+	srv, err := pc.Server(logger, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, srv)
 }

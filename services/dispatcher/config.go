@@ -80,6 +80,13 @@ type Config struct {
 	// RuntimeURL is the base URL of the runtime whose invocation endpoint
 	// runs the workers (DefaultRuntimeURL if empty).
 	RuntimeURL string
+	// Runtime, when set, is the runtime's HTTP handler in this process
+	// (runtime.Runtime.Handler, or a handler wrapping it): routed requests
+	// are handed to it as requests to its invocation endpoint, with no
+	// connection in between, and RuntimeURL, DialTimeout,
+	// MaxIdleConnsPerHost and WrapTransport are unused. `dotdo dev` runs
+	// the dispatcher so.
+	Runtime http.Handler
 	// InvokeToken is the runtime's invocation credential. Required.
 	InvokeToken string
 	// RefreshInterval is the time between reads of the live versions
@@ -111,11 +118,11 @@ type Config struct {
 	// LogInterval is the least time between two log lines about the same
 	// recurring failure (DefaultLogInterval if zero).
 	LogInterval time.Duration
-	// Logger receives the dispatcher's logs (slog.Default() if nil).
 	// WrapTransport, when set, wraps the transport to the runtime, for
 	// example to trace the upstream requests.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
-	Logger        *slog.Logger
+	// Logger receives the dispatcher's logs (slog.Default() if nil).
+	Logger *slog.Logger
 }
 
 // withDefaults returns c with defaults applied and its names normalized, or

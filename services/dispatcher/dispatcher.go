@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -47,10 +45,15 @@ type Dispatcher struct {
 	allow map[string]struct{}
 	live  atomic.Pointer[table]
 
-	base      *url.URL
-	transport *http.Transport
-	proxy     *httputil.ReverseProxy
-	metrics   *metrics
+	// Exactly one of local and proxy is set: local is the runtime's
+	// handler in this process (Config.Runtime); proxy forwards over HTTP
+	// through transport to base, under invokeBase.
+	local      http.Handler
+	base       *url.URL
+	invokeBase string
+	transport  *http.Transport
+	proxy      *httputil.ReverseProxy
+	metrics    *metrics
 
 	refreshLog  *throttledLog
 	upstreamLog *throttledLog
@@ -120,35 +123,11 @@ func New(cfg Config, src Deployments) (*Dispatcher, error) {
 	for _, w := range cfg.Workers {
 		d.allow[w] = struct{}{}
 	}
-	d.transport = &http.Transport{
-		Proxy:                 nil, // the runtime is reached directly
-		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: cfg.UpstreamTimeout,
-		ExpectContinueTimeout: time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		// Pass bodies through as they are: no Accept-Encoding added, no
-		// transparent decompression.
-		DisableCompression: true,
-		ReadBufferSize:     16 << 10,
-		WriteBufferSize:    16 << 10,
-	}
-	var upstream http.RoundTripper = d.transport
-	if cfg.WrapTransport != nil {
-		upstream = cfg.WrapTransport(upstream)
-	}
-	d.proxy = &httputil.ReverseProxy{
-		Rewrite:        d.rewrite,
-		Transport:      upstream,
-		ModifyResponse: d.modifyResponse,
-		ErrorHandler:   d.proxyError,
-		BufferPool:     bufferPool{},
-		// Streamed responses (unknown length, text/event-stream) are
-		// flushed after every write whatever this says; others are
-		// written through the server's buffer.
-		FlushInterval: 0,
-		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	if cfg.Runtime != nil {
+		d.local = cfg.Runtime
+	} else {
+		d.invokeBase = base.Path
+		d.transport, d.proxy = d.newProxy()
 	}
 	return d, nil
 }
@@ -162,7 +141,11 @@ func (d *Dispatcher) Config() Config {
 }
 
 // Close releases the idle connections to the runtime.
-func (d *Dispatcher) Close() { d.transport.CloseIdleConnections() }
+func (d *Dispatcher) Close() {
+	if d.transport != nil {
+		d.transport.CloseIdleConnections()
+	}
+}
 
 // Route applies the routing rules to a request for host (a Host header
 // value) and path (as sent, escaped), with the current live versions. It is
@@ -234,6 +217,10 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Stream both ways at once: on HTTP/1.1, without full duplex, net/http
 	// stops reading the request body once the worker's response starts.
 	_ = http.NewResponseController(w).EnableFullDuplex()
+	if d.local != nil {
+		d.forwardLocal(w, r, x)
+		return
+	}
 	d.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
 
@@ -269,71 +256,6 @@ func (d *Dispatcher) refuse(w http.ResponseWriter, x *exchange) {
 		d.metrics.notFoundReason(context.Background(), code)
 	}
 	d.writeError(w, x, status, code, x.route.Reason)
-}
-
-// rewrite turns the inbound request into a request to the runtime's
-// invocation endpoint for the routed worker version.
-func (d *Dispatcher) rewrite(pr *httputil.ProxyRequest) {
-	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
-	in, out := pr.In, pr.Out
-	prefix := d.base.Path + InvokePrefix + x.route.Namespace + "/" + x.route.Worker + "/" + strconv.FormatInt(x.route.Version, 10)
-	// Names are [a-z0-9_-] and the base path needs no escaping, so prefix
-	// is its own escaped form and RawPath stays a valid encoding of Path.
-	out.URL.Scheme, out.URL.Host, out.URL.User = d.base.Scheme, d.base.Host, nil
-	out.URL.Path = prefix + in.URL.Path
-	out.URL.RawPath = ""
-	if in.URL.RawPath != "" {
-		out.URL.RawPath = prefix + in.URL.RawPath
-	}
-	// The worker sees the query as sent (ReverseProxy drops parameters it
-	// cannot parse; the dispatcher does not parse them).
-	out.URL.RawQuery = in.URL.RawQuery
-	out.Host = ""
-	if d.cfg.TrustForwardedHeaders {
-		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-			out.Header["X-Forwarded-For"] = prior
-		}
-	}
-	pr.SetXForwarded() // X-Forwarded-For, X-Forwarded-Host (the Host sent), X-Forwarded-Proto
-	if d.cfg.TrustForwardedHeaders {
-		if p := strings.ToLower(in.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-			out.Header.Set("X-Forwarded-Proto", p)
-		}
-	}
-	out.Header.Set(InvokeTokenHeader, d.cfg.InvokeToken)
-	out.Header.Set(RequestIDHeader, x.id)
-}
-
-func (d *Dispatcher) modifyResponse(res *http.Response) error {
-	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
-	x.status = res.StatusCode
-	res.Header.Set(RequestIDHeader, x.id)
-	return nil
-}
-
-// proxyError answers a request the runtime did not answer: 502 when it
-// cannot be reached or broke the exchange, 504 when it did not answer in
-// time. A client that went away gets nothing.
-func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	x := r.Context().Value(exchangeKey{}).(*exchange)
-	if r.Context().Err() != nil {
-		x.status = StatusClientClosed
-		return
-	}
-	status, code, kind, msg := http.StatusBadGateway, "runtime_error", "error", "the runtime failed while handling the request"
-	var opErr *net.OpError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		code, kind, msg = "runtime_unreachable", "unreachable", "the runtime is unreachable"
-	case errors.As(err, &netErr) && netErr.Timeout():
-		status, code, kind, msg = http.StatusGatewayTimeout, "runtime_timeout", "timeout",
-			fmt.Sprintf("the worker did not answer within %s", d.cfg.UpstreamTimeout)
-	}
-	d.metrics.upstreamError(context.WithoutCancel(r.Context()), x.route.Worker, kind)
-	d.upstreamLog.failure(r.Context(), "dispatcher: runtime did not answer", "worker", x.route.Worker,
-		"version", x.route.Version, "kind", kind, "request_id", x.id, "err", err.Error())
-	d.writeError(w, x, status, code, msg)
 }
 
 // writeError writes the JSON error answer.

@@ -89,13 +89,22 @@
 // # Forwarding
 //
 // A routed request goes to the runtime's invocation endpoint,
-// {RuntimeURL}/invoke/{namespace}/{worker}/{version}{path}?{query}, with
-// the invocation credential, through a pooled HTTP/1.1 transport. Method,
-// headers and body pass through, streamed both ways; hop-by-hop headers are
-// removed; X-Forwarded-For, X-Forwarded-Host (the Host as sent) and
-// X-Forwarded-Proto are set (see Config.TrustForwardedHeaders). A client
-// that goes away cancels the request to the runtime. UpstreamTimeout bounds
-// the wait for the response headers.
+// /invoke/{namespace}/{worker}/{version}{path}?{query}, with the invocation
+// credential. Method, headers and body pass through, streamed both ways;
+// hop-by-hop headers are removed (an upgrade keeps Connection: Upgrade and
+// Upgrade, so WebSockets pass); X-Forwarded-For, X-Forwarded-Host (the Host
+// as sent) and X-Forwarded-Proto are set (see Config.TrustForwardedHeaders).
+// A client that goes away cancels the runtime's work. UpstreamTimeout bounds
+// the wait for the response headers. The endpoint is reached one of two
+// ways, which give the runtime the same request:
+//
+//   - over HTTP, at Config.RuntimeURL, through a pooled HTTP/1.1 transport
+//     (the dispatcher binary, a process of its own);
+//   - in process, through Config.Runtime, the runtime's handler, called with
+//     the client's ResponseWriter and body: no connection, copy or parse in
+//     between (`dotdo dev`, which runs both in one process). This removes a
+//     whole HTTP hop, the dispatcher's main cost: bench/dispatcher measures
+//     both.
 //
 // # Metrics
 //

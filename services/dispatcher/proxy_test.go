@@ -50,6 +50,30 @@ func (u *upstream) last(t *testing.T) *http.Request {
 	return u.seen[len(u.seen)-1]
 }
 
+// link is a way for a dispatcher to reach the runtime.
+type link struct {
+	name string
+	// to returns cfg set to reach up.
+	to func(cfg dispatcher.Config, up *upstream) dispatcher.Config
+}
+
+// links are both ways: over HTTP (the dispatcher binary) and in process
+// (dotdo dev). The runtime sees the same request either way.
+var links = []link{
+	{"http", func(cfg dispatcher.Config, up *upstream) dispatcher.Config { cfg.RuntimeURL = up.URL; return cfg }},
+	{"in-process", func(cfg dispatcher.Config, up *upstream) dispatcher.Config {
+		cfg.Runtime = up.Config.Handler
+		return cfg
+	}},
+}
+
+// eachLink runs f as a subtest for each link.
+func eachLink(t *testing.T, f func(t *testing.T, l link)) {
+	for _, l := range links {
+		t.Run(l.name, func(t *testing.T) { f(t, l) })
+	}
+}
+
 // front serves d on loopback and returns its base URL.
 func front(t *testing.T, d http.Handler) string {
 	t.Helper()
@@ -116,73 +140,74 @@ func TestInvokeTokenHeaderMatchesRuntime(t *testing.T) {
 }
 
 func TestProxyForwardsHeadersAndBody(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		// An HTTP/1.1 echo must read and write at once: without full
-		// duplex, net/http may close the request body once the response
-		// starts.
-		_ = http.NewResponseController(w).EnableFullDuplex()
-		w.Header().Set("X-Upstream", "yes")
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.Copy(w, r.Body)
-	})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, InvokeToken: "the-token"}, newFake("production", standardLive()))
-	base := front(t, d)
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			// An HTTP/1.1 echo must read and write at once: without full
+			// duplex, net/http may close the request body once the response
+			// starts.
+			_ = http.NewResponseController(w).EnableFullDuplex()
+			w.Header().Set("X-Upstream", "yes")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.Copy(w, r.Body)
+		})
+		d := newDispatcher(t, l.to(dispatcher.Config{InvokeToken: "the-token"}, up), newFake("production", standardLive()))
+		base := front(t, d)
 
-	body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
-	res := do(t, http.MethodPost, base, "api.do", "/api/db/users?b=2&a=1;x=%zz", bytes.NewReader(body), http.Header{
-		"Authorization":        {"Bearer end-user"},
-		"X-Custom":             {"kept"},
-		"Connection":           {"X-Hop"},
-		"X-Hop":                {"dropped"},
-		"Keep-Alive":           {"timeout=5"},
-		"Proxy-Connection":     {"keep-alive"},
-		"Te":                   {"gzip"},
-		"X-Forwarded-For":      {"6.6.6.6"},
-		"X-Forwarded-Proto":    {"https"},
-		"X-Forwarded-Host":     {"evil.example"},
-		"Forwarded":            {"for=6.6.6.6"},
-		"X-Dotdo-Invoke-Token": {"forged"},
-		"X-Request-Id":         {"client-id-123"},
-	})
-	got, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated || !bytes.Equal(got, body) {
-		t.Fatalf("status %d, %d bytes echoed; want 201 and %d bytes", res.StatusCode, len(got), len(body))
-	}
-	if res.Header.Get("X-Upstream") != "yes" {
-		t.Errorf("response headers: %v", res.Header)
-	}
-	if ids := res.Header.Values(dispatcher.RequestIDHeader); len(ids) != 1 || ids[0] != "client-id-123" {
-		t.Errorf("response X-Request-Id %q; want the client's", ids)
-	}
-
-	r := up.last(t)
-	checks := map[string][2]string{
-		"path":              {r.URL.Path, "/invoke/dotdo-production/db/5/api/db/users"},
-		"query":             {r.URL.RawQuery, "b=2&a=1;x=%zz"},
-		"Host":              {r.Host, strings.TrimPrefix(up.URL, "http://")},
-		"invoke token":      {r.Header.Get(dispatcher.InvokeTokenHeader), "the-token"},
-		"X-Forwarded-For":   {strings.Join(r.Header.Values("X-Forwarded-For"), ","), "127.0.0.1"},
-		"X-Forwarded-Host":  {r.Header.Get("X-Forwarded-Host"), "api.do"},
-		"X-Forwarded-Proto": {r.Header.Get("X-Forwarded-Proto"), "http"},
-		"Forwarded":         {r.Header.Get("Forwarded"), ""},
-		"Authorization":     {r.Header.Get("Authorization"), "Bearer end-user"},
-		"X-Custom":          {r.Header.Get("X-Custom"), "kept"},
-		"X-Hop":             {r.Header.Get("X-Hop"), ""},
-		"Keep-Alive":        {r.Header.Get("Keep-Alive"), ""},
-		"Proxy-Connection":  {r.Header.Get("Proxy-Connection"), ""},
-		"Te":                {r.Header.Get("Te"), ""},
-		"X-Request-Id":      {r.Header.Get("X-Request-Id"), "client-id-123"},
-		"Accept-Encoding":   {r.Header.Get("Accept-Encoding"), ""},
-	}
-	for what, c := range checks {
-		if c[0] != c[1] {
-			t.Errorf("upstream %s = %q; want %q", what, c[0], c[1])
+		body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+		res := do(t, http.MethodPost, base, "api.do", "/api/db/users?b=2&a=1;x=%zz", bytes.NewReader(body), http.Header{
+			"Authorization":        {"Bearer end-user"},
+			"X-Custom":             {"kept"},
+			"Connection":           {"X-Hop"},
+			"X-Hop":                {"dropped"},
+			"Keep-Alive":           {"timeout=5"},
+			"Proxy-Connection":     {"keep-alive"},
+			"Te":                   {"gzip"},
+			"X-Forwarded-For":      {"6.6.6.6"},
+			"X-Forwarded-Proto":    {"https"},
+			"X-Forwarded-Host":     {"evil.example"},
+			"Forwarded":            {"for=6.6.6.6"},
+			"X-Dotdo-Invoke-Token": {"forged"},
+			"X-Request-Id":         {"client-id-123"},
+		})
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated || !bytes.Equal(got, body) {
+			t.Fatalf("status %d, %d bytes echoed; want 201 and %d bytes", res.StatusCode, len(got), len(body))
 		}
-	}
-	if r.Method != http.MethodPost || r.ContentLength != int64(len(body)) {
-		t.Errorf("upstream method %s, content length %d", r.Method, r.ContentLength)
-	}
+		if res.Header.Get("X-Upstream") != "yes" {
+			t.Errorf("response headers: %v", res.Header)
+		}
+		if ids := res.Header.Values(dispatcher.RequestIDHeader); len(ids) != 1 || ids[0] != "client-id-123" {
+			t.Errorf("response X-Request-Id %q; want the client's", ids)
+		}
+
+		r := up.last(t)
+		checks := map[string][2]string{
+			"path":              {r.URL.Path, "/invoke/dotdo-production/db/5/api/db/users"},
+			"query":             {r.URL.RawQuery, "b=2&a=1;x=%zz"},
+			"invoke token":      {r.Header.Get(dispatcher.InvokeTokenHeader), "the-token"},
+			"X-Forwarded-For":   {strings.Join(r.Header.Values("X-Forwarded-For"), ","), "127.0.0.1"},
+			"X-Forwarded-Host":  {r.Header.Get("X-Forwarded-Host"), "api.do"},
+			"X-Forwarded-Proto": {r.Header.Get("X-Forwarded-Proto"), "http"},
+			"Forwarded":         {r.Header.Get("Forwarded"), ""},
+			"Authorization":     {r.Header.Get("Authorization"), "Bearer end-user"},
+			"X-Custom":          {r.Header.Get("X-Custom"), "kept"},
+			"X-Hop":             {r.Header.Get("X-Hop"), ""},
+			"Keep-Alive":        {r.Header.Get("Keep-Alive"), ""},
+			"Proxy-Connection":  {r.Header.Get("Proxy-Connection"), ""},
+			"Te":                {r.Header.Get("Te"), ""},
+			"X-Request-Id":      {r.Header.Get("X-Request-Id"), "client-id-123"},
+			"Accept-Encoding":   {r.Header.Get("Accept-Encoding"), ""},
+		}
+		for what, c := range checks {
+			if c[0] != c[1] {
+				t.Errorf("upstream %s = %q; want %q", what, c[0], c[1])
+			}
+		}
+		if r.Method != http.MethodPost || r.ContentLength != int64(len(body)) {
+			t.Errorf("upstream method %s, content length %d", r.Method, r.ContentLength)
+		}
+	})
 }
 
 // TestProxyRemovesResponseHopHeaders answers from a raw upstream, whose
@@ -224,80 +249,90 @@ func TestProxyRemovesResponseHopHeaders(t *testing.T) {
 }
 
 func TestProxyPathsAndRequestIDs(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-Request-Id", "from-worker") })
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL + "/prefix/"}, newFake("production", standardLive()))
-	base := front(t, d)
-	for _, c := range []struct{ host, target, wantRaw string }{
-		{"gateway.do", "/", "/prefix/invoke/dotdo-production/gateway/3/"},
-		{"api.do", "/api/%64b/x", "/prefix/invoke/dotdo-production/gateway/3/api/%64b/x"},
-		{"api.do", "/api/db/a%2Fb?q=1", "/prefix/invoke/dotdo-production/db/5/api/db/a%2Fb"},
-		{"db.do", "/api//db", "/prefix/invoke/dotdo-production/db/5/api//db"},
-		{"GATEWAY.DO.:8787", "/x", "/prefix/invoke/dotdo-production/gateway/3/x"},
-	} {
-		res := do(t, http.MethodGet, base, c.host, c.target, nil, http.Header{"X-Request-Id": {"bad id with spaces"}})
-		res.Body.Close()
-		r := up.last(t)
-		if res.StatusCode != http.StatusOK || r.URL.EscapedPath() != c.wantRaw {
-			t.Errorf("%s%s: status %d, upstream path %q; want %q", c.host, c.target, res.StatusCode, r.URL.EscapedPath(), c.wantRaw)
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-Request-Id", "from-worker") })
+		cfg, prefix := l.to(dispatcher.Config{}, up), ""
+		if cfg.Runtime == nil {
+			cfg.RuntimeURL, prefix = up.URL+"/prefix/", "/prefix"
 		}
-		if got := r.Header.Get("X-Forwarded-Host"); got != c.host {
-			t.Errorf("%s%s: X-Forwarded-Host %q", c.host, c.target, got)
+		d := newDispatcher(t, cfg, newFake("production", standardLive()))
+		base := front(t, d)
+		for _, c := range []struct{ host, target, wantRaw string }{
+			{"gateway.do", "/", "/invoke/dotdo-production/gateway/3/"},
+			{"api.do", "/api/%64b/x", "/invoke/dotdo-production/gateway/3/api/%64b/x"},
+			{"api.do", "/api/db/a%2Fb?q=1", "/invoke/dotdo-production/db/5/api/db/a%2Fb"},
+			{"db.do", "/api//db", "/invoke/dotdo-production/db/5/api//db"},
+			{"GATEWAY.DO.:8787", "/x", "/invoke/dotdo-production/gateway/3/x"},
+		} {
+			res := do(t, http.MethodGet, base, c.host, c.target, nil, http.Header{"X-Request-Id": {"bad id with spaces"}})
+			res.Body.Close()
+			r := up.last(t)
+			if want := prefix + c.wantRaw; res.StatusCode != http.StatusOK || r.URL.EscapedPath() != want {
+				t.Errorf("%s%s: status %d, upstream path %q; want %q", c.host, c.target, res.StatusCode, r.URL.EscapedPath(), prefix+c.wantRaw)
+			}
+			if got := r.Header.Get("X-Forwarded-Host"); got != c.host {
+				t.Errorf("%s%s: X-Forwarded-Host %q", c.host, c.target, got)
+			}
+			id := r.Header.Get(dispatcher.RequestIDHeader)
+			if id == "" || id == "bad id with spaces" || res.Header.Get(dispatcher.RequestIDHeader) != id {
+				t.Errorf("%s%s: request id upstream %q, response %q", c.host, c.target, id, res.Header.Values(dispatcher.RequestIDHeader))
+			}
 		}
-		id := r.Header.Get(dispatcher.RequestIDHeader)
-		if id == "" || id == "bad id with spaces" || res.Header.Get(dispatcher.RequestIDHeader) != id {
-			t.Errorf("%s%s: request id upstream %q, response %q", c.host, c.target, id, res.Header.Values(dispatcher.RequestIDHeader))
-		}
-	}
+	})
 }
 
 func TestProxyTrustForwardedHeaders(t *testing.T) {
-	up := newUpstream(t, func(http.ResponseWriter, *http.Request) {})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, TrustForwardedHeaders: true}, newFake("production", standardLive()))
-	res := do(t, http.MethodGet, front(t, d), "gateway.do", "/", nil, http.Header{
-		"X-Forwarded-For": {"6.6.6.6, 10.0.0.1"}, "X-Forwarded-Proto": {"HTTPS"},
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, func(http.ResponseWriter, *http.Request) {})
+		d := newDispatcher(t, l.to(dispatcher.Config{TrustForwardedHeaders: true}, up), newFake("production", standardLive()))
+		res := do(t, http.MethodGet, front(t, d), "gateway.do", "/", nil, http.Header{
+			"X-Forwarded-For": {"6.6.6.6, 10.0.0.1"}, "X-Forwarded-Proto": {"HTTPS"},
+		})
+		res.Body.Close()
+		r := up.last(t)
+		if got := r.Header.Get("X-Forwarded-For"); got != "6.6.6.6, 10.0.0.1, 127.0.0.1" {
+			t.Errorf("X-Forwarded-For %q", got)
+		}
+		if got := r.Header.Get("X-Forwarded-Proto"); got != "https" {
+			t.Errorf("X-Forwarded-Proto %q", got)
+		}
 	})
-	res.Body.Close()
-	r := up.last(t)
-	if got := r.Header.Get("X-Forwarded-For"); got != "6.6.6.6, 10.0.0.1, 127.0.0.1" {
-		t.Errorf("X-Forwarded-For %q", got)
-	}
-	if got := r.Header.Get("X-Forwarded-Proto"); got != "https" {
-		t.Errorf("X-Forwarded-Proto %q", got)
-	}
 }
 
 // TestProxyStreamsResponse shows that a response streamed in chunks reaches
 // the client while the upstream is still writing it.
 func TestProxyStreamsResponse(t *testing.T) {
-	release := make(chan struct{})
-	finished := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		defer close(finished)
-		_, _ = io.WriteString(w, "first chunk\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-time.After(10 * time.Second):
+	eachLink(t, func(t *testing.T, l link) {
+		release := make(chan struct{})
+		finished := make(chan struct{})
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			defer close(finished)
+			_, _ = io.WriteString(w, "first chunk\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+			_, _ = io.WriteString(w, "second chunk\n")
+		})
+		d := newDispatcher(t, l.to(dispatcher.Config{}, up), newFake("production", standardLive()))
+		res := do(t, http.MethodGet, front(t, d), "gateway.do", "/stream", nil, nil)
+		defer res.Body.Close()
+		br := bufio.NewReader(res.Body)
+		line, err := readLineWithin(br, 5*time.Second)
+		if err != nil || line != "first chunk\n" {
+			t.Fatalf("first chunk: %q, %v", line, err)
 		}
-		_, _ = io.WriteString(w, "second chunk\n")
+		select {
+		case <-finished:
+			t.Fatal("the upstream finished before the client read the first chunk")
+		default:
+		}
+		close(release)
+		if rest, _ := io.ReadAll(br); string(rest) != "second chunk\n" {
+			t.Fatalf("rest %q", rest)
+		}
 	})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
-	res := do(t, http.MethodGet, front(t, d), "gateway.do", "/stream", nil, nil)
-	defer res.Body.Close()
-	br := bufio.NewReader(res.Body)
-	line, err := readLineWithin(br, 5*time.Second)
-	if err != nil || line != "first chunk\n" {
-		t.Fatalf("first chunk: %q, %v", line, err)
-	}
-	select {
-	case <-finished:
-		t.Fatal("the upstream finished before the client read the first chunk")
-	default:
-	}
-	close(release)
-	if rest, _ := io.ReadAll(br); string(rest) != "second chunk\n" {
-		t.Fatalf("rest %q", rest)
-	}
 }
 
 func readLineWithin(br *bufio.Reader, d time.Duration) (string, error) {
@@ -318,81 +353,85 @@ func readLineWithin(br *bufio.Reader, d time.Duration) (string, error) {
 // TestProxyStreamsRequestBody shows that the upstream reads the start of a
 // request body before the client has sent the rest.
 func TestProxyStreamsRequestBody(t *testing.T) {
-	gotFirst := make(chan string, 1)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		buf := make([]byte, len("part one;"))
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			gotFirst <- "error: " + err.Error()
-			return
+	eachLink(t, func(t *testing.T, l link) {
+		gotFirst := make(chan string, 1)
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			buf := make([]byte, len("part one;"))
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				gotFirst <- "error: " + err.Error()
+				return
+			}
+			gotFirst <- string(buf)
+			rest, _ := io.ReadAll(r.Body)
+			_, _ = w.Write(rest)
+		})
+		d := newDispatcher(t, l.to(dispatcher.Config{}, up), newFake("production", standardLive()))
+		base := front(t, d)
+		pr, pw := io.Pipe()
+		done := make(chan *http.Response, 1)
+		go func() { done <- do(t, http.MethodPost, base, "gateway.do", "/upload", pr, nil) }()
+		_, _ = io.WriteString(pw, "part one;")
+		select {
+		case s := <-gotFirst:
+			if s != "part one;" {
+				t.Fatalf("upstream read %q", s)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the upstream did not get the first part before the body was complete")
 		}
-		gotFirst <- string(buf)
-		rest, _ := io.ReadAll(r.Body)
-		_, _ = w.Write(rest)
+		_, _ = io.WriteString(pw, "part two")
+		pw.Close()
+		res := <-done
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(b) != "part two" {
+			t.Fatalf("echo %q", b)
+		}
 	})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
-	base := front(t, d)
-	pr, pw := io.Pipe()
-	done := make(chan *http.Response, 1)
-	go func() { done <- do(t, http.MethodPost, base, "gateway.do", "/upload", pr, nil) }()
-	_, _ = io.WriteString(pw, "part one;")
-	select {
-	case s := <-gotFirst:
-		if s != "part one;" {
-			t.Fatalf("upstream read %q", s)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream did not get the first part before the body was complete")
-	}
-	_, _ = io.WriteString(pw, "part two")
-	pw.Close()
-	res := <-done
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if string(b) != "part two" {
-		t.Fatalf("echo %q", b)
-	}
 }
 
 // TestProxyClientDisconnectCancelsUpstream shows that a client that goes
 // away cancels the request to the runtime.
 func TestProxyClientDisconnectCancelsUpstream(t *testing.T) {
-	started := make(chan struct{})
-	canceled := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		close(started)
+	eachLink(t, func(t *testing.T, l link) {
+		started := make(chan struct{})
+		canceled := make(chan struct{})
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			select {
+			case <-r.Context().Done():
+				close(canceled)
+			case <-time.After(10 * time.Second):
+			}
+		})
+		d := newDispatcher(t, l.to(dispatcher.Config{}, up), newFake("production", standardLive()))
+		base := front(t, d)
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/slow", nil)
+		req.Host = "gateway.do"
+		errc := make(chan error, 1)
+		go func() {
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				res.Body.Close()
+			}
+			errc <- err
+		}()
 		select {
-		case <-r.Context().Done():
-			close(canceled)
-		case <-time.After(10 * time.Second):
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the request never reached the upstream")
+		}
+		cancel()
+		select {
+		case <-canceled:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the upstream request was not canceled when the client went away")
+		}
+		if err := <-errc; err == nil {
+			t.Fatal("the canceled client got a response")
 		}
 	})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
-	base := front(t, d)
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/slow", nil)
-	req.Host = "gateway.do"
-	errc := make(chan error, 1)
-	go func() {
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			res.Body.Close()
-		}
-		errc <- err
-	}()
-	select {
-	case <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the request never reached the upstream")
-	}
-	cancel()
-	select {
-	case <-canceled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not canceled when the client went away")
-	}
-	if err := <-errc; err == nil {
-		t.Fatal("the canceled client got a response")
-	}
 }
 
 func TestProxyRuntimeUnreachable(t *testing.T) {
@@ -407,23 +446,25 @@ func TestProxyRuntimeUnreachable(t *testing.T) {
 }
 
 func TestProxyRuntimeTimeout(t *testing.T) {
-	stop := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-stop:
-		case <-r.Context().Done():
+	eachLink(t, func(t *testing.T, l link) {
+		stop := make(chan struct{})
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-stop:
+			case <-r.Context().Done():
+			}
+		})
+		defer close(stop)
+		d := newDispatcher(t, l.to(dispatcher.Config{UpstreamTimeout: 100 * time.Millisecond}, up), newFake("production", standardLive()))
+		start := time.Now()
+		e := wantError(t, do(t, http.MethodGet, front(t, d), "gateway.do", "/", nil, nil), http.StatusGatewayTimeout, "runtime_timeout")
+		if el := time.Since(start); el > 3*time.Second {
+			t.Errorf("504 after %v", el)
+		}
+		if !strings.Contains(e.Error.Message, "100ms") {
+			t.Errorf("message %q", e.Error.Message)
 		}
 	})
-	defer close(stop)
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, UpstreamTimeout: 100 * time.Millisecond}, newFake("production", standardLive()))
-	start := time.Now()
-	e := wantError(t, do(t, http.MethodGet, front(t, d), "gateway.do", "/", nil, nil), http.StatusGatewayTimeout, "runtime_timeout")
-	if el := time.Since(start); el > 3*time.Second {
-		t.Errorf("504 after %v", el)
-	}
-	if !strings.Contains(e.Error.Message, "100ms") {
-		t.Errorf("message %q", e.Error.Message)
-	}
 }
 
 func TestProxyRuntimeBreaksConnection(t *testing.T) {
@@ -438,86 +479,90 @@ func TestProxyRuntimeBreaksConnection(t *testing.T) {
 }
 
 func TestProxyRefusals(t *testing.T) {
-	up := newUpstream(t, func(http.ResponseWriter, *http.Request) {})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
-	base := front(t, d)
-	for _, c := range []struct {
-		host, target string
-		status       int
-		code         string
-	}{
-		{"unknown.do", "/", http.StatusNotFound, "not_found"},
-		{"example.com", "/", http.StatusNotFound, "not_found"},
-		{"127.0.0.1", "/", http.StatusNotFound, "not_found"},
-		{"schedule.do", "/", http.StatusNotFound, "no_live_version"},
-		{"api.do", "/api/schedule/x", http.StatusNotFound, "no_live_version"},
-		{"gateway..do", "/", http.StatusBadRequest, "bad_host"},
-		{"gateway.do:x", "/", http.StatusBadRequest, "bad_host"},
-		{"api.do", "/api/db/../auth", http.StatusBadRequest, "bad_request"},
-	} {
-		e := wantError(t, do(t, http.MethodGet, base, c.host, c.target, nil, nil), c.status, c.code)
-		if c.code == "no_live_version" && !strings.Contains(e.Error.Message, "schedule") {
-			t.Errorf("%s%s: message %q does not name the worker", c.host, c.target, e.Error.Message)
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, func(http.ResponseWriter, *http.Request) {})
+		d := newDispatcher(t, l.to(dispatcher.Config{}, up), newFake("production", standardLive()))
+		base := front(t, d)
+		for _, c := range []struct {
+			host, target string
+			status       int
+			code         string
+		}{
+			{"unknown.do", "/", http.StatusNotFound, "not_found"},
+			{"example.com", "/", http.StatusNotFound, "not_found"},
+			{"127.0.0.1", "/", http.StatusNotFound, "not_found"},
+			{"schedule.do", "/", http.StatusNotFound, "no_live_version"},
+			{"api.do", "/api/schedule/x", http.StatusNotFound, "no_live_version"},
+			{"gateway..do", "/", http.StatusBadRequest, "bad_host"},
+			{"gateway.do:x", "/", http.StatusBadRequest, "bad_host"},
+			{"api.do", "/api/db/../auth", http.StatusBadRequest, "bad_request"},
+		} {
+			e := wantError(t, do(t, http.MethodGet, base, c.host, c.target, nil, nil), c.status, c.code)
+			if c.code == "no_live_version" && !strings.Contains(e.Error.Message, "schedule") {
+				t.Errorf("%s%s: message %q does not name the worker", c.host, c.target, e.Error.Message)
+			}
 		}
-	}
-	up.mu.Lock()
-	n := len(up.seen)
-	up.mu.Unlock()
-	if n != 0 {
-		t.Errorf("refused requests reached the upstream %d times", n)
-	}
+		up.mu.Lock()
+		n := len(up.seen)
+		up.mu.Unlock()
+		if n != 0 {
+			t.Errorf("refused requests reached the upstream %d times", n)
+		}
 
-	// Before the first load (which a request triggers, and which fails
-	// here): 503 not_ready.
-	down := newFake("production", nil)
-	down.fail(errors.New("db unreachable"))
-	notReady, err := dispatcher.New(dispatcher.Config{InvokeToken: "t", RuntimeURL: up.URL, Logger: quietLogger()}, down)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := do(t, http.MethodGet, front(t, notReady), "gateway.do", "/", nil, nil)
-	if res.Header.Get("Retry-After") == "" {
-		t.Error("503 without Retry-After")
-	}
-	wantError(t, res, http.StatusServiceUnavailable, "not_ready")
+		// Before the first load (which a request triggers, and which fails
+		// here): 503 not_ready.
+		down := newFake("production", nil)
+		down.fail(errors.New("db unreachable"))
+		notReady, err := dispatcher.New(l.to(dispatcher.Config{InvokeToken: "t", Logger: quietLogger()}, up), down)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := do(t, http.MethodGet, front(t, notReady), "gateway.do", "/", nil, nil)
+		if res.Header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+		wantError(t, res, http.StatusServiceUnavailable, "not_ready")
+	})
 }
 
 // TestProxyUpgrade shows that a protocol upgrade (WebSocket) passes through:
 // after the 101, bytes flow both ways.
 func TestProxyUpgrade(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "websocket" {
-			http.Error(w, "want an upgrade", http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Connection", "Upgrade")
-		w.Header().Set("Upgrade", "websocket")
-		w.WriteHeader(http.StatusSwitchingProtocols)
-		conn, brw, err := http.NewResponseController(w).Hijack()
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Upgrade") != "websocket" {
+				http.Error(w, "want an upgrade", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Connection", "Upgrade")
+			w.Header().Set("Upgrade", "websocket")
+			w.WriteHeader(http.StatusSwitchingProtocols)
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			line, _ := brw.ReadString('\n')
+			_, _ = brw.WriteString("echo: " + line)
+			_ = brw.Flush()
+		})
+		d := newDispatcher(t, l.to(dispatcher.Config{}, up), newFake("production", standardLive()))
+		addr := strings.TrimPrefix(front(t, d), "http://")
+		conn, err := net.Dial("tcp", addr)
 		if err != nil {
-			return
+			t.Fatal(err)
 		}
 		defer conn.Close()
-		line, _ := brw.ReadString('\n')
-		_, _ = brw.WriteString("echo: " + line)
-		_ = brw.Flush()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: gateway.do\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		br := bufio.NewReader(conn)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get(dispatcher.RequestIDHeader) == "" {
+			t.Fatalf("upgrade answer: %v, %v", res, err)
+		}
+		_, _ = io.WriteString(conn, "ping\n")
+		if line, err := br.ReadString('\n'); err != nil || line != "echo: ping\n" {
+			t.Fatalf("after the upgrade: %q, %v", line, err)
+		}
 	})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
-	addr := strings.TrimPrefix(front(t, d), "http://")
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: gateway.do\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get(dispatcher.RequestIDHeader) == "" {
-		t.Fatalf("upgrade answer: %v, %v", res, err)
-	}
-	_, _ = io.WriteString(conn, "ping\n")
-	if line, err := br.ReadString('\n'); err != nil || line != "echo: ping\n" {
-		t.Fatalf("after the upgrade: %q, %v", line, err)
-	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
@@ -65,18 +68,31 @@ func get(t *testing.T, base, host, target string) (echo, *http.Response) {
 }
 
 // TestThroughRuntime runs workers in the real runtime (workerd) and the
-// live versions from a real store: workers answer by subdomain and by path,
-// and a new live version reaches traffic within the refresh bound.
+// live versions from a real store, with the runtime over HTTP and in
+// process: workers answer by subdomain and by path, and a new live version
+// reaches traffic within the refresh bound.
 func TestThroughRuntime(t *testing.T) {
+	for _, inProcess := range []bool{false, true} {
+		name := "http"
+		if inProcess {
+			name = "in-process"
+		}
+		t.Run(name, func(t *testing.T) { testThroughRuntime(t, inProcess) })
+	}
+}
+
+func testThroughRuntime(t *testing.T, inProcess bool) {
 	rt := dispatchertest.StartRuntime(t)
 	st := sqlitetest.Open(t)
 	deploy(t, rt, st, "gateway", dispatchertest.EchoWorker("gateway", "v1"))
 	deploy(t, rt, st, "db", dispatchertest.EchoWorker("db", "v1"))
 
 	const interval = 100 * time.Millisecond
-	d, err := dispatcher.New(dispatcher.Config{
-		RuntimeURL: rt.URL, InvokeToken: dispatchertest.InvokeToken, RefreshInterval: interval, Logger: quietLogger(),
-	}, st)
+	cfg := dispatcher.Config{RuntimeURL: rt.URL, InvokeToken: dispatchertest.InvokeToken, RefreshInterval: interval, Logger: quietLogger()}
+	if inProcess {
+		cfg.Runtime = rt.Handler()
+	}
+	d, err := dispatcher.New(cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,5 +154,44 @@ func TestThroughRuntime(t *testing.T) {
 	}
 	if r, _ := d.Resolve("https://gateway.do/"); r.Version != v2 || r.Rule != dispatcher.RuleSubdomain {
 		t.Errorf("Resolve after the switch: %+v", r)
+	}
+}
+
+// TestWebSocketThroughRuntime: a worker's WebSocket in the real runtime
+// works both ways through the dispatcher, over HTTP and in process.
+func TestWebSocketThroughRuntime(t *testing.T) {
+	for _, inProcess := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "in-process"}[inProcess], func(t *testing.T) {
+			rt := dispatchertest.StartRuntime(t)
+			v := rt.Upload(t, ns, "gateway", dispatchertest.WebSocketWorker)
+			cfg := dispatcher.Config{RuntimeURL: rt.URL, InvokeToken: dispatchertest.InvokeToken}
+			if inProcess {
+				cfg.Runtime = rt.Handler()
+			}
+			d := newDispatcher(t, cfg, newFake("production", map[string]int64{"gateway": v}))
+			conn, err := net.Dial("tcp", strings.TrimPrefix(front(t, d), "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			wcfg, err := websocket.NewConfig("ws://gateway.do/sock", "http://gateway.do/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws, err := websocket.NewClient(wcfg, conn)
+			if err != nil {
+				t.Fatalf("WebSocket handshake through the dispatcher: %v", err)
+			}
+			defer ws.Close()
+			for _, msg := range []string{"hi", "again"} {
+				if err := websocket.Message.Send(ws, msg); err != nil {
+					t.Fatal(err)
+				}
+				var got string
+				if err := websocket.Message.Receive(ws, &got); err != nil || got != "echo:"+msg {
+					t.Fatalf("got %q, %v; want %q", got, err, "echo:"+msg)
+				}
+			}
+		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/websocket"
+
+	"github.com/dot-do/platform/services/dispatcher/dispatchertest"
 )
 
 // TestWebSocket: an Upgrade request passes through the invocation endpoint
@@ -13,15 +15,7 @@ import (
 func TestWebSocket(t *testing.T) {
 	e := start(t, t.TempDir(), nil)
 	e.mustCreateNamespace("ns")
-	v := e.mustUpload("ns", "ws", `export default {
-  fetch(req) {
-    if (req.headers.get("upgrade") !== "websocket") return new Response("no upgrade", {status: 426});
-    const [client, server] = Object.values(new WebSocketPair());
-    server.accept();
-    server.addEventListener("message", (ev) => server.send("echo:" + ev.data));
-    return new Response(null, { status: 101, webSocket: client });
-  },
-}`, nil)
+	v := e.mustUpload("ns", "ws", dispatchertest.WebSocketWorker, nil)
 	u := strings.Replace(e.invokeURL("ns", "ws", v, "/sock"), "http://", "ws://", 1)
 	cfg, _ := websocket.NewConfig(u, "http://localhost/")
 	cfg.Header = http.Header{}

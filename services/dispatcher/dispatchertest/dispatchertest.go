@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -118,6 +119,10 @@ func (r *Runtime) Upload(tb testing.TB, namespace, script, code string) int64 {
 	return version
 }
 
+// Handler is the runtime's handler, for a dispatcher that reaches the
+// runtime in process (Config.Runtime).
+func (r *Runtime) Handler() http.Handler { return r.rt.Handler() }
+
 // InvokeURL is the URL of the runtime's invocation endpoint for a worker
 // version and path; requests need the header runtime.InvokeTokenHeader set
 // to InvokeToken.
@@ -151,3 +156,15 @@ func EchoWorker(name, tag string) string {
 // HelloWorker is the smallest useful worker: it answers "hello" in plain
 // text.
 const HelloWorker = `export default { fetch() { return new Response("hello"); } };`
+
+// WebSocketWorker accepts a WebSocket upgrade (anything else gets 426) and
+// answers every message m with "echo:" + m.
+const WebSocketWorker = `export default {
+  fetch(req) {
+    if (req.headers.get("upgrade") !== "websocket") return new Response("no upgrade", {status: 426});
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    server.addEventListener("message", (ev) => server.send("echo:" + ev.data));
+    return new Response(null, { status: 101, webSocket: client });
+  },
+}`

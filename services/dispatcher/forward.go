@@ -1,0 +1,321 @@
+package dispatcher
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// A routed request reaches the runtime's invocation endpoint in one of two
+// ways, which send the runtime the same request:
+//
+//   - over HTTP (Config.RuntimeURL): httputil.ReverseProxy with a pooled
+//     HTTP/1.1 transport; rewrite, modifyResponse and proxyError are its
+//     hooks.
+//   - in process (Config.Runtime): forwardLocal hands the request to the
+//     runtime's handler, with no connection, copy or parse in between.
+
+// invokeURL returns the URL of the invocation endpoint for the worker
+// version of route and the inbound URL in: the invocation prefix, then the
+// path and query as sent.
+func (d *Dispatcher) invokeURL(in *url.URL, route Route) *url.URL {
+	prefix := d.invokeBase + InvokePrefix + route.Namespace + "/" + route.Worker + "/" + strconv.FormatInt(route.Version, 10)
+	// Names are [a-z0-9_-] and the base path needs no escaping, so prefix
+	// is its own escaped form and RawPath stays a valid encoding of Path.
+	out := &url.URL{Path: prefix + in.Path, RawQuery: in.RawQuery}
+	if in.RawPath != "" {
+		out.RawPath = prefix + in.RawPath
+	}
+	if d.base != nil && d.local == nil {
+		out.Scheme, out.Host = d.base.Scheme, d.base.Host
+	}
+	return out
+}
+
+// forwardedHeaders are the headers that describe earlier hops; clients'
+// values are replaced (see Config.TrustForwardedHeaders).
+var forwardedHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// setUpstreamHeaders sets, in h (the headers of the request to the
+// runtime), X-Forwarded-For, -Host and -Proto as the inbound request in
+// describes them, the invocation credential and the request id.
+func (d *Dispatcher) setUpstreamHeaders(in *http.Request, h http.Header, id string) {
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	var prior []string
+	if d.cfg.TrustForwardedHeaders {
+		prior = in.Header.Values("X-Forwarded-For")
+		if p := strings.ToLower(in.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			proto = p
+		}
+	}
+	for _, k := range forwardedHeaders {
+		delete(h, k)
+	}
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	h["X-Forwarded-Host"] = []string{in.Host}
+	h["X-Forwarded-Proto"] = []string{proto}
+	h[InvokeTokenHeader] = []string{d.cfg.InvokeToken}
+	h[RequestIDHeader] = []string{id}
+}
+
+// newProxy returns the transport and reverse proxy that forward requests
+// to the runtime over HTTP.
+func (d *Dispatcher) newProxy() (*http.Transport, *httputil.ReverseProxy) {
+	cfg := d.cfg
+	tr := &http.Transport{
+		Proxy:                 nil, // the runtime is reached directly
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.UpstreamTimeout,
+		ExpectContinueTimeout: time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		// Pass bodies through as they are: no Accept-Encoding added, no
+		// transparent decompression.
+		DisableCompression: true,
+		ReadBufferSize:     16 << 10,
+		WriteBufferSize:    16 << 10,
+	}
+	var upstream http.RoundTripper = tr
+	if cfg.WrapTransport != nil {
+		upstream = cfg.WrapTransport(upstream)
+	}
+	return tr, &httputil.ReverseProxy{
+		Rewrite:        d.rewrite,
+		Transport:      upstream,
+		ModifyResponse: d.modifyResponse,
+		ErrorHandler:   d.proxyError,
+		BufferPool:     bufferPool{},
+		// Streamed responses (unknown length, text/event-stream) are
+		// flushed after every write whatever this says; others are
+		// written through the server's buffer.
+		FlushInterval: 0,
+		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// rewrite turns the inbound request into a request to the runtime's
+// invocation endpoint for the routed worker version. ReverseProxy has
+// removed the hop-by-hop and forwarding headers already.
+func (d *Dispatcher) rewrite(pr *httputil.ProxyRequest) {
+	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	// The worker sees the query as sent (ReverseProxy drops parameters it
+	// cannot parse; the dispatcher does not parse them).
+	pr.Out.URL = d.invokeURL(pr.In.URL, x.route)
+	pr.Out.Host = ""
+	d.setUpstreamHeaders(pr.In, pr.Out.Header, x.id)
+}
+
+func (d *Dispatcher) modifyResponse(res *http.Response) error {
+	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.status = res.StatusCode
+	res.Header.Set(RequestIDHeader, x.id)
+	return nil
+}
+
+// proxyError answers a request the runtime did not answer: 502 when it
+// cannot be reached or broke the exchange, 504 when it did not answer in
+// time. A client that went away gets nothing.
+func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	if r.Context().Err() != nil {
+		x.status = StatusClientClosed
+		return
+	}
+	var opErr *net.OpError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_unreachable", "unreachable", "the runtime is unreachable", err)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		d.upstreamTimedOut(w, r, x, err)
+	default:
+		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_error", "error", "the runtime failed while handling the request", err)
+	}
+}
+
+func (d *Dispatcher) upstreamTimedOut(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	d.upstreamFailed(w, r, x, http.StatusGatewayTimeout, "runtime_timeout", "timeout",
+		fmt.Sprintf("the worker did not answer within %s", d.cfg.UpstreamTimeout), err)
+}
+
+// upstreamFailed counts, logs (throttled) and answers a request that the
+// runtime did not answer.
+func (d *Dispatcher) upstreamFailed(w http.ResponseWriter, r *http.Request, x *exchange, status int, code, kind, msg string, err error) {
+	d.metrics.upstreamError(context.WithoutCancel(r.Context()), x.route.Worker, kind)
+	d.upstreamLog.failure(r.Context(), "dispatcher: runtime did not answer", "worker", x.route.Worker,
+		"version", x.route.Version, "kind", kind, "request_id", x.id, "err", err.Error())
+	d.writeError(w, x, status, code, msg)
+}
+
+// errUpstreamTimeout is what forwardLocal's runtime handler gets when it
+// writes after the dispatcher answered 504 instead.
+var errUpstreamTimeout = errors.New("dispatcher: the runtime answered after the upstream timeout")
+
+// forwardLocal hands r, as a request to the invocation endpoint, to the
+// runtime's handler in this process. The runtime reads the client's body
+// and writes the client's response as it goes, so both stream; the
+// client's going away cancels the runtime's work through the context; the
+// hop-by-hop headers are removed as over HTTP. A runtime
+// that has not begun its answer within UpstreamTimeout is canceled and the
+// client gets 504, as over HTTP.
+func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exchange) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	out := r.Clone(ctx)
+	removeHopHeaders(out.Header)
+	out.URL = d.invokeURL(r.URL, x.route)
+	out.RequestURI = out.URL.RequestURI()
+	d.setUpstreamHeaders(r, out.Header, x.id)
+
+	w.Header()[RequestIDHeader] = []string{x.id} // for a hijacked (upgraded) answer too
+	lw := &localWriter{ResponseWriter: w, x: x}
+	timer := time.AfterFunc(d.cfg.UpstreamTimeout, func() {
+		if lw.state.CompareAndSwap(waiting, expired) {
+			cancel()
+		}
+	})
+	d.local.ServeHTTP(lw, out)
+	timer.Stop()
+	switch {
+	case lw.state.CompareAndSwap(waiting, answered):
+		// The runtime wrote nothing: net/http answers 200 with no body,
+		// unless the client went away.
+		x.status = http.StatusOK
+		w.Header()[RequestIDHeader] = []string{x.id}
+		if r.Context().Err() != nil {
+			x.status = StatusClientClosed
+		}
+	case lw.state.Load() == expired:
+		if r.Context().Err() != nil {
+			x.status = StatusClientClosed
+			return
+		}
+		clear(w.Header())
+		d.upstreamTimedOut(w, r, x, context.DeadlineExceeded)
+	}
+}
+
+// hopHeaders are the hop-by-hop request headers, which describe the
+// client's connection and are not passed on (RFC 9110, section 7.6.1).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// removeHopHeaders removes from h the hop-by-hop headers and those that
+// its Connection header names, as ReverseProxy does on the HTTP link: "Te:
+// trailers" is kept, and an upgrade request keeps "Connection: Upgrade" and
+// its Upgrade header, which the runtime needs to upgrade.
+func removeHopHeaders(h http.Header) {
+	var upgrade string
+	for _, f := range h["Connection"] {
+		for name := range strings.SplitSeq(f, ",") {
+			if name = textproto.TrimString(name); strings.EqualFold(name, "Upgrade") {
+				upgrade = h.Get("Upgrade")
+			} else if name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	trailers := false
+	for _, v := range h["Te"] {
+		trailers = trailers || strings.Contains(strings.ToLower(v), "trailers")
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	if trailers {
+		h["Te"] = []string{"trailers"}
+	}
+	if upgrade != "" {
+		h["Connection"] = []string{"Upgrade"}
+		h["Upgrade"] = []string{upgrade}
+	}
+}
+
+// States of a localWriter.
+const (
+	waiting  int32 = iota // nothing written yet
+	answered              // the runtime's answer has begun
+	expired               // UpstreamTimeout passed first: the runtime's writes are dropped
+)
+
+// localWriter is the ResponseWriter the runtime gets in forwardLocal: it
+// records the status, sets the request id, and drops the runtime's answer
+// once the upstream timeout has passed.
+type localWriter struct {
+	http.ResponseWriter
+	x     *exchange
+	state atomic.Int32
+}
+
+// begin reports whether the runtime's answer may be written, starting it.
+func (w *localWriter) begin() bool {
+	return w.state.CompareAndSwap(waiting, answered) || w.state.Load() == answered
+}
+
+func (w *localWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if w.state.Load() == waiting {
+			w.ResponseWriter.WriteHeader(code) // informational: 100, 103
+		}
+		return
+	}
+	if w.state.CompareAndSwap(waiting, answered) {
+		w.x.status = code
+		w.Header()[RequestIDHeader] = []string{w.x.id}
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *localWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if w.state.Load() != answered {
+		return 0, errUpstreamTimeout
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// FlushError flushes the answer to the client (http.ResponseController).
+func (w *localWriter) FlushError() error {
+	w.WriteHeader(http.StatusOK)
+	if w.state.Load() != answered {
+		return errUpstreamTimeout
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Flush flushes the answer to the client (http.Flusher).
+func (w *localWriter) Flush() { _ = w.FlushError() }
+
+// Hijack hands the connection to the runtime for an upgraded protocol
+// (http.ResponseController).
+func (w *localWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !w.begin() {
+		return nil, nil, errUpstreamTimeout
+	}
+	w.x.status = http.StatusSwitchingProtocols
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap gives http.ResponseController the client's ResponseWriter, for
+// deadlines and full duplex.
+func (w *localWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
