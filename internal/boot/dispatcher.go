@@ -42,6 +42,8 @@ type DispatcherConfig struct {
 	RefreshInterval time.Duration
 	// UpstreamTimeout bounds the wait for a worker's response headers.
 	UpstreamTimeout time.Duration
+	// StreamTimeout bounds how long a forwarded body may make no progress.
+	StreamTimeout time.Duration
 
 	// local, when set (by Dev), is the runtime in this process, which the
 	// dispatcher then calls directly instead of at RuntimeURL.
@@ -61,6 +63,7 @@ func (c *DispatcherConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.RuntimeURL, "runtime-url", "DOTDO_RUNTIME_URL", "http://"+config.DefaultRuntimeAddr, "base URL of the runtime")
 	config.Duration(fs, &c.RefreshInterval, "refresh-interval", "DOTDO_DISPATCHER_REFRESH", 500*time.Millisecond, "how often live versions are re-read")
 	config.Duration(fs, &c.UpstreamTimeout, "upstream-timeout", "DOTDO_UPSTREAM_TIMEOUT", 60*time.Second, "wait for a worker's response headers")
+	config.Duration(fs, &c.StreamTimeout, "stream-timeout", "DOTDO_STREAM_TIMEOUT", dispatcher.DefaultStreamTimeout, "longest wait for progress of a forwarded request or response body")
 }
 
 // namespace is the configured namespace, or the environment's from
@@ -109,6 +112,7 @@ func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) 
 		InvokeToken:     invokeToken,
 		RefreshInterval: c.RefreshInterval,
 		UpstreamTimeout: c.UpstreamTimeout,
+		StreamTimeout:   c.StreamTimeout,
 		Logger:          logger,
 	}
 	if c.Telemetry != nil {

@@ -33,6 +33,9 @@ const (
 	// DefaultUpstreamTimeout bounds how long the runtime may take to send
 	// the response headers of a request (the body may stream for longer).
 	DefaultUpstreamTimeout = 60 * time.Second
+	// DefaultStreamTimeout bounds how long a forwarded request's body or
+	// response may make no progress.
+	DefaultStreamTimeout = 60 * time.Second
 	// DefaultDialTimeout bounds a connection attempt to the runtime.
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultMaxIdleConnsPerHost sizes the pool of idle connections to the
@@ -100,6 +103,15 @@ type Config struct {
 	// A response body may stream for longer: the http.Server's WriteTimeout
 	// bounds it.
 	UpstreamTimeout time.Duration
+	// StreamTimeout bounds how long the body of a forwarded request may go
+	// unread, and its response unwritten, for want of progress on the
+	// client's side: each read and each write gets StreamTimeout
+	// (DefaultStreamTimeout if zero). It replaces the http.Server's
+	// ReadTimeout and WriteTimeout for forwarded requests, so that a long
+	// upload, download or event stream lasts as long as it makes progress.
+	// An upgraded connection (WebSocket) has no deadline: it lasts until one
+	// side closes it.
+	StreamTimeout time.Duration
 	// DialTimeout bounds a connection attempt to the runtime
 	// (DefaultDialTimeout if zero).
 	DialTimeout time.Duration
@@ -146,6 +158,7 @@ func (c Config) withDefaults() (Config, error) {
 	defDur(&c.RefreshTimeout, DefaultRefreshTimeout)
 	defDur(&c.UpstreamTimeout, DefaultUpstreamTimeout)
 	defDur(&c.DialTimeout, DefaultDialTimeout)
+	defDur(&c.StreamTimeout, DefaultStreamTimeout)
 	defDur(&c.LogInterval, DefaultLogInterval)
 	if c.MaxIdleConnsPerHost == 0 {
 		c.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
@@ -170,7 +183,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("dispatcher: namespace %q is not a valid namespace name", c.Namespace)
 	case !runtimestore.ValidName(c.DefaultWorker):
 		return c, fmt.Errorf("dispatcher: default worker %q is not a valid worker name", c.DefaultWorker)
-	case c.RefreshInterval < 0, c.RefreshTimeout < 0, c.UpstreamTimeout < 0, c.DialTimeout < 0, c.LogInterval < 0:
+	case c.RefreshInterval < 0, c.RefreshTimeout < 0, c.UpstreamTimeout < 0, c.StreamTimeout < 0, c.DialTimeout < 0, c.LogInterval < 0:
 		return c, errors.New("dispatcher: durations must not be negative")
 	case c.MaxIdleConnsPerHost < 0, c.MaxHeaderBytes < 0:
 		return c, errors.New("dispatcher: sizes must not be negative")

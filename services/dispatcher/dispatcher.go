@@ -216,7 +216,10 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Stream both ways at once: on HTTP/1.1, without full duplex, net/http
 	// stops reading the request body once the worker's response starts.
-	_ = http.NewResponseController(w).EnableFullDuplex()
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex()
+	w, r, release := d.streamDeadlines(w, r, rc)
+	defer release()
 	if d.local != nil {
 		d.forwardLocal(w, r, x)
 		return

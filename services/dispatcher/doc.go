@@ -95,7 +95,10 @@
 // Upgrade, so WebSockets pass); X-Forwarded-For, X-Forwarded-Host (the Host
 // as sent) and X-Forwarded-Proto are set (see Config.TrustForwardedHeaders).
 // A client that goes away cancels the runtime's work. UpstreamTimeout bounds
-// the wait for the response headers. The endpoint is reached one of two
+// the wait for the response headers; after that, bodies stream for as long
+// as they make progress (StreamTimeout bounds a stall, in place of the
+// server's read and write timeouts), and an upgraded connection has no
+// deadline. The endpoint is reached one of two
 // ways, which give the runtime the same request:
 //
 //   - over HTTP, at Config.RuntimeURL, through a pooled HTTP/1.1 transport

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -525,44 +526,142 @@ func TestProxyRefusals(t *testing.T) {
 	})
 }
 
+// echoUpgrade is an upstream that upgrades the connection and echoes each
+// line sent on it, prefixed with "echo: ", until the client closes it.
+func echoUpgrade(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "websocket" {
+		http.Error(w, "want an upgrade", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Connection", "Upgrade")
+	w.Header().Set("Upgrade", "websocket")
+	w.WriteHeader(http.StatusSwitchingProtocols)
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	for {
+		line, err := brw.ReadString('\n')
+		if err != nil {
+			return
+		}
+		_, _ = brw.WriteString("echo: " + line)
+		_ = brw.Flush()
+	}
+}
+
+// dialUpgrade asks the dispatcher at base for an upgraded connection to
+// gateway.do, and checks the 101 answer.
+func dialUpgrade(t *testing.T, base string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: gateway.do\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get(dispatcher.RequestIDHeader) == "" {
+		t.Fatalf("upgrade answer: %v, %v", res, err)
+	}
+	return conn, br
+}
+
 // TestProxyUpgrade shows that a protocol upgrade (WebSocket) passes through:
 // after the 101, bytes flow both ways.
 func TestProxyUpgrade(t *testing.T) {
 	eachLink(t, func(t *testing.T, l link) {
-		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Upgrade") != "websocket" {
-				http.Error(w, "want an upgrade", http.StatusBadRequest)
-				return
-			}
-			w.Header().Set("Connection", "Upgrade")
-			w.Header().Set("Upgrade", "websocket")
-			w.WriteHeader(http.StatusSwitchingProtocols)
-			conn, brw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-			line, _ := brw.ReadString('\n')
-			_, _ = brw.WriteString("echo: " + line)
-			_ = brw.Flush()
-		})
+		up := newUpstream(t, echoUpgrade)
 		d := newDispatcher(t, l.to(dispatcher.Config{}, up), newFake("production", standardLive()))
-		addr := strings.TrimPrefix(front(t, d), "http://")
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: gateway.do\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-		br := bufio.NewReader(conn)
-		res, err := http.ReadResponse(br, nil)
-		if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get(dispatcher.RequestIDHeader) == "" {
-			t.Fatalf("upgrade answer: %v, %v", res, err)
-		}
+		conn, br := dialUpgrade(t, front(t, d))
 		_, _ = io.WriteString(conn, "ping\n")
 		if line, err := br.ReadString('\n'); err != nil || line != "echo: ping\n" {
 			t.Fatalf("after the upgrade: %q, %v", line, err)
+		}
+	})
+}
+
+// frontWithTimeouts serves d on loopback behind an http.Server whose read
+// and write timeouts are timeout, and returns its base URL.
+func frontWithTimeouts(t *testing.T, d http.Handler, timeout time.Duration) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(d)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = timeout, timeout
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestProxyLongStreams shows that streams outlive the server's read and
+// write timeouts while they make progress: a response streamed for longer
+// than the write timeout, an upload sent for longer than the read timeout,
+// and an upgraded connection idle for longer than both. A stream that
+// stalls for StreamTimeout is cut.
+func TestProxyLongStreams(t *testing.T) {
+	const serverTimeout = 300 * time.Millisecond
+	const tick = 50 * time.Millisecond
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path[strings.LastIndex(r.URL.Path, "/"):] {
+			case "/download":
+				for i := range 16 { // 16 ticks: well past the server's timeouts
+					fmt.Fprintf(w, "chunk %d\n", i)
+					w.(http.Flusher).Flush()
+					time.Sleep(tick)
+				}
+			case "/upload":
+				n, err := io.Copy(io.Discard, r.Body)
+				fmt.Fprintf(w, "%d %v", n, err)
+			case "/ws":
+				echoUpgrade(w, r)
+			}
+		})
+		d := newDispatcher(t, l.to(dispatcher.Config{StreamTimeout: 200 * time.Millisecond}, up), newFake("production", standardLive()))
+		base := frontWithTimeouts(t, d, serverTimeout)
+
+		res := do(t, http.MethodGet, base, "gateway.do", "/download", nil, nil)
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || !strings.HasSuffix(string(b), "chunk 15\n") {
+			t.Errorf("download: %d bytes, %v; want all 16 chunks", len(b), err)
+		}
+
+		pr, pw := io.Pipe()
+		go func() {
+			for range 16 {
+				_, _ = io.WriteString(pw, "0123456789")
+				time.Sleep(tick)
+			}
+			pw.Close()
+		}()
+		res = do(t, http.MethodPost, base, "gateway.do", "/upload", pr, nil)
+		b, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(b) != "160 <nil>" {
+			t.Errorf("upload: the upstream read %q; want all 160 bytes", b)
+		}
+
+		// A stalled upload is cut after StreamTimeout.
+		pr, pw = io.Pipe()
+		defer pw.Close()
+		go func() { _, _ = io.WriteString(pw, "start") }()
+		res = do(t, http.MethodPost, base, "gateway.do", "/upload", pr, nil)
+		b, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.HasSuffix(string(b), "<nil>") {
+			t.Errorf("stalled upload: the upstream read %q; want an error", b)
+		}
+
+		conn, br := dialUpgrade(t, base)
+		for _, msg := range []string{"one\n", "two\n"} {
+			time.Sleep(2 * serverTimeout) // idle longer than every timeout
+			_, _ = io.WriteString(conn, msg)
+			if line, err := br.ReadString('\n'); err != nil || line != "echo: "+msg {
+				t.Fatalf("upgraded connection after %v idle: %q, %v", 2*serverTimeout, line, err)
+			}
 		}
 	})
 }
