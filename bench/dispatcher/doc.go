@@ -8,8 +8,9 @@
 // the dispatcher forwarding to the runtime over HTTP (as the dispatcher
 // binary does). The sides alternate in 15 short rounds, in a different
 // order each round, so that all see the same background load; it reports
-// throughput, p50 and p99 of each, the median over the rounds of each
-// side's throughput ratio to the direct side, and the same with one client.
+// throughput, p50 and p99 of each, and, as medians over the rounds, each
+// side's throughput ratio to the direct side and the p50 it adds; then the
+// same with one client.
 // It runs only when asked for by name, and stops by itself:
 //
 //	go test ./bench/dispatcher -run TestLoad -v
