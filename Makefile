@@ -3,7 +3,9 @@
 
 SHELL := /bin/bash
 BUF := go tool -modfile=tools/go.mod buf
-GO_PKGS := ./...
+# The services and their plumbing run under the race detector; the rest
+# (end-to-end tests of built binaries, ops checks, benchmarks' tests) without.
+RACE_PKGS := ./internal/... ./services/...
 
 .PHONY: all build run test test-go test-ts generate checkgenerate lint deps npm proto-deps promtool clean
 
@@ -50,7 +52,7 @@ checkgenerate: generate
 lint: proto-deps
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	go vet $(GO_PKGS)
+	go vet ./...
 	$(BUF) lint
 	$(BUF) format -d --exit-code proto
 	./scripts/buf-breaking.sh main
@@ -59,7 +61,8 @@ lint: proto-deps
 test: lint checkgenerate test-go test-ts
 
 test-go: npm promtool
-	go test -count=1 $(GO_PKGS)
+	go test -race -count=1 $(RACE_PKGS)
+	go test -count=1 $$(go list ./... | grep -v -e '/internal/' -e '/services/')
 
 ## test-ts: type-check gen/ts and the TypeScript tests with tsc, then run them with node --test.
 test-ts: npm
