@@ -164,6 +164,9 @@ func TestHandler(t *testing.T) {
 			wantCode(t, err, connect.CodePermissionDenied, "deployments.create")
 			_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: service, Environment: "prod", Script: script("x")}))
 			wantCode(t, err, connect.CodeInvalidArgument, "environment")
+			_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: service, Environment: "production", Script: script("x"),
+				Tags: []string{"a", "b", "c", "d", "e", "f", "g"}})) // the platform adds two of Cloudflare's 8
+			wantCode(t, err, connect.CodeInvalidArgument, "tags")
 			_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: service, Environment: "production", Script: make([]byte, 64<<10+1)}))
 			wantCode(t, err, connect.CodeResourceExhausted, "script")
 			_, err = deployer.Rollback(ctx, connect.NewRequest(&deployv1.RollbackRequest{Service: service, Environment: "production", Version: 42}))

@@ -630,7 +630,9 @@ type DeployRequest struct {
 	CompatibilityDate string `protobuf:"bytes,7,opt,name=compatibility_date,json=compatibilityDate,proto3" json:"compatibility_date,omitempty"`
 	// compatibility_flags are workerd compatibility flags.
 	CompatibilityFlags []string `protobuf:"bytes,8,rep,name=compatibility_flags,json=compatibilityFlags,proto3" json:"compatibility_flags,omitempty"`
-	// tags are extra tags for the uploaded script.
+	// tags are extra tags for the uploaded script: at most 6, since a script
+	// carries at most 8 and the platform adds two (dotdo-deployment=<id> and
+	// dotdo-version=<n>).
 	Tags []string `protobuf:"bytes,9,rep,name=tags,proto3" json:"tags,omitempty"`
 	// idempotency_key makes retries safe: a second Deploy by the same API key
 	// with the same idempotency key returns the first deployment.
@@ -1808,7 +1810,7 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"mainModule\x12U\n" +
 	"\x12compatibility_date\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x11compatibilityDate\x12B\n" +
 	"\x13compatibility_flags\x18\b \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10 \"\ar\x05\x10\x01\x18\x80\x01R\x12compatibilityFlags\x129\n" +
-	"\x04tags\x18\t \x03(\tB%\xbaH\"\x92\x01\x1f\x10\b\"\x1br\x19\x10\x01\x18@2\x13^[A-Za-z0-9_:.=-]+$R\x04tags\x121\n" +
+	"\x04tags\x18\t \x03(\tB%\xbaH\"\x92\x01\x1f\x10\x06\"\x1br\x19\x10\x01\x18@2\x13^[A-Za-z0-9_:.=-]+$R\x04tags\x121\n" +
 	"\x0fidempotency_key\x18\n" +
 	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey:\x92\x02\xbaH\x8e\x02\x1a}\n" +
 	"\x18deploy.script_or_modules\x12,exactly one of script or modules must be set\x1a3(size(this.script) > 0) != (size(this.modules) > 0)\x1a\x8c\x01\n" +
