@@ -240,16 +240,51 @@ func waitListening(r *os.File, timeout time.Duration, exited, stop <-chan struct
 
 func (s *Supervisor) forwardOutput(p *proc, stream string, r io.Reader, done chan<- struct{}) {
 	defer func() { done <- struct{}{} }()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if len(line) > 4096 {
-			line = line[:4096] + "…"
-		}
+	eachLine(r, maxLoggedLine, func(line string) {
 		s.log.Info("workerd output", "pool", p.pool.name, "pid", p.pid, "stream", stream, "line", line)
+	})
+}
+
+// maxLoggedLine bounds a line of workerd output in the log.
+const maxLoggedLine = 4096
+
+// eachLine calls fn with each line read from r until r ends, without its
+// line ending. A line longer than max bytes is cut to max bytes followed by
+// "…"; the rest of it is read and dropped, so that one long line (a worker
+// logging a large object) costs no more memory than a short one and loses
+// nothing after it.
+func eachLine(r io.Reader, max int, fn func(line string)) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	cut := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		ended := len(chunk) > 0
+		if err == nil { // the chunk ends the line: drop the line ending
+			chunk = bytes.TrimSuffix(bytes.TrimSuffix(chunk, []byte("\n")), []byte("\r"))
+		}
+		if !cut {
+			if room := max - len(line); len(chunk) > room {
+				line, cut = append(line, chunk[:room]...), true
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if ended || len(line) > 0 {
+			out := string(line)
+			if cut {
+				out += "…"
+			}
+			fn(out)
+		}
+		if err != nil {
+			return
+		}
+		line, cut = line[:0], false
 	}
-	_, _ = io.Copy(io.Discard, r)
 }
 
 // kill sends SIGKILL to the process group of p (workerd ignores SIGTERM
