@@ -180,11 +180,37 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 	t.Logf("scanned %d log bytes, %d errors, %d spans", len(logs.String()), len(errs), len(spans))
 }
 
-// checkTrace finds the server span named root whose trace also holds the
-// named server spans, each a descendant of root.
+// spanTree indexes spans by id, to follow parents.
+type spanTree map[trace.SpanID]sdktrace.ReadOnlySpan
+
+func newSpanTree(spans []sdktrace.ReadOnlySpan) spanTree {
+	t := spanTree{}
+	for _, sp := range spans {
+		t[sp.SpanContext().SpanID()] = sp
+	}
+	return t
+}
+
+// descends reports whether sp is below the span ancestor, in one trace.
+func (t spanTree) descends(sp sdktrace.ReadOnlySpan, ancestor sdktrace.ReadOnlySpan) bool {
+	if sp.SpanContext().TraceID() != ancestor.SpanContext().TraceID() {
+		return false
+	}
+	for p := sp.Parent().SpanID(); p.IsValid(); {
+		if p == ancestor.SpanContext().SpanID() {
+			return true
+		}
+		next, ok := t[p]
+		if !ok {
+			return false
+		}
+		p = next.Parent().SpanID()
+	}
+	return false
+}
+
 // checkDispatchTrace checks that the dispatcher's span of the request for
-// path has, in its trace and below it, the runtime's span of the
-// invocation.
+// path has, below it, the runtime's span of the invocation.
 func checkDispatchTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, path string) {
 	t.Helper()
 	urlPath := func(sp sdktrace.ReadOnlySpan) string {
@@ -195,6 +221,7 @@ func checkDispatchTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, path string
 		}
 		return ""
 	}
+	tree := newSpanTree(spans)
 	var roots []sdktrace.ReadOnlySpan
 	for _, sp := range spans {
 		if sp.SpanKind() == trace.SpanKindServer && urlPath(sp) == path {
@@ -203,8 +230,8 @@ func checkDispatchTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, path string
 	}
 	for _, r := range roots {
 		for _, sp := range spans {
-			if sp.SpanKind() == trace.SpanKindServer && sp.SpanContext().TraceID() == r.SpanContext().TraceID() &&
-				strings.HasPrefix(urlPath(sp), "/invoke/dotdo-production/gateway/") && strings.HasSuffix(urlPath(sp), path) {
+			if p := urlPath(sp); sp.SpanKind() == trace.SpanKindServer && tree.descends(sp, r) &&
+				strings.HasPrefix(p, "/invoke/dotdo-production/gateway/") && strings.HasSuffix(p, path) {
 				return
 			}
 		}
@@ -212,32 +239,18 @@ func checkDispatchTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, path string
 	t.Errorf("no trace of the dispatch of %s reaches the runtime (%d dispatcher spans for it)", path, len(roots))
 }
 
+// checkTrace finds the server span named root whose trace also holds the
+// named server spans, each a descendant of root.
 func checkTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, root string, children ...string) {
 	t.Helper()
-	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
-	for _, sp := range spans {
-		byID[sp.SpanContext().SpanID()] = sp
-	}
-	descends := func(sp sdktrace.ReadOnlySpan, ancestor trace.SpanID) bool {
-		for p := sp.Parent().SpanID(); p.IsValid(); {
-			if p == ancestor {
-				return true
-			}
-			next, ok := byID[p]
-			if !ok {
-				return false
-			}
-			p = next.Parent().SpanID()
-		}
-		return false
-	}
+	tree := newSpanTree(spans)
 	for _, r := range spans {
 		if r.Name() != root || r.SpanKind() != trace.SpanKindServer {
 			continue
 		}
 		found := map[string]bool{}
 		for _, sp := range spans {
-			if sp.SpanContext().TraceID() == r.SpanContext().TraceID() && sp.SpanKind() == trace.SpanKindServer && descends(sp, r.SpanContext().SpanID()) {
+			if sp.SpanKind() == trace.SpanKindServer && tree.descends(sp, r) {
 				found[sp.Name()] = true
 			}
 		}

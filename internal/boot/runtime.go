@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/services/runtime"
+	"github.com/dot-do/platform/services/runtime/workerd"
 )
 
 // RuntimeConfig configures the local runtime.
@@ -36,17 +39,35 @@ type RuntimeConfig struct {
 
 // localRuntime hands the runtime's handler, once the runtime is open, to a
 // dispatcher in the same process, which then calls it directly instead of
-// over HTTP (dispatcher.Config.Runtime).
+// over HTTP (dispatcher.Config.Runtime). It counts the requests in flight
+// through it, so that the runtime, when it stops, can let them finish
+// before it stops workerd, as its own server's graceful shutdown does for
+// requests over HTTP.
 type localRuntime struct {
 	ready   chan struct{}
 	handler http.Handler
+
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
 }
 
 func newLocalRuntime() *localRuntime { return &localRuntime{ready: make(chan struct{})} }
 
 // set publishes h; call it once.
 func (l *localRuntime) set(h http.Handler) {
-	l.handler = h
+	l.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			workerd.WriteError(w, http.StatusServiceUnavailable, "Worker runtime is shutting down")
+			return
+		}
+		l.inflight.Add(1)
+		l.mu.Unlock()
+		defer l.inflight.Done()
+		h.ServeHTTP(w, r)
+	})
 	close(l.ready)
 }
 
@@ -57,6 +78,21 @@ func (l *localRuntime) wait(ctx context.Context) (http.Handler, error) {
 		return l.handler, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the runtime: %w", context.Cause(ctx))
+	}
+}
+
+// drain refuses new requests and waits up to timeout for those in flight.
+func (l *localRuntime) drain(timeout time.Duration) {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() { l.inflight.Wait(); close(done) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
 	}
 }
 
@@ -128,6 +164,10 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer rt.Close()
 	c.shareLocal(rt)
+	if c.local != nil {
+		// Before rt.Close: in-process requests finish as HTTP ones do.
+		defer c.local.drain(server.DefaultShutdownTimeout)
+	}
 	srv := c.Server(logger, rt)
 	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)

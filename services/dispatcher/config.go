@@ -99,9 +99,9 @@ type Config struct {
 	// (DefaultRefreshTimeout if zero).
 	RefreshTimeout time.Duration
 	// UpstreamTimeout bounds the wait for the response headers of the
-	// runtime; past it the client gets 504 (DefaultUpstreamTimeout if zero).
-	// A response body may stream for longer: the http.Server's WriteTimeout
-	// bounds it.
+	// runtime, from when it has the whole request; past it the client gets
+	// 504 (DefaultUpstreamTimeout if zero). The response body may then
+	// stream for as long as it makes progress (StreamTimeout).
 	UpstreamTimeout time.Duration
 	// StreamTimeout bounds how long the body of a forwarded request may go
 	// unread, and its response unwritten, for want of progress on the

@@ -187,6 +187,8 @@ type exchange struct {
 	id     string
 	route  Route
 	status int
+	// body is the request body as forwarded, if there is one.
+	body *streamBody
 }
 
 type exchangeKey struct{}
@@ -218,7 +220,8 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// stops reading the request body once the worker's response starts.
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex()
-	w, r, release := d.streamDeadlines(w, r, rc)
+	var release func()
+	w, r, x.body, release = d.streamDeadlines(w, r, rc)
 	defer release()
 	if d.local != nil {
 		d.forwardLocal(w, r, x)

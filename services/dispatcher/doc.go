@@ -81,9 +81,10 @@
 // with the request id also in the X-Request-Id header (an incoming
 // well-formed X-Request-Id is kept, else one is generated; it is passed to the
 // worker too). Codes: bad_request and bad_host (400), not_found and
-// no_live_version (404), method_not_allowed (405), headers_too_large (431),
-// runtime_unreachable and runtime_error (502), not_ready (503),
-// runtime_timeout (504). Answers of the runtime itself (for example its 404
+// no_live_version (404), method_not_allowed (405), request_timeout (408:
+// the request body made no progress for StreamTimeout),
+// headers_too_large (431), runtime_unreachable and runtime_error (502),
+// not_ready (503), runtime_timeout (504). Answers of the runtime itself (for example its 404
 // "Worker not found") are passed through as the worker's would be.
 //
 // # Forwarding
@@ -95,10 +96,13 @@
 // Upgrade, so WebSockets pass); X-Forwarded-For, X-Forwarded-Host (the Host
 // as sent) and X-Forwarded-Proto are set (see Config.TrustForwardedHeaders).
 // A client that goes away cancels the runtime's work. UpstreamTimeout bounds
-// the wait for the response headers; after that, bodies stream for as long
-// as they make progress (StreamTimeout bounds a stall, in place of the
-// server's read and write timeouts), and an upgraded connection has no
-// deadline. The endpoint is reached one of two
+// the wait for the response headers, from when the runtime has the whole
+// request. Bodies stream for as long as they make progress: StreamTimeout
+// bounds each read of the request body and each write of the response, in
+// place of the server's read and write timeouts; an upgraded connection
+// has no deadline. On HTTP/1.1 an answer that starts before the request
+// body has been read to its end closes the connection after it. The
+// endpoint is reached one of two
 // ways, which give the runtime the same request:
 //
 //   - over HTTP, at Config.RuntimeURL, through a pooled HTTP/1.1 transport

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -132,11 +133,16 @@ func (d *Dispatcher) modifyResponse(res *http.Response) error {
 	return nil
 }
 
-// proxyError answers a request the runtime did not answer: 502 when it
-// cannot be reached or broke the exchange, 504 when it did not answer in
-// time. A client that went away gets nothing.
+// proxyError answers a request the runtime did not answer: 408 when the
+// client stopped sending its body, 502 when the runtime cannot be reached
+// or broke the exchange, 504 when it did not answer in time. A client that
+// went away gets nothing.
 func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := r.Context().Value(exchangeKey{}).(*exchange)
+	if x.isStalled() { // before the context: a stalled body cancels it too
+		d.bodyStalled(w, x)
+		return
+	}
 	if r.Context().Err() != nil {
 		x.status = StatusClientClosed
 		return
@@ -158,6 +164,13 @@ func (d *Dispatcher) upstreamTimedOut(w http.ResponseWriter, r *http.Request, x 
 		fmt.Sprintf("the worker did not answer within %s", d.cfg.UpstreamTimeout), err)
 }
 
+// bodyStalled answers a request whose body stopped coming: 408.
+func (d *Dispatcher) bodyStalled(w http.ResponseWriter, x *exchange) {
+	w.Header()["Connection"] = []string{"close"} // the rest of the body may still come
+	d.writeError(w, x, http.StatusRequestTimeout, "request_timeout",
+		fmt.Sprintf("the request body made no progress for %s", d.cfg.StreamTimeout))
+}
+
 // upstreamFailed counts, logs (throttled) and answers a request that the
 // runtime did not answer.
 func (d *Dispatcher) upstreamFailed(w http.ResponseWriter, r *http.Request, x *exchange, status int, code, kind, msg string, err error) {
@@ -167,17 +180,19 @@ func (d *Dispatcher) upstreamFailed(w http.ResponseWriter, r *http.Request, x *e
 	d.writeError(w, x, status, code, msg)
 }
 
-// errUpstreamTimeout is what forwardLocal's runtime handler gets when it
-// writes after the dispatcher answered 504 instead.
-var errUpstreamTimeout = errors.New("dispatcher: the runtime answered after the upstream timeout")
+// errSuperseded is what forwardLocal's runtime handler gets when it
+// writes after the dispatcher took the answer over (a 504 or a 408).
+var errSuperseded = errors.New("dispatcher: the runtime's answer came too late")
 
 // forwardLocal hands r, as a request to the invocation endpoint, to the
 // runtime's handler in this process. The runtime reads the client's body
 // and writes the client's response as it goes, so both stream; the
-// client's going away cancels the runtime's work through the context; the
-// hop-by-hop headers are removed as over HTTP. A runtime
-// that has not begun its answer within UpstreamTimeout is canceled and the
-// client gets 504, as over HTTP.
+// client's going away cancels the runtime's work through the context;
+// hop-by-hop headers are removed as over HTTP. As over HTTP, a runtime that
+// has not begun its answer within UpstreamTimeout of having the whole
+// request is canceled and the client gets 504, once the runtime's handler
+// has returned (the runtime returns at once when canceled); a body that
+// stops coming gets 408.
 func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exchange) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -189,29 +204,74 @@ func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exc
 
 	w.Header()[RequestIDHeader] = []string{x.id} // for a hijacked (upgraded) answer too
 	lw := &localWriter{ResponseWriter: w, x: x}
-	timer := time.AfterFunc(d.cfg.UpstreamTimeout, func() {
-		if lw.state.CompareAndSwap(waiting, expired) {
+	// The wait for the answer starts once the runtime has the whole
+	// request, as ResponseHeaderTimeout does over HTTP.
+	timer := &onceTimer{d: d.cfg.UpstreamTimeout, f: func() {
+		if lw.state.CompareAndSwap(waiting, superseded) {
 			cancel()
 		}
-	})
+	}}
+	defer timer.stop()
+	if x.body == nil {
+		timer.start()
+	} else {
+		x.body.whenRead(timer.start)
+	}
 	d.local.ServeHTTP(lw, out)
-	timer.Stop()
-	switch {
-	case lw.state.CompareAndSwap(waiting, answered):
-		// The runtime wrote nothing: net/http answers 200 with no body,
-		// unless the client went away.
-		x.status = http.StatusOK
-		w.Header()[RequestIDHeader] = []string{x.id}
-		if r.Context().Err() != nil {
-			x.status = StatusClientClosed
-		}
-	case lw.state.Load() == expired:
-		if r.Context().Err() != nil {
-			x.status = StatusClientClosed
+	timer.stop()
+
+	if lw.state.CompareAndSwap(waiting, answered) {
+		if !x.isStalled() {
+			// The runtime wrote nothing: net/http answers 200 with no
+			// body, unless the client went away.
+			x.status = http.StatusOK
+			w.Header()[RequestIDHeader] = []string{x.id}
+			if r.Context().Err() != nil {
+				x.status = StatusClientClosed
+			}
 			return
 		}
-		clear(w.Header())
+		lw.state.Store(superseded)
+	}
+	if lw.state.Load() != superseded {
+		return
+	}
+	clear(w.Header())
+	switch {
+	case x.isStalled():
+		d.bodyStalled(w, x)
+	case r.Context().Err() != nil:
+		x.status = StatusClientClosed
+	default:
 		d.upstreamTimedOut(w, r, x, context.DeadlineExceeded)
+	}
+}
+
+// onceTimer runs f after d, counted from its first start, unless stopped
+// first.
+type onceTimer struct {
+	d time.Duration
+	f func()
+
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (o *onceTimer) start() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.t == nil && !o.stopped {
+		o.t = time.AfterFunc(o.d, o.f)
+	}
+}
+
+func (o *onceTimer) stop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stopped = true
+	if o.t != nil {
+		o.t.Stop()
 	}
 }
 
@@ -253,14 +313,16 @@ func removeHopHeaders(h http.Header) {
 
 // States of a localWriter.
 const (
-	waiting  int32 = iota // nothing written yet
-	answered              // the runtime's answer has begun
-	expired               // UpstreamTimeout passed first: the runtime's writes are dropped
+	waiting    int32 = iota // nothing written yet
+	answered                // the runtime's answer has begun
+	superseded              // the dispatcher answers instead (504, 408): the runtime's writes are dropped
 )
 
 // localWriter is the ResponseWriter the runtime gets in forwardLocal: it
 // records the status, sets the request id, and drops the runtime's answer
-// once the upstream timeout has passed.
+// once the dispatcher has taken the answer over: after the upstream
+// timeout, or when the request body stalled (the runtime's answer is then
+// an error about the body it could not read).
 type localWriter struct {
 	http.ResponseWriter
 	x     *exchange
@@ -279,6 +341,10 @@ func (w *localWriter) WriteHeader(code int) {
 		}
 		return
 	}
+	if w.x.isStalled() {
+		w.state.CompareAndSwap(waiting, superseded)
+		return
+	}
 	if w.state.CompareAndSwap(waiting, answered) {
 		w.x.status = code
 		w.Header()[RequestIDHeader] = []string{w.x.id}
@@ -289,7 +355,7 @@ func (w *localWriter) WriteHeader(code int) {
 func (w *localWriter) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	if w.state.Load() != answered {
-		return 0, errUpstreamTimeout
+		return 0, errSuperseded
 	}
 	return w.ResponseWriter.Write(p)
 }
@@ -298,7 +364,7 @@ func (w *localWriter) Write(p []byte) (int, error) {
 func (w *localWriter) FlushError() error {
 	w.WriteHeader(http.StatusOK)
 	if w.state.Load() != answered {
-		return errUpstreamTimeout
+		return errSuperseded
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }
@@ -310,7 +376,7 @@ func (w *localWriter) Flush() { _ = w.FlushError() }
 // (http.ResponseController).
 func (w *localWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !w.begin() {
-		return nil, nil, errUpstreamTimeout
+		return nil, nil, errSuperseded
 	}
 	w.x.status = http.StatusSwitchingProtocols
 	return http.NewResponseController(w.ResponseWriter).Hijack()

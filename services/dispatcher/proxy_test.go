@@ -450,6 +450,11 @@ func TestProxyRuntimeTimeout(t *testing.T) {
 	eachLink(t, func(t *testing.T, l link) {
 		stop := make(chan struct{})
 		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/upload") {
+				n, err := io.Copy(io.Discard, r.Body)
+				fmt.Fprintf(w, "%d %v", n, err)
+				return
+			}
 			select {
 			case <-stop:
 			case <-r.Context().Done():
@@ -465,7 +470,30 @@ func TestProxyRuntimeTimeout(t *testing.T) {
 		if !strings.Contains(e.Error.Message, "100ms") {
 			t.Errorf("message %q", e.Error.Message)
 		}
+		// The wait starts once the runtime has the whole request: an
+		// upload that takes longer than UpstreamTimeout is not cut.
+		res := do(t, http.MethodPost, front(t, d), "gateway.do", "/upload", slowBody(5, 60*time.Millisecond), nil)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || string(b) != "50 <nil>" {
+			t.Errorf("slow upload: %d %q; want 200 and the whole body read", res.StatusCode, b)
+		}
 	})
+}
+
+// slowBody is a request body of n 10-byte parts, one every gap.
+func slowBody(n int, gap time.Duration) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		for range n {
+			if _, err := io.WriteString(pw, "0123456789"); err != nil {
+				return
+			}
+			time.Sleep(gap)
+		}
+		pw.Close()
+	}()
+	return pr
 }
 
 func TestProxyRuntimeBreaksConnection(t *testing.T) {
@@ -584,84 +612,171 @@ func TestProxyUpgrade(t *testing.T) {
 	})
 }
 
-// frontWithTimeouts serves d on loopback behind an http.Server whose read
-// and write timeouts are timeout, and returns its base URL.
+// frontWithTimeouts serves d on loopback, over HTTP/1.1 and h2c, behind
+// an http.Server whose read and write timeouts are timeout, and returns its
+// base URL.
 func frontWithTimeouts(t *testing.T, d http.Handler, timeout time.Duration) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(d)
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = timeout, timeout
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
-// TestProxyLongStreams shows that streams outlive the server's read and
-// write timeouts while they make progress: a response streamed for longer
-// than the write timeout, an upload sent for longer than the read timeout,
-// and an upgraded connection idle for longer than both. A stream that
-// stalls for StreamTimeout is cut.
-func TestProxyLongStreams(t *testing.T) {
-	const serverTimeout = 300 * time.Millisecond
-	const tick = 50 * time.Millisecond
-	eachLink(t, func(t *testing.T, l link) {
-		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path[strings.LastIndex(r.URL.Path, "/"):] {
-			case "/download":
-				for i := range 16 { // 16 ticks: well past the server's timeouts
-					fmt.Fprintf(w, "chunk %d\n", i)
-					w.(http.Flusher).Flush()
-					time.Sleep(tick)
-				}
-			case "/upload":
-				n, err := io.Copy(io.Discard, r.Body)
-				fmt.Fprintf(w, "%d %v", n, err)
-			case "/ws":
-				echoUpgrade(w, r)
-			}
-		})
-		d := newDispatcher(t, l.to(dispatcher.Config{StreamTimeout: 200 * time.Millisecond}, up), newFake("production", standardLive()))
-		base := frontWithTimeouts(t, d, serverTimeout)
+// clientFor returns a client that speaks HTTP/1.1, or h2c when h2 is set.
+func clientFor(h2 bool) *http.Client {
+	tr := &http.Transport{DisableCompression: true}
+	if h2 {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Client{Transport: tr}
+}
 
-		res := do(t, http.MethodGet, base, "gateway.do", "/download", nil, nil)
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil || !strings.HasSuffix(string(b), "chunk 15\n") {
-			t.Errorf("download: %d bytes, %v; want all 16 chunks", len(b), err)
-		}
-
-		pr, pw := io.Pipe()
-		go func() {
-			for range 16 {
-				_, _ = io.WriteString(pw, "0123456789")
+// streamUpstream answers /download with 16 chunks, one every tick; /quiet
+// with a chunk, a silence of quiet, and a last chunk; /upload with how many
+// bytes of the body it read and the error that ended the read; /slowread
+// the same after pausing for quiet after the first 10 bytes; and /ws with
+// an upgraded echo (echoUpgrade).
+func streamUpstream(tick, quiet time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path[strings.LastIndex(r.URL.Path, "/"):] {
+		case "/download":
+			for i := range 16 {
+				fmt.Fprintf(w, "chunk %d\n", i)
+				w.(http.Flusher).Flush()
 				time.Sleep(tick)
 			}
-			pw.Close()
-		}()
-		res = do(t, http.MethodPost, base, "gateway.do", "/upload", pr, nil)
-		b, _ = io.ReadAll(res.Body)
-		res.Body.Close()
-		if string(b) != "160 <nil>" {
-			t.Errorf("upload: the upstream read %q; want all 160 bytes", b)
+		case "/quiet":
+			fmt.Fprint(w, "before\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(quiet)
+			fmt.Fprint(w, "after\n")
+		case "/upload", "/slowread":
+			var first [10]byte
+			n, err := io.ReadFull(r.Body, first[:])
+			if strings.HasSuffix(r.URL.Path, "/slowread") {
+				time.Sleep(quiet)
+			}
+			if err == nil {
+				var m int64
+				m, err = io.Copy(io.Discard, r.Body)
+				n += int(m)
+			}
+			fmt.Fprintf(w, "%d %v", n, err)
+		case "/ws":
+			echoUpgrade(w, r)
 		}
+	}
+}
 
-		// A stalled upload is cut after StreamTimeout.
-		pr, pw = io.Pipe()
-		defer pw.Close()
-		go func() { _, _ = io.WriteString(pw, "start") }()
-		res = do(t, http.MethodPost, base, "gateway.do", "/upload", pr, nil)
-		b, _ = io.ReadAll(res.Body)
-		res.Body.Close()
-		if strings.HasSuffix(string(b), "<nil>") {
-			t.Errorf("stalled upload: the upstream read %q; want an error", b)
+// TestProxyLongStreams shows that streams outlive the server's read and
+// write timeouts while they make progress, over HTTP/1.1 and h2c: a
+// response streamed for longer than the write timeout, one silent for
+// longer than StreamTimeout, an upload sent for longer than the read
+// timeout, an upload the worker pauses reading, and an upgraded connection
+// idle for longer than all of them. A client whose upload stalls for
+// StreamTimeout gets 408.
+func TestProxyLongStreams(t *testing.T) {
+	const (
+		serverTimeout = 150 * time.Millisecond
+		streamTimeout = 100 * time.Millisecond
+		tick          = 25 * time.Millisecond // 16 ticks: longer than the server's timeouts
+		quiet         = 2 * serverTimeout     // longer than every timeout
+	)
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, streamUpstream(tick, quiet))
+		d := newDispatcher(t, l.to(dispatcher.Config{StreamTimeout: streamTimeout}, up), newFake("production", standardLive()))
+		base := frontWithTimeouts(t, d, serverTimeout)
+		for _, h2 := range []bool{false, true} {
+			client := clientFor(h2)
+			send := func(method, path string, body io.Reader) (*http.Response, string, error) {
+				t.Helper()
+				req, _ := http.NewRequest(method, base+path, body)
+				req.Host = "gateway.do"
+				res, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("h2c=%v %s: %v", h2, path, err)
+				}
+				b, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if wantMajor := map[bool]int{false: 1, true: 2}[h2]; res.ProtoMajor != wantMajor {
+					t.Errorf("h2c=%v %s: answered over %s", h2, path, res.Proto)
+				}
+				return res, string(b), err
+			}
+			if _, b, err := send(http.MethodGet, "/download", nil); err != nil || !strings.HasSuffix(b, "chunk 15\n") {
+				t.Errorf("h2c=%v download: %d bytes, %v; want all 16 chunks", h2, len(b), err)
+			}
+			if _, b, err := send(http.MethodGet, "/quiet", nil); err != nil || b != "before\nafter\n" {
+				t.Errorf("h2c=%v quiet download: %q, %v; want it whole", h2, b, err)
+			}
+			if _, b, _ := send(http.MethodPost, "/upload", slowBody(16, tick)); b != "160 <nil>" {
+				t.Errorf("h2c=%v upload: the upstream read %q; want all 160 bytes", h2, b)
+			}
+			if _, b, _ := send(http.MethodPost, "/slowread", strings.NewReader(strings.Repeat("x", 1<<20))); b != fmt.Sprintf("%d <nil>", 1<<20) {
+				t.Errorf("h2c=%v upload read slowly: the upstream read %q; want all of it", h2, b)
+			}
+			// A stalled upload is cut after StreamTimeout with a 408.
+			pr, pw := io.Pipe()
+			go func() { _, _ = io.WriteString(pw, "start") }()
+			res, b, _ := send(http.MethodPost, "/upload", pr)
+			pw.Close()
+			if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(b, `"request_timeout"`) {
+				t.Errorf("h2c=%v stalled upload: %d %q; want 408 request_timeout", h2, res.StatusCode, b)
+			}
 		}
 
 		conn, br := dialUpgrade(t, base)
 		for _, msg := range []string{"one\n", "two\n"} {
-			time.Sleep(2 * serverTimeout) // idle longer than every timeout
+			time.Sleep(quiet)
 			_, _ = io.WriteString(conn, msg)
 			if line, err := br.ReadString('\n'); err != nil || line != "echo: "+msg {
-				t.Fatalf("upgraded connection after %v idle: %q, %v", 2*serverTimeout, line, err)
+				t.Fatalf("upgraded connection after %v idle: %q, %v", quiet, line, err)
 			}
 		}
+	})
+}
+
+// TestProxyStalledClientLetGo: a client that stops sending a body the
+// worker did not read is let go, rather than holding its connection and a
+// goroutine for good: net/http drains what is left of the body after the
+// answer, for at most StreamTimeout, and then closes the connection when no
+// next request comes within the server's ReadHeaderTimeout.
+func TestProxyStalledClientLetGo(t *testing.T) {
+	eachLink(t, func(t *testing.T, l link) {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "answered") })
+		d := newDispatcher(t, l.to(dispatcher.Config{StreamTimeout: 200 * time.Millisecond}, up), newFake("production", standardLive()))
+		srv := httptest.NewUnstartedServer(d)
+		srv.Config.ReadHeaderTimeout = 500 * time.Millisecond
+		srv.Start()
+		t.Cleanup(srv.Close)
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: gateway.do\r\nContent-Length: 100000\r\n\r\nonly this much")
+		br := bufio.NewReader(conn)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		// Whether the worker's answer or the stall comes first depends on
+		// the link: over HTTP, the runtime's connection still wants the body.
+		if !(res.StatusCode == http.StatusOK && string(b) == "answered") && res.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("answer: %d %q; want the worker's, or 408", res.StatusCode, b)
+		}
+		start := time.Now()
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("after the answer: %v; want the connection closed", err)
+		}
+		t.Logf("answered %d; connection closed %v later", res.StatusCode, time.Since(start).Round(time.Millisecond))
 	})
 }

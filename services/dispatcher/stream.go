@@ -2,59 +2,97 @@ package dispatcher
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Forwarded requests trade the http.Server's ReadTimeout and WriteTimeout,
 // which bound a whole request, for a bound on progress (Config.
-// StreamTimeout): every read of the request body and every write of the
-// response gets StreamTimeout. So a long upload, download or event stream
-// lasts as long as the client keeps up, and a client that stalls is cut
-// after StreamTimeout. Outside the body's reads there is no read deadline:
-// net/http reads in the background to notice a client that goes away, and
-// a deadline there would end a healthy request whose client has nothing
-// more to send. An upgraded connection (WebSocket) has no deadline at all.
+// StreamTimeout): each read of the request body and each write or flush
+// of the response must finish within StreamTimeout, and between them there
+// is no deadline. So a long upload, download or event stream, quiet or
+// not, lasts as long as the client keeps up, and a client that stalls is
+// cut. Deadlines hold only while an operation runs because on HTTP/2 a
+// deadline is a timer that resets the stream when it fires, whether or not
+// anything is being read or written, and on HTTP/1 net/http reads in the
+// background once the body is read, to notice a client that goes away.
+//
+// Work that net/http does after the handler returns (the last flush of
+// the response, the drain of an unread request body) gets StreamTimeout
+// from release. An upgraded connection (WebSocket) has no deadline.
 
-// streamDeadlines sets the first deadlines of a forwarded request and
-// returns w and r wrapped so that reads and writes move them. Call release
+// streamDeadlines clears the deadlines of a forwarded request and returns
+// w and r wrapped so that each body read and response write gets
+// StreamTimeout, and the body, if any, for exchange.body. Call release
 // before ServeHTTP returns: after that, the connection may be serving
-// another request, whose deadlines are not this one's to move.
-func (d *Dispatcher) streamDeadlines(w http.ResponseWriter, r *http.Request, rc *http.ResponseController) (http.ResponseWriter, *http.Request, func()) {
+// another request, whose deadlines are not this one's to set.
+func (d *Dispatcher) streamDeadlines(w http.ResponseWriter, r *http.Request, rc *http.ResponseController) (sw http.ResponseWriter, r2 *http.Request, body *streamBody, release func()) {
 	timeout := d.cfg.StreamTimeout
 	_ = rc.SetReadDeadline(time.Time{})
-	// The answer starts once the runtime has sent its headers.
-	_ = rc.SetWriteDeadline(time.Now().Add(d.cfg.UpstreamTimeout + timeout))
-	sw := &streamWriter{ResponseWriter: w, rc: rc, timeout: timeout}
-	if r.Body == nil || r.Body == http.NoBody {
-		return sw, r, func() {}
+	_ = rc.SetWriteDeadline(time.Time{})
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &streamBody{ReadCloser: r.Body, rc: rc, timeout: timeout}
+		r2 = new(http.Request)
+		*r2 = *r
+		r2.Body = body
+		r = r2
 	}
-	body := &streamBody{ReadCloser: r.Body, rc: rc, timeout: timeout}
-	r2 := new(http.Request)
-	*r2 = *r
-	r2.Body = body
-	return sw, r2, body.release
+	sw = &streamWriter{ResponseWriter: w, rc: rc, timeout: timeout, body: body, http1: r.ProtoMajor == 1}
+	return sw, r, body, func() {
+		if body != nil {
+			body.release()
+		}
+		_ = rc.SetReadDeadline(time.Now().Add(timeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(timeout))
+	}
 }
 
-// streamWriter moves the write deadline before every write and flush, and
-// clears both deadlines of a connection handed over for an upgrade.
+// streamWriter gives every write and flush StreamTimeout, and clears both
+// deadlines of a connection handed over for an upgrade. An HTTP/1.1 answer
+// that starts before the request body has been read to its end closes the
+// connection after it: the rest of the body would have to be read before
+// the next request, from a client that may have stopped sending it.
 type streamWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	body    *streamBody
+	http1   bool
+	started bool
+}
+
+func (w *streamWriter) WriteHeader(code int) {
+	if code >= 200 && !w.started {
+		w.started = true
+		if w.http1 && w.body != nil && !w.body.eof.Load() {
+			w.Header()["Connection"] = []string{"close"}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	defer w.rc.SetWriteDeadline(time.Time{})
 	return w.ResponseWriter.Write(p)
 }
 
 // FlushError flushes the answer to the client (http.ResponseController).
 func (w *streamWriter) FlushError() error {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	defer w.rc.SetWriteDeadline(time.Time{})
 	return w.rc.Flush()
 }
 
@@ -72,26 +110,57 @@ func (w *streamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap gives http.ResponseController the client's ResponseWriter.
 func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// streamBody gives every read of the request body StreamTimeout, and
-// clears the read deadline once the body is read, until release. The
-// transport may read the body from a goroutine of its own, even after the
-// handler has returned.
+// streamBody gives every read of the request body StreamTimeout, and its
+// Close (which drains what is left) too. The transport may read the body
+// from a goroutine of its own, even after the handler has returned: after
+// release it no longer touches the connection's deadlines.
 type streamBody struct {
 	io.ReadCloser
 	rc      *http.ResponseController
 	timeout time.Duration
 
+	// stalled is set once a read failed because the client sent nothing
+	// for StreamTimeout; eof once the body has been read to its end.
+	stalled, eof atomic.Bool
+
 	mu       sync.Mutex
 	released bool
+	// onEOF, if set, runs once, when the body has been read to its end.
+	onEOF func()
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
 	b.setReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		b.setReadDeadline(time.Time{})
+	b.setReadDeadline(time.Time{})
+	switch {
+	case err == io.EOF:
+		b.eof.Store(true)
+		b.mu.Lock()
+		f := b.onEOF
+		b.onEOF = nil
+		b.mu.Unlock()
+		if f != nil {
+			f()
+		}
+	case err != nil && isTimeout(err):
+		b.stalled.Store(true)
 	}
 	return n, err
+}
+
+// Close closes the body, which reads and drops what the client has yet to
+// send, within StreamTimeout.
+func (b *streamBody) Close() error {
+	b.setReadDeadline(time.Now().Add(b.timeout))
+	return b.ReadCloser.Close()
+}
+
+// whenRead arranges for f to run once the body has been read to its end.
+func (b *streamBody) whenRead(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onEOF = f
 }
 
 func (b *streamBody) setReadDeadline(t time.Time) {
@@ -106,4 +175,14 @@ func (b *streamBody) release() {
 	b.mu.Lock()
 	b.released = true
 	b.mu.Unlock()
+}
+
+// isStalled reports whether the request body of x stopped coming: the
+// client sent nothing for StreamTimeout.
+func (x *exchange) isStalled() bool { return x.body != nil && x.body.stalled.Load() }
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
