@@ -140,7 +140,7 @@ func (d *Dispatcher) modifyResponse(res *http.Response) error {
 func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := r.Context().Value(exchangeKey{}).(*exchange)
 	if x.isStalled() { // before the context: a stalled body cancels it too
-		d.bodyStalled(w, x)
+		d.bodyStalled(w, r, x)
 		return
 	}
 	if r.Context().Err() != nil {
@@ -164,9 +164,14 @@ func (d *Dispatcher) upstreamTimedOut(w http.ResponseWriter, r *http.Request, x 
 		fmt.Sprintf("the worker did not answer within %s", d.cfg.UpstreamTimeout), err)
 }
 
-// bodyStalled answers a request whose body stopped coming: 408.
-func (d *Dispatcher) bodyStalled(w http.ResponseWriter, x *exchange) {
-	w.Header()["Connection"] = []string{"close"} // the rest of the body may still come
+// bodyStalled answers a request whose body stopped coming: 408, closing an
+// HTTP/1.1 connection, on which the rest of the body may still come.
+// (On HTTP/2, Connection: close would shut down every stream of the
+// connection.)
+func (d *Dispatcher) bodyStalled(w http.ResponseWriter, r *http.Request, x *exchange) {
+	if r.ProtoMajor == 1 {
+		w.Header()["Connection"] = []string{"close"}
+	}
 	d.writeError(w, x, http.StatusRequestTimeout, "request_timeout",
 		fmt.Sprintf("the request body made no progress for %s", d.cfg.StreamTimeout))
 }
@@ -239,7 +244,7 @@ func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exc
 	clear(w.Header())
 	switch {
 	case x.isStalled():
-		d.bodyStalled(w, x)
+		d.bodyStalled(w, r, x)
 	case r.Context().Err() != nil:
 		x.status = StatusClientClosed
 	default:

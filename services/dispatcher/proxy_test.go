@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -638,7 +639,8 @@ func clientFor(h2 bool) *http.Client {
 }
 
 // streamUpstream answers /download with 16 chunks, one every tick; /quiet
-// with a chunk, a silence of quiet, and a last chunk; /upload with how many
+// with a chunk, a silence of quiet, and a last chunk; /readclose the same
+// after reading and closing the body; /upload with how many
 // bytes of the body it read and the error that ended the read; /slowread
 // the same after pausing for quiet after the first 10 bytes; and /ws with
 // an upgraded echo (echoUpgrade).
@@ -656,6 +658,17 @@ func streamUpstream(tick, quiet time.Duration) http.HandlerFunc {
 			w.(http.Flusher).Flush()
 			time.Sleep(quiet)
 			fmt.Fprint(w, "after\n")
+		case "/readclose":
+			n, err := io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+			fmt.Fprintf(w, "%d %v\n", n, err)
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(quiet):
+				fmt.Fprint(w, "after\n")
+			case <-r.Context().Done():
+				fmt.Fprint(w, "canceled\n")
+			}
 		case "/upload", "/slowread":
 			var first [10]byte
 			n, err := io.ReadFull(r.Body, first[:])
@@ -677,7 +690,8 @@ func streamUpstream(tick, quiet time.Duration) http.HandlerFunc {
 // TestProxyLongStreams shows that streams outlive the server's read and
 // write timeouts while they make progress, over HTTP/1.1 and h2c: a
 // response streamed for longer than the write timeout, one silent for
-// longer than StreamTimeout, an upload sent for longer than the read
+// longer than StreamTimeout (also after the body was read and closed), an
+// upload sent for longer than the read
 // timeout, an upload the worker pauses reading, and an upgraded connection
 // idle for longer than all of them. A client whose upload stalls for
 // StreamTimeout gets 408.
@@ -715,6 +729,9 @@ func TestProxyLongStreams(t *testing.T) {
 			if _, b, err := send(http.MethodGet, "/quiet", nil); err != nil || b != "before\nafter\n" {
 				t.Errorf("h2c=%v quiet download: %q, %v; want it whole", h2, b, err)
 			}
+			if _, b, err := send(http.MethodPost, "/readclose", strings.NewReader("hello")); err != nil || b != "5 <nil>\nafter\n" {
+				t.Errorf("h2c=%v quiet answer after the body was read and closed: %q, %v; want it whole", h2, b, err)
+			}
 			if _, b, _ := send(http.MethodPost, "/upload", slowBody(16, tick)); b != "160 <nil>" {
 				t.Errorf("h2c=%v upload: the upstream read %q; want all 160 bytes", h2, b)
 			}
@@ -728,6 +745,17 @@ func TestProxyLongStreams(t *testing.T) {
 			pw.Close()
 			if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(b, `"request_timeout"`) {
 				t.Errorf("h2c=%v stalled upload: %d %q; want 408 request_timeout", h2, res.StatusCode, b)
+			}
+			if h2 { // the 408 ends that stream only, not the connection's others
+				reused := false
+				trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, base+"/quiet", nil)
+				req.Host = "gateway.do"
+				if res, err := client.Do(req); err != nil || !reused {
+					t.Errorf("h2c: the request after a 408: %v, connection reused %v; want it reused", err, reused)
+				} else {
+					res.Body.Close()
+				}
 			}
 		}
 
@@ -743,40 +771,53 @@ func TestProxyLongStreams(t *testing.T) {
 }
 
 // TestProxyStalledClientLetGo: a client that stops sending a body the
-// worker did not read is let go, rather than holding its connection and a
-// goroutine for good: net/http drains what is left of the body after the
-// answer, for at most StreamTimeout, and then closes the connection when no
-// next request comes within the server's ReadHeaderTimeout.
+// worker has not read is let go once it has its answer, rather than
+// holding its connection and a goroutine: whether the worker ignored the
+// body or something (the transport to workerd, or to the runtime) was still
+// reading it when the answer came.
 func TestProxyStalledClientLetGo(t *testing.T) {
 	eachLink(t, func(t *testing.T, l link) {
-		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "answered") })
-		d := newDispatcher(t, l.to(dispatcher.Config{StreamTimeout: 200 * time.Millisecond}, up), newFake("production", standardLive()))
-		srv := httptest.NewUnstartedServer(d)
-		srv.Config.ReadHeaderTimeout = 500 * time.Millisecond
-		srv.Start()
-		t.Cleanup(srv.Close)
-		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+		for _, reading := range []bool{false, true} {
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				if reading {
+					if l.name == "http" {
+						// Answer while the dispatcher's transport still sends the body.
+						_ = http.NewResponseController(w).EnableFullDuplex()
+					} else {
+						go func() { _, _ = io.Copy(io.Discard, r.Body) }() // as the runtime's transport would
+						time.Sleep(20 * time.Millisecond)
+					}
+				}
+				_, _ = io.WriteString(w, "answered")
+			})
+			d := newDispatcher(t, l.to(dispatcher.Config{StreamTimeout: 200 * time.Millisecond}, up), newFake("production", standardLive()))
+			srv := httptest.NewUnstartedServer(d)
+			srv.Config.ReadHeaderTimeout = 500 * time.Millisecond
+			srv.Start()
+			t.Cleanup(srv.Close)
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: gateway.do\r\nContent-Length: 100000\r\n\r\nonly this much")
+			br := bufio.NewReader(conn)
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("reading=%v: %v", reading, err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			// Whether the worker's answer or the stall comes first depends on
+			// the link: over HTTP, the runtime's connection still wants the body.
+			if !(res.StatusCode == http.StatusOK && string(b) == "answered") && res.StatusCode != http.StatusRequestTimeout {
+				t.Fatalf("reading=%v: answer %d %q; want the worker's, or 408", reading, res.StatusCode, b)
+			}
+			start := time.Now()
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("reading=%v: after the answer: %v; want the connection closed", reading, err)
+			}
+			t.Logf("reading=%v: answered %d; connection closed %v later", reading, res.StatusCode, time.Since(start).Round(time.Millisecond))
 		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: gateway.do\r\nContent-Length: 100000\r\n\r\nonly this much")
-		br := bufio.NewReader(conn)
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		// Whether the worker's answer or the stall comes first depends on
-		// the link: over HTTP, the runtime's connection still wants the body.
-		if !(res.StatusCode == http.StatusOK && string(b) == "answered") && res.StatusCode != http.StatusRequestTimeout {
-			t.Fatalf("answer: %d %q; want the worker's, or 408", res.StatusCode, b)
-		}
-		start := time.Now()
-		if _, err := br.ReadByte(); err != io.EOF {
-			t.Fatalf("after the answer: %v; want the connection closed", err)
-		}
-		t.Logf("answered %d; connection closed %v later", res.StatusCode, time.Since(start).Round(time.Millisecond))
 	})
 }

@@ -32,25 +32,20 @@ import (
 // StreamTimeout, and the body, if any, for exchange.body. Call release
 // before ServeHTTP returns: after that, the connection may be serving
 // another request, whose deadlines are not this one's to set.
-func (d *Dispatcher) streamDeadlines(w http.ResponseWriter, r *http.Request, rc *http.ResponseController) (sw http.ResponseWriter, r2 *http.Request, body *streamBody, release func()) {
+func (d *Dispatcher) streamDeadlines(w http.ResponseWriter, r *http.Request, rc *http.ResponseController) (http.ResponseWriter, *http.Request, *streamBody, func()) {
 	timeout := d.cfg.StreamTimeout
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
+	var body *streamBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &streamBody{ReadCloser: r.Body, rc: rc, timeout: timeout}
-		r2 = new(http.Request)
+		r2 := new(http.Request)
 		*r2 = *r
 		r2.Body = body
 		r = r2
 	}
-	sw = &streamWriter{ResponseWriter: w, rc: rc, timeout: timeout, body: body, http1: r.ProtoMajor == 1}
-	return sw, r, body, func() {
-		if body != nil {
-			body.release()
-		}
-		_ = rc.SetReadDeadline(time.Now().Add(timeout))
-		_ = rc.SetWriteDeadline(time.Now().Add(timeout))
-	}
+	sw := &streamWriter{ResponseWriter: w, rc: rc, timeout: timeout, body: body, http1: r.ProtoMajor == 1}
+	return sw, r, body, sw.release
 }
 
 // streamWriter gives every write and flush StreamTimeout, and clears both
@@ -65,6 +60,31 @@ type streamWriter struct {
 	body    *streamBody
 	http1   bool
 	started bool
+	// hijacked is set once the connection has been handed over: its
+	// deadlines are then no longer the request's to set.
+	hijacked atomic.Bool
+}
+
+// release ends the request's hold on the connection's deadlines, before the
+// handler returns. A body not read to its end is closed at once (a client
+// still sending it would otherwise keep net/http draining it, without a
+// deadline once net/http has cleared it), and an HTTP/1.1 answer not yet
+// begun closes the connection after it; the last flush gets StreamTimeout.
+func (w *streamWriter) release() {
+	if w.hijacked.Load() {
+		if w.body != nil {
+			w.body.release()
+		}
+		return
+	}
+	if b := w.body; b != nil {
+		if !b.eof.Load() && w.http1 && !w.started {
+			w.Header()["Connection"] = []string{"close"}
+		}
+		b.stop()
+	}
+	_ = w.rc.SetReadDeadline(time.Now().Add(w.timeout))
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 }
 
 func (w *streamWriter) WriteHeader(code int) {
@@ -104,7 +124,11 @@ func (w *streamWriter) Flush() { _ = w.FlushError() }
 func (w *streamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	_ = w.rc.SetReadDeadline(time.Time{})
 	_ = w.rc.SetWriteDeadline(time.Time{})
-	return w.rc.Hijack()
+	conn, brw, err := w.rc.Hijack()
+	if err == nil {
+		w.hijacked.Store(true)
+	}
+	return conn, brw, err
 }
 
 // Unwrap gives http.ResponseController the client's ResponseWriter.
@@ -113,7 +137,8 @@ func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // streamBody gives every read of the request body StreamTimeout, and its
 // Close (which drains what is left) too. The transport may read the body
 // from a goroutine of its own, even after the handler has returned: after
-// release it no longer touches the connection's deadlines.
+// release it no longer touches the connection's deadlines. (ReverseProxy
+// does not close the bodies it forwards; the runtime's handler may.)
 type streamBody struct {
 	io.ReadCloser
 	rc      *http.ResponseController
@@ -153,6 +178,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 // send, within StreamTimeout.
 func (b *streamBody) Close() error {
 	b.setReadDeadline(time.Now().Add(b.timeout))
+	defer b.setReadDeadline(time.Time{})
 	return b.ReadCloser.Close()
 }
 
@@ -171,10 +197,28 @@ func (b *streamBody) setReadDeadline(t time.Time) {
 	}
 }
 
+// release stops the body from setting the connection's deadlines.
 func (b *streamBody) release() {
 	b.mu.Lock()
 	b.released = true
 	b.mu.Unlock()
+}
+
+// stop releases the body and, unless it was read to its end, ends any read
+// in flight (by the transport, which may outlive the handler) and closes
+// it at once: its rest will not be read, so a client still sending it, or
+// stalled, cannot keep net/http draining it.
+func (b *streamBody) stop() {
+	b.mu.Lock()
+	b.released = true
+	unread := !b.eof.Load()
+	if unread {
+		_ = b.rc.SetReadDeadline(time.Now())
+	}
+	b.mu.Unlock()
+	if unread {
+		_ = b.ReadCloser.Close()
+	}
 }
 
 // isStalled reports whether the request body of x stopped coming: the
