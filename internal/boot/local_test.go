@@ -2,10 +2,16 @@ package boot
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/dot-do/platform/services/dispatcher/dispatchertest"
+	"github.com/dot-do/platform/services/runtime"
+	"github.com/dot-do/platform/services/runtime/workerd"
 )
 
 // TestLocalRuntimeDrain: stopping waits for the requests in flight through
@@ -57,5 +63,62 @@ func TestLocalRuntimeDrain(t *testing.T) {
 	stuck.drain(100 * time.Millisecond)
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("drain past its bound: %v", took)
+	}
+}
+
+// TestRuntimeRunDrainsInProcessRequests: under dotdo dev, a request handed
+// to the runtime in process when the runtime is told to stop finishes
+// before workerd is stopped, as one over HTTP does.
+func TestRuntimeRunDrainsInProcessRequests(t *testing.T) {
+	if _, err := workerd.FindBinary("", ""); err != nil {
+		t.Skipf("skipping: this test runs workerd, and none was found: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := RuntimeConfig{Common: Common{DataDir: t.TempDir()}, Addr: addr, MaxScriptBytes: 1 << 20, local: newLocalRuntime()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- c.Run(ctx, quietLogger()) }()
+	h, err := c.local.wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := WaitHealthy(wctx, "http://"+addr); err != nil {
+		t.Fatal(err)
+	}
+	apiToken, err := c.RuntimeToken("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	invokeToken, err := c.InvokeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := dispatchertest.UploadTo(t, "http://"+addr, apiToken, "dotdo-production", "slow",
+		`export default { async fetch() { await new Promise((r) => setTimeout(r, 3000)); return new Response("done"); } };`)
+
+	res := httptest.NewRecorder()
+	served := make(chan struct{})
+	go func() {
+		req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/invoke/dotdo-production/slow/%d/", v), nil)
+		req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
+		h.ServeHTTP(res, req)
+		close(served)
+	}()
+	time.Sleep(300 * time.Millisecond) // the worker is running
+	cancel()
+	<-served
+	if res.Code != http.StatusOK || res.Body.String() != "done" {
+		t.Errorf("the request in flight at the stop got %d %q; want 200 done", res.Code, res.Body.String())
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

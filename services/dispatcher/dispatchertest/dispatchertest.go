@@ -87,18 +87,36 @@ func StartRuntime(tb testing.TB) *Runtime {
 // namespace on first use, and returns the runtime's version number.
 func (r *Runtime) Upload(tb testing.TB, namespace, script, code string) int64 {
 	tb.Helper()
+	r.mu.Lock()
+	create := !r.namespaces[namespace]
+	r.namespaces[namespace] = true
+	r.mu.Unlock()
+	return upload(tb, r.client, namespace, script, code, create)
+}
+
+// UploadTo uploads code (one ES module) as script to the runtime API at
+// baseURL (the runtime's own address, without /client/v4) with apiToken,
+// creating namespace first, and returns the runtime's version number.
+func UploadTo(tb testing.TB, baseURL, apiToken, namespace, script, code string) int64 {
+	tb.Helper()
+	client := cloudflare.NewClient(
+		option.WithBaseURL(strings.TrimSuffix(baseURL, "/")+"/client/v4/"),
+		option.WithAPIToken(apiToken),
+		option.WithMaxRetries(0),
+	)
+	return upload(tb, client, namespace, script, code, true)
+}
+
+func upload(tb testing.TB, client *cloudflare.Client, namespace, script, code string, createNamespace bool) int64 {
+	tb.Helper()
 	ctx := context.Background()
 	acct := cloudflare.F(account)
-	ns := r.client.WorkersForPlatforms.Dispatch.Namespaces
-	r.mu.Lock()
-	if !r.namespaces[namespace] {
+	ns := client.WorkersForPlatforms.Dispatch.Namespaces
+	if createNamespace {
 		if _, err := ns.New(ctx, wfp.DispatchNamespaceNewParams{AccountID: acct, Name: cloudflare.F(namespace)}); err != nil {
-			r.mu.Unlock()
 			tb.Fatalf("create namespace %s: %v", namespace, err)
 		}
-		r.namespaces[namespace] = true
 	}
-	r.mu.Unlock()
 	up, err := ns.Scripts.Update(ctx, namespace, script, wfp.DispatchNamespaceScriptUpdateParams{
 		AccountID: acct,
 		Metadata: cloudflare.F(wfp.DispatchNamespaceScriptUpdateParamsMetadata{
