@@ -38,7 +38,7 @@ func (d *Dispatcher) invokeURL(in *url.URL, route Route) *url.URL {
 	if in.RawPath != "" {
 		out.RawPath = prefix + in.RawPath
 	}
-	if d.base != nil && d.local == nil {
+	if d.local == nil {
 		out.Scheme, out.Host = d.base.Scheme, d.base.Host
 	}
 	return out
@@ -148,11 +148,10 @@ func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err erro
 		return
 	}
 	var opErr *net.OpError
-	var netErr net.Error
 	switch {
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_unreachable", "unreachable", "the runtime is unreachable", err)
-	case errors.As(err, &netErr) && netErr.Timeout():
+	case isTimeout(err):
 		d.upstreamTimedOut(w, r, x, err)
 	default:
 		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_error", "error", "the runtime failed while handling the request", err)
@@ -225,22 +224,21 @@ func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exc
 	d.local.ServeHTTP(lw, out)
 	timer.stop()
 
-	if lw.state.CompareAndSwap(waiting, answered) {
-		if !x.isStalled() {
-			// The runtime wrote nothing: net/http answers 200 with no
-			// body, unless the client went away.
-			x.status = http.StatusOK
-			w.Header()[RequestIDHeader] = []string{x.id}
-			if r.Context().Err() != nil {
-				x.status = StatusClientClosed
-			}
-			return
+	if !x.isStalled() && lw.state.CompareAndSwap(waiting, answered) {
+		// The runtime wrote nothing: net/http answers 200 with no body,
+		// unless the client went away.
+		x.status = http.StatusOK
+		w.Header()[RequestIDHeader] = []string{x.id}
+		if r.Context().Err() != nil {
+			x.status = StatusClientClosed
 		}
-		lw.state.Store(superseded)
-	}
-	if lw.state.Load() != superseded {
 		return
 	}
+	if lw.state.Load() == answered {
+		return
+	}
+	// Superseded (the timer fired), or nothing written and the body
+	// stalled: the dispatcher answers.
 	clear(w.Header())
 	switch {
 	case x.isStalled():

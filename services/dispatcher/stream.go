@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,11 +76,11 @@ func (w *streamWriter) release() {
 		}
 		return
 	}
-	if b := w.body; b != nil {
-		if !b.eof.Load() && w.http1 && !w.started {
-			w.Header()["Connection"] = []string{"close"}
+	if w.body != nil {
+		if !w.started {
+			w.closeIfBodyUnread()
 		}
-		b.stop()
+		w.body.stop()
 	}
 	_ = w.rc.SetReadDeadline(time.Now().Add(w.timeout))
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
@@ -90,11 +89,17 @@ func (w *streamWriter) release() {
 func (w *streamWriter) WriteHeader(code int) {
 	if code >= 200 && !w.started {
 		w.started = true
-		if w.http1 && w.body != nil && !w.body.eof.Load() {
-			w.Header()["Connection"] = []string{"close"}
-		}
+		w.closeIfBodyUnread()
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// closeIfBodyUnread makes an HTTP/1.1 answer about to begin close the
+// connection after it when the request body has not been read to its end.
+func (w *streamWriter) closeIfBodyUnread() {
+	if w.http1 && w.body != nil && !w.body.eof.Load() {
+		w.Header()["Connection"] = []string{"close"}
+	}
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
@@ -225,8 +230,9 @@ func (b *streamBody) stop() {
 // client sent nothing for StreamTimeout.
 func (x *exchange) isStalled() bool { return x.body != nil && x.body.stalled.Load() }
 
-// isTimeout reports whether err is a deadline that passed.
+// isTimeout reports whether err is a deadline or timeout that passed
+// (os.ErrDeadlineExceeded is one too).
 func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+	return errors.As(err, &ne) && ne.Timeout()
 }
