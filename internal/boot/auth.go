@@ -14,7 +14,6 @@ import (
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/services/auth"
-	"github.com/dot-do/platform/services/auth/dbstore"
 	"github.com/dot-do/platform/services/db/remote"
 )
 
@@ -46,7 +45,7 @@ func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.S
 		return nil, err
 	}
 	st := remote.New(dbClient)
-	svc := auth.New(dbstore.NewKeys(st), dbstore.NewAudit(st), append([]auth.Option{auth.WithLogger(logger)}, opts...)...)
+	svc := auth.New(st, append([]auth.Option{auth.WithLogger(logger)}, opts...)...)
 	metrics, err := telemetry.NewAuthMetrics(c.meter())
 	if err != nil {
 		return nil, err

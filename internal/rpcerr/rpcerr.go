@@ -1,102 +1,121 @@
-// Package rpcerr maps the domain errors of every service to Connect codes,
-// in this one place. Handlers return domain errors; the interceptor from
-// NewInterceptor turns them into Connect errors on the way out.
+// Package rpcerr is the RPC edge of the platform's errors: it maps the
+// kinds of package errkind to Connect codes, in this one table, both ways.
+// Handlers return domain errors, and the interceptor from NewInterceptor
+// turns them into Connect errors on the way out (ToConnect); clients of
+// another service turn the Connect errors they get back into errors of the
+// same kinds (FromConnect), so callers test errors.Is(err, errkind.NotFound)
+// whether the service they called is in process or remote.
 //
 // The message of a mapped error reaches the client, so domain errors must
-// leak nothing (no secrets, no SQL). An error that maps to no code is an
-// internal fault: the client sees only "internal error" and the request's
-// trace, and the full error goes to the log.
+// leak nothing (no secrets, no SQL). An error of no kind, or of kind
+// Internal, is an internal fault: the client sees only "internal error",
+// and the full error goes to the log.
 package rpcerr
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dot-do/platform/internal/credential"
-	"github.com/dot-do/platform/services/auth"
-	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/internal/errkind"
 )
 
-// mapping lists each sentinel error with its code. The first match wins, so
-// more specific errors come first.
-var mapping = []struct {
-	err  error
-	code connect.Code
-}{
-	{auth.ErrUnauthenticated, connect.CodeUnauthenticated},
-	{auth.ErrPermissionDenied, connect.CodePermissionDenied},
-	{auth.ErrThrottled, connect.CodeResourceExhausted},
-	{auth.ErrNotFound, connect.CodeNotFound},
-	{auth.ErrAlreadyExists, connect.CodeAlreadyExists},
-	{auth.ErrInvalidArgument, connect.CodeInvalidArgument},
-	{auth.ErrFailedPrecondition, connect.CodeFailedPrecondition},
-	{store.ErrNotFound, connect.CodeNotFound},
-	{store.ErrAlreadyExists, connect.CodeAlreadyExists},
-	{store.ErrFailedPrecondition, connect.CodeFailedPrecondition},
-	{store.ErrLeaseHeld, connect.CodeAborted},
-	{store.ErrCorrupt, connect.CodeDataLoss},
-	{store.ErrInvalidArgument, connect.CodeInvalidArgument},
-	{context.Canceled, connect.CodeCanceled},
-	{context.DeadlineExceeded, connect.CodeDeadlineExceeded},
+// codes is the one table of kinds and Connect codes. Every kind but Other
+// has one code; FromConnect reads it backwards.
+var codes = map[errkind.Kind]connect.Code{
+	errkind.Invalid:         connect.CodeInvalidArgument,
+	errkind.NotFound:        connect.CodeNotFound,
+	errkind.Exists:          connect.CodeAlreadyExists,
+	errkind.Precondition:    connect.CodeFailedPrecondition,
+	errkind.Permission:      connect.CodePermissionDenied,
+	errkind.Unauthenticated: connect.CodeUnauthenticated,
+	errkind.Exhausted:       connect.CodeResourceExhausted,
+	errkind.Conflict:        connect.CodeAborted,
+	errkind.Unavailable:     connect.CodeUnavailable,
+	errkind.Corrupt:         connect.CodeDataLoss,
+	errkind.Internal:        connect.CodeInternal,
 }
 
-// Register adds sentinel errors of another domain package to the mapping.
-// It is meant for package init functions of services whose packages
-// rpcerr cannot import.
-func Register(err error, code connect.Code) {
-	mapping = append(mapping, struct {
-		err  error
-		code connect.Code
-	}{err, code})
-}
+// kinds is codes inverted, plus the codes no kind produces.
+var kinds = func() map[connect.Code]errkind.Kind {
+	m := map[connect.Code]errkind.Kind{
+		connect.CodeOutOfRange:    errkind.Invalid,
+		connect.CodeUnimplemented: errkind.Internal,
+	}
+	for k, c := range codes {
+		m[c] = k
+	}
+	return m
+}()
 
-// Code returns the Connect code for err, and false when err maps to none
-// (an internal fault).
+// Code returns the Connect code of err: its own when it is a Connect
+// error, else that of its kind, else Canceled or DeadlineExceeded for a
+// context error. The second result is false when err maps to no code (an
+// internal fault: CodeInternal).
 func Code(err error) (connect.Code, bool) {
 	var cerr *connect.Error
 	if errors.As(err, &cerr) {
 		return cerr.Code(), true
 	}
-	for _, m := range mapping {
-		if errors.Is(err, m.err) {
-			return m.code, true
-		}
+	if c, ok := codes[errkind.Of(err)]; ok {
+		return c, true
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return connect.CodeCanceled, true
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.CodeDeadlineExceeded, true
 	}
 	return connect.CodeInternal, false
 }
 
-// FromDownstream wraps err, returned by a call to another service (what
-// names it), with the first of sentinels that this package maps to err's
-// code, so that callers test the error with errors.Is as they would in
-// process. The Connect error stays in the chain; an error whose code no
-// sentinel has is only wrapped.
-func FromDownstream(what string, err error, sentinels ...error) error {
+// kindCode is Code for an error whose kind, when it has one, wins over the
+// code of a Connect error it wraps (a domain layer that gave a downstream
+// error a kind of its own).
+func kindCode(err error) (connect.Code, bool) {
+	if c, ok := codes[errkind.Of(err)]; ok {
+		return c, true
+	}
+	return Code(err)
+}
+
+// KindOf returns the kind that code stands for (Other for Unknown,
+// Canceled and DeadlineExceeded, which are no kind of the domain's).
+func KindOf(code connect.Code) errkind.Kind { return kinds[code] }
+
+// FromConnect turns err, returned by a call to another service (what names
+// it), into an error of the kind of its code, so that callers test it with
+// errors.Is(err, errkind.X) as they would in process. The Connect error
+// stays in the chain, so its code and message can pass on to this
+// service's own caller (see ToConnect). Our own internal credential
+// refused downstream is a fault of the platform's configuration, never the
+// caller's: it becomes Internal, not Unauthenticated.
+func FromConnect(what string, err error) error {
 	if err == nil {
 		return nil
 	}
 	code := connect.CodeOf(err)
-	for _, s := range sentinels {
-		if c, ok := Code(s); ok && c == code {
-			return fmt.Errorf("%s: %w: %w", what, s, err)
-		}
+	k := KindOf(code)
+	var cerr *connect.Error
+	if code == connect.CodeUnauthenticated && errors.As(err, &cerr) && cerr.Message() == credential.ErrRejected.Error() {
+		k = errkind.Internal
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return errkind.Errorf(k, "%s: %w", what, err)
 }
 
-// ToConnect turns err into a Connect error. A Connect error returned as
-// it is passes through unchanged; one wrapped inside err comes from a
+// ToConnect turns err into a Connect error. A Connect error returned as it
+// is passes through unchanged; one wrapped inside err comes from a
 // downstream call (another service, or the dial to it) and passes on its
 // code and message, except for faults (Unavailable, Internal, Unknown,
 // DataLoss, and an internal service refusing this one's credential), whose
 // message would describe the platform's insides (an internal address, a
 // stack of wrappers) and is replaced by a generic one.
-// A mapped domain error keeps its message; anything else becomes "internal
-// error".
+// An error of a kind keeps its message and gets the kind's code; an error
+// of kind Internal or of no kind becomes "internal error".
 func ToConnect(err error) error {
 	if err == nil {
 		return nil
@@ -118,11 +137,12 @@ func toConnect(err error) *connect.Error {
 		return hidden
 	}
 	var cerr *connect.Error
-	if errors.As(err, &cerr) {
+	if errors.As(err, &cerr) && errkind.Of(err) == KindOf(cerr.Code()) {
+		// A downstream error passed on as it came: its code and message.
 		return cerr
 	}
-	code, ok := Code(err)
-	if !ok {
+	code, ok := kindCode(err)
+	if !ok || code == connect.CodeInternal {
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
 	return connect.NewError(code, err)

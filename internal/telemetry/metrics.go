@@ -85,13 +85,13 @@ const (
 	// AuthSuccess: the key is valid and, for Authorize, has the permission.
 	AuthSuccess AuthOutcome = "success"
 	// AuthUnauthenticated: a missing, malformed, unknown, wrong, expired or
-	// revoked key (auth.ErrUnauthenticated).
+	// revoked key (errkind.Unauthenticated).
 	AuthUnauthenticated AuthOutcome = "unauthenticated"
 	// AuthPermissionDenied: a valid key without the permission or
-	// environment (auth.ErrPermissionDenied).
+	// environment (errkind.Permission).
 	AuthPermissionDenied AuthOutcome = "permission_denied"
 	// AuthThrottled: refused because the client made too many failed
-	// attempts (auth.ErrThrottled).
+	// attempts (errkind.Exhausted).
 	AuthThrottled AuthOutcome = "throttled"
 	// AuthError: the check could not be made (store unreachable, ...).
 	AuthError AuthOutcome = "error"

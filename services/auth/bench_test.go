@@ -6,13 +6,17 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/dot-do/platform/services/auth/authz"
+	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 )
 
 func benchService(b *testing.B, opts ...Option) (*Service, string) {
 	b.Helper()
 	ctx := context.Background()
 	opts = append([]Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
-	svc := New(NewMemStore(), nil, opts...)
+	svc := New(sqlitetest.Open(b), opts...)
 	root, _, err := svc.Bootstrap(ctx, "root")
 	if err != nil {
 		b.Fatal(err)
@@ -21,7 +25,7 @@ func benchService(b *testing.B, opts ...Option) (*Service, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	k, _, err := svc.CreateKey(ctx, admin, "ci", RoleDeployer, []string{"staging"}, time.Hour)
+	k, _, err := svc.CreateKey(ctx, admin, "ci", store.RoleDeployer, []string{"staging"}, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,12 +34,12 @@ func benchService(b *testing.B, opts ...Option) (*Service, string) {
 
 func benchAuthorize(b *testing.B, svc *Service, token string) {
 	ctx := context.Background()
-	if _, err := svc.Authorize(ctx, token, PermDeploymentsCreate, "staging", "bench"); err != nil {
+	if _, err := svc.Authorize(ctx, token, authz.PermDeploymentsCreate, "staging", "bench"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := svc.Authorize(ctx, token, PermDeploymentsCreate, "staging", "bench"); err != nil {
+		if _, err := svc.Authorize(ctx, token, authz.PermDeploymentsCreate, "staging", "bench"); err != nil {
 			b.Fatal(err)
 		}
 	}

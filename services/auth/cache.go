@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"github.com/dot-do/platform/services/auth/authz"
 )
 
 // tokenDigest identifies a cached token: SHA-256 of the complete token. The
@@ -12,7 +14,7 @@ type tokenDigest [sha256.Size]byte
 
 // cacheEntry is a successfully validated key.
 type cacheEntry struct {
-	principal Principal
+	principal authz.Principal
 	// until is min(validated-at + TTL, key ExpiresAt): the entry is never
 	// served past the key's own expiry.
 	until time.Time
@@ -37,19 +39,19 @@ func newTokenCache(ttl time.Duration, size int) *tokenCache {
 }
 
 // get returns the principal for d if cached and fresh at now.
-func (c *tokenCache) get(d tokenDigest, now time.Time) (Principal, bool) {
+func (c *tokenCache) get(d tokenDigest, now time.Time) (authz.Principal, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries.get(d)
 	if !ok {
-		return Principal{}, false
+		return authz.Principal{}, false
 	}
 	if !now.Before(e.until) {
 		c.entries.remove(d)
 		if c.byKey[e.principal.KeyID] == d {
 			delete(c.byKey, e.principal.KeyID)
 		}
-		return Principal{}, false
+		return authz.Principal{}, false
 	}
 	return e.principal, true
 }
@@ -63,7 +65,7 @@ func (c *tokenCache) generation() uint64 {
 
 // put caches p for d until min(now+ttl, expiresAt) (zero expiresAt = none),
 // unless an invalidation happened since gen was obtained.
-func (c *tokenCache) put(d tokenDigest, p Principal, now, expiresAt time.Time, gen uint64) {
+func (c *tokenCache) put(d tokenDigest, p authz.Principal, now, expiresAt time.Time, gen uint64) {
 	until := now.Add(c.ttl)
 	if !expiresAt.IsZero() && expiresAt.Before(until) {
 		until = expiresAt

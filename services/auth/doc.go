@@ -3,27 +3,24 @@
 // authentication with a short-lived cache and failed-attempt throttling, and
 // key life-cycle management (create, list, revoke, rotate, bootstrap).
 //
-// The package has no transport dependencies. The Connect handlers call
-// Service and map its sentinel errors (see ErrUnauthenticated and friends) to
-// Connect codes; persistence goes through the KeyStore interface and audit
-// events through AuditSink, both implemented by the platform over the DB
-// service. MemStore is the in-process KeyStore used by tests.
+// The package has no transport dependencies. Its vocabulary for callers
+// (permissions, roles' grants, Principal, PermissionError) is package
+// authz; key records are store.APIKey. The Connect handler calls Service,
+// whose errors carry kinds of package errkind that the RPC edge maps to
+// Connect codes. Persistence (key records and audit events) goes through
+// the Store interface, which the platform implements in process (SQLite or
+// PostgreSQL) or over the DB service (services/db/remote).
 //
 // Typical request path:
 //
-//	p, err := svc.Authorize(ctx, bearerToken, auth.PermDeploymentsCreate, "production", remoteIP)
-//	// err: ErrThrottled / ErrUnauthenticated / ErrPermissionDenied / store failure
+//	p, err := svc.Authorize(ctx, bearerToken, authz.PermDeploymentsCreate, "production", remoteIP)
+//	// err: ErrThrottled / ErrUnauthenticated / *authz.PermissionError / store failure
 //
 // # Policy
 //
-// Roles and permissions are documented on Role. A key may be limited to a set
-// of environments (empty = all). Environment-scoped permissions (deployments.*,
-// namespaces.manage) are checked against the requested environment; a
-// restricted key gets ErrPermissionDenied for other environments and for ""
-// (an all-environments request). keys.manage and audit.read are global and
-// their checks pass environment "". Key management additionally requires the
-// acting key to cover (Principal.Covers) the environments of the keys it
-// creates or manages.
+// Roles and permissions are documented in package authz. Key management
+// additionally requires the acting key to cover (authz.Principal.Covers)
+// the environments of the keys it creates or manages.
 //
 // # Security properties
 //

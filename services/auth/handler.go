@@ -9,7 +9,7 @@ import (
 
 	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
-	"github.com/dot-do/platform/internal/pbtime"
+	"github.com/dot-do/platform/services/auth/authz"
 )
 
 // handler serves AuthService from a Service. Requests are validated by the
@@ -46,8 +46,8 @@ func PeerClient(addr string) string {
 
 // operator authorizes the key forwarded in the Authorization header for
 // managing keys.
-func (h *handler) operator(ctx context.Context, req connect.AnyRequest) (Principal, error) {
-	return h.svc.Authorize(ctx, BearerToken(req.Header()), PermKeysManage, "", PeerClient(req.Peer().Addr))
+func (h *handler) operator(ctx context.Context, req connect.AnyRequest) (authz.Principal, error) {
+	return h.svc.Authorize(ctx, BearerToken(req.Header()), authz.PermKeysManage, "", PeerClient(req.Peer().Addr))
 }
 
 func (h *handler) Authenticate(ctx context.Context, req *connect.Request[authv1.AuthenticateRequest]) (*connect.Response[authv1.AuthenticateResponse], error) {
@@ -55,15 +55,15 @@ func (h *handler) Authenticate(ctx context.Context, req *connect.Request[authv1.
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&authv1.AuthenticateResponse{Principal: PrincipalToProto(p)}), nil
+	return connect.NewResponse(&authv1.AuthenticateResponse{Principal: authz.PrincipalToProto(p)}), nil
 }
 
 func (h *handler) Authorize(ctx context.Context, req *connect.Request[authv1.AuthorizeRequest]) (*connect.Response[authv1.AuthorizeResponse], error) {
-	p, err := h.svc.Authorize(ctx, req.Msg.GetApiKey(), Permission(req.Msg.GetPermission()), req.Msg.GetEnvironment(), req.Msg.GetClient())
+	p, err := h.svc.Authorize(ctx, req.Msg.GetApiKey(), authz.Permission(req.Msg.GetPermission()), req.Msg.GetEnvironment(), req.Msg.GetClient())
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&authv1.AuthorizeResponse{Principal: PrincipalToProto(p)}), nil
+	return connect.NewResponse(&authv1.AuthorizeResponse{Principal: authz.PrincipalToProto(p)}), nil
 }
 
 func (h *handler) CreateApiKey(ctx context.Context, req *connect.Request[authv1.CreateApiKeyRequest]) (*connect.Response[authv1.CreateApiKeyResponse], error) {
@@ -71,11 +71,11 @@ func (h *handler) CreateApiKey(ctx context.Context, req *connect.Request[authv1.
 	if err != nil {
 		return nil, err
 	}
-	key, rec, err := h.svc.CreateKey(ctx, op, req.Msg.GetName(), RoleFromProto(req.Msg.GetRole()), req.Msg.GetEnvironments(), req.Msg.GetTtl().AsDuration())
+	key, rec, err := h.svc.CreateKey(ctx, op, req.Msg.GetName(), authz.RoleFromProto(req.Msg.GetRole()), req.Msg.GetEnvironments(), req.Msg.GetTtl().AsDuration())
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&authv1.CreateApiKeyResponse{ApiKey: KeyToProto(rec), Secret: key.Token}), nil
+	return connect.NewResponse(&authv1.CreateApiKeyResponse{ApiKey: authz.KeyToProto(rec), Secret: key.Token}), nil
 }
 
 func (h *handler) ListApiKeys(ctx context.Context, req *connect.Request[authv1.ListApiKeysRequest]) (*connect.Response[authv1.ListApiKeysResponse], error) {
@@ -89,7 +89,7 @@ func (h *handler) ListApiKeys(ctx context.Context, req *connect.Request[authv1.L
 	}
 	out := make([]*authv1.ApiKey, len(recs))
 	for i, r := range recs {
-		out[i] = KeyToProto(r)
+		out[i] = authz.KeyToProto(r)
 	}
 	return connect.NewResponse(&authv1.ListApiKeysResponse{ApiKeys: out}), nil
 }
@@ -103,7 +103,7 @@ func (h *handler) RevokeApiKey(ctx context.Context, req *connect.Request[authv1.
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&authv1.RevokeApiKeyResponse{ApiKey: KeyToProto(rec)}), nil
+	return connect.NewResponse(&authv1.RevokeApiKeyResponse{ApiKey: authz.KeyToProto(rec)}), nil
 }
 
 func (h *handler) RotateApiKey(ctx context.Context, req *connect.Request[authv1.RotateApiKeyRequest]) (*connect.Response[authv1.RotateApiKeyResponse], error) {
@@ -115,7 +115,7 @@ func (h *handler) RotateApiKey(ctx context.Context, req *connect.Request[authv1.
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&authv1.RotateApiKeyResponse{ApiKey: KeyToProto(rec), Secret: key.Token, Previous: KeyToProto(prev)}), nil
+	return connect.NewResponse(&authv1.RotateApiKeyResponse{ApiKey: authz.KeyToProto(rec), Secret: key.Token, Previous: authz.KeyToProto(prev)}), nil
 }
 
 func (h *handler) BootstrapAdminKey(ctx context.Context, req *connect.Request[authv1.BootstrapAdminKeyRequest]) (*connect.Response[authv1.BootstrapAdminKeyResponse], error) {
@@ -127,50 +127,5 @@ func (h *handler) BootstrapAdminKey(ctx context.Context, req *connect.Request[au
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&authv1.BootstrapAdminKeyResponse{ApiKey: KeyToProto(rec), Secret: key.Token}), nil
-}
-
-var roleToProto = map[Role]authv1.Role{
-	RoleAdmin:    authv1.Role_ROLE_ADMIN,
-	RoleDeployer: authv1.Role_ROLE_DEPLOYER,
-	RoleViewer:   authv1.Role_ROLE_VIEWER,
-}
-
-// RoleToProto converts a role; ROLE_UNSPECIFIED for an unknown one.
-func RoleToProto(r Role) authv1.Role { return roleToProto[r] }
-
-// RoleFromProto converts a proto role; "" for ROLE_UNSPECIFIED.
-func RoleFromProto(r authv1.Role) Role {
-	for k, v := range roleToProto {
-		if v == r {
-			return k
-		}
-	}
-	return ""
-}
-
-// PrincipalToProto converts a principal.
-func PrincipalToProto(p Principal) *authv1.Principal {
-	return &authv1.Principal{KeyId: p.KeyID, Name: p.Name, Role: RoleToProto(p.Role), Environments: p.Environments}
-}
-
-// PrincipalFromProto converts a principal message.
-func PrincipalFromProto(p *authv1.Principal) Principal {
-	return Principal{KeyID: p.GetKeyId(), Name: p.GetName(), Role: RoleFromProto(p.GetRole()), Environments: p.GetEnvironments()}
-}
-
-// KeyToProto converts a key record, without its secret hash.
-func KeyToProto(r KeyRecord) *authv1.ApiKey {
-	return &authv1.ApiKey{
-		KeyId:        r.KeyID,
-		Name:         r.Name,
-		Role:         RoleToProto(r.Role),
-		Environments: r.Environments,
-		CreatedAt:    pbtime.To(r.CreatedAt),
-		CreatedBy:    r.CreatedBy,
-		ExpiresAt:    pbtime.To(r.ExpiresAt),
-		RevokedAt:    pbtime.To(r.RevokedAt),
-		LastUsedAt:   pbtime.To(r.LastUsedAt),
-		ReplacedBy:   r.ReplacedBy,
-	}
+	return connect.NewResponse(&authv1.BootstrapAdminKeyResponse{ApiKey: authz.KeyToProto(rec), Secret: key.Token}), nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 )
 
 // rpcStack serves AuthService over real Connect (HTTP/2 cleartext, the
@@ -23,7 +24,7 @@ import (
 func rpcStack(t *testing.T) (authv1connect.AuthServiceClient, string) {
 	t.Helper()
 	token := credential.Generate()
-	svc := auth.New(auth.NewMemStore(), nil, auth.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token))
 	if err != nil {
 		t.Fatal(err)
@@ -108,9 +109,9 @@ func TestRPCsByRoleAndScope(t *testing.T) {
 					}
 				}
 				_, err = client.ListApiKeys(ctx, as(key, &authv1.ListApiKeysRequest{}))
-				check("ListApiKeys", err)
+				check("ListAPIKeys", err)
 				victim, err := client.CreateApiKey(ctx, as(key, &authv1.CreateApiKeyRequest{Name: "victim", Role: authv1.Role_ROLE_VIEWER, Environments: []string{"staging"}}))
-				check("CreateApiKey", err)
+				check("CreateAPIKey", err)
 				var victimID string
 				if manage {
 					victimID = victim.Msg.GetApiKey().GetKeyId()
@@ -122,9 +123,9 @@ func TestRPCsByRoleAndScope(t *testing.T) {
 					victimID = made.Msg.GetApiKey().GetKeyId()
 				}
 				_, err = client.RotateApiKey(ctx, as(key, &authv1.RotateApiKeyRequest{KeyId: victimID, GracePeriod: durationpb.New(0)}))
-				check("RotateApiKey", err)
+				check("RotateAPIKey", err)
 				_, err = client.RevokeApiKey(ctx, as(key, &authv1.RevokeApiKeyRequest{KeyId: victimID}))
-				check("RevokeApiKey", err)
+				check("RevokeAPIKey", err)
 			})
 		}
 	}

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/services/auth/apikey"
+	"github.com/dot-do/platform/services/auth/authz"
+	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 )
 
 // fakeClock is a manually advanced clock.
@@ -35,42 +38,57 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// countingStore wraps a KeyStore, counting calls and optionally failing them.
+// countingStore wraps a Store, counting calls and optionally failing them,
+// and records the audit events appended to it.
 type countingStore struct {
-	KeyStore
+	Store
 	gets, touches, lists atomic.Int64
 	getErr, touchErr     atomic.Pointer[error]
+	sink                 *recordingSink
 }
 
-func (c *countingStore) GetKey(ctx context.Context, id string) (KeyRecord, error) {
+func (c *countingStore) GetAPIKey(ctx context.Context, id string) (store.APIKey, error) {
 	c.gets.Add(1)
 	if e := c.getErr.Load(); e != nil {
-		return KeyRecord{}, *e
+		return store.APIKey{}, *e
 	}
-	return c.KeyStore.GetKey(ctx, id)
+	return c.Store.GetAPIKey(ctx, id)
 }
 
-func (c *countingStore) TouchKey(ctx context.Context, id string, at time.Time) error {
+func (c *countingStore) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
 	c.touches.Add(1)
 	if e := c.touchErr.Load(); e != nil {
 		return *e
 	}
-	return c.KeyStore.TouchKey(ctx, id, at)
+	return c.Store.TouchAPIKey(ctx, id, at)
 }
 
-func (c *countingStore) ListKeys(ctx context.Context, includeRevoked bool) ([]KeyRecord, error) {
+func (c *countingStore) ListAPIKeys(ctx context.Context, includeRevoked bool) ([]store.APIKey, error) {
 	c.lists.Add(1)
-	return c.KeyStore.ListKeys(ctx, includeRevoked)
+	return c.Store.ListAPIKeys(ctx, includeRevoked)
 }
 
-// recordingSink collects audit events.
+func (c *countingStore) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
+	if err := c.sink.record(e); err != nil {
+		return store.AuditEvent{}, err
+	}
+	return c.Store.AppendAudit(ctx, e)
+}
+
+// recordingSink collects the audit events the Service appends, as Events.
 type recordingSink struct {
 	mu     sync.Mutex
 	events []Event
 	err    error
 }
 
-func (s *recordingSink) Record(_ context.Context, ev Event) error {
+// record keeps e, read back into the Event the Service made of it.
+func (s *recordingSink) record(e store.AuditEvent) error {
+	ev := Event{Time: e.Time, Action: e.Action, Outcome: e.Outcome, KeyID: strings.TrimPrefix(e.Resource, "api_key/"),
+		Client: e.Detail["client"], Reason: e.Detail["reason"]}
+	if e.Actor != ev.KeyID && e.Actor != "anonymous" {
+		ev.Actor = e.Actor
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, ev)
@@ -104,10 +122,9 @@ type harness struct {
 	t     *testing.T
 	svc   *Service
 	store *countingStore
-	mem   *MemStore
 	sink  *recordingSink
 	clock *fakeClock
-	admin Principal
+	admin authz.Principal
 	// adminToken is the bootstrap admin's token.
 	adminToken string
 	// secrets collects every token and secret minted, to check for leaks.
@@ -116,10 +133,10 @@ type harness struct {
 
 func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Helper()
-	h := &harness{t: t, mem: NewMemStore(), sink: &recordingSink{}, clock: newFakeClock()}
-	h.store = &countingStore{KeyStore: h.mem}
+	h := &harness{t: t, sink: &recordingSink{}, clock: newFakeClock()}
+	h.store = &countingStore{Store: sqlitetest.Open(t, store.WithClock(h.clock.Now)), sink: h.sink}
 	all := append([]Option{WithClock(h.clock.Now), WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	h.svc = New(h.store, h.sink, all...)
+	h.svc = New(h.store, all...)
 	key, _, err := h.svc.Bootstrap(context.Background(), "root")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)
@@ -134,7 +151,7 @@ func (h *harness) remember(k apikey.Key) {
 	h.secrets = append(h.secrets, k.Token, k.Secret)
 }
 
-func (h *harness) mustAuth(token string) Principal {
+func (h *harness) mustAuth(token string) authz.Principal {
 	h.t.Helper()
 	p, err := h.svc.Authenticate(context.Background(), token, "test-client")
 	if err != nil {
@@ -144,7 +161,7 @@ func (h *harness) mustAuth(token string) Principal {
 }
 
 // create mints a key as the bootstrap admin.
-func (h *harness) create(name string, role Role, envs []string, ttl time.Duration) (apikey.Key, KeyRecord) {
+func (h *harness) create(name string, role store.Role, envs []string, ttl time.Duration) (apikey.Key, store.APIKey) {
 	h.t.Helper()
 	k, rec, err := h.svc.CreateKey(context.Background(), h.admin, name, role, envs, ttl)
 	if err != nil {

@@ -3,6 +3,8 @@ package auth
 import (
 	"testing"
 	"time"
+
+	"github.com/dot-do/platform/services/auth/authz"
 )
 
 func TestLRU(t *testing.T) {
@@ -63,7 +65,7 @@ func TestCacheEntryDeadline(t *testing.T) {
 	c := newTokenCache(10*time.Second, 10)
 	now := time.Unix(1_000_000, 0)
 	d := tokenDigest{1}
-	c.put(d, Principal{KeyID: "a"}, now, now.Add(time.Second), c.generation())
+	c.put(d, authz.Principal{KeyID: "a"}, now, now.Add(time.Second), c.generation())
 	if _, ok := c.get(d, now.Add(999*time.Millisecond)); !ok {
 		t.Fatal("miss before key expiry")
 	}
@@ -73,11 +75,11 @@ func TestCacheEntryDeadline(t *testing.T) {
 	if c.len() != 0 || len(c.byKey) != 0 {
 		t.Fatal("expired entry not removed")
 	}
-	c.put(d, Principal{KeyID: "a"}, now, now, c.generation()) // already expired: not cached
+	c.put(d, authz.Principal{KeyID: "a"}, now, now, c.generation()) // already expired: not cached
 	if c.len() != 0 {
 		t.Fatal("cached an expired key")
 	}
-	c.put(d, Principal{KeyID: "a"}, now, time.Time{}, c.generation())
+	c.put(d, authz.Principal{KeyID: "a"}, now, time.Time{}, c.generation())
 	c.invalidate("a")
 	if _, ok := c.get(d, now); ok {
 		t.Fatal("hit after invalidate")
@@ -91,7 +93,7 @@ func TestCachePutAfterInvalidateIsDropped(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	gen := c.generation() // Authenticate: cache miss, about to read the store
 	c.invalidate("a")     // RevokeKey: store written, cache invalidated
-	c.put(tokenDigest{1}, Principal{KeyID: "a"}, now, time.Time{}, gen)
+	c.put(tokenDigest{1}, authz.Principal{KeyID: "a"}, now, time.Time{}, gen)
 	if _, ok := c.get(tokenDigest{1}, now); ok {
 		t.Fatal("stale validation cached after invalidation")
 	}

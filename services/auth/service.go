@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/auth/apikey"
+	"github.com/dot-do/platform/services/auth/authz"
 )
 
 // Service authenticates API keys, authorizes them against the RBAC policy and
@@ -27,12 +28,11 @@ import (
 // Throttling: see ThrottleConfig and DefaultThrottle.
 //
 // Last use: every successful authentication (cache hit or miss) updates the
-// key's LastUsedAt via KeyStore.TouchKey at most once per
+// key's LastUsedAt via Store.TouchAPIKey at most once per
 // DefaultTouchInterval per key; the write is best-effort and its failure
 // never fails the request.
 type Service struct {
-	store   KeyStore
-	sink    AuditSink
+	store   Store
 	now     func() time.Time
 	pepper  []byte
 	cache   *tokenCache // nil when disabled
@@ -42,11 +42,11 @@ type Service struct {
 	log     *slog.Logger
 }
 
-// New returns a Service over store (required) that reports to sink (nil
-// discards audit events), configured by opts.
-func New(store KeyStore, sink AuditSink, opts ...Option) *Service {
-	if store == nil {
-		panic("auth.New: nil KeyStore")
+// New returns a Service that keeps its keys and audit events in st
+// (required), configured by opts.
+func New(st Store, opts ...Option) *Service {
+	if st == nil {
+		panic("auth.New: nil Store")
 	}
 	cfg := config{
 		now:           time.Now,
@@ -61,8 +61,7 @@ func New(store KeyStore, sink AuditSink, opts ...Option) *Service {
 		o(&cfg)
 	}
 	s := &Service{
-		store:   store,
-		sink:    sink,
+		store:   st,
 		now:     cfg.now,
 		pepper:  cfg.pepper,
 		touches: newTouchTracker(cfg.touchInterval, cfg.cacheSize),
@@ -88,18 +87,18 @@ func New(store KeyStore, sink AuditSink, opts ...Option) *Service {
 //     the token;
 //   - ErrUnauthenticated, unwrapped and with one fixed message, if the token
 //     is missing, malformed, unknown, wrong, expired, revoked or its record
-//     is corrupt; the reason goes only to the AuditSink, and the failure
+//     is corrupt; the reason goes only to the audit log, and the failure
 //     counts against client's throttle budget;
 //   - a wrapped store error if the key could not be looked up (not counted
 //     as a failure; map it to Unavailable/Internal).
 //
 // Malformed tokens are rejected by apikey.Parse without touching the store.
 // Secret hashes are compared in constant time.
-func (s *Service) Authenticate(ctx context.Context, token, client string) (Principal, error) {
+func (s *Service) Authenticate(ctx context.Context, token, client string) (authz.Principal, error) {
 	now := s.now()
 	if s.limiter != nil {
 		if wait, blocked := s.limiter.blocked(client, now); blocked {
-			return Principal{}, &ThrottleError{RetryAfter: (wait + time.Second - 1).Truncate(time.Second)}
+			return authz.Principal{}, &ThrottleError{RetryAfter: (wait + time.Second - 1).Truncate(time.Second)}
 		}
 	}
 	if token == "" {
@@ -118,17 +117,17 @@ func (s *Service) Authenticate(ctx context.Context, token, client string) (Princ
 		digest = sha256.Sum256(buf[:])
 		if p, ok := s.cache.get(digest, now); ok {
 			s.touch(ctx, p.KeyID, now, time.Time{})
-			return p.clone(), nil
+			return p.Clone(), nil
 		}
 		gen = s.cache.generation()
 	}
 
-	rec, err := s.store.GetKey(ctx, key.ID)
+	rec, err := s.store.GetAPIKey(ctx, key.ID)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, errkind.NotFound):
 		return s.deny(ctx, now, client, key.ID, "unknown key id")
 	case err != nil:
-		return Principal{}, fmt.Errorf("auth: look up key %q: %w", key.ID, err)
+		return authz.Principal{}, fmt.Errorf("auth: look up key %q: %w", key.ID, err)
 	}
 	// Verify the secret first, so that the state of a key (revoked,
 	// expired) is only ever examined for the holder of its secret.
@@ -150,32 +149,32 @@ func (s *Service) Authenticate(ctx context.Context, token, client string) (Princ
 		return s.deny(ctx, now, client, key.ID, fmt.Sprintf("stored role %q is invalid", rec.Role))
 	}
 
-	p := Principal{KeyID: rec.KeyID, Name: rec.Name, Role: rec.Role, Environments: slices.Clone(rec.Environments)}
+	p := authz.PrincipalOf(rec)
 	if s.cache != nil {
-		s.cache.put(digest, p.clone(), now, rec.ExpiresAt, gen)
+		s.cache.put(digest, p.Clone(), now, rec.ExpiresAt, gen)
 	}
 	s.touch(ctx, rec.KeyID, now, rec.LastUsedAt)
 	return p, nil
 }
 
 // Authorize authenticates token like Authenticate and then checks that the
-// key has permission perm on environment env (see Principal.Check: pass ""
-// for permissions that are not environment-scoped, such as keys.manage and
-// audit.read). A denial returns a *PermissionError wrapping
-// ErrPermissionDenied, whose message names the key id, the permission and, if
-// it is the reason, the environment; it is also sent to the AuditSink.
+// key has permission perm on environment env (see authz.Principal.Check:
+// pass "" for permissions that are not environment-scoped, such as
+// keys.manage and audit.read). A denial returns an *authz.PermissionError
+// (kind errkind.Permission), whose message names the key id, the permission
+// and, if it is the reason, the environment; it is also audited.
 // On any error the returned Principal is the zero value.
-func (s *Service) Authorize(ctx context.Context, token string, perm Permission, env, client string) (Principal, error) {
+func (s *Service) Authorize(ctx context.Context, token string, perm authz.Permission, env, client string) (authz.Principal, error) {
 	p, err := s.Authenticate(ctx, token, client)
 	if err != nil {
-		return Principal{}, err
+		return authz.Principal{}, err
 	}
 	if err := p.Check(perm, env); err != nil {
 		s.audit(ctx, Event{
 			Time: s.now(), Action: ActionAuthorize, Outcome: OutcomeDenied,
 			KeyID: p.KeyID, Client: client, Reason: err.Error(),
 		})
-		return Principal{}, err
+		return authz.Principal{}, err
 	}
 	return p, nil
 }
@@ -191,7 +190,7 @@ func (s *Service) Invalidate(keyID string) {
 }
 
 // deny records an authentication failure and returns ErrUnauthenticated.
-func (s *Service) deny(ctx context.Context, now time.Time, client, keyID, reason string) (Principal, error) {
+func (s *Service) deny(ctx context.Context, now time.Time, client, keyID, reason string) (authz.Principal, error) {
 	blocked := s.limiter != nil && s.limiter.fail(client, now)
 	s.audit(ctx, Event{
 		Time: now, Action: ActionAuthenticate, Outcome: OutcomeDenied,
@@ -204,7 +203,7 @@ func (s *Service) deny(ctx context.Context, now time.Time, client, keyID, reason
 			Reason: fmt.Sprintf("%d failed attempts within %s; blocked for %s", cfg.MaxFailures, cfg.Window, cfg.Cooldown),
 		})
 	}
-	return Principal{}, ErrUnauthenticated
+	return authz.Principal{}, ErrUnauthenticated
 }
 
 // sideEffectContext detaches best-effort writes from request cancellation
@@ -213,15 +212,13 @@ func sideEffectContext(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(context.WithoutCancel(ctx), sideEffectTimeout)
 }
 
-// audit sends ev to the sink, logging (not returning) failures.
+// audit appends ev to the audit log, logging (not returning) failures, so
+// that a failing log never turns a denial into a success or the reverse.
 func (s *Service) audit(ctx context.Context, ev Event) {
-	if s.sink == nil {
-		return
-	}
 	ctx, cancel := sideEffectContext(ctx)
 	defer cancel()
-	if err := s.sink.Record(ctx, ev); err != nil {
-		s.log.WarnContext(ctx, "auth: audit sink failed",
+	if _, err := s.store.AppendAudit(ctx, ev.auditEvent()); err != nil {
+		s.log.WarnContext(ctx, "auth: audit log failed",
 			slog.String("action", ev.Action), slog.String("outcome", ev.Outcome),
 			slog.String("key_id", ev.KeyID), slog.Any("error", err))
 	}
@@ -234,14 +231,8 @@ func (s *Service) touch(ctx context.Context, keyID string, now, stored time.Time
 	}
 	ctx, cancel := sideEffectContext(ctx)
 	defer cancel()
-	if err := s.store.TouchKey(ctx, keyID, now); err != nil {
+	if err := s.store.TouchAPIKey(ctx, keyID, now); err != nil {
 		s.log.WarnContext(ctx, "auth: updating key last-used time failed",
 			slog.String("key_id", keyID), slog.Any("error", err))
 	}
-}
-
-// clone returns p with its own Environments slice.
-func (p Principal) clone() Principal {
-	p.Environments = slices.Clone(p.Environments)
-	return p
 }

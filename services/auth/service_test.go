@@ -12,16 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/auth/apikey"
+	"github.com/dot-do/platform/services/auth/authz"
+	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 )
 
 var ctx = context.Background()
 
 func TestAuthenticateFailuresAreIndistinguishable(t *testing.T) {
 	h := newHarness(t, WithThrottle(ThrottleConfig{MaxFailures: 0}))
-	valid, _ := h.create("valid", RoleDeployer, nil, 0)
-	expired, _ := h.create("expired", RoleDeployer, nil, time.Minute)
-	revoked, revokedRec := h.create("revoked", RoleDeployer, nil, 0)
+	valid, _ := h.create("valid", store.RoleDeployer, nil, 0)
+	expired, _ := h.create("expired", store.RoleDeployer, nil, time.Minute)
+	revoked, revokedRec := h.create("revoked", store.RoleDeployer, nil, 0)
 	if _, err := h.svc.RevokeKey(ctx, h.admin, revokedRec.KeyID); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +54,7 @@ func TestAuthenticateFailuresAreIndistinguishable(t *testing.T) {
 		if p.KeyID != "" {
 			t.Errorf("%s: principal returned on failure", name)
 		}
-		_, err = h.svc.Authorize(ctx, tok, PermDeploymentsRead, "", "203.0.113.7")
+		_, err = h.svc.Authorize(ctx, tok, authz.PermDeploymentsRead, "", "203.0.113.7")
 		wantUnauthenticated(t, err)
 	}
 	// The audit log, and only the audit log, tells the reasons apart.
@@ -73,7 +77,7 @@ func TestAuthenticateFailuresAreIndistinguishable(t *testing.T) {
 
 func TestMalformedTokensNeverReachTheStore(t *testing.T) {
 	h := newHarness(t)
-	valid, _ := h.create("valid", RoleViewer, nil, 0)
+	valid, _ := h.create("valid", store.RoleViewer, nil, 0)
 	before := h.store.gets.Load()
 	bad := []byte(valid.Token)
 	bad[30] ^= 1 // checksum no longer matches
@@ -88,7 +92,7 @@ func TestMalformedTokensNeverReachTheStore(t *testing.T) {
 
 func TestThrottleBlocksAndRecovers(t *testing.T) {
 	h := newHarness(t, WithThrottle(ThrottleConfig{MaxFailures: 3, Window: time.Minute, Cooldown: 2 * time.Minute}))
-	valid, _ := h.create("valid", RoleDeployer, nil, 0)
+	valid, _ := h.create("valid", store.RoleDeployer, nil, 0)
 	attacker, bystander := "198.51.100.1", "198.51.100.2"
 	guess := apikey.Generate().Token
 
@@ -105,7 +109,7 @@ func TestThrottleBlocksAndRecovers(t *testing.T) {
 	}
 	gets := h.store.gets.Load()
 	for _, tok := range []string{guess, valid.Token, "garbage"} {
-		_, err := h.svc.Authorize(ctx, tok, PermDeploymentsRead, "", attacker)
+		_, err := h.svc.Authorize(ctx, tok, authz.PermDeploymentsRead, "", attacker)
 		var te *ThrottleError
 		if !errors.Is(err, ErrThrottled) || !errors.As(err, &te) {
 			t.Fatalf("blocked client got %v, want ErrThrottled", err)
@@ -160,7 +164,7 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 
 func TestStoreErrorsAreNotAuthFailures(t *testing.T) {
 	h := newHarness(t, WithThrottle(ThrottleConfig{MaxFailures: 1}), WithCacheTTL(0))
-	valid, _ := h.create("valid", RoleViewer, nil, 0)
+	valid, _ := h.create("valid", store.RoleViewer, nil, 0)
 	boom := errors.New("db unavailable")
 	h.store.getErr.Store(&boom)
 	for range 3 {
@@ -178,10 +182,10 @@ func TestStoreErrorsAreNotAuthFailures(t *testing.T) {
 
 func TestCacheHitAvoidsStore(t *testing.T) {
 	h := newHarness(t) // DefaultCacheTTL
-	k, _ := h.create("ci", RoleDeployer, []string{"staging"}, 0)
+	k, _ := h.create("ci", store.RoleDeployer, []string{"staging"}, 0)
 	before := h.store.gets.Load()
 	for range 100 {
-		if _, err := h.svc.Authorize(ctx, k.Token, PermDeploymentsCreate, "staging", "c"); err != nil {
+		if _, err := h.svc.Authorize(ctx, k.Token, authz.PermDeploymentsCreate, "staging", "c"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -196,14 +200,14 @@ func TestCacheHitAvoidsStore(t *testing.T) {
 	// Cached principals are copies.
 	p := h.mustAuth(k.Token)
 	p.Environments[0] = "production"
-	if _, err := h.svc.Authorize(ctx, k.Token, PermDeploymentsCreate, "production", "c"); !errors.Is(err, ErrPermissionDenied) {
-		t.Fatal("mutating a returned Principal changed the cached one")
+	if _, err := h.svc.Authorize(ctx, k.Token, authz.PermDeploymentsCreate, "production", "c"); !errors.Is(err, errkind.Permission) {
+		t.Fatal("mutating a returned authz.Principal changed the cached one")
 	}
 }
 
 func TestCacheDisabled(t *testing.T) {
 	h := newHarness(t, WithCacheTTL(0))
-	k, _ := h.create("ci", RoleViewer, nil, 0)
+	k, _ := h.create("ci", store.RoleViewer, nil, 0)
 	before := h.store.gets.Load()
 	for range 5 {
 		h.mustAuth(k.Token)
@@ -217,7 +221,7 @@ func TestCacheIsBounded(t *testing.T) {
 	h := newHarness(t, WithCacheSize(4))
 	var keys []apikey.Key
 	for i := range 10 {
-		k, _ := h.create(fmt.Sprint("k", i), RoleViewer, nil, 0)
+		k, _ := h.create(fmt.Sprint("k", i), store.RoleViewer, nil, 0)
 		keys = append(keys, k)
 		h.mustAuth(k.Token)
 	}
@@ -237,7 +241,7 @@ func TestCacheIsBounded(t *testing.T) {
 
 func TestCacheNeverOutlivesKeyExpiry(t *testing.T) {
 	h := newHarness(t, WithCacheTTL(time.Hour))
-	k, _ := h.create("short", RoleViewer, nil, 3*time.Second)
+	k, _ := h.create("short", store.RoleViewer, nil, 3*time.Second)
 	h.mustAuth(k.Token)
 	h.clock.Advance(3 * time.Second)
 	_, err := h.svc.Authenticate(ctx, k.Token, "c")
@@ -246,13 +250,13 @@ func TestCacheNeverOutlivesKeyExpiry(t *testing.T) {
 
 func TestRevocationThroughServiceIsImmediate(t *testing.T) {
 	h := newHarness(t, WithCacheTTL(time.Hour))
-	k, rec := h.create("ci", RoleDeployer, nil, 0)
+	k, rec := h.create("ci", store.RoleDeployer, nil, 0)
 	h.mustAuth(k.Token) // now cached
 	got, err := h.svc.RevokeKey(ctx, h.admin, rec.KeyID)
 	if err != nil || got.RevokedAt.IsZero() {
 		t.Fatalf("RevokeKey = %+v, %v", got, err)
 	}
-	_, err = h.svc.Authorize(ctx, k.Token, PermDeploymentsRead, "", "c")
+	_, err = h.svc.Authorize(ctx, k.Token, authz.PermDeploymentsRead, "", "c")
 	wantUnauthenticated(t, err)
 	// Idempotent, keeps the first time.
 	h.clock.Advance(time.Minute)
@@ -267,10 +271,10 @@ func TestRevocationThroughServiceIsImmediate(t *testing.T) {
 
 func TestRevocationElsewhereWithinTTL(t *testing.T) {
 	h := newHarness(t, WithCacheTTL(10*time.Second))
-	k, rec := h.create("ci", RoleDeployer, nil, 0)
+	k, rec := h.create("ci", store.RoleDeployer, nil, 0)
 	h.mustAuth(k.Token)
 	// Another replica revokes the key directly in the shared store.
-	if err := h.mem.RevokeKey(ctx, rec.KeyID, h.clock.Now()); err != nil {
+	if _, err := h.store.Store.RevokeAPIKey(ctx, rec.KeyID, h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Advance(10*time.Second - time.Nanosecond)
@@ -280,9 +284,9 @@ func TestRevocationElsewhereWithinTTL(t *testing.T) {
 	wantUnauthenticated(t, err)
 
 	// Invalidate applies an external change at once.
-	k2, rec2 := h.create("ci2", RoleDeployer, nil, 0)
+	k2, rec2 := h.create("ci2", store.RoleDeployer, nil, 0)
 	h.mustAuth(k2.Token)
-	_ = h.mem.RevokeKey(ctx, rec2.KeyID, h.clock.Now())
+	_, _ = h.store.Store.RevokeAPIKey(ctx, rec2.KeyID, h.clock.Now())
 	h.svc.Invalidate(rec2.KeyID)
 	_, err = h.svc.Authenticate(ctx, k2.Token, "c")
 	wantUnauthenticated(t, err)
@@ -290,7 +294,7 @@ func TestRevocationElsewhereWithinTTL(t *testing.T) {
 
 func TestRotationGrace(t *testing.T) {
 	h := newHarness(t, WithCacheTTL(time.Hour))
-	old, oldRec := h.create("ci", RoleDeployer, []string{"staging"}, 30*24*time.Hour)
+	old, oldRec := h.create("ci", store.RoleDeployer, []string{"staging"}, 30*24*time.Hour)
 	h.mustAuth(old.Token) // cached
 	h.clock.Advance(time.Hour)
 	rotatedAt := h.clock.Now()
@@ -299,11 +303,11 @@ func TestRotationGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.remember(nk)
-	if newRec.Name != "ci" || newRec.Role != RoleDeployer || len(newRec.Environments) != 1 || newRec.Environments[0] != "staging" ||
+	if newRec.Name != "ci" || newRec.Role != store.RoleDeployer || len(newRec.Environments) != 1 || newRec.Environments[0] != "staging" ||
 		newRec.CreatedBy != h.admin.KeyID || newRec.SecretHash != nil || !newRec.ExpiresAt.Equal(rotatedAt.Add(30*24*time.Hour)) {
 		t.Fatalf("new record = %+v", newRec)
 	}
-	oldNow, _ := h.mem.GetKey(ctx, oldRec.KeyID)
+	oldNow, _ := h.store.Store.GetAPIKey(ctx, oldRec.KeyID)
 	if oldNow.ReplacedBy != newRec.KeyID || !oldNow.ExpiresAt.Equal(rotatedAt.Add(time.Hour)) {
 		t.Fatalf("old record = %+v", oldNow)
 	}
@@ -315,53 +319,53 @@ func TestRotationGrace(t *testing.T) {
 	// Both work during the grace period.
 	h.clock.Advance(time.Hour - time.Second)
 	for _, tok := range []string{old.Token, nk.Token} {
-		if _, err := h.svc.Authorize(ctx, tok, PermDeploymentsCreate, "staging", "c"); err != nil {
+		if _, err := h.svc.Authorize(ctx, tok, authz.PermDeploymentsCreate, "staging", "c"); err != nil {
 			t.Fatalf("during grace: %v", err)
 		}
 	}
 	// The old one stops exactly when the grace period ends, despite the cache.
 	h.clock.Advance(time.Second)
-	_, err = h.svc.Authorize(ctx, old.Token, PermDeploymentsCreate, "staging", "c")
+	_, err = h.svc.Authorize(ctx, old.Token, authz.PermDeploymentsCreate, "staging", "c")
 	wantUnauthenticated(t, err)
-	if _, err := h.svc.Authorize(ctx, nk.Token, PermDeploymentsCreate, "staging", "c"); err != nil {
+	if _, err := h.svc.Authorize(ctx, nk.Token, authz.PermDeploymentsCreate, "staging", "c"); err != nil {
 		t.Fatalf("new key after grace: %v", err)
 	}
 	// A rotated key can not be rotated again.
-	if _, _, _, err := h.svc.RotateKey(ctx, h.admin, oldRec.KeyID, 0); !errors.Is(err, ErrFailedPrecondition) {
-		t.Fatalf("second rotation = %v, want ErrFailedPrecondition", err)
+	if _, _, _, err := h.svc.RotateKey(ctx, h.admin, oldRec.KeyID, 0); !errors.Is(err, errkind.Precondition) {
+		t.Fatalf("second rotation = %v, want errkind.Precondition", err)
 	}
-	if _, _, _, err := h.svc.RotateKey(ctx, h.admin, newRec.KeyID, -time.Second); !errors.Is(err, ErrInvalidArgument) {
+	if _, _, _, err := h.svc.RotateKey(ctx, h.admin, newRec.KeyID, -time.Second); !errors.Is(err, errkind.Invalid) {
 		t.Fatalf("negative grace = %v", err)
 	}
 }
 
 func TestRotationDefaults(t *testing.T) {
 	h := newHarness(t)
-	_, rec := h.create("forever", RoleViewer, nil, 0)
+	_, rec := h.create("forever", store.RoleViewer, nil, 0)
 	nk, newRec, _, err := h.svc.RotateKey(ctx, h.admin, rec.KeyID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.remember(nk)
-	old, _ := h.mem.GetKey(ctx, rec.KeyID)
+	old, _ := h.store.Store.GetAPIKey(ctx, rec.KeyID)
 	if !old.ExpiresAt.Equal(h.clock.Now().Add(DefaultRotationGrace)) || !newRec.ExpiresAt.IsZero() {
 		t.Fatalf("old expires %v, new expires %v", old.ExpiresAt, newRec.ExpiresAt)
 	}
 	// An earlier existing expiry is kept; a configured default applies.
 	h2 := newHarness(t, WithRotationGrace(time.Hour))
-	_, short := h2.create("short", RoleViewer, nil, time.Minute)
+	_, short := h2.create("short", store.RoleViewer, nil, time.Minute)
 	if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, short.KeyID, 0); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := h2.mem.GetKey(ctx, short.KeyID)
+	got, _ := h2.store.Store.GetAPIKey(ctx, short.KeyID)
 	if !got.ExpiresAt.Equal(short.ExpiresAt) {
 		t.Fatalf("rotation extended expiry from %v to %v", short.ExpiresAt, got.ExpiresAt)
 	}
-	_, long := h2.create("long", RoleViewer, nil, 0)
+	_, long := h2.create("long", store.RoleViewer, nil, 0)
 	if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, long.KeyID, 0); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = h2.mem.GetKey(ctx, long.KeyID)
+	got, _ = h2.store.Store.GetAPIKey(ctx, long.KeyID)
 	if !got.ExpiresAt.Equal(h2.clock.Now().Add(time.Hour)) {
 		t.Fatalf("WithRotationGrace ignored: %v", got.ExpiresAt)
 	}
@@ -369,20 +373,20 @@ func TestRotationDefaults(t *testing.T) {
 	_, _ = h2.svc.RevokeKey(ctx, h2.admin, long.KeyID)
 	h2.clock.Advance(time.Minute)
 	for _, id := range []string{long.KeyID, short.KeyID} {
-		if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, id, 0); !errors.Is(err, ErrFailedPrecondition) {
-			t.Fatalf("RotateKey(%s) = %v, want ErrFailedPrecondition", id, err)
+		if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, id, 0); !errors.Is(err, errkind.Precondition) {
+			t.Fatalf("RotateKey(%s) = %v, want errkind.Precondition", id, err)
 		}
 	}
 }
 
 func TestBootstrap(t *testing.T) {
 	h := newHarness(t) // bootstraps once
-	if h.admin.Role != RoleAdmin || len(h.admin.Environments) != 0 || h.admin.Name != "root" {
+	if h.admin.Role != store.RoleAdmin || len(h.admin.Environments) != 0 || h.admin.Name != "root" {
 		t.Fatalf("bootstrap principal = %+v", h.admin)
 	}
 	_, _, err := h.svc.Bootstrap(ctx, "again")
-	if !errors.Is(err, ErrAlreadyExists) {
-		t.Fatalf("second Bootstrap = %v, want ErrAlreadyExists", err)
+	if !errors.Is(err, errkind.Exists) {
+		t.Fatalf("second Bootstrap = %v, want errkind.Exists", err)
 	}
 	if n := len(h.sink.with(ActionKeyBootstrap, OutcomeDenied)); n != 1 {
 		t.Fatalf("%d refused-bootstrap audit events, want 1", n)
@@ -391,20 +395,20 @@ func TestBootstrap(t *testing.T) {
 	h2 := newHarness(t)
 	_, _ = h2.svc.RevokeKey(ctx, h2.admin, h2.admin.KeyID)
 	k, rec, err := h2.svc.Bootstrap(ctx, "")
-	if err != nil || rec.Name != DefaultBootstrapName || rec.CreatedBy != BootstrapCreator || rec.SecretHash != nil {
+	if err != nil || rec.Name != DefaultBootstrapName || rec.CreatedBy != store.BootstrapCreator || rec.SecretHash != nil {
 		t.Fatalf("Bootstrap after revoking all admins = %+v, %v", rec, err)
 	}
 	h2.remember(k)
-	if _, err := h2.svc.Authorize(ctx, k.Token, PermKeysManage, "", "c"); err != nil {
+	if _, err := h2.svc.Authorize(ctx, k.Token, authz.PermKeysManage, "", "c"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := h2.svc.Bootstrap(ctx, "\x00bad"); !errors.Is(err, ErrInvalidArgument) {
+	if _, _, err := h2.svc.Bootstrap(ctx, "\x00bad"); !errors.Is(err, errkind.Invalid) {
 		t.Fatalf("bad name = %v", err)
 	}
 }
 
 func TestBootstrapConcurrent(t *testing.T) {
-	svc := New(NewMemStore(), nil)
+	svc := New(sqlitetest.Open(t))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok := 0
@@ -414,7 +418,7 @@ func TestBootstrapConcurrent(t *testing.T) {
 				mu.Lock()
 				ok++
 				mu.Unlock()
-			} else if !errors.Is(err, ErrAlreadyExists) {
+			} else if !errors.Is(err, errkind.Exists) {
 				t.Error(err)
 			}
 		})
@@ -430,28 +434,28 @@ func TestCreateKeyValidation(t *testing.T) {
 	long := strings.Repeat("x", MaxNameLen+1)
 	cases := []struct {
 		name string
-		role Role
+		role store.Role
 		envs []string
 		ttl  time.Duration
 	}{
-		{"", RoleViewer, nil, 0},
-		{long, RoleViewer, nil, 0},
-		{" padded", RoleViewer, nil, 0},
-		{"tab\tname", RoleViewer, nil, 0},
-		{"bad\xffutf8", RoleViewer, nil, 0},
-		{"ok", Role("root"), nil, 0},
-		{"ok", RoleViewer, []string{"Prod"}, 0},
-		{"ok", RoleViewer, []string{""}, 0},
-		{"ok", RoleViewer, []string{"-x"}, 0},
-		{"ok", RoleViewer, []string{strings.Repeat("a", MaxEnvironmentLen+1)}, 0},
-		{"ok", RoleViewer, nil, -time.Second},
+		{"", store.RoleViewer, nil, 0},
+		{long, store.RoleViewer, nil, 0},
+		{" padded", store.RoleViewer, nil, 0},
+		{"tab\tname", store.RoleViewer, nil, 0},
+		{"bad\xffutf8", store.RoleViewer, nil, 0},
+		{"ok", store.Role("root"), nil, 0},
+		{"ok", store.RoleViewer, []string{"Prod"}, 0},
+		{"ok", store.RoleViewer, []string{""}, 0},
+		{"ok", store.RoleViewer, []string{"-x"}, 0},
+		{"ok", store.RoleViewer, []string{strings.Repeat("a", MaxEnvironmentLen+1)}, 0},
+		{"ok", store.RoleViewer, nil, -time.Second},
 	}
 	for _, c := range cases {
-		if _, _, err := h.svc.CreateKey(ctx, h.admin, c.name, c.role, c.envs, c.ttl); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("CreateKey(%q, %q, %q, %v) = %v, want ErrInvalidArgument", c.name, c.role, c.envs, c.ttl, err)
+		if _, _, err := h.svc.CreateKey(ctx, h.admin, c.name, c.role, c.envs, c.ttl); !errors.Is(err, errkind.Invalid) {
+			t.Errorf("CreateKey(%q, %q, %q, %v) = %v, want errkind.Invalid", c.name, c.role, c.envs, c.ttl, err)
 		}
 	}
-	k, rec, err := h.svc.CreateKey(ctx, h.admin, "CI – staging ✓", RoleDeployer, []string{"staging", "qa", "staging"}, time.Hour)
+	k, rec, err := h.svc.CreateKey(ctx, h.admin, "CI – staging ✓", store.RoleDeployer, []string{"staging", "qa", "staging"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,25 +464,25 @@ func TestCreateKeyValidation(t *testing.T) {
 		rec.CreatedBy != h.admin.KeyID || rec.KeyID != k.ID {
 		t.Fatalf("record = %+v", rec)
 	}
-	stored, _ := h.mem.GetKey(ctx, rec.KeyID)
+	stored, _ := h.store.Store.GetAPIKey(ctx, rec.KeyID)
 	if !apikey.VerifySecret(k.Secret, stored.SecretHash, nil) {
 		t.Fatal("stored hash does not verify")
 	}
 	for _, id := range []string{"", "short", k.Token} {
 		_, err := h.svc.GetKey(ctx, h.admin, id)
-		if !errors.Is(err, ErrInvalidArgument) {
-			t.Fatalf("GetKey(malformed id) = %v, want ErrInvalidArgument", err)
+		if !errors.Is(err, errkind.Invalid) {
+			t.Fatalf("GetKey(malformed id) = %v, want errkind.Invalid", err)
 		}
 		h.assertNoLeak("GetKey error", err.Error())
 	}
-	if _, err := h.svc.RevokeKey(ctx, h.admin, apikey.Generate().ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("RevokeKey(unknown) = %v, want ErrNotFound", err)
+	if _, err := h.svc.RevokeKey(ctx, h.admin, apikey.Generate().ID); !errors.Is(err, errkind.NotFound) {
+		t.Errorf("RevokeKey(unknown) = %v, want errkind.NotFound", err)
 	}
 }
 
 func TestSetKeyExpiry(t *testing.T) {
 	h := newHarness(t, WithCacheTTL(time.Hour))
-	k, rec := h.create("ci", RoleViewer, nil, 0)
+	k, rec := h.create("ci", store.RoleViewer, nil, 0)
 	h.mustAuth(k.Token)
 	got, err := h.svc.SetKeyExpiry(ctx, h.admin, rec.KeyID, h.clock.Now())
 	if err != nil || !got.ExpiresAt.Equal(h.clock.Now()) {
@@ -491,14 +495,14 @@ func TestSetKeyExpiry(t *testing.T) {
 	}
 	h.mustAuth(k.Token)
 	_, _ = h.svc.RevokeKey(ctx, h.admin, rec.KeyID)
-	if _, err := h.svc.SetKeyExpiry(ctx, h.admin, rec.KeyID, time.Time{}); !errors.Is(err, ErrFailedPrecondition) {
+	if _, err := h.svc.SetKeyExpiry(ctx, h.admin, rec.KeyID, time.Time{}); !errors.Is(err, errkind.Precondition) {
 		t.Fatalf("SetKeyExpiry(revoked) = %v", err)
 	}
 }
 
 func TestLastUsedIsThrottled(t *testing.T) {
 	h := newHarness(t, WithCacheTTL(0))
-	k, rec := h.create("ci", RoleViewer, nil, 0)
+	k, rec := h.create("ci", store.RoleViewer, nil, 0)
 	before := h.store.touches.Load()
 	for range 20 {
 		h.mustAuth(k.Token)
@@ -507,7 +511,7 @@ func TestLastUsedIsThrottled(t *testing.T) {
 	if got := h.store.touches.Load() - before; got != 1 {
 		t.Fatalf("%d TouchKey calls in 20 s, want 1", got)
 	}
-	stored, _ := h.mem.GetKey(ctx, rec.KeyID)
+	stored, _ := h.store.Store.GetAPIKey(ctx, rec.KeyID)
 	if stored.LastUsedAt.IsZero() {
 		t.Fatal("LastUsedAt not set")
 	}
@@ -523,23 +527,23 @@ func TestLastUsedIsThrottled(t *testing.T) {
 	h.mustAuth(k.Token)
 }
 
-func TestAuditSinkNeverSeesSecrets(t *testing.T) {
+func TestAuditLogNeverSeesSecrets(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := newHarness(t, WithLogger(logger), WithThrottle(ThrottleConfig{MaxFailures: 3}))
 	h.sink.err = errors.New("sink down") // exercise the logging path too
-	k, rec := h.create("ci", RoleDeployer, []string{"staging"}, time.Minute)
+	k, rec := h.create("ci", store.RoleDeployer, []string{"staging"}, time.Minute)
 	wrong, _ := apikey.FromParts(k.ID, apikey.Generate().Secret)
 	h.secrets = append(h.secrets, wrong.Token, wrong.Secret)
 	var errs []error
-	collect := func(_ Principal, err error) {
+	collect := func(_ authz.Principal, err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	collect(h.svc.Authenticate(ctx, wrong.Token, "c1"))
 	collect(h.svc.Authenticate(ctx, k.Token[:40], "c1"))
-	collect(h.svc.Authorize(ctx, k.Token, PermDeploymentsCreate, "production", "c2"))
+	collect(h.svc.Authorize(ctx, k.Token, authz.PermDeploymentsCreate, "production", "c2"))
 	collect(h.svc.Authenticate(ctx, k.Token+" ", "c1"))
 	collect(h.svc.Authenticate(ctx, k.Token, "c1")) // throttled
 	nk, _, _, err := h.svc.RotateKey(ctx, h.admin, rec.KeyID, time.Second)
@@ -566,8 +570,8 @@ func TestAuditSinkNeverSeesSecrets(t *testing.T) {
 		h.assertNoLeak("error", err.Error())
 	}
 	h.assertNoLeak("log", logs.String())
-	if !strings.Contains(logs.String(), "audit sink failed") {
-		t.Fatal("sink failure not logged")
+	if !strings.Contains(logs.String(), "audit log failed") {
+		t.Fatal("audit log failure not logged")
 	}
 	for _, v := range []any{h.admin, rec, nk} {
 		h.assertNoLeak("formatting", fmt.Sprintf("%v %+v %s", v, v, v))
@@ -579,7 +583,7 @@ func TestConcurrentUse(t *testing.T) {
 	var toks []string
 	var ids []string
 	for i := range 16 {
-		k, rec := h.create(fmt.Sprint("k", i), RoleDeployer, nil, 0)
+		k, rec := h.create(fmt.Sprint("k", i), store.RoleDeployer, nil, 0)
 		toks = append(toks, k.Token)
 		ids = append(ids, rec.KeyID)
 	}
@@ -588,7 +592,7 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range 400 {
 				tok := toks[(g*7+i)%len(toks)]
-				_, _ = h.svc.Authorize(ctx, tok, PermDeploymentsCreate, "staging", fmt.Sprint("c", g))
+				_, _ = h.svc.Authorize(ctx, tok, authz.PermDeploymentsCreate, "staging", fmt.Sprint("c", g))
 				_, _ = h.svc.Authenticate(ctx, "bad", fmt.Sprint("x", i%20))
 				if i%50 == 0 {
 					h.clock.Advance(300 * time.Millisecond)

@@ -215,8 +215,8 @@ func AuditEventsToProto(es []store.AuditEvent) []*dbv1.AuditEvent {
 	return out
 }
 
-// ApiKeyToProto converts an API key record.
-func ApiKeyToProto(k store.ApiKey) *dbv1.ApiKeyRecord {
+// APIKeyToProto converts an API key record.
+func APIKeyToProto(k store.APIKey) *dbv1.ApiKeyRecord {
 	return &dbv1.ApiKeyRecord{
 		KeyId:        k.KeyID,
 		Name:         k.Name,
@@ -232,9 +232,9 @@ func ApiKeyToProto(k store.ApiKey) *dbv1.ApiKeyRecord {
 	}
 }
 
-// ApiKeyFromProto converts an API key record message.
-func ApiKeyFromProto(k *dbv1.ApiKeyRecord) store.ApiKey {
-	return store.ApiKey{
+// APIKeyFromProto converts an API key record message.
+func APIKeyFromProto(k *dbv1.ApiKeyRecord) store.APIKey {
+	return store.APIKey{
 		KeyID:        k.GetKeyId(),
 		Name:         k.GetName(),
 		Role:         store.Role(k.GetRole()),

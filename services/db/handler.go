@@ -171,68 +171,68 @@ func (h *handler) VerifyAuditLog(ctx context.Context, _ *connect.Request[dbv1.Ve
 }
 
 func (h *handler) CreateApiKey(ctx context.Context, req *connect.Request[dbv1.CreateApiKeyRequest]) (*connect.Response[dbv1.CreateApiKeyResponse], error) {
-	k, err := h.store.CreateApiKey(ctx, ApiKeyFromProto(req.Msg.GetRecord()))
+	k, err := h.store.CreateAPIKey(ctx, APIKeyFromProto(req.Msg.GetRecord()))
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&dbv1.CreateApiKeyResponse{Record: ApiKeyToProto(k)}), nil
+	return connect.NewResponse(&dbv1.CreateApiKeyResponse{Record: APIKeyToProto(k)}), nil
 }
 
 func (h *handler) CreateBootstrapApiKey(ctx context.Context, req *connect.Request[dbv1.CreateBootstrapApiKeyRequest]) (*connect.Response[dbv1.CreateBootstrapApiKeyResponse], error) {
-	k, err := h.store.CreateBootstrapApiKey(ctx, ApiKeyFromProto(req.Msg.GetRecord()))
+	k, err := h.store.CreateBootstrapAPIKey(ctx, APIKeyFromProto(req.Msg.GetRecord()))
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&dbv1.CreateBootstrapApiKeyResponse{Record: ApiKeyToProto(k)}), nil
+	return connect.NewResponse(&dbv1.CreateBootstrapApiKeyResponse{Record: APIKeyToProto(k)}), nil
 }
 
 func (h *handler) GetApiKey(ctx context.Context, req *connect.Request[dbv1.GetApiKeyRequest]) (*connect.Response[dbv1.GetApiKeyResponse], error) {
-	k, err := h.store.GetApiKey(ctx, req.Msg.GetKeyId())
+	k, err := h.store.GetAPIKey(ctx, req.Msg.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&dbv1.GetApiKeyResponse{Record: ApiKeyToProto(k)}), nil
+	return connect.NewResponse(&dbv1.GetApiKeyResponse{Record: APIKeyToProto(k)}), nil
 }
 
 func (h *handler) ListApiKeys(ctx context.Context, req *connect.Request[dbv1.ListApiKeysRequest]) (*connect.Response[dbv1.ListApiKeysResponse], error) {
-	keys, err := h.store.ListApiKeys(ctx, req.Msg.GetIncludeRevoked())
+	keys, err := h.store.ListAPIKeys(ctx, req.Msg.GetIncludeRevoked())
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*dbv1.ApiKeyRecord, len(keys))
 	for i, k := range keys {
-		out[i] = ApiKeyToProto(k)
+		out[i] = APIKeyToProto(k)
 	}
 	return connect.NewResponse(&dbv1.ListApiKeysResponse{Records: out}), nil
 }
 
 func (h *handler) RevokeApiKey(ctx context.Context, req *connect.Request[dbv1.RevokeApiKeyRequest]) (*connect.Response[dbv1.RevokeApiKeyResponse], error) {
-	k, err := h.store.RevokeApiKey(ctx, req.Msg.GetKeyId(), pbtime.From(req.Msg.GetRevokedAt()))
+	k, err := h.store.RevokeAPIKey(ctx, req.Msg.GetKeyId(), pbtime.From(req.Msg.GetRevokedAt()))
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&dbv1.RevokeApiKeyResponse{Record: ApiKeyToProto(k)}), nil
+	return connect.NewResponse(&dbv1.RevokeApiKeyResponse{Record: APIKeyToProto(k)}), nil
 }
 
 func (h *handler) SetApiKeyExpiry(ctx context.Context, req *connect.Request[dbv1.SetApiKeyExpiryRequest]) (*connect.Response[dbv1.SetApiKeyExpiryResponse], error) {
-	k, err := h.store.SetApiKeyExpiry(ctx, req.Msg.GetKeyId(), pbtime.From(req.Msg.GetExpiresAt()))
+	k, err := h.store.SetAPIKeyExpiry(ctx, req.Msg.GetKeyId(), pbtime.From(req.Msg.GetExpiresAt()))
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&dbv1.SetApiKeyExpiryResponse{Record: ApiKeyToProto(k)}), nil
+	return connect.NewResponse(&dbv1.SetApiKeyExpiryResponse{Record: APIKeyToProto(k)}), nil
 }
 
 func (h *handler) TouchApiKey(ctx context.Context, req *connect.Request[dbv1.TouchApiKeyRequest]) (*connect.Response[dbv1.TouchApiKeyResponse], error) {
-	if err := h.store.TouchApiKey(ctx, req.Msg.GetKeyId(), pbtime.From(req.Msg.GetUsedAt())); err != nil {
+	if err := h.store.TouchAPIKey(ctx, req.Msg.GetKeyId(), pbtime.From(req.Msg.GetUsedAt())); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&dbv1.TouchApiKeyResponse{}), nil
 }
 
 func (h *handler) RotateApiKey(ctx context.Context, req *connect.Request[dbv1.RotateApiKeyRequest]) (*connect.Response[dbv1.RotateApiKeyResponse], error) {
-	old, created, err := h.store.RotateApiKey(ctx, req.Msg.GetOldKeyId(), ApiKeyFromProto(req.Msg.GetRecord()), pbtime.From(req.Msg.GetGraceUntil()))
+	old, created, err := h.store.RotateAPIKey(ctx, req.Msg.GetOldKeyId(), APIKeyFromProto(req.Msg.GetRecord()), pbtime.From(req.Msg.GetGraceUntil()))
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&dbv1.RotateApiKeyResponse{Previous: ApiKeyToProto(old), Record: ApiKeyToProto(created)}), nil
+	return connect.NewResponse(&dbv1.RotateApiKeyResponse{Previous: APIKeyToProto(old), Record: APIKeyToProto(created)}), nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/apikey"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -19,11 +20,11 @@ import (
 // operator's bearer key.
 type KeyManager interface {
 	// CreateKey creates the key spec describes.
-	CreateKey(ctx context.Context, op Operator, spec KeySpec) (apikey.Key, auth.KeyRecord, error)
+	CreateKey(ctx context.Context, op Operator, spec KeySpec) (apikey.Key, store.APIKey, error)
 	// ListKeys lists the keys the operator covers, oldest first.
-	ListKeys(ctx context.Context, op Operator, includeRevoked bool) ([]auth.KeyRecord, error)
+	ListKeys(ctx context.Context, op Operator, includeRevoked bool) ([]store.APIKey, error)
 	// RevokeKey revokes keyID at once.
-	RevokeKey(ctx context.Context, op Operator, keyID string) (auth.KeyRecord, error)
+	RevokeKey(ctx context.Context, op Operator, keyID string) (store.APIKey, error)
 	// RotateKey replaces keyID with a new key; the old one works for grace
 	// more (the default grace when 0).
 	RotateKey(ctx context.Context, op Operator, keyID string, grace time.Duration) (RotatedKey, error)
@@ -35,7 +36,7 @@ type KeyManager interface {
 type Operator struct {
 	Caller
 	// Principal is the operator's authorized key.
-	Principal auth.Principal
+	Principal authz.Principal
 }
 
 // RotatedKey is the outcome of a rotation.
@@ -43,10 +44,10 @@ type RotatedKey struct {
 	// Key is the new key; its Token is shown once.
 	Key apikey.Key
 	// Record describes the new key.
-	Record auth.KeyRecord
+	Record store.APIKey
 	// Previous describes the old key, expiring at the end of the grace
 	// period.
-	Previous auth.KeyRecord
+	Previous store.APIKey
 }
 
 // LocalKeyManager returns a KeyManager over an in-process auth service,
@@ -56,17 +57,17 @@ func LocalKeyManager(svc *auth.Service) KeyManager { return localKeys{svc} }
 type localKeys struct{ svc *auth.Service }
 
 // CreateKey implements KeyManager.
-func (l localKeys) CreateKey(ctx context.Context, op Operator, spec KeySpec) (apikey.Key, auth.KeyRecord, error) {
+func (l localKeys) CreateKey(ctx context.Context, op Operator, spec KeySpec) (apikey.Key, store.APIKey, error) {
 	return l.svc.CreateKey(ctx, op.Principal, spec.Name, spec.Role, spec.Environments, spec.TTL)
 }
 
 // ListKeys implements KeyManager.
-func (l localKeys) ListKeys(ctx context.Context, op Operator, includeRevoked bool) ([]auth.KeyRecord, error) {
+func (l localKeys) ListKeys(ctx context.Context, op Operator, includeRevoked bool) ([]store.APIKey, error) {
 	return l.svc.ListKeys(ctx, op.Principal, includeRevoked)
 }
 
 // RevokeKey implements KeyManager.
-func (l localKeys) RevokeKey(ctx context.Context, op Operator, keyID string) (auth.KeyRecord, error) {
+func (l localKeys) RevokeKey(ctx context.Context, op Operator, keyID string) (store.APIKey, error) {
 	return l.svc.RevokeKey(ctx, op.Principal, keyID)
 }
 
@@ -101,7 +102,7 @@ type KeySpec struct {
 	// Name says what the key is for.
 	Name string
 	// Role is the key's role.
-	Role auth.Role
+	Role store.Role
 	// Environments limits the key; all when empty.
 	Environments []string
 	// TTL is how long the key works; forever when 0.
@@ -111,26 +112,26 @@ type KeySpec struct {
 // CreateKey creates a key. The returned Key's Token is the secret, to be
 // shown once. If the audit event cannot be written the new key is revoked
 // and the call fails.
-func (a *Admin) CreateKey(ctx context.Context, c Caller, spec KeySpec) (apikey.Key, auth.KeyRecord, error) {
-	p, err := a.authz.Authorize(ctx, c.Token, auth.PermKeysManage, "", c.Client)
+func (a *Admin) CreateKey(ctx context.Context, c Caller, spec KeySpec) (apikey.Key, store.APIKey, error) {
+	p, err := a.authz.Authorize(ctx, c.Token, authz.PermKeysManage, "", c.Client)
 	if err != nil {
-		return apikey.Key{}, auth.KeyRecord{}, err
+		return apikey.Key{}, store.APIKey{}, err
 	}
 	op := Operator{Caller: c, Principal: p}
 	k, rec, err := a.keys.CreateKey(ctx, op, spec)
 	if err != nil {
-		return apikey.Key{}, auth.KeyRecord{}, err
+		return apikey.Key{}, store.APIKey{}, err
 	}
 	if err := a.auditor.append(ctx, event(ctx, c, p, ActionKeyCreate, keyResource(rec.KeyID), OutcomeSuccess, keyDetail(rec))); err != nil {
 		a.undo(ctx, op, rec.KeyID)
-		return apikey.Key{}, auth.KeyRecord{}, err
+		return apikey.Key{}, store.APIKey{}, err
 	}
 	return k, rec, nil
 }
 
 // ListKeys lists keys, without secrets.
-func (a *Admin) ListKeys(ctx context.Context, c Caller, includeRevoked bool) ([]auth.KeyRecord, error) {
-	p, err := a.authz.Authorize(ctx, c.Token, auth.PermKeysManage, "", c.Client)
+func (a *Admin) ListKeys(ctx context.Context, c Caller, includeRevoked bool) ([]store.APIKey, error) {
+	p, err := a.authz.Authorize(ctx, c.Token, authz.PermKeysManage, "", c.Client)
 	if err != nil {
 		return nil, err
 	}
@@ -146,18 +147,18 @@ func (a *Admin) ListKeys(ctx context.Context, c Caller, includeRevoked bool) ([]
 }
 
 // RevokeKey revokes keyID at once.
-func (a *Admin) RevokeKey(ctx context.Context, c Caller, keyID string) (auth.KeyRecord, error) {
-	p, err := a.authz.Authorize(ctx, c.Token, auth.PermKeysManage, "", c.Client)
+func (a *Admin) RevokeKey(ctx context.Context, c Caller, keyID string) (store.APIKey, error) {
+	p, err := a.authz.Authorize(ctx, c.Token, authz.PermKeysManage, "", c.Client)
 	if err != nil {
-		return auth.KeyRecord{}, err
+		return store.APIKey{}, err
 	}
 	rec, err := a.keys.RevokeKey(ctx, Operator{Caller: c, Principal: p}, keyID)
 	if err != nil {
-		return auth.KeyRecord{}, err
+		return store.APIKey{}, err
 	}
 	if err := a.auditor.append(ctx, event(ctx, c, p, ActionKeyRevoke, keyResource(keyID), OutcomeSuccess, keyDetail(rec))); err != nil {
 		// The revocation stands: undoing it would be the unsafe choice.
-		return auth.KeyRecord{}, err
+		return store.APIKey{}, err
 	}
 	return rec, nil
 }
@@ -166,7 +167,7 @@ func (a *Admin) RevokeKey(ctx context.Context, c Caller, keyID string) (auth.Key
 // grace. If the audit event cannot be written the new key is revoked and
 // the call fails.
 func (a *Admin) RotateKey(ctx context.Context, c Caller, keyID string, grace time.Duration) (RotatedKey, error) {
-	p, err := a.authz.Authorize(ctx, c.Token, auth.PermKeysManage, "", c.Client)
+	p, err := a.authz.Authorize(ctx, c.Token, authz.PermKeysManage, "", c.Client)
 	if err != nil {
 		return RotatedKey{}, err
 	}
@@ -197,7 +198,7 @@ func (a *Admin) undo(ctx context.Context, op Operator, keyID string) {
 // ListAudit returns one page of audit events, newest first, and the next
 // page's token. The caller needs audit.read.
 func (a *Admin) ListAudit(ctx context.Context, c Caller, f store.AuditFilter) ([]store.AuditEvent, string, error) {
-	p, err := a.authz.Authorize(ctx, c.Token, auth.PermAuditRead, "", c.Client)
+	p, err := a.authz.Authorize(ctx, c.Token, authz.PermAuditRead, "", c.Client)
 	if err != nil {
 		return nil, "", err
 	}
@@ -215,7 +216,7 @@ func (a *Admin) ListAudit(ctx context.Context, c Caller, f store.AuditFilter) ([
 // VerifyAudit walks the audit log's hash chain. The caller needs
 // audit.read.
 func (a *Admin) VerifyAudit(ctx context.Context, c Caller) (store.VerifyResult, error) {
-	p, err := a.authz.Authorize(ctx, c.Token, auth.PermAuditRead, "", c.Client)
+	p, err := a.authz.Authorize(ctx, c.Token, authz.PermAuditRead, "", c.Client)
 	if err != nil {
 		return store.VerifyResult{}, err
 	}
@@ -235,7 +236,7 @@ func (a *Admin) VerifyAudit(ctx context.Context, c Caller) (store.VerifyResult, 
 
 func keyResource(id string) string { return "apikey/" + id }
 
-func keyDetail(r auth.KeyRecord) map[string]string {
+func keyDetail(r store.APIKey) map[string]string {
 	m := map[string]string{"key_id": r.KeyID, "name": r.Name, "role": string(r.Role), "environments": strings.Join(r.Environments, ",")}
 	if !r.ExpiresAt.IsZero() {
 		m["expires_at"] = r.ExpiresAt.UTC().Format(time.RFC3339)

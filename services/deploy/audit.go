@@ -8,7 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -54,7 +54,7 @@ const (
 const SystemActor = "system"
 
 // event builds an audit event of p's action on resource for c.
-func event(ctx context.Context, c Caller, p auth.Principal, action, resource, outcome string, detail map[string]string) store.AuditEvent {
+func event(ctx context.Context, c Caller, p authz.Principal, action, resource, outcome string, detail map[string]string) store.AuditEvent {
 	if c.Client != "" {
 		if detail == nil {
 			detail = map[string]string{}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
 
@@ -50,13 +50,13 @@ func encodeBundle(w worker) ([]byte, error) {
 func decodeBundle(data []byte) (worker, error) {
 	var b bundle
 	if err := json.Unmarshal(data, &b); err != nil {
-		return worker{}, fmt.Errorf("decode script bundle: %v: %w", err, store.ErrCorrupt)
+		return worker{}, fmt.Errorf("decode script bundle: %v: %w", err, errkind.Corrupt)
 	}
 	if b.Format != bundleFormat {
-		return worker{}, fmt.Errorf("script bundle has format %q, want %q: %w", b.Format, bundleFormat, store.ErrCorrupt)
+		return worker{}, fmt.Errorf("script bundle has format %q, want %q: %w", b.Format, bundleFormat, errkind.Corrupt)
 	}
 	if len(b.Modules) == 0 {
-		return worker{}, fmt.Errorf("script bundle has no modules: %w", store.ErrCorrupt)
+		return worker{}, fmt.Errorf("script bundle has no modules: %w", errkind.Corrupt)
 	}
 	w := worker{
 		MainModule:         b.MainModule,
@@ -68,7 +68,7 @@ func decodeBundle(data []byte) (worker, error) {
 	for i, m := range b.Modules {
 		t, err := backend.ParseModuleType(m.Type)
 		if err != nil {
-			return worker{}, fmt.Errorf("script bundle module %q: %v: %w", m.Name, err, store.ErrCorrupt)
+			return worker{}, fmt.Errorf("script bundle module %q: %v: %w", m.Name, err, errkind.Corrupt)
 		}
 		w.Modules[i] = backend.Module{Name: m.Name, Content: m.Content, Type: t}
 	}

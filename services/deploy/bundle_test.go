@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
 
@@ -39,7 +39,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	}
 	for _, bad := range []string{`{`, `{"format":"other","modules":[{}]}`, `{"format":"dotdo.worker.v1"}`,
 		`{"format":"dotdo.worker.v1","modules":[{"name":"a","type":"cobol"}]}`} {
-		if _, err := decodeBundle([]byte(bad)); !errors.Is(err, store.ErrCorrupt) {
+		if _, err := decodeBundle([]byte(bad)); !errors.Is(err, errkind.Corrupt) {
 			t.Fatalf("decode %s: %v, want ErrCorrupt", bad, err)
 		}
 	}

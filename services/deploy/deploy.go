@@ -12,7 +12,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
@@ -39,7 +40,7 @@ type Result struct {
 func (s *Service) Deploy(ctx context.Context, c Caller, in DeployInput) (Result, error) {
 	ctx, span := s.start(ctx, "deploy.Deploy", in.Environment, in.Service)
 	defer span.End()
-	p, err := s.authz.Authorize(ctx, c.Token, auth.PermDeploymentsCreate, in.Environment, c.Client)
+	p, err := s.authz.Authorize(ctx, c.Token, authz.PermDeploymentsCreate, in.Environment, c.Client)
 	if err != nil {
 		return Result{}, spanErr(span, err)
 	}
@@ -86,12 +87,12 @@ func (s *Service) Deploy(ctx context.Context, c Caller, in DeployInput) (Result,
 // bundle, and records a new deployment of kind rollback pointing at it. The
 // caller needs deployments.rollback on the environment. Version 0 restores
 // the version that was live before the current one. An unknown version is
-// an error wrapping store.ErrNotFound; a version that never went live (or
-// is live now) one wrapping ErrFailedPrecondition.
+// an error wrapping errkind.NotFound; a version that never went live (or
+// is live now) one of kind errkind.Precondition.
 func (s *Service) Rollback(ctx context.Context, c Caller, in RollbackInput) (Result, error) {
 	ctx, span := s.start(ctx, "deploy.Rollback", in.Environment, in.Service)
 	defer span.End()
-	p, err := s.authz.Authorize(ctx, c.Token, auth.PermDeploymentsRollback, in.Environment, c.Client)
+	p, err := s.authz.Authorize(ctx, c.Token, authz.PermDeploymentsRollback, in.Environment, c.Client)
 	if err != nil {
 		return Result{}, spanErr(span, err)
 	}
@@ -179,21 +180,21 @@ func (s *Service) rollbackTarget(ctx context.Context, env, service string, versi
 	if version > 0 {
 		t, err := s.rec.GetDeploymentByVersion(ctx, env, service, version)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return store.Deployment{}, fmt.Errorf("version %d of %s in %s: %w", version, service, env, store.ErrNotFound)
+		case errors.Is(err, errkind.NotFound):
+			return store.Deployment{}, fmt.Errorf("version %d of %s in %s: %w", version, service, env, errkind.NotFound)
 		case err != nil:
 			return store.Deployment{}, err
 		case t.Status == store.StatusLive:
-			return store.Deployment{}, fmt.Errorf("version %d of %s in %s is live already: %w", version, service, env, ErrFailedPrecondition)
+			return store.Deployment{}, fmt.Errorf("version %d of %s in %s is live already: %w", version, service, env, errkind.Precondition)
 		case t.Status != store.StatusSuperseded:
 			return store.Deployment{}, fmt.Errorf("version %d of %s in %s is %s and never went live; only a version that was live can be restored: %w",
-				version, service, env, t.Status, ErrFailedPrecondition)
+				version, service, env, t.Status, errkind.Precondition)
 		}
 		return t, nil
 	}
 	live, err := s.rec.GetLive(ctx, env, service)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Deployment{}, fmt.Errorf("nothing of %s is live in %s, so there is nothing to roll back: %w", service, env, ErrFailedPrecondition)
+	if errors.Is(err, errkind.NotFound) {
+		return store.Deployment{}, fmt.Errorf("nothing of %s is live in %s, so there is nothing to roll back: %w", service, env, errkind.Precondition)
 	}
 	if err != nil {
 		return store.Deployment{}, err
@@ -214,7 +215,7 @@ func (s *Service) rollbackTarget(ctx context.Context, env, service string, versi
 		}
 		f.PageToken = next
 	}
-	return store.Deployment{}, fmt.Errorf("no version of %s in %s was live before version %d: %w", service, env, live.Version, ErrFailedPrecondition)
+	return store.Deployment{}, fmt.Errorf("no version of %s in %s was live before version %d: %w", service, env, live.Version, errkind.Precondition)
 }
 
 // recentByIdempotencyKey looks for a deployment of (env, service) recorded
@@ -238,7 +239,7 @@ func (s *Service) recentByIdempotencyKey(ctx context.Context, env, service, acto
 
 // ship records nd as pending, audits the start, uploads w and records and
 // audits the outcome. It runs under the lease of nd's service.
-func (s *Service) ship(ctx context.Context, c Caller, p auth.Principal, action string, nd store.NewDeployment, w worker) (Result, error) {
+func (s *Service) ship(ctx context.Context, c Caller, p authz.Principal, action string, nd store.NewDeployment, w worker) (Result, error) {
 	d, created, err := s.rec.BeginDeployment(ctx, nd)
 	if err != nil {
 		return Result{}, fmt.Errorf("record deployment: %w", err)
@@ -361,7 +362,7 @@ func (s *Service) complete(ctx context.Context, id string, o store.Outcome) (sto
 		if d, err = s.rec.CompleteDeployment(ctx, id, o); err == nil {
 			return d, nil
 		}
-		if errors.Is(err, store.ErrFailedPrecondition) || errors.Is(err, store.ErrInvalidArgument) || errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+		if errors.Is(err, errkind.Precondition) || errors.Is(err, errkind.Invalid) || errors.Is(err, errkind.NotFound) || ctx.Err() != nil {
 			break
 		}
 		select {

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -132,7 +133,7 @@ func TestAuditFailsClosed(t *testing.T) {
 	if res.Deployment.Status != store.StatusFailed || !strings.Contains(res.Deployment.Error, "audit") {
 		t.Fatalf("deployment %+v", res.Deployment)
 	}
-	if _, err := f.store.GetLive(context.Background(), "production", "gateway"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.store.GetLive(context.Background(), "production", "gateway"); !errors.Is(err, errkind.NotFound) {
 		t.Fatalf("something is live: %v", err)
 	}
 }
@@ -247,7 +248,7 @@ func (l lostAnswer) Upload(ctx context.Context, ns string, s backend.Script) err
 	if err := l.Backend.Upload(ctx, ns, s); err != nil {
 		return err
 	}
-	return &backend.Error{Op: "upload", Kind: backend.ErrUnavailable, Message: "connection reset"}
+	return &backend.Error{Op: "upload", Sentinel: backend.ErrUnavailable, Message: "connection reset"}
 }
 
 // TestLostUploadAnswer: an upload that was applied although its answer
@@ -269,7 +270,7 @@ func TestLeaseWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := f.deploy(f.keys.Deployer, "production", "gateway", "x")
-	wantErr(t, err, store.ErrLeaseHeld)
+	wantErr(t, err, errkind.Conflict)
 	if n := len(f.list("production", "gateway")); n != 0 {
 		t.Fatalf("%d deployments recorded without the lease", n)
 	}
@@ -311,7 +312,7 @@ func TestSlowUploadKeepsLease(t *testing.T) {
 	cancel() // the client goes away
 	time.Sleep(2500 * time.Millisecond)
 	_, err := f.store.AcquireLease(context.Background(), store.DeployLeaseName("production", "gateway"), "intruder", time.Second)
-	wantErr(t, err, store.ErrLeaseHeld)
+	wantErr(t, err, errkind.Conflict)
 	close(slow.release)
 	if err := <-done; err != nil {
 		t.Fatalf("Deploy: %v", err)
@@ -335,7 +336,7 @@ func TestAdminAuditFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = admin.CreateKey(ctx, f.caller(f.keys.Admin), deploy.KeySpec{Name: "unaudited", Role: auth.RoleDeployer})
+	_, _, err = admin.CreateKey(ctx, f.caller(f.keys.Admin), deploy.KeySpec{Name: "unaudited", Role: store.RoleDeployer})
 	wantErr(t, err, deploy.ErrAuditUnavailable)
 	after, err := f.auth.ListKeys(ctx, adminPrincipal(t, f), true)
 	if err != nil {
@@ -348,7 +349,7 @@ func TestAdminAuditFailsClosed(t *testing.T) {
 	wantErr(t, err, deploy.ErrAuditUnavailable)
 }
 
-func adminPrincipal(t *testing.T, f *fixture) auth.Principal {
+func adminPrincipal(t *testing.T, f *fixture) authz.Principal {
 	t.Helper()
 	p, err := f.auth.Authenticate(context.Background(), f.keys.Admin, "test")
 	if err != nil {

@@ -17,30 +17,6 @@ import (
 	"github.com/dot-do/platform/services/deploy/backend"
 )
 
-// init registers the deploy domain's errors with rpcerr, the one place that
-// maps errors to Connect codes. The first match wins, so the causes of a
-// DeploymentError (backend and lease errors) come before ErrDeployFailed.
-func init() {
-	for _, m := range []struct {
-		err  error
-		code connect.Code
-	}{
-		{ErrTooLarge, connect.CodeResourceExhausted},
-		{ErrInvalidArgument, connect.CodeInvalidArgument},
-		{ErrFailedPrecondition, connect.CodeFailedPrecondition},
-		{ErrAuditUnavailable, connect.CodeUnavailable},
-		{ErrOutcomeUnknown, connect.CodeUnavailable},
-		{ErrLeaseLost, connect.CodeAborted},
-		{backend.ErrRejected, connect.CodeInvalidArgument},
-		{backend.ErrNotFound, connect.CodeFailedPrecondition},
-		{backend.ErrUnavailable, connect.CodeUnavailable},
-		{backend.ErrUnauthorized, connect.CodeInternal},
-		{ErrDeployFailed, connect.CodeAborted},
-	} {
-		rpcerr.Register(m.err, m.code)
-	}
-}
-
 // RequestIDHeader is the request header whose value, when present, is kept
 // as the request id in audit events.
 const RequestIDHeader = "X-Request-Id"

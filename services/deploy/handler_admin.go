@@ -9,7 +9,6 @@ import (
 	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
-	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -23,13 +22,13 @@ type adminHandler struct{ admin *Admin }
 
 var _ deployv1connect.AdminServiceHandler = (*adminHandler)(nil)
 
-var roles = map[authv1.Role]auth.Role{
-	authv1.Role_ROLE_ADMIN:    auth.RoleAdmin,
-	authv1.Role_ROLE_DEPLOYER: auth.RoleDeployer,
-	authv1.Role_ROLE_VIEWER:   auth.RoleViewer,
+var roles = map[authv1.Role]store.Role{
+	authv1.Role_ROLE_ADMIN:    store.RoleAdmin,
+	authv1.Role_ROLE_DEPLOYER: store.RoleDeployer,
+	authv1.Role_ROLE_VIEWER:   store.RoleViewer,
 }
 
-func roleProto(r auth.Role) authv1.Role {
+func roleProto(r store.Role) authv1.Role {
 	for k, v := range roles {
 		if v == r {
 			return k
@@ -38,7 +37,7 @@ func roleProto(r auth.Role) authv1.Role {
 	return authv1.Role_ROLE_UNSPECIFIED
 }
 
-// CreateApiKey implements deployv1connect.AdminServiceHandler.
+// CreateAPIKey implements deployv1connect.AdminServiceHandler.
 func (h *adminHandler) CreateApiKey(ctx context.Context, req *connect.Request[deployv1.CreateApiKeyRequest]) (*connect.Response[deployv1.CreateApiKeyResponse], error) {
 	m := req.Msg
 	role, ok := roles[m.GetRole()]
@@ -54,7 +53,7 @@ func (h *adminHandler) CreateApiKey(ctx context.Context, req *connect.Request[de
 	return connect.NewResponse(&deployv1.CreateApiKeyResponse{ApiKey: keyProto(rec), Secret: k.Token}), nil
 }
 
-// ListApiKeys implements deployv1connect.AdminServiceHandler.
+// ListAPIKeys implements deployv1connect.AdminServiceHandler.
 func (h *adminHandler) ListApiKeys(ctx context.Context, req *connect.Request[deployv1.ListApiKeysRequest]) (*connect.Response[deployv1.ListApiKeysResponse], error) {
 	recs, err := h.admin.ListKeys(ctx, callerOf(req), req.Msg.GetIncludeRevoked())
 	if err != nil {
@@ -67,7 +66,7 @@ func (h *adminHandler) ListApiKeys(ctx context.Context, req *connect.Request[dep
 	return connect.NewResponse(out), nil
 }
 
-// RevokeApiKey implements deployv1connect.AdminServiceHandler.
+// RevokeAPIKey implements deployv1connect.AdminServiceHandler.
 func (h *adminHandler) RevokeApiKey(ctx context.Context, req *connect.Request[deployv1.RevokeApiKeyRequest]) (*connect.Response[deployv1.RevokeApiKeyResponse], error) {
 	rec, err := h.admin.RevokeKey(ctx, callerOf(req), req.Msg.GetKeyId())
 	if err != nil {
@@ -76,7 +75,7 @@ func (h *adminHandler) RevokeApiKey(ctx context.Context, req *connect.Request[de
 	return connect.NewResponse(&deployv1.RevokeApiKeyResponse{ApiKey: keyProto(rec)}), nil
 }
 
-// RotateApiKey implements deployv1connect.AdminServiceHandler.
+// RotateAPIKey implements deployv1connect.AdminServiceHandler.
 func (h *adminHandler) RotateApiKey(ctx context.Context, req *connect.Request[deployv1.RotateApiKeyRequest]) (*connect.Response[deployv1.RotateApiKeyResponse], error) {
 	r, err := h.admin.RotateKey(ctx, callerOf(req), req.Msg.GetKeyId(), req.Msg.GetGracePeriod().AsDuration())
 	if err != nil {
@@ -115,7 +114,7 @@ func (h *adminHandler) VerifyAuditLog(ctx context.Context, req *connect.Request[
 	return connect.NewResponse(&deployv1.VerifyAuditLogResponse{Ok: res.OK, Checked: res.Checked, FirstBrokenSeq: res.FirstBrokenSeq, Reason: res.Reason}), nil
 }
 
-func keyProto(r auth.KeyRecord) *authv1.ApiKey {
+func keyProto(r store.APIKey) *authv1.ApiKey {
 	return &authv1.ApiKey{
 		KeyId:        r.KeyID,
 		Name:         r.Name,

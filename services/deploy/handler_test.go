@@ -179,7 +179,7 @@ func TestHandler(t *testing.T) {
 			// A failed deploy: the code of its cause, the deployment as
 			// an error detail.
 			mem.SetUploadHook(func(context.Context, string, backend.Script) error {
-				return &backend.Error{Op: "upload", Status: 400, Kind: backend.ErrRejected, Message: "Uncaught SyntaxError"}
+				return &backend.Error{Op: "upload", Status: 400, Sentinel: backend.ErrRejected, Message: "Uncaught SyntaxError"}
 			})
 			_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: service, Environment: "production", Script: script("x")}))
 			mem.SetUploadHook(nil)
@@ -207,7 +207,7 @@ func TestAdminHandler(t *testing.T) {
 			admin := deployv1connect.NewAdminServiceClient(rpc.HTTPClient(), url, append([]connect.ClientOption{bearer(f.keys.Admin)}, p.opts...)...)
 			created, err := admin.CreateApiKey(ctx, connect.NewRequest(&deployv1.CreateApiKeyRequest{Name: "ci-" + p.name, Role: authv1.Role_ROLE_DEPLOYER, Environments: []string{"staging"}}))
 			if err != nil || created.Msg.GetSecret() == "" || created.Msg.GetApiKey().GetRole() != authv1.Role_ROLE_DEPLOYER {
-				t.Fatalf("CreateApiKey: %v, %v", created, err)
+				t.Fatalf("CreateAPIKey: %v, %v", created, err)
 			}
 			// The new key deploys to staging.
 			if _, err := f.deploy(created.Msg.GetSecret(), "staging", "web", "x"); err != nil {
@@ -215,15 +215,15 @@ func TestAdminHandler(t *testing.T) {
 			}
 			keys, err := admin.ListApiKeys(ctx, connect.NewRequest(&deployv1.ListApiKeysRequest{}))
 			if err != nil || len(keys.Msg.GetApiKeys()) < 5 {
-				t.Fatalf("ListApiKeys: %v, %v", keys, err)
+				t.Fatalf("ListAPIKeys: %v, %v", keys, err)
 			}
 			rot, err := admin.RotateApiKey(ctx, connect.NewRequest(&deployv1.RotateApiKeyRequest{KeyId: created.Msg.GetApiKey().GetKeyId()}))
 			if err != nil || rot.Msg.GetSecret() == "" || rot.Msg.GetPrevious().GetReplacedBy() != rot.Msg.GetApiKey().GetKeyId() || rot.Msg.GetPrevious().GetExpiresAt() == nil {
-				t.Fatalf("RotateApiKey: %v, %v", rot, err)
+				t.Fatalf("RotateAPIKey: %v, %v", rot, err)
 			}
 			rev, err := admin.RevokeApiKey(ctx, connect.NewRequest(&deployv1.RevokeApiKeyRequest{KeyId: rot.Msg.GetApiKey().GetKeyId()}))
 			if err != nil || rev.Msg.GetApiKey().GetRevokedAt() == nil {
-				t.Fatalf("RevokeApiKey: %v, %v", rev, err)
+				t.Fatalf("RevokeAPIKey: %v, %v", rev, err)
 			}
 			if _, err := f.deploy(rot.Msg.GetSecret(), "staging", "web", "x"); err == nil {
 				t.Fatal("a revoked key deployed")

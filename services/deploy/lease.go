@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -112,13 +113,13 @@ func (s *Service) acquire(ctx context.Context, name, env, service string) error 
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, store.ErrLeaseHeld) {
+		if !errors.Is(err, errkind.Conflict) {
 			return fmt.Errorf("acquire deploy lease of %s in %s: %w", service, env, err)
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		if time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("another deploy of %s in %s has been running for over %v; try again later: %w",
-				service, env, s.cfg.LeaseWait, store.ErrLeaseHeld)
+				service, env, s.cfg.LeaseWait, errkind.Conflict)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -151,7 +152,7 @@ func (s *Service) renew(ctx context.Context, name string, done <-chan struct{}, 
 		switch {
 		case err == nil:
 			last = time.Now()
-		case errors.Is(err, store.ErrLeaseHeld), errors.Is(err, store.ErrFailedPrecondition), errors.Is(err, store.ErrNotFound),
+		case errors.Is(err, errkind.Conflict), errors.Is(err, errkind.Precondition), errors.Is(err, errkind.NotFound),
 			// Give up while the lease is still ours: the next attempt
 			// could not finish before it expires.
 			time.Since(last) >= ttl-ttl/3:

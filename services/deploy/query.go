@@ -7,7 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
@@ -33,7 +34,7 @@ type ListInput struct {
 // deployments.read on the environment (on all of them when in.Environment
 // is empty).
 func (s *Service) ListDeployments(ctx context.Context, c Caller, in ListInput) ([]store.Deployment, string, error) {
-	if _, err := s.authz.Authorize(ctx, c.Token, auth.PermDeploymentsRead, in.Environment, c.Client); err != nil {
+	if _, err := s.authz.Authorize(ctx, c.Token, authz.PermDeploymentsRead, in.Environment, c.Client); err != nil {
 		return nil, "", err
 	}
 	if in.Status != "" && !in.Status.Valid() {
@@ -58,7 +59,7 @@ func (s *Service) GetDeployment(ctx context.Context, c Caller, id string) (store
 	if err != nil {
 		return store.Deployment{}, err
 	}
-	if _, err := s.authz.Authorize(ctx, c.Token, auth.PermDeploymentsRead, d.Environment, c.Client); err != nil {
+	if _, err := s.authz.Authorize(ctx, c.Token, authz.PermDeploymentsRead, d.Environment, c.Client); err != nil {
 		return store.Deployment{}, err
 	}
 	return d, nil
@@ -193,15 +194,15 @@ func (s *Service) ListNamespaces(ctx context.Context, c Caller) ([]NamespaceStat
 	}
 	var envs []Environment
 	for _, e := range s.cfg.Environments {
-		if p.Check(auth.PermDeploymentsRead, e.Name) == nil {
+		if p.Check(authz.PermDeploymentsRead, e.Name) == nil {
 			envs = append(envs, e)
 		}
 	}
 	if len(envs) == 0 {
 		// Let the authorizer say why (and audit the denial).
-		_, err := s.authz.Authorize(ctx, c.Token, auth.PermDeploymentsRead, s.cfg.Environments[0].Name, c.Client)
+		_, err := s.authz.Authorize(ctx, c.Token, authz.PermDeploymentsRead, s.cfg.Environments[0].Name, c.Client)
 		if err == nil {
-			err = fmt.Errorf("key %q may read no configured environment: %w", p.KeyID, auth.ErrPermissionDenied)
+			err = fmt.Errorf("key %q may read no configured environment: %w", p.KeyID, errkind.Permission)
 		}
 		return nil, err
 	}
@@ -250,10 +251,10 @@ func (s *Service) EnsureNamespaces(ctx context.Context, c Caller, environments [
 		}
 		envs = append(envs, e)
 	}
-	var p auth.Principal
+	var p authz.Principal
 	for _, e := range envs {
 		var err error
-		if p, err = s.authz.Authorize(ctx, c.Token, auth.PermNamespacesManage, e.Name, c.Client); err != nil {
+		if p, err = s.authz.Authorize(ctx, c.Token, authz.PermNamespacesManage, e.Name, c.Client); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -271,7 +272,7 @@ func (s *Service) EnsureConfiguredNamespaces(ctx context.Context) ([]string, err
 }
 
 // ensure creates the missing namespaces of envs for p and audits it.
-func (s *Service) ensure(ctx context.Context, c Caller, p auth.Principal, envs []Environment) ([]NamespaceStatus, []string, error) {
+func (s *Service) ensure(ctx context.Context, c Caller, p authz.Principal, envs []Environment) ([]NamespaceStatus, []string, error) {
 	var created []string
 	out := make([]NamespaceStatus, 0, len(envs))
 	var opErr error

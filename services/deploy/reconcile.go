@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
 
 // systemPrincipal is the actor of the repairs Reconcile makes.
-var systemPrincipal = auth.Principal{KeyID: SystemActor, Name: "deploy reconciler"}
+var systemPrincipal = authz.Principal{KeyID: SystemActor, Name: "deploy reconciler"}
 
 // ReconcileReport lists what Reconcile repaired.
 type ReconcileReport struct {

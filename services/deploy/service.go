@@ -25,7 +25,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
@@ -35,10 +35,10 @@ import (
 type Authorizer interface {
 	// Authenticate returns the principal of token (a bearer API key) for
 	// client, the caller's address, which throttles failed attempts.
-	Authenticate(ctx context.Context, token, client string) (auth.Principal, error)
+	Authenticate(ctx context.Context, token, client string) (authz.Principal, error)
 	// Authorize authenticates token and checks that its key has perm on
 	// env ("" for permissions that are not environment-scoped).
-	Authorize(ctx context.Context, token string, perm auth.Permission, env, client string) (auth.Principal, error)
+	Authorize(ctx context.Context, token string, perm authz.Permission, env, client string) (authz.Principal, error)
 }
 
 // Records is the persistence the Deploy API needs: deployments, script

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -179,7 +179,7 @@ func TestIdempotentRetry(t *testing.T) {
 	other := in
 	other.Script = script("v2")
 	_, err = f.svc.Deploy(ctx, f.caller(f.keys.Deployer), other)
-	wantErr(t, err, store.ErrInvalidArgument)
+	wantErr(t, err, errkind.Invalid)
 	// Another key (another caller) with the same idempotency key deploys.
 	res, err := f.svc.Deploy(ctx, f.caller(f.keys.Admin), in)
 	if err != nil || res.Replayed || res.Deployment.Version != 2 {
@@ -205,9 +205,9 @@ func TestIdempotentRetry(t *testing.T) {
 	// A key first used for a deploy, or for a rollback to another version,
 	// is refused for a rollback rather than replayed.
 	_, err = f.svc.Rollback(ctx, f.caller(f.keys.Deployer), deploy.RollbackInput{Service: "gateway", Environment: "production", IdempotencyKey: "ci-run-42"})
-	wantErr(t, err, deploy.ErrInvalidArgument)
+	wantErr(t, err, errkind.Invalid)
 	_, err = f.svc.Rollback(ctx, f.caller(f.keys.Deployer), deploy.RollbackInput{Service: "gateway", Environment: "production", Version: 2, IdempotencyKey: "undo-1"})
-	wantErr(t, err, deploy.ErrInvalidArgument)
+	wantErr(t, err, errkind.Invalid)
 }
 
 // TestInvalidInput checks that bad requests are refused, naming the field,
@@ -232,32 +232,32 @@ func TestInvalidInput(t *testing.T) {
 		field string
 		kind  error
 	}{
-		{"bad service", mod(func(in *deploy.DeployInput) { in.Service = "Gateway!" }), "service", deploy.ErrInvalidArgument},
-		{"long service", mod(func(in *deploy.DeployInput) { in.Service = strings.Repeat("a", 64) }), "service", deploy.ErrInvalidArgument},
-		{"unknown environment", mod(func(in *deploy.DeployInput) { in.Environment = "prod" }), "environment", deploy.ErrInvalidArgument},
-		{"empty script", mod(func(in *deploy.DeployInput) { in.Script = nil }), "script", deploy.ErrInvalidArgument},
-		{"too large script", mod(func(in *deploy.DeployInput) { in.Script = big }), "script", deploy.ErrTooLarge},
+		{"bad service", mod(func(in *deploy.DeployInput) { in.Service = "Gateway!" }), "service", errkind.Invalid},
+		{"long service", mod(func(in *deploy.DeployInput) { in.Service = strings.Repeat("a", 64) }), "service", errkind.Invalid},
+		{"unknown environment", mod(func(in *deploy.DeployInput) { in.Environment = "prod" }), "environment", errkind.Invalid},
+		{"empty script", mod(func(in *deploy.DeployInput) { in.Script = nil }), "script", errkind.Invalid},
+		{"too large script", mod(func(in *deploy.DeployInput) { in.Script = big }), "script", errkind.Exhausted},
 		{"too large modules", mod(func(in *deploy.DeployInput) {
 			in.Script = nil
 			in.Modules = []backend.Module{esm, {Name: "big.txt", Content: big}}
-		}), "modules", deploy.ErrTooLarge},
-		{"script and modules", mod(func(in *deploy.DeployInput) { in.Modules = []backend.Module{esm} }), "script", deploy.ErrInvalidArgument},
-		{"duplicate module", mod(func(in *deploy.DeployInput) { in.Script = nil; in.Modules = []backend.Module{esm, esm} }), "modules[1].name", deploy.ErrInvalidArgument},
+		}), "modules", errkind.Exhausted},
+		{"script and modules", mod(func(in *deploy.DeployInput) { in.Modules = []backend.Module{esm} }), "script", errkind.Invalid},
+		{"duplicate module", mod(func(in *deploy.DeployInput) { in.Script = nil; in.Modules = []backend.Module{esm, esm} }), "modules[1].name", errkind.Invalid},
 		{"module path escape", mod(func(in *deploy.DeployInput) {
 			in.Script = nil
 			in.Modules = []backend.Module{esm, {Name: "../x.js", Content: []byte("x")}}
-		}), "modules[1].name", deploy.ErrInvalidArgument},
-		{"unknown main module", mod(func(in *deploy.DeployInput) { in.MainModule = "main.js" }), "main_module", deploy.ErrInvalidArgument},
+		}), "modules[1].name", errkind.Invalid},
+		{"unknown main module", mod(func(in *deploy.DeployInput) { in.MainModule = "main.js" }), "main_module", errkind.Invalid},
 		{"wasm main module", mod(func(in *deploy.DeployInput) {
 			in.Script = nil
 			in.Modules = []backend.Module{{Name: "a.wasm", Content: []byte{0}}, esm}
-		}), "main_module", deploy.ErrInvalidArgument},
-		{"bad date", mod(func(in *deploy.DeployInput) { in.CompatibilityDate = "2025-13-01" }), "compatibility_date", deploy.ErrInvalidArgument},
-		{"reserved tag", mod(func(in *deploy.DeployInput) { in.Tags = []string{"dotdo-version=9"} }), "tags[0]", deploy.ErrInvalidArgument},
-		{"too many tags", mod(func(in *deploy.DeployInput) { in.Tags = []string{"a", "b", "c", "d", "e", "f", "g"} }), "tags", deploy.ErrInvalidArgument},
-		{"bad flag", mod(func(in *deploy.DeployInput) { in.CompatibilityFlags = []string{"a b"} }), "compatibility_flags[0]", deploy.ErrInvalidArgument},
-		{"long commit", mod(func(in *deploy.DeployInput) { in.Metadata.Commit = strings.Repeat("c", 129) }), "metadata.commit", deploy.ErrInvalidArgument},
-		{"long idempotency key", mod(func(in *deploy.DeployInput) { in.IdempotencyKey = strings.Repeat("k", 129) }), "idempotency_key", deploy.ErrInvalidArgument},
+		}), "main_module", errkind.Invalid},
+		{"bad date", mod(func(in *deploy.DeployInput) { in.CompatibilityDate = "2025-13-01" }), "compatibility_date", errkind.Invalid},
+		{"reserved tag", mod(func(in *deploy.DeployInput) { in.Tags = []string{"dotdo-version=9"} }), "tags[0]", errkind.Invalid},
+		{"too many tags", mod(func(in *deploy.DeployInput) { in.Tags = []string{"a", "b", "c", "d", "e", "f", "g"} }), "tags", errkind.Invalid},
+		{"bad flag", mod(func(in *deploy.DeployInput) { in.CompatibilityFlags = []string{"a b"} }), "compatibility_flags[0]", errkind.Invalid},
+		{"long commit", mod(func(in *deploy.DeployInput) { in.Metadata.Commit = strings.Repeat("c", 129) }), "metadata.commit", errkind.Invalid},
+		{"long idempotency key", mod(func(in *deploy.DeployInput) { in.IdempotencyKey = strings.Repeat("k", 129) }), "idempotency_key", errkind.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.svc.Deploy(ctx, f.caller(f.keys.Deployer), tc.in)
@@ -363,23 +363,23 @@ func TestRollbackRefusals(t *testing.T) {
 		_, err := f.svc.Rollback(ctx, f.caller(f.keys.Deployer), deploy.RollbackInput{Service: "gateway", Environment: "production", Version: version})
 		return err
 	}
-	wantErr(t, rollback(0), deploy.ErrFailedPrecondition) // nothing live
+	wantErr(t, rollback(0), errkind.Precondition) // nothing live
 	f.mustDeploy("production", "gateway", "v1")
-	wantErr(t, rollback(0), deploy.ErrFailedPrecondition) // nothing before
-	wantErr(t, rollback(1), deploy.ErrFailedPrecondition) // live already
+	wantErr(t, rollback(0), errkind.Precondition) // nothing before
+	wantErr(t, rollback(1), errkind.Precondition) // live already
 	mem.SetUploadHook(func(context.Context, string, backend.Script) error {
-		return &backend.Error{Op: "upload", Status: 400, Kind: backend.ErrRejected, Message: "no"}
+		return &backend.Error{Op: "upload", Status: 400, Sentinel: backend.ErrRejected, Message: "no"}
 	})
 	if _, err := f.deploy(f.keys.Deployer, "production", "gateway", "v2"); err == nil {
 		t.Fatal("the failing deploy succeeded")
 	}
 	mem.SetUploadHook(nil)
 	err := rollback(2)
-	wantErr(t, err, deploy.ErrFailedPrecondition) // failed, never live
+	wantErr(t, err, errkind.Precondition) // failed, never live
 	if !strings.Contains(err.Error(), "never went live") {
 		t.Fatalf("message %q", err)
 	}
-	wantErr(t, rollback(99), store.ErrNotFound)
+	wantErr(t, rollback(99), errkind.NotFound)
 	if n := len(f.list("production", "gateway")); n != 2 {
 		t.Fatalf("%d deployments, want 2", n)
 	}
@@ -395,7 +395,7 @@ func TestFailedUpload(t *testing.T) {
 		Service: "gateway", Environment: "production", Script: []byte(`throw new Error("kaboom at start-up")`),
 	})
 	var de *deploy.DeploymentError
-	if !errors.As(err, &de) || !errors.Is(err, backend.ErrRejected) || !errors.Is(err, deploy.ErrDeployFailed) {
+	if !errors.As(err, &de) || !errors.Is(err, backend.ErrRejected) {
 		t.Fatalf("err = %v, want a DeploymentError of a rejected script", err)
 	}
 	d := res.Deployment
@@ -426,36 +426,36 @@ func TestPermissions(t *testing.T) {
 	f := newFixture(t, withBackend(backend.NewMemory()))
 	ctx := context.Background()
 	_, err := f.deploy("", "production", "gateway", "x")
-	wantErr(t, err, auth.ErrUnauthenticated)
+	wantErr(t, err, errkind.Unauthenticated)
 	_, err = f.deploy("dotdo_notakey", "production", "gateway", "x")
-	wantErr(t, err, auth.ErrUnauthenticated)
+	wantErr(t, err, errkind.Unauthenticated)
 	_, err = f.deploy(f.keys.Viewer, "production", "gateway", "x")
-	wantErr(t, err, auth.ErrPermissionDenied)
+	wantErr(t, err, errkind.Permission)
 	_, err = f.deploy(f.keys.StagingDeployer, "production", "gateway", "x")
-	wantErr(t, err, auth.ErrPermissionDenied)
+	wantErr(t, err, errkind.Permission)
 	if _, err := f.deploy(f.keys.StagingDeployer, "staging", "gateway", "x"); err != nil {
 		t.Fatalf("staging deployer on staging: %v", err)
 	}
 	_, err = f.svc.Rollback(ctx, f.caller(f.keys.Viewer), deploy.RollbackInput{Service: "gateway", Environment: "staging"})
-	wantErr(t, err, auth.ErrPermissionDenied)
+	wantErr(t, err, errkind.Permission)
 	// A key limited to staging may list staging, not everything.
 	if _, _, err := f.svc.ListDeployments(ctx, f.caller(f.keys.StagingDeployer), deploy.ListInput{Environment: "staging"}); err != nil {
 		t.Fatalf("list staging: %v", err)
 	}
 	_, _, err = f.svc.ListDeployments(ctx, f.caller(f.keys.StagingDeployer), deploy.ListInput{})
-	wantErr(t, err, auth.ErrPermissionDenied)
+	wantErr(t, err, errkind.Permission)
 	_, _, err = f.svc.ListDeployments(ctx, f.caller(""), deploy.ListInput{})
-	wantErr(t, err, auth.ErrUnauthenticated)
+	wantErr(t, err, errkind.Unauthenticated)
 	_, _, err = f.svc.EnsureNamespaces(ctx, f.caller(f.keys.Deployer), nil)
-	wantErr(t, err, auth.ErrPermissionDenied)
+	wantErr(t, err, errkind.Permission)
 	staging := f.list("staging", "gateway")[0]
 	if _, err := f.svc.GetDeployment(ctx, f.caller(f.keys.Viewer), staging.ID); err != nil {
 		t.Fatalf("viewer GetDeployment: %v", err)
 	}
 	_, err = f.svc.GetDeployment(ctx, f.caller(""), staging.ID)
-	wantErr(t, err, auth.ErrUnauthenticated)
+	wantErr(t, err, errkind.Unauthenticated)
 	_, err = f.svc.GetDeployment(ctx, f.caller(f.keys.Viewer), "dep_nope")
-	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
 	for _, tok := range []string{f.keys.Viewer, f.keys.StagingDeployer} {
 		if _, err := f.svc.ServiceInfo(ctx, f.caller(tok)); err != nil {
 			t.Fatalf("ServiceInfo: %v", err)
@@ -465,7 +465,7 @@ func TestPermissions(t *testing.T) {
 		}
 	}
 	_, err = f.svc.Health(ctx, f.caller(""))
-	wantErr(t, err, auth.ErrUnauthenticated)
+	wantErr(t, err, errkind.Unauthenticated)
 	nss, err := f.svc.ListNamespaces(ctx, f.caller(f.keys.StagingDeployer))
 	if err != nil || len(nss) != 1 || nss[0].Environment != "staging" {
 		t.Fatalf("ListNamespaces for a staging key: %+v, %v", nss, err)

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
 
@@ -229,7 +230,7 @@ func (s *Service) buildWorker(in DeployInput) (worker, error) {
 		return worker{}, invalid("script", "the worker is empty: set script or modules")
 	}
 	if size := w.size(); size > s.cfg.MaxScriptBytes {
-		return worker{}, &FieldError{Field: field, Kind: ErrTooLarge,
+		return worker{}, &FieldError{Field: field, Kind: errkind.Exhausted,
 			Reason: fmt.Sprintf("the worker is %d bytes, over the limit of %d bytes", size, s.cfg.MaxScriptBytes)}
 	}
 	if w.MainModule == "" {

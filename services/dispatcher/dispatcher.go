@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dot-do/platform/internal/errkind"
 )
 
 // InvokeTokenHeader carries Config.InvokeToken to the runtime's invocation
@@ -33,8 +35,8 @@ const RequestIDHeader = "X-Request-Id"
 const maxRequestIDLen = 128
 
 // ErrInvalidURL is returned by Resolve for a URL that is not an absolute
-// http or https URL with a host.
-var ErrInvalidURL = errors.New("invalid URL")
+// http or https URL with a host; its kind is errkind.Invalid.
+var ErrInvalidURL = errkind.New(errkind.Invalid, "invalid URL")
 
 // Dispatcher routes HTTP requests to the live versions of the workers of
 // one environment and forwards them to the runtime. It is an http.Handler;

@@ -11,12 +11,7 @@ import (
 
 	dispatcherv1 "github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
-	"github.com/dot-do/platform/internal/rpcerr"
 )
-
-func init() {
-	rpcerr.Register(ErrInvalidURL, connect.CodeInvalidArgument)
-}
 
 // handler serves DispatcherService from a Dispatcher. Requests are
 // validated by the protovalidate interceptor before these methods run, and

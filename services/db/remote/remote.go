@@ -1,8 +1,9 @@
 // Package remote implements store.Store over the DBService, so that the
 // services that hold no database (auth, deploy) use the same interface as
 // the db service does in process. Errors come back as Connect errors with
-// the db service's codes, and are translated to the store's sentinel errors
-// so that callers can test them with errors.Is as they would locally.
+// the db service's codes, and are given the error kinds of those codes
+// (rpcerr.FromConnect), so that callers test them with errors.Is as they
+// would locally.
 package remote
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/internal/pbtime"
 	"github.com/dot-do/platform/internal/rpcerr"
 	"github.com/dot-do/platform/services/db"
@@ -34,11 +36,8 @@ func New(client dbv1connect.DBServiceClient) *Store { return &Store{client: clie
 // Close implements store.Store; the client holds no resources of its own.
 func (s *Store) Close() error { return nil }
 
-// wrap adds to an error of the db service the store sentinel of its code.
-func wrap(err error) error {
-	return rpcerr.FromDownstream("db", err, store.ErrNotFound, store.ErrAlreadyExists, store.ErrFailedPrecondition,
-		store.ErrLeaseHeld, store.ErrCorrupt, store.ErrInvalidArgument)
-}
+// wrap gives an error of the db service the kind of its code.
+func wrap(err error) error { return rpcerr.FromConnect("db", err) }
 
 // call runs one unary RPC and maps its error.
 func call[Req, Res any](ctx context.Context, rpc func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), req *Req) (*Res, error) {
@@ -110,7 +109,7 @@ func (s *Store) GetLive(ctx context.Context, environment, service string) (store
 // ListDeployments implements store.Deployments.
 func (s *Store) ListDeployments(ctx context.Context, f store.ListFilter) ([]store.Deployment, string, error) {
 	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", fmt.Errorf("db: unknown status %q: %w", f.Status, store.ErrInvalidArgument)
+		return nil, "", fmt.Errorf("db: unknown status %q: %w", f.Status, errkind.Invalid)
 	}
 	res, err := call(ctx, s.client.ListDeployments, &dbv1.ListDeploymentsRequest{
 		Service:     f.Service,
@@ -159,7 +158,7 @@ func (s *Store) GetBlob(ctx context.Context, sha256Hex string) ([]byte, error) {
 		return nil, err
 	}
 	if store.SHA256Hex(res.GetData()) != sha256Hex {
-		return nil, fmt.Errorf("db: blob %s does not match its hash: %w", sha256Hex, store.ErrCorrupt)
+		return nil, fmt.Errorf("db: blob %s does not match its hash: %w", sha256Hex, errkind.Corrupt)
 	}
 	return res.GetData(), nil
 }
@@ -174,10 +173,10 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 }
 
 // ListAudit implements store.Audit. Since and Until are not part of the
-// RPC; a filter that sets them gets ErrInvalidArgument.
+// RPC; a filter that sets them gets errkind.Invalid.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, string, error) {
 	if !f.Since.IsZero() || !f.Until.IsZero() {
-		return nil, "", fmt.Errorf("db: audit time filters are not served remotely: %w", store.ErrInvalidArgument)
+		return nil, "", fmt.Errorf("db: audit time filters are not served remotely: %w", errkind.Invalid)
 	}
 	res, err := call(ctx, s.client.ListAuditEvents, &dbv1.ListAuditEventsRequest{
 		ActorKeyId: f.Actor,
@@ -205,77 +204,77 @@ func (s *Store) VerifyAudit(ctx context.Context) (store.VerifyResult, error) {
 	return store.VerifyResult{OK: res.GetOk(), Checked: res.GetChecked(), FirstBrokenSeq: res.GetFirstBrokenSeq(), Reason: res.GetReason()}, nil
 }
 
-// CreateApiKey implements store.ApiKeys.
-func (s *Store) CreateApiKey(ctx context.Context, k store.ApiKey) (store.ApiKey, error) {
-	res, err := call(ctx, s.client.CreateApiKey, &dbv1.CreateApiKeyRequest{Record: db.ApiKeyToProto(k)})
+// CreateAPIKey implements store.APIKeys.
+func (s *Store) CreateAPIKey(ctx context.Context, k store.APIKey) (store.APIKey, error) {
+	res, err := call(ctx, s.client.CreateApiKey, &dbv1.CreateApiKeyRequest{Record: db.APIKeyToProto(k)})
 	if err != nil {
-		return store.ApiKey{}, err
+		return store.APIKey{}, err
 	}
-	return db.ApiKeyFromProto(res.GetRecord()), nil
+	return db.APIKeyFromProto(res.GetRecord()), nil
 }
 
-// CreateBootstrapApiKey implements store.ApiKeys.
-func (s *Store) CreateBootstrapApiKey(ctx context.Context, k store.ApiKey) (store.ApiKey, error) {
-	res, err := call(ctx, s.client.CreateBootstrapApiKey, &dbv1.CreateBootstrapApiKeyRequest{Record: db.ApiKeyToProto(k)})
+// CreateBootstrapAPIKey implements store.APIKeys.
+func (s *Store) CreateBootstrapAPIKey(ctx context.Context, k store.APIKey) (store.APIKey, error) {
+	res, err := call(ctx, s.client.CreateBootstrapApiKey, &dbv1.CreateBootstrapApiKeyRequest{Record: db.APIKeyToProto(k)})
 	if err != nil {
-		return store.ApiKey{}, err
+		return store.APIKey{}, err
 	}
-	return db.ApiKeyFromProto(res.GetRecord()), nil
+	return db.APIKeyFromProto(res.GetRecord()), nil
 }
 
-// RotateApiKey implements store.ApiKeys.
-func (s *Store) RotateApiKey(ctx context.Context, oldKeyID string, newKey store.ApiKey, graceUntil time.Time) (store.ApiKey, store.ApiKey, error) {
+// RotateAPIKey implements store.APIKeys.
+func (s *Store) RotateAPIKey(ctx context.Context, oldKeyID string, newKey store.APIKey, graceUntil time.Time) (store.APIKey, store.APIKey, error) {
 	res, err := call(ctx, s.client.RotateApiKey, &dbv1.RotateApiKeyRequest{
-		OldKeyId: oldKeyID, Record: db.ApiKeyToProto(newKey), GraceUntil: pbtime.To(graceUntil),
+		OldKeyId: oldKeyID, Record: db.APIKeyToProto(newKey), GraceUntil: pbtime.To(graceUntil),
 	})
 	if err != nil {
-		return store.ApiKey{}, store.ApiKey{}, err
+		return store.APIKey{}, store.APIKey{}, err
 	}
-	return db.ApiKeyFromProto(res.GetPrevious()), db.ApiKeyFromProto(res.GetRecord()), nil
+	return db.APIKeyFromProto(res.GetPrevious()), db.APIKeyFromProto(res.GetRecord()), nil
 }
 
-// GetApiKey implements store.ApiKeys.
-func (s *Store) GetApiKey(ctx context.Context, keyID string) (store.ApiKey, error) {
+// GetAPIKey implements store.APIKeys.
+func (s *Store) GetAPIKey(ctx context.Context, keyID string) (store.APIKey, error) {
 	res, err := call(ctx, s.client.GetApiKey, &dbv1.GetApiKeyRequest{KeyId: keyID})
 	if err != nil {
-		return store.ApiKey{}, err
+		return store.APIKey{}, err
 	}
-	return db.ApiKeyFromProto(res.GetRecord()), nil
+	return db.APIKeyFromProto(res.GetRecord()), nil
 }
 
-// ListApiKeys implements store.ApiKeys.
-func (s *Store) ListApiKeys(ctx context.Context, includeRevoked bool) ([]store.ApiKey, error) {
+// ListAPIKeys implements store.APIKeys.
+func (s *Store) ListAPIKeys(ctx context.Context, includeRevoked bool) ([]store.APIKey, error) {
 	res, err := call(ctx, s.client.ListApiKeys, &dbv1.ListApiKeysRequest{IncludeRevoked: includeRevoked})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]store.ApiKey, len(res.GetRecords()))
+	out := make([]store.APIKey, len(res.GetRecords()))
 	for i, k := range res.GetRecords() {
-		out[i] = db.ApiKeyFromProto(k)
+		out[i] = db.APIKeyFromProto(k)
 	}
 	return out, nil
 }
 
-// RevokeApiKey implements store.ApiKeys.
-func (s *Store) RevokeApiKey(ctx context.Context, keyID string, at time.Time) (store.ApiKey, error) {
+// RevokeAPIKey implements store.APIKeys.
+func (s *Store) RevokeAPIKey(ctx context.Context, keyID string, at time.Time) (store.APIKey, error) {
 	res, err := call(ctx, s.client.RevokeApiKey, &dbv1.RevokeApiKeyRequest{KeyId: keyID, RevokedAt: pbtime.To(at)})
 	if err != nil {
-		return store.ApiKey{}, err
+		return store.APIKey{}, err
 	}
-	return db.ApiKeyFromProto(res.GetRecord()), nil
+	return db.APIKeyFromProto(res.GetRecord()), nil
 }
 
-// SetApiKeyExpiry implements store.ApiKeys.
-func (s *Store) SetApiKeyExpiry(ctx context.Context, keyID string, at time.Time) (store.ApiKey, error) {
+// SetAPIKeyExpiry implements store.APIKeys.
+func (s *Store) SetAPIKeyExpiry(ctx context.Context, keyID string, at time.Time) (store.APIKey, error) {
 	res, err := call(ctx, s.client.SetApiKeyExpiry, &dbv1.SetApiKeyExpiryRequest{KeyId: keyID, ExpiresAt: pbtime.To(at)})
 	if err != nil {
-		return store.ApiKey{}, err
+		return store.APIKey{}, err
 	}
-	return db.ApiKeyFromProto(res.GetRecord()), nil
+	return db.APIKeyFromProto(res.GetRecord()), nil
 }
 
-// TouchApiKey implements store.ApiKeys.
-func (s *Store) TouchApiKey(ctx context.Context, keyID string, at time.Time) error {
+// TouchAPIKey implements store.APIKeys.
+func (s *Store) TouchAPIKey(ctx context.Context, keyID string, at time.Time) error {
 	_, err := call(ctx, s.client.TouchApiKey, &dbv1.TouchApiKeyRequest{KeyId: keyID, UsedAt: pbtime.To(at)})
 	return err
 }

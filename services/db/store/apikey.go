@@ -3,12 +3,16 @@ package store
 import (
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dot-do/platform/internal/errkind"
 )
 
-// Role is what an API key may do.
+// Role is what an API key may do; package authz (of the auth service)
+// holds the permissions each role grants.
 type Role string
 
 // API key roles.
@@ -23,25 +27,34 @@ func (r Role) Valid() bool {
 	return r == RoleAdmin || r == RoleDeployer || r == RoleViewer
 }
 
-// BootstrapCreator is the CreatedBy of the key made by CreateBootstrapApiKey.
+// String returns the role name.
+func (r Role) String() string { return string(r) }
+
+// BootstrapCreator is the CreatedBy of the key made by CreateBootstrapAPIKey.
 const BootstrapCreator = "bootstrap"
 
-// MaxEnvironments bounds ApiKey.Environments.
+// MaxEnvironments bounds APIKey.Environments.
 const MaxEnvironments = 64
 
-// ApiKey is the stored record of an API key. The secret itself is never
-// stored, only its SHA-256; String and GoString omit it so the record can be
-// logged.
-type ApiKey struct {
+// APIKey is the record of an API key: the one key model of the platform,
+// stored by this package and managed by the auth service. The secret itself
+// is never stored, only its hash; String, GoString and LogValue omit even
+// that, so the record can be logged.
+type APIKey struct {
 	// KeyID is the public, unique id of the key.
 	KeyID string
-	Name  string
-	Role  Role
-	// Environments the key may act on; empty means all.
+	// Name is a human-readable label, e.g. "ci-staging".
+	Name string
+	// Role is the key's role.
+	Role Role
+	// Environments the key may act on (unique); empty means all.
 	Environments []string
-	// SecretHash is the 32-byte SHA-256 of the secret.
+	// SecretHash is the 32-byte SHA-256 of the secret (HMAC-SHA-256 when
+	// the auth service has a pepper). Records the auth service hands out
+	// have none (WithoutHash).
 	SecretHash []byte
-	CreatedAt  time.Time
+	// CreatedAt is when the key was created.
+	CreatedAt time.Time
 	// CreatedBy is the key id of the creator or BootstrapCreator.
 	CreatedBy string
 	// ExpiresAt, RevokedAt and LastUsedAt are zero when unset.
@@ -53,19 +66,44 @@ type ApiKey struct {
 }
 
 // Active reports whether k is neither revoked nor expired at now.
-func (k ApiKey) Active(now time.Time) bool {
+func (k APIKey) Active(now time.Time) bool {
 	return k.RevokedAt.IsZero() && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
 }
 
 // AllowsEnvironment reports whether k may act on env.
-func (k ApiKey) AllowsEnvironment(env string) bool {
+func (k APIKey) AllowsEnvironment(env string) bool {
 	return len(k.Environments) == 0 || slices.Contains(k.Environments, env)
 }
 
+// Clone returns a deep copy of k (slices are not shared).
+func (k APIKey) Clone() APIKey {
+	k.Environments = slices.Clone(k.Environments)
+	k.SecretHash = slices.Clone(k.SecretHash)
+	return k
+}
+
+// WithoutHash returns a copy of k without its secret hash, safe to hand to
+// a caller outside the auth service.
+func (k APIKey) WithoutHash() APIKey {
+	k = k.Clone()
+	k.SecretHash = nil
+	return k
+}
+
+// LogValue implements slog.LogValuer; the secret hash is omitted.
+func (k APIKey) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("key_id", k.KeyID),
+		slog.String("name", k.Name),
+		slog.String("role", string(k.Role)),
+		slog.Any("environments", k.Environments),
+	)
+}
+
 // String describes k without its secret hash.
-func (k ApiKey) String() string {
+func (k APIKey) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ApiKey{KeyID:%q Name:%q Role:%s Environments:%q CreatedBy:%q CreatedAt:%s",
+	fmt.Fprintf(&b, "APIKey{KeyID:%q Name:%q Role:%s Environments:%q CreatedBy:%q CreatedAt:%s",
 		k.KeyID, k.Name, k.Role, k.Environments, k.CreatedBy, k.CreatedAt.Format(time.RFC3339))
 	for _, t := range []struct {
 		name string
@@ -83,33 +121,33 @@ func (k ApiKey) String() string {
 }
 
 // GoString is String, so %#v does not print the secret hash either.
-func (k ApiKey) GoString() string { return k.String() }
+func (k APIKey) GoString() string { return k.String() }
 
 // Normalize validates k for creation and returns it with CreatedAt
 // defaulted to now, a copied SecretHash and Environments, and RevokedAt,
-// LastUsedAt and ReplacedBy cleared. Errors wrap ErrInvalidArgument and
+// LastUsedAt and ReplacedBy cleared. Errors wrap errkind.Invalid and
 // never include the secret hash.
-func (k ApiKey) Normalize(now time.Time) (ApiKey, error) {
+func (k APIKey) Normalize(now time.Time) (APIKey, error) {
 	if err := checkName("key id", k.KeyID, true); err != nil {
 		return k, err
 	}
 	if strings.ContainsFunc(k.KeyID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return k, fmt.Errorf("key id contains spaces or control characters: %w", ErrInvalidArgument)
+		return k, fmt.Errorf("key id contains spaces or control characters: %w", errkind.Invalid)
 	}
 	if err := checkName("key name", k.Name, false); err != nil {
 		return k, err
 	}
 	if !k.Role.Valid() {
-		return k, fmt.Errorf("role %q is not admin, deployer or viewer: %w", k.Role, ErrInvalidArgument)
+		return k, fmt.Errorf("role %q is not admin, deployer or viewer: %w", k.Role, errkind.Invalid)
 	}
 	if len(k.SecretHash) != sha256.Size {
-		return k, fmt.Errorf("secret hash is %d bytes, want %d: %w", len(k.SecretHash), sha256.Size, ErrInvalidArgument)
+		return k, fmt.Errorf("secret hash is %d bytes, want %d: %w", len(k.SecretHash), sha256.Size, errkind.Invalid)
 	}
 	if err := checkName("created by", k.CreatedBy, true); err != nil {
 		return k, err
 	}
 	if len(k.Environments) > MaxEnvironments {
-		return k, fmt.Errorf("%d environments, more than %d: %w", len(k.Environments), MaxEnvironments, ErrInvalidArgument)
+		return k, fmt.Errorf("%d environments, more than %d: %w", len(k.Environments), MaxEnvironments, errkind.Invalid)
 	}
 	var envs []string
 	for _, e := range k.Environments {

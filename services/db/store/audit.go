@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dot-do/platform/internal/errkind"
 )
 
 // AuditGenesisHash is the PrevHash of the first audit event.
@@ -47,28 +49,28 @@ type AuditEvent struct {
 }
 
 // Normalize validates e and applies defaults (Time from now, copied Detail),
-// returning an error wrapping ErrInvalidArgument when e is malformed.
+// returning an error wrapping errkind.Invalid when e is malformed.
 func (e AuditEvent) Normalize(now time.Time) (AuditEvent, error) {
 	if e.Action == "" {
-		return e, fmt.Errorf("audit action is required: %w", ErrInvalidArgument)
+		return e, fmt.Errorf("audit action is required: %w", errkind.Invalid)
 	}
 	for _, f := range []struct{ name, v string }{
 		{"actor", e.Actor}, {"actor name", e.ActorName}, {"action", e.Action}, {"resource", e.Resource},
 		{"outcome", e.Outcome}, {"request id", e.RequestID}, {"trace id", e.TraceID},
 	} {
 		if len(f.v) > MaxAuditFieldLen || !utf8.ValidString(f.v) {
-			return e, fmt.Errorf("audit %s is longer than %d bytes or not UTF-8: %w", f.name, MaxAuditFieldLen, ErrInvalidArgument)
+			return e, fmt.Errorf("audit %s is longer than %d bytes or not UTF-8: %w", f.name, MaxAuditFieldLen, errkind.Invalid)
 		}
 	}
 	if len(e.Detail) > MaxAuditDetailEntries {
-		return e, fmt.Errorf("%d audit detail entries, more than %d: %w", len(e.Detail), MaxAuditDetailEntries, ErrInvalidArgument)
+		return e, fmt.Errorf("%d audit detail entries, more than %d: %w", len(e.Detail), MaxAuditDetailEntries, errkind.Invalid)
 	}
 	if e.Detail != nil {
 		d := make(map[string]string, len(e.Detail))
 		for k, v := range e.Detail {
 			if k == "" || len(k) > MaxAuditFieldLen || !utf8.ValidString(k) ||
 				len(v) > MaxMetadataValueLen || !utf8.ValidString(v) {
-				return e, fmt.Errorf("audit detail %q: empty, too long or not UTF-8: %w", truncateUTF8(k, 64), ErrInvalidArgument)
+				return e, fmt.Errorf("audit detail %q: empty, too long or not UTF-8: %w", truncateUTF8(k, 64), errkind.Invalid)
 			}
 			d[k] = v
 		}

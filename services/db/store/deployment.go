@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dot-do/platform/internal/errkind"
 )
 
 // Status is the lifecycle state of a deployment.
@@ -114,7 +116,7 @@ type NewDeployment struct {
 }
 
 // Normalize returns nd with defaults applied (Kind, lowercase ScriptSHA256,
-// copies of Tags and Metadata) or an error wrapping ErrInvalidArgument.
+// copies of Tags and Metadata) or an error wrapping errkind.Invalid.
 func (nd NewDeployment) Normalize() (NewDeployment, error) {
 	if err := checkName("service", nd.Service, true); err != nil {
 		return nd, err
@@ -139,39 +141,39 @@ func (nd NewDeployment) Normalize() (NewDeployment, error) {
 	switch nd.Kind {
 	case KindDeploy:
 		if nd.RestoredVersion != 0 {
-			return nd, fmt.Errorf("restored version %d on a deploy: %w", nd.RestoredVersion, ErrInvalidArgument)
+			return nd, fmt.Errorf("restored version %d on a deploy: %w", nd.RestoredVersion, errkind.Invalid)
 		}
 	case KindRollback:
 		if nd.RestoredVersion <= 0 {
-			return nd, fmt.Errorf("rollback without a restored version: %w", ErrInvalidArgument)
+			return nd, fmt.Errorf("rollback without a restored version: %w", errkind.Invalid)
 		}
 	default:
-		return nd, fmt.Errorf("unknown deployment kind %q: %w", nd.Kind, ErrInvalidArgument)
+		return nd, fmt.Errorf("unknown deployment kind %q: %w", nd.Kind, errkind.Invalid)
 	}
 	nd.ScriptSHA256 = strings.ToLower(nd.ScriptSHA256)
 	if nd.ScriptSHA256 != "" || nd.Kind == KindDeploy {
 		if !ValidSHA256(nd.ScriptSHA256) {
-			return nd, fmt.Errorf("script sha256 %q is not 64 hex digits: %w", nd.ScriptSHA256, ErrInvalidArgument)
+			return nd, fmt.Errorf("script sha256 %q is not 64 hex digits: %w", nd.ScriptSHA256, errkind.Invalid)
 		}
 	}
 	if nd.ScriptSize < 0 {
-		return nd, fmt.Errorf("negative script size: %w", ErrInvalidArgument)
+		return nd, fmt.Errorf("negative script size: %w", errkind.Invalid)
 	}
 	if len(nd.Tags) > MaxTags {
-		return nd, fmt.Errorf("%d tags, more than %d: %w", len(nd.Tags), MaxTags, ErrInvalidArgument)
+		return nd, fmt.Errorf("%d tags, more than %d: %w", len(nd.Tags), MaxTags, errkind.Invalid)
 	}
 	if nd.Tags != nil {
 		tags := make([]string, len(nd.Tags))
 		for i, t := range nd.Tags {
 			if t == "" || len(t) > MaxMetadataValueLen || !utf8.ValidString(t) {
-				return nd, fmt.Errorf("tag %d is empty, too long or not UTF-8: %w", i, ErrInvalidArgument)
+				return nd, fmt.Errorf("tag %d is empty, too long or not UTF-8: %w", i, errkind.Invalid)
 			}
 			tags[i] = t
 		}
 		nd.Tags = tags
 	}
 	if len(nd.Metadata) > MaxMetadataEntries {
-		return nd, fmt.Errorf("%d metadata entries, more than %d: %w", len(nd.Metadata), MaxMetadataEntries, ErrInvalidArgument)
+		return nd, fmt.Errorf("%d metadata entries, more than %d: %w", len(nd.Metadata), MaxMetadataEntries, errkind.Invalid)
 	}
 	if nd.Metadata != nil {
 		md := make(map[string]string, len(nd.Metadata))
@@ -180,7 +182,7 @@ func (nd NewDeployment) Normalize() (NewDeployment, error) {
 				return nd, err
 			}
 			if len(v) > MaxMetadataValueLen || !utf8.ValidString(v) {
-				return nd, fmt.Errorf("metadata %q: value too long or not UTF-8: %w", k, ErrInvalidArgument)
+				return nd, fmt.Errorf("metadata %q: value too long or not UTF-8: %w", k, errkind.Invalid)
 			}
 			md[k] = v
 		}
@@ -199,17 +201,17 @@ type Outcome struct {
 }
 
 // Normalize validates o and truncates its Error, returning an error wrapping
-// ErrInvalidArgument when o is not a legal outcome.
+// errkind.Invalid when o is not a legal outcome.
 func (o Outcome) Normalize() (Outcome, error) {
 	switch o.Status {
 	case StatusLive:
 		if o.Error != "" {
-			return o, fmt.Errorf("live outcome with an error message: %w", ErrInvalidArgument)
+			return o, fmt.Errorf("live outcome with an error message: %w", errkind.Invalid)
 		}
 	case StatusFailed:
 		o.Error = truncateUTF8(o.Error, MaxErrorLen)
 	default:
-		return o, fmt.Errorf("outcome status %q is not live or failed: %w", o.Status, ErrInvalidArgument)
+		return o, fmt.Errorf("outcome status %q is not live or failed: %w", o.Status, errkind.Invalid)
 	}
 	return o, nil
 }
@@ -223,7 +225,7 @@ type ListFilter struct {
 	// PageSize defaults to DefaultPageSize and is capped at MaxPageSize.
 	PageSize int
 	// PageToken is the nextPageToken of the previous page of the same
-	// filter; a token from another filter returns ErrInvalidArgument.
+	// filter; a token from another filter returns errkind.Invalid.
 	PageToken string
 }
 
@@ -248,12 +250,12 @@ func PageSize(n int) int {
 func checkName(what, v string, required bool) error {
 	if v == "" {
 		if required {
-			return fmt.Errorf("%s is required: %w", what, ErrInvalidArgument)
+			return fmt.Errorf("%s is required: %w", what, errkind.Invalid)
 		}
 		return nil
 	}
 	if len(v) > MaxNameLen || !utf8.ValidString(v) {
-		return fmt.Errorf("%s is longer than %d bytes or not UTF-8: %w", what, MaxNameLen, ErrInvalidArgument)
+		return fmt.Errorf("%s is longer than %d bytes or not UTF-8: %w", what, MaxNameLen, errkind.Invalid)
 	}
 	return nil
 }

@@ -9,10 +9,11 @@
 //
 // Both are checked by the same conformance suite in store/storetest.
 //
-// Every error returned by a Store that the caller can act on wraps exactly
-// one of the sentinel errors below (ErrNotFound, ErrAlreadyExists,
-// ErrFailedPrecondition, ErrLeaseHeld, ErrCorrupt, ErrInvalidArgument), so an
-// RPC layer can map them to status codes in one place with errors.Is. Any
-// other error is an infrastructure failure (database unreachable, context
-// cancelled, ...). Error messages never contain secret material.
+// Every error returned by a Store that the caller can act on has a kind of
+// package errkind (NotFound, Exists, Precondition, Conflict for a lease held
+// by another holder, Corrupt, Invalid), so the RPC edge maps it to a status
+// code in one place and callers test it with errors.Is(err, errkind.X),
+// in process or through the remote client alike. Any other error is an
+// infrastructure failure (database unreachable, context cancelled, ...).
+// Error messages never contain secret material.
 package store

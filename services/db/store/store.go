@@ -12,7 +12,7 @@ type Store interface {
 	Deployments
 	Blobs
 	Audit
-	ApiKeys
+	APIKeys
 	Leases
 	// Close releases the connections held by the store.
 	Close() error
@@ -26,7 +26,7 @@ type Deployments interface {
 	// pair was already used, it returns the deployment recorded the first
 	// time with created == false and writes nothing; reusing the pair for a
 	// different environment, service, kind, restored version or script
-	// returns ErrInvalidArgument.
+	// returns errkind.Invalid.
 	//
 	// A rollback (Kind == KindRollback) must name a RestoredVersion of the
 	// same (Environment, Service) that went live at some point; when its
@@ -35,15 +35,15 @@ type Deployments interface {
 	// CompleteDeployment moves a pending deployment to live or failed. When
 	// it goes live, the deployment of the same (Environment, Service) that
 	// was live becomes superseded in the same transaction. Any other
-	// transition returns ErrFailedPrecondition; an outcome other than live or
-	// failed returns ErrInvalidArgument.
+	// transition returns errkind.Precondition; an outcome other than live or
+	// failed returns errkind.Invalid.
 	CompleteDeployment(ctx context.Context, id string, outcome Outcome) (Deployment, error)
 	// GetDeployment returns the deployment with the given id.
 	GetDeployment(ctx context.Context, id string) (Deployment, error)
 	// GetDeploymentByVersion returns version of (environment, service).
 	GetDeploymentByVersion(ctx context.Context, environment, service string, version int64) (Deployment, error)
 	// GetLive returns the live deployment of (environment, service), or
-	// ErrNotFound when nothing is live.
+	// errkind.NotFound when nothing is live.
 	GetLive(ctx context.Context, environment, service string) (Deployment, error)
 	// ListDeployments returns one page of deployments matching f, newest
 	// first, and the token of the next page ("" on the last page).
@@ -60,7 +60,7 @@ type Blobs interface {
 	// longer matches its hash is repaired).
 	PutBlob(ctx context.Context, data []byte) (sha256Hex string, err error)
 	// GetBlob returns the bytes whose SHA-256 is sha256Hex. It returns
-	// ErrNotFound when absent and ErrCorrupt when the stored bytes no longer
+	// errkind.NotFound when absent and errkind.Corrupt when the stored bytes no longer
 	// hash to sha256Hex.
 	GetBlob(ctx context.Context, sha256Hex string) ([]byte, error)
 }
@@ -79,35 +79,47 @@ type Audit interface {
 	VerifyAudit(ctx context.Context) (VerifyResult, error)
 }
 
-// ApiKeys stores API key records for the auth service. Only the SHA-256 of
-// a key's secret is stored.
-type ApiKeys interface {
-	// CreateApiKey stores k. It returns ErrAlreadyExists when k.KeyID is
+// APIKeys stores API key records for the auth service. Only the hash of a
+// key's secret is stored. Records returned are the caller's to keep: a store
+// neither retains nor shares the slices of the records passed to it or
+// returned by it.
+type APIKeys interface {
+	// CreateAPIKey stores k. It returns errkind.Exists when k.KeyID is
 	// taken. RevokedAt, LastUsedAt and ReplacedBy are ignored.
-	CreateApiKey(ctx context.Context, k ApiKey) (ApiKey, error)
-	// CreateBootstrapApiKey stores the first admin key, with CreatedBy set
-	// to "bootstrap". It returns ErrAlreadyExists when an active admin key
-	// (not revoked, not expired at k.CreatedAt) exists; two concurrent calls
-	// cannot both succeed.
-	CreateBootstrapApiKey(ctx context.Context, k ApiKey) (ApiKey, error)
-	// RotateApiKey atomically stores newKey, marks oldKeyID as replaced by
+	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
+	// CreateBootstrapAPIKey stores the first admin key, with CreatedBy set
+	// to "bootstrap". It returns errkind.Exists when an active admin key
+	// (not revoked, not expired at k.CreatedAt; restricted to some
+	// environments or not) exists; two concurrent calls cannot both
+	// succeed.
+	CreateBootstrapAPIKey(ctx context.Context, k APIKey) (APIKey, error)
+	// RotateAPIKey atomically stores newKey, marks oldKeyID as replaced by
 	// it and makes oldKeyID expire at graceUntil (now when zero) unless it
-	// already expires earlier.
-	RotateApiKey(ctx context.Context, oldKeyID string, newKey ApiKey, graceUntil time.Time) (oldKey, created ApiKey, err error)
-	// GetApiKey returns the key with the given public id.
-	GetApiKey(ctx context.Context, keyID string) (ApiKey, error)
-	// ListApiKeys returns the keys, oldest first, including revoked ones
-	// only when includeRevoked is set.
-	ListApiKeys(ctx context.Context, includeRevoked bool) ([]ApiKey, error)
-	// RevokeApiKey marks the key revoked at at (now when zero). Revoking a
-	// revoked key returns ErrFailedPrecondition.
-	RevokeApiKey(ctx context.Context, keyID string, at time.Time) (ApiKey, error)
-	// SetApiKeyExpiry sets when the key expires; a zero at removes the
-	// expiry. It returns ErrFailedPrecondition for a revoked key.
-	SetApiKeyExpiry(ctx context.Context, keyID string, at time.Time) (ApiKey, error)
-	// TouchApiKey records that the key was used at at (now when zero). It
-	// never moves LastUsedAt backwards and writes nothing in that case.
-	TouchApiKey(ctx context.Context, keyID string, at time.Time) error
+	// already expires earlier, and returns both records as stored. It
+	// returns errkind.NotFound for a missing old key, errkind.Precondition
+	// when the old key is revoked or already replaced (so two concurrent
+	// rotations cannot both succeed) and errkind.Exists when newKey's id is
+	// taken; on failure nothing changes.
+	RotateAPIKey(ctx context.Context, oldKeyID string, newKey APIKey, graceUntil time.Time) (oldKey, created APIKey, err error)
+	// GetAPIKey returns the key with the given public id, or
+	// errkind.NotFound.
+	GetAPIKey(ctx context.Context, keyID string) (APIKey, error)
+	// ListAPIKeys returns the keys ordered by CreatedAt, then KeyID,
+	// including revoked ones only when includeRevoked is set (expired ones
+	// always).
+	ListAPIKeys(ctx context.Context, includeRevoked bool) ([]APIKey, error)
+	// RevokeAPIKey marks the key revoked at at (now when zero) and returns
+	// it. Revoking a revoked key succeeds and changes nothing: the first
+	// revocation time stays. A missing key is errkind.NotFound.
+	RevokeAPIKey(ctx context.Context, keyID string, at time.Time) (APIKey, error)
+	// SetAPIKeyExpiry sets when the key expires; a zero at removes the
+	// expiry. It returns errkind.Precondition for a revoked key and
+	// errkind.NotFound for a missing one.
+	SetAPIKeyExpiry(ctx context.Context, keyID string, at time.Time) (APIKey, error)
+	// TouchAPIKey records that the key was used at at (now when zero). It
+	// never moves LastUsedAt backwards and writes nothing in that case. A
+	// missing key is errkind.NotFound.
+	TouchAPIKey(ctx context.Context, keyID string, at time.Time) error
 }
 
 // Leases are named, expiring locks held in the database, used to serialize
@@ -115,17 +127,17 @@ type ApiKeys interface {
 // DeployLeaseName) across processes sharing the database.
 type Leases interface {
 	// AcquireLease takes the lease name for holder until now+ttl. It
-	// returns ErrLeaseHeld when another holder has an unexpired lease. The
+	// returns errkind.Conflict when another holder has an unexpired lease. The
 	// same holder acquiring again extends its lease; an expired or released
 	// lease can be taken by anyone, which increments its Token.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
 	// RenewLease extends holder's unexpired lease to now+ttl. It returns
-	// ErrLeaseHeld when another holder owns the lease, ErrFailedPrecondition
-	// when holder's lease expired or was released, and ErrNotFound when the
+	// errkind.Conflict when another holder owns the lease, errkind.Precondition
+	// when holder's lease expired or was released, and errkind.NotFound when the
 	// lease never existed.
 	RenewLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
-	// ReleaseLease gives up holder's lease. It returns ErrLeaseHeld when
-	// another holder owns it and ErrNotFound when it never existed;
+	// ReleaseLease gives up holder's lease. It returns errkind.Conflict when
+	// another holder owns it and errkind.NotFound when it never existed;
 	// releasing a lease nobody holds is a no-op.
 	ReleaseLease(ctx context.Context, name, holder string) error
 	// GetLease returns the current state of the lease name (Holder is empty

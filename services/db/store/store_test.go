@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -79,16 +80,16 @@ func TestHashAuditEvent(t *testing.T) {
 	}
 }
 
-func TestApiKeyNeverPrintsSecret(t *testing.T) {
+func TestAPIKeyNeverPrintsSecret(t *testing.T) {
 	sum := sha256.Sum256([]byte("secret"))
-	k := store.ApiKey{KeyID: "key_1", Role: store.RoleAdmin, SecretHash: sum[:], ExpiresAt: time.Now()}
+	k := store.APIKey{KeyID: "key_1", Role: store.RoleAdmin, SecretHash: sum[:], ExpiresAt: time.Now()}
 	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%+v", k), fmt.Sprintf("%#v", k), fmt.Sprintf("%v", &k), k.String()} {
 		if strings.Contains(s, hex.EncodeToString(sum[:])) || strings.Contains(s, fmt.Sprint(sum[:])) || !strings.Contains(s, "key_1") {
 			t.Fatalf("leaky or empty rendering: %s", s)
 		}
 	}
 	_, err := k.Normalize(time.Now())
-	if !errors.Is(err, store.ErrInvalidArgument) { // no CreatedBy
+	if !errors.Is(err, errkind.Invalid) { // no CreatedBy
 		t.Fatalf("Normalize = %v", err)
 	}
 }

@@ -2,9 +2,9 @@
 // KeyManager over the AuthService, the way deploy reaches auth in the
 // platform: Connect calls carrying the internal credential, and, for key
 // management, the operator's own key forwarded as its bearer token. Errors
-// come back with the auth service's codes and are translated to the auth
-// package's sentinels, so callers test them with errors.Is as they would in
-// process.
+// come back with the auth service's codes and are given the error kinds of
+// those codes, so callers test them with errors.Is(err, errkind.X) as they
+// would in process.
 package authremote
 
 import (
@@ -17,10 +17,10 @@ import (
 
 	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
-	"github.com/dot-do/platform/internal/pbtime"
 	"github.com/dot-do/platform/internal/rpcerr"
-	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/apikey"
+	"github.com/dot-do/platform/services/auth/authz"
+	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy"
 )
 
@@ -39,30 +39,27 @@ var (
 func New(c authv1connect.AuthServiceClient) *Client { return &Client{c: c} }
 
 // wrap keeps the Connect error (so its code and message reach deploy's
-// caller) and adds the auth sentinel of its code.
-func wrap(err error) error {
-	return rpcerr.FromDownstream("auth", err, auth.ErrUnauthenticated, auth.ErrPermissionDenied, auth.ErrThrottled,
-		auth.ErrNotFound, auth.ErrAlreadyExists, auth.ErrInvalidArgument, auth.ErrFailedPrecondition)
-}
+// caller) and gives the error the kind of its code.
+func wrap(err error) error { return rpcerr.FromConnect("auth", err) }
 
 // Authenticate implements deploy.Authorizer.
-func (c *Client) Authenticate(ctx context.Context, token, client string) (auth.Principal, error) {
+func (c *Client) Authenticate(ctx context.Context, token, client string) (authz.Principal, error) {
 	res, err := c.c.Authenticate(ctx, connect.NewRequest(&authv1.AuthenticateRequest{ApiKey: token, Client: client}))
 	if err != nil {
-		return auth.Principal{}, wrap(err)
+		return authz.Principal{}, wrap(err)
 	}
-	return auth.PrincipalFromProto(res.Msg.GetPrincipal()), nil
+	return authz.PrincipalFromProto(res.Msg.GetPrincipal()), nil
 }
 
 // Authorize implements deploy.Authorizer.
-func (c *Client) Authorize(ctx context.Context, token string, perm auth.Permission, env, client string) (auth.Principal, error) {
+func (c *Client) Authorize(ctx context.Context, token string, perm authz.Permission, env, client string) (authz.Principal, error) {
 	res, err := c.c.Authorize(ctx, connect.NewRequest(&authv1.AuthorizeRequest{
 		ApiKey: token, Permission: string(perm), Environment: env, Client: client,
 	}))
 	if err != nil {
-		return auth.Principal{}, wrap(err)
+		return authz.Principal{}, wrap(err)
 	}
-	return auth.PrincipalFromProto(res.Msg.GetPrincipal()), nil
+	return authz.PrincipalFromProto(res.Msg.GetPrincipal()), nil
 }
 
 // as makes a request on behalf of the operator: its key as the bearer
@@ -74,42 +71,42 @@ func as[T any](op deploy.Operator, msg *T) *connect.Request[T] {
 }
 
 // CreateKey implements deploy.KeyManager.
-func (c *Client) CreateKey(ctx context.Context, op deploy.Operator, spec deploy.KeySpec) (apikey.Key, auth.KeyRecord, error) {
-	req := &authv1.CreateApiKeyRequest{Name: spec.Name, Role: auth.RoleToProto(spec.Role), Environments: spec.Environments}
+func (c *Client) CreateKey(ctx context.Context, op deploy.Operator, spec deploy.KeySpec) (apikey.Key, store.APIKey, error) {
+	req := &authv1.CreateApiKeyRequest{Name: spec.Name, Role: authz.RoleToProto(spec.Role), Environments: spec.Environments}
 	if spec.TTL > 0 {
 		req.Ttl = durationpb.New(spec.TTL)
 	}
 	res, err := c.c.CreateApiKey(ctx, as(op, req))
 	if err != nil {
-		return apikey.Key{}, auth.KeyRecord{}, wrap(err)
+		return apikey.Key{}, store.APIKey{}, wrap(err)
 	}
 	key, err := apikey.Parse(res.Msg.GetSecret())
 	if err != nil {
-		return apikey.Key{}, auth.KeyRecord{}, fmt.Errorf("auth returned a malformed key: %w", err)
+		return apikey.Key{}, store.APIKey{}, fmt.Errorf("auth returned a malformed key: %w", err)
 	}
-	return key, KeyFromProto(res.Msg.GetApiKey()), nil
+	return key, authz.KeyFromProto(res.Msg.GetApiKey()), nil
 }
 
 // ListKeys implements deploy.KeyManager.
-func (c *Client) ListKeys(ctx context.Context, op deploy.Operator, includeRevoked bool) ([]auth.KeyRecord, error) {
+func (c *Client) ListKeys(ctx context.Context, op deploy.Operator, includeRevoked bool) ([]store.APIKey, error) {
 	res, err := c.c.ListApiKeys(ctx, as(op, &authv1.ListApiKeysRequest{IncludeRevoked: includeRevoked}))
 	if err != nil {
 		return nil, wrap(err)
 	}
-	out := make([]auth.KeyRecord, len(res.Msg.GetApiKeys()))
+	out := make([]store.APIKey, len(res.Msg.GetApiKeys()))
 	for i, k := range res.Msg.GetApiKeys() {
-		out[i] = KeyFromProto(k)
+		out[i] = authz.KeyFromProto(k)
 	}
 	return out, nil
 }
 
 // RevokeKey implements deploy.KeyManager.
-func (c *Client) RevokeKey(ctx context.Context, op deploy.Operator, keyID string) (auth.KeyRecord, error) {
+func (c *Client) RevokeKey(ctx context.Context, op deploy.Operator, keyID string) (store.APIKey, error) {
 	res, err := c.c.RevokeApiKey(ctx, as(op, &authv1.RevokeApiKeyRequest{KeyId: keyID}))
 	if err != nil {
-		return auth.KeyRecord{}, wrap(err)
+		return store.APIKey{}, wrap(err)
 	}
-	return KeyFromProto(res.Msg.GetApiKey()), nil
+	return authz.KeyFromProto(res.Msg.GetApiKey()), nil
 }
 
 // RotateKey implements deploy.KeyManager.
@@ -126,21 +123,5 @@ func (c *Client) RotateKey(ctx context.Context, op deploy.Operator, keyID string
 	if err != nil {
 		return deploy.RotatedKey{}, fmt.Errorf("auth returned a malformed key: %w", err)
 	}
-	return deploy.RotatedKey{Key: key, Record: KeyFromProto(res.Msg.GetApiKey()), Previous: KeyFromProto(res.Msg.GetPrevious())}, nil
-}
-
-// KeyFromProto converts a key message to a record (without a secret hash).
-func KeyFromProto(k *authv1.ApiKey) auth.KeyRecord {
-	return auth.KeyRecord{
-		KeyID:        k.GetKeyId(),
-		Name:         k.GetName(),
-		Role:         auth.RoleFromProto(k.GetRole()),
-		Environments: k.GetEnvironments(),
-		CreatedAt:    pbtime.From(k.GetCreatedAt()),
-		CreatedBy:    k.GetCreatedBy(),
-		ExpiresAt:    pbtime.From(k.GetExpiresAt()),
-		RevokedAt:    pbtime.From(k.GetRevokedAt()),
-		LastUsedAt:   pbtime.From(k.GetLastUsedAt()),
-		ReplacedBy:   k.GetReplacedBy(),
-	}
+	return deploy.RotatedKey{Key: key, Record: authz.KeyFromProto(res.Msg.GetApiKey()), Previous: authz.KeyFromProto(res.Msg.GetPrevious())}, nil
 }

@@ -11,11 +11,12 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/dot-do/platform/internal/errkind"
 )
 
 // Backend stores dispatch namespaces and the worker scripts in them.
@@ -173,19 +174,23 @@ func ParseModuleType(s string) (ModuleType, error) {
 	return ModuleInferred, fmt.Errorf("unknown module type %q", s)
 }
 
-// Sentinel errors. Test for them with errors.Is.
+// Sentinel errors. Test for them with errors.Is. Each has the kind (package
+// errkind) the Deploy API answers with when one reaches its caller.
 var (
-	// ErrNotFound means the namespace or script does not exist.
-	ErrNotFound = errors.New("not found in the namespace backend")
+	// ErrNotFound means the namespace or script does not exist. To the
+	// Deploy API's caller that is a state to fix (create the namespace), so
+	// its kind is Precondition.
+	ErrNotFound = errkind.New(errkind.Precondition, "not found in the namespace backend")
 	// ErrRejected means the backend refused the request as invalid, for
 	// example a script that does not parse or start.
-	ErrRejected = errors.New("rejected by the namespace backend")
+	ErrRejected = errkind.New(errkind.Invalid, "rejected by the namespace backend")
 	// ErrUnavailable means the backend could not be reached or failed
 	// (network error, timeout, rate limit, server error); a retry may
 	// succeed.
-	ErrUnavailable = errors.New("namespace backend unavailable")
-	// ErrUnauthorized means the backend refused the configured credential.
-	ErrUnauthorized = errors.New("namespace backend refused the credential")
+	ErrUnavailable = errkind.New(errkind.Unavailable, "namespace backend unavailable")
+	// ErrUnauthorized means the backend refused the configured credential:
+	// the platform's configuration is at fault, not the caller.
+	ErrUnauthorized = errkind.New(errkind.Internal, "namespace backend refused the credential")
 )
 
 // Error is a failed backend operation. Its message says what was attempted
@@ -199,9 +204,9 @@ type Error struct {
 	Status int
 	// Message is what the backend said, credential-free.
 	Message string
-	// Kind is the sentinel the error wraps (ErrNotFound, ErrRejected,
+	// Sentinel is the sentinel the error wraps (ErrNotFound, ErrRejected,
 	// ErrUnavailable, ErrUnauthorized), or nil.
-	Kind error
+	Sentinel error
 	// Cause is an underlying error kept for errors.Is, such as
 	// context.DeadlineExceeded; it is not part of the message.
 	Cause error
@@ -212,8 +217,8 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
 	b.WriteString(": ")
-	if e.Kind != nil {
-		b.WriteString(e.Kind.Error())
+	if e.Sentinel != nil {
+		b.WriteString(e.Sentinel.Error())
 	} else {
 		b.WriteString("failed")
 	}
@@ -230,8 +235,8 @@ func (e *Error) Error() string {
 // Unwrap returns the sentinel and the cause.
 func (e *Error) Unwrap() []error {
 	var errs []error
-	if e.Kind != nil {
-		errs = append(errs, e.Kind)
+	if e.Sentinel != nil {
+		errs = append(errs, e.Sentinel)
 	}
 	if e.Cause != nil {
 		errs = append(errs, e.Cause)

@@ -71,7 +71,7 @@ func (m *Memory) NamespaceInfo(_ context.Context, name string) (Namespace, error
 	defer m.mu.Unlock()
 	n, ok := m.namespaces[name]
 	if !ok {
-		return Namespace{}, &Error{Op: "get namespace " + name, Status: 404, Kind: ErrNotFound}
+		return Namespace{}, &Error{Op: "get namespace " + name, Status: 404, Sentinel: ErrNotFound}
 	}
 	info := n.ns
 	info.ScriptCount = int64(len(n.scripts))
@@ -86,13 +86,13 @@ func (m *Memory) Upload(ctx context.Context, namespace string, s Script) error {
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return &Error{Op: "upload script " + s.Name, Kind: ErrUnavailable, Cause: err}
+		return &Error{Op: "upload script " + s.Name, Sentinel: ErrUnavailable, Cause: err}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, ok := m.namespaces[namespace]
 	if !ok {
-		return &Error{Op: "upload script " + s.Name + " to namespace " + namespace, Status: 404, Kind: ErrNotFound, Message: "dispatch namespace not found"}
+		return &Error{Op: "upload script " + s.Name + " to namespace " + namespace, Status: 404, Sentinel: ErrNotFound, Message: "dispatch namespace not found"}
 	}
 	s.Tags = slices.Clone(s.Tags)
 	n.scripts[s.Name] = s
@@ -104,7 +104,7 @@ func (m *Memory) Upload(ctx context.Context, namespace string, s Script) error {
 func (m *Memory) ScriptTags(_ context.Context, namespace, script string) ([]string, error) {
 	s, ok := m.Script(namespace, script)
 	if !ok {
-		return nil, &Error{Op: "get tags of script " + script + " in namespace " + namespace, Status: 404, Kind: ErrNotFound}
+		return nil, &Error{Op: "get tags of script " + script + " in namespace " + namespace, Status: 404, Sentinel: ErrNotFound}
 	}
 	return slices.Clone(s.Tags), nil
 }

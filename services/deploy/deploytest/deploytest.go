@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/auth/authz"
+	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/sqlite"
+	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
@@ -50,18 +53,18 @@ type Keys struct {
 	StagingDeployer string
 }
 
-// Auth returns an auth service over an in-memory key store, without
+// Auth returns an auth service over a SQLite store of its own, without
 // throttling, and a key of each kind.
 func Auth(tb testing.TB) (*auth.Service, Keys) {
 	tb.Helper()
 	ctx := context.Background()
-	svc := auth.New(auth.NewMemStore(), nil, auth.WithThrottle(auth.ThrottleConfig{MaxFailures: -1}), auth.WithLogger(QuietLogger()))
+	svc := auth.New(sqlitetest.Open(tb), auth.WithThrottle(auth.ThrottleConfig{MaxFailures: -1}), auth.WithLogger(QuietLogger()))
 	admin, adminRec, err := svc.Bootstrap(ctx, "test-admin")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := auth.Principal{KeyID: adminRec.KeyID, Name: adminRec.Name, Role: adminRec.Role}
-	mk := func(name string, role auth.Role, envs ...string) string {
+	p := authz.Principal{KeyID: adminRec.KeyID, Name: adminRec.Name, Role: adminRec.Role}
+	mk := func(name string, role store.Role, envs ...string) string {
 		k, _, err := svc.CreateKey(ctx, p, name, role, envs, 0)
 		if err != nil {
 			tb.Fatal(err)
@@ -70,9 +73,9 @@ func Auth(tb testing.TB) (*auth.Service, Keys) {
 	}
 	return svc, Keys{
 		Admin:           admin.Token,
-		Deployer:        mk("test-deployer", auth.RoleDeployer),
-		Viewer:          mk("test-viewer", auth.RoleViewer),
-		StagingDeployer: mk("test-staging-deployer", auth.RoleDeployer, "staging"),
+		Deployer:        mk("test-deployer", store.RoleDeployer),
+		Viewer:          mk("test-viewer", store.RoleViewer),
+		StagingDeployer: mk("test-staging-deployer", store.RoleDeployer, "staging"),
 	}
 }
 

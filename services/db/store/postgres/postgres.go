@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/internal/sqlstore"
 )
@@ -41,7 +42,7 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parse error may quote the DSN, password included.
-		return nil, fmt.Errorf("postgres: invalid DSN: %w", store.ErrInvalidArgument)
+		return nil, fmt.Errorf("postgres: invalid DSN: %w", errkind.Invalid)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/postgres"
 	"github.com/dot-do/platform/services/db/store/postgres/pgtest"
@@ -22,8 +23,8 @@ func TestConformance(t *testing.T) {
 
 func TestOpenInvalidDSN(t *testing.T) {
 	_, err := postgres.Open(context.Background(), "postgres://user:s3cret@[::1")
-	if !errors.Is(err, store.ErrInvalidArgument) {
-		t.Fatalf("Open with a malformed DSN = %v, want ErrInvalidArgument", err)
+	if !errors.Is(err, errkind.Invalid) {
+		t.Fatalf("Open with a malformed DSN = %v, want errkind.Invalid", err)
 	}
 	if err != nil && strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error leaks the password: %v", err)

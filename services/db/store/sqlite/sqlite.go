@@ -22,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/internal/sqlstore"
 )
@@ -46,7 +47,7 @@ var _ store.Store = (*DB)(nil)
 // pending migrations.
 func Open(ctx context.Context, path string, opts ...store.Option) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("sqlite: %q is not a plain file path: %w", path, store.ErrInvalidArgument)
+		return nil, fmt.Errorf("sqlite: %q is not a plain file path: %w", path, errkind.Invalid)
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

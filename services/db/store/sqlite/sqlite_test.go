@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/sqlite"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
@@ -34,8 +35,8 @@ func TestOpenCreatesDirectoryAndUsesWAL(t *testing.T) {
 
 func TestOpenRejectsNonPaths(t *testing.T) {
 	for _, p := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
-		if _, err := sqlite.Open(context.Background(), p); !errors.Is(err, store.ErrInvalidArgument) {
-			t.Errorf("Open(%q) = %v, want ErrInvalidArgument", p, err)
+		if _, err := sqlite.Open(context.Background(), p); !errors.Is(err, errkind.Invalid) {
+			t.Errorf("Open(%q) = %v, want errkind.Invalid", p, err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -72,7 +73,7 @@ func testAuditChain(t *testing.T, open func(*testing.T) store.Store) {
 		{Action: string([]byte{0xff})},
 	} {
 		_, err := s.AppendAudit(ctx, bad)
-		wantErr(t, err, store.ErrInvalidArgument)
+		wantErr(t, err, errkind.Invalid)
 	}
 	verifyOK(t, s, 5)
 }
@@ -159,7 +160,7 @@ func testAuditList(t *testing.T, open func(*testing.T) store.Store) {
 		{PageToken: "garbage"},
 	} {
 		_, _, err := s.ListAudit(ctx, bad)
-		wantErr(t, err, store.ErrInvalidArgument)
+		wantErr(t, err, errkind.Invalid)
 	}
 	// A deployments token is not an audit token.
 	_, dtok, err := s.ListDeployments(ctx, store.ListFilter{PageSize: 1})
@@ -168,7 +169,7 @@ func testAuditList(t *testing.T, open func(*testing.T) store.Store) {
 	}
 	if dtok != "" {
 		_, _, err = s.ListAudit(ctx, store.AuditFilter{PageToken: dtok})
-		wantErr(t, err, store.ErrInvalidArgument)
+		wantErr(t, err, errkind.Invalid)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -30,10 +31,10 @@ func testBlobs(t *testing.T, open func(*testing.T) store.Store) {
 	}
 
 	_, err := h.GetBlob(ctx, store.SHA256Hex([]byte("absent")))
-	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
 	for _, bad := range []string{"", "abc", strings.ToUpper(sum), sum + "0", strings.Repeat("g", 64)} {
 		_, err := h.GetBlob(ctx, bad)
-		wantErr(t, err, store.ErrInvalidArgument)
+		wantErr(t, err, errkind.Invalid)
 	}
 
 	// Corruption behind the store's back is detected on read...
@@ -41,7 +42,7 @@ func testBlobs(t *testing.T, open func(*testing.T) store.Store) {
 		t.Fatalf("corrupting the blob: %d rows, %v", n, err)
 	}
 	_, err = h.GetBlob(ctx, sum)
-	wantErr(t, err, store.ErrCorrupt)
+	wantErr(t, err, errkind.Corrupt)
 	// ...and repaired by putting the right bytes again.
 	must[string](t)(h.PutBlob(ctx, data))
 	if got := must[[]byte](t)(h.GetBlob(ctx, sum)); !bytes.Equal(got, data) || count() != 2 {
@@ -50,6 +51,6 @@ func testBlobs(t *testing.T, open func(*testing.T) store.Store) {
 
 	small := h.Reopen(t, store.WithMaxBlobSize(8))
 	_, err = small.PutBlob(ctx, []byte("123456789"))
-	wantErr(t, err, store.ErrInvalidArgument)
+	wantErr(t, err, errkind.Invalid)
 	must[string](t)(small.PutBlob(ctx, []byte("12345678")))
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -103,13 +104,13 @@ func testVersions(t *testing.T, open func(*testing.T) store.Store) {
 	}
 
 	_, err := s.GetDeployment(ctx, "dep_missing")
-	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
 	_, err = s.GetDeploymentByVersion(ctx, "prod", "api", 99)
-	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
 	_, err = s.GetLive(ctx, "prod", "api")
-	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
 	_, err = s.CompleteDeployment(ctx, "dep_missing", store.Outcome{Status: store.StatusLive})
-	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
 }
 
 func testDeploymentValidation(t *testing.T, open func(*testing.T) store.Store) {
@@ -136,7 +137,7 @@ func testDeploymentValidation(t *testing.T, open func(*testing.T) store.Store) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := s.BeginDeployment(t.Context(), nd)
-			wantErr(t, err, store.ErrInvalidArgument)
+			wantErr(t, err, errkind.Invalid)
 		})
 	}
 	// Nothing was allocated by the rejected calls.
@@ -210,9 +211,9 @@ func testTransitions(t *testing.T, open func(*testing.T) store.Store) {
 				legalOutcome := (o.Status == store.StatusLive && o.Error == "") || o.Status == store.StatusFailed
 				switch {
 				case !legalOutcome:
-					wantErr(t, err, store.ErrInvalidArgument)
+					wantErr(t, err, errkind.Invalid)
 				case from != store.StatusPending:
-					wantErr(t, err, store.ErrFailedPrecondition)
+					wantErr(t, err, errkind.Precondition)
 				default:
 					if err != nil {
 						t.Fatal(err)
@@ -350,7 +351,7 @@ func testIdempotency(t *testing.T, open func(*testing.T) store.Store) {
 		x := nd
 		f(&x)
 		_, _, err := s.BeginDeployment(ctx, x)
-		wantErr(t, err, store.ErrInvalidArgument)
+		wantErr(t, err, errkind.Invalid)
 	}
 	// Replays allocated no versions.
 	if d := begin(t, s, newDep("prod", "api")); d.Version != 7 {
@@ -418,9 +419,9 @@ func testRollback(t *testing.T, open func(*testing.T) store.Store) {
 		service string
 		want    error
 	}{
-		{v3.Version, "api", store.ErrFailedPrecondition}, // never went live
-		{99, "api", store.ErrNotFound},
-		{v1.Version, "web", store.ErrNotFound},
+		{v3.Version, "api", errkind.Precondition}, // never went live
+		{99, "api", errkind.NotFound},
+		{v1.Version, "web", errkind.NotFound},
 	} {
 		x := rb
 		x.RestoredVersion, x.Service = tc.version, tc.service
@@ -527,7 +528,7 @@ func testPagination(t *testing.T, open func(*testing.T) store.Store) {
 		{Status: "bogus"},
 	} {
 		_, _, err := s.ListDeployments(ctx, bad)
-		wantErr(t, err, store.ErrInvalidArgument)
+		wantErr(t, err, errkind.Invalid)
 	}
 }
 

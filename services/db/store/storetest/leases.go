@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -24,13 +25,13 @@ func testLeases(t *testing.T, open func(*testing.T) store.Store) {
 
 	// Contention: B cannot take or touch A's lease.
 	_, err := b.AcquireLease(ctx, name, "B", ttl)
-	wantErr(t, err, store.ErrLeaseHeld)
+	wantErr(t, err, errkind.Conflict)
 	if !strings.Contains(err.Error(), `"A"`) {
 		t.Errorf("lease held error does not name the holder: %v", err)
 	}
 	_, err = b.RenewLease(ctx, name, "B", ttl)
-	wantErr(t, err, store.ErrLeaseHeld)
-	wantErr(t, b.ReleaseLease(ctx, name, "B"), store.ErrLeaseHeld)
+	wantErr(t, err, errkind.Conflict)
+	wantErr(t, b.ReleaseLease(ctx, name, "B"), errkind.Conflict)
 
 	// Re-acquiring extends without changing hands.
 	clk.Advance(10 * time.Second)
@@ -45,15 +46,15 @@ func testLeases(t *testing.T, open func(*testing.T) store.Store) {
 	// Still held just before expiry...
 	clk.Advance(time.Minute - time.Microsecond)
 	_, err = b.AcquireLease(ctx, name, "B", ttl)
-	wantErr(t, err, store.ErrLeaseHeld)
+	wantErr(t, err, errkind.Conflict)
 	// ...and taken over at expiry, with a new fencing token.
 	clk.Advance(time.Microsecond)
 	l = must[store.Lease](t)(b.AcquireLease(ctx, name, "B", ttl))
 	wantEqual(t, l, store.Lease{Name: name, Holder: "B", Token: 2, AcquiredAt: clk.Now(), ExpiresAt: clk.Now().Add(ttl)})
 	// A lost it.
 	_, err = a.RenewLease(ctx, name, "A", ttl)
-	wantErr(t, err, store.ErrLeaseHeld)
-	wantErr(t, a.ReleaseLease(ctx, name, "A"), store.ErrLeaseHeld)
+	wantErr(t, err, errkind.Conflict)
+	wantErr(t, a.ReleaseLease(ctx, name, "A"), errkind.Conflict)
 
 	// Release frees it for anyone; releasing again is a no-op.
 	if err := b.ReleaseLease(ctx, name, "B"); err != nil {
@@ -66,7 +67,7 @@ func testLeases(t *testing.T, open func(*testing.T) store.Store) {
 		t.Fatal(err)
 	}
 	_, err = b.RenewLease(ctx, name, "B", ttl)
-	wantErr(t, err, store.ErrFailedPrecondition)
+	wantErr(t, err, errkind.Precondition)
 	l = must[store.Lease](t)(a.AcquireLease(ctx, name, "A", ttl))
 	if l.Holder != "A" || l.Token != 3 {
 		t.Fatalf("lease after release: %+v", l)
@@ -74,7 +75,7 @@ func testLeases(t *testing.T, open func(*testing.T) store.Store) {
 	// A holder whose lease expired cannot renew it, even if nobody took it.
 	clk.Advance(ttl)
 	_, err = a.RenewLease(ctx, name, "A", ttl)
-	wantErr(t, err, store.ErrFailedPrecondition)
+	wantErr(t, err, errkind.Precondition)
 	// It can acquire it again, as a new tenure.
 	if l := must[store.Lease](t)(a.AcquireLease(ctx, name, "A", ttl)); l.Token != 4 || !l.AcquiredAt.Equal(clk.Now()) {
 		t.Fatalf("re-acquired expired lease: %+v", l)
@@ -84,16 +85,16 @@ func testLeases(t *testing.T, open func(*testing.T) store.Store) {
 	must[store.Lease](t)(b.AcquireLease(ctx, store.DeployLeaseName("prod", "web"), "B", ttl))
 
 	_, err = a.RenewLease(ctx, "missing", "A", ttl)
-	wantErr(t, err, store.ErrNotFound)
-	wantErr(t, a.ReleaseLease(ctx, "missing", "A"), store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
+	wantErr(t, a.ReleaseLease(ctx, "missing", "A"), errkind.NotFound)
 	_, err = a.GetLease(ctx, "missing")
-	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, err, errkind.NotFound)
 	for _, tc := range []struct {
 		name, holder string
 		ttl          time.Duration
 	}{{"", "A", ttl}, {name, "", ttl}, {name, "A", 0}, {name, "A", -time.Second}, {name, "A", store.MaxLeaseTTL + 1}} {
 		_, err := a.AcquireLease(ctx, tc.name, tc.holder, tc.ttl)
-		wantErr(t, err, store.ErrInvalidArgument)
+		wantErr(t, err, errkind.Invalid)
 	}
 }
 
@@ -112,7 +113,7 @@ func testLeaseContention(t *testing.T, open func(*testing.T) store.Store) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, store.ErrLeaseHeld):
+		case !errors.Is(err, errkind.Conflict):
 			t.Fatal(err)
 		}
 	}

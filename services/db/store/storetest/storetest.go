@@ -61,8 +61,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditList", testAuditList},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditTamper", testAuditTamper},
-		{"ApiKeys", testApiKeys},
-		{"ApiKeyRotation", testApiKeyRotation},
+		{"APIKeys", testAPIKeys},
+		{"APIKeyContract", testAPIKeyContract},
+		{"APIKeyRotation", testAPIKeyRotation},
 		{"Bootstrap", testBootstrap},
 		{"ConcurrentBootstrap", testConcurrentBootstrap},
 	} {

@@ -327,7 +327,7 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 		return err
 	}
 	if len(s.Modules) == 0 {
-		return &backend.Error{Op: op, Kind: backend.ErrRejected, Message: "no modules"}
+		return &backend.Error{Op: op, Sentinel: backend.ErrRejected, Message: "no modules"}
 	}
 	meta := wfp.DispatchNamespaceScriptUpdateParamsMetadata{
 		MainModule: cf.F(s.MainModule),
@@ -396,7 +396,7 @@ func nonNil(s []string) []string {
 // into the URL path unescaped by cloudflare-go.
 func checkName(what, name string) error {
 	if name == "" || strings.ContainsAny(name, "/?#%\\ \t\r\n") || name == "." || name == ".." {
-		return &backend.Error{Op: what + " " + strconv.Quote(name), Kind: backend.ErrRejected, Message: "invalid " + what + " name"}
+		return &backend.Error{Op: what + " " + strconv.Quote(name), Sentinel: backend.ErrRejected, Message: "invalid " + what + " name"}
 	}
 	return nil
 }
@@ -408,7 +408,7 @@ func checkName(what, name string) error {
 func (b *Backend) fail(op string, raw *http.Response, err error) error {
 	e := &backend.Error{Op: op}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		e.Kind = backend.ErrUnavailable
+		e.Sentinel = backend.ErrUnavailable
 		if errors.Is(err, context.Canceled) {
 			e.Cause = context.Canceled
 		} else {
@@ -437,7 +437,7 @@ func (b *Backend) fail(op string, raw *http.Response, err error) error {
 		e.Message = errText(err)
 	}
 	e.Message = b.scrub.Replace(e.Message)
-	e.Kind = kindOf(e.Status)
+	e.Sentinel = kindOf(e.Status)
 	return e
 }
 

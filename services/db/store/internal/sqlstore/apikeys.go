@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -14,9 +15,9 @@ const apiKeyCols = `key_id, name, role, environments, secret_hash, created_at, c
 // adminLock serializes the creation of admin keys with the bootstrap check.
 const adminLock = "apikeys/admin"
 
-func scanApiKey(r interface{ Scan(...any) error }) (store.ApiKey, error) {
+func scanAPIKey(r interface{ Scan(...any) error }) (store.APIKey, error) {
 	var (
-		k                                store.ApiKey
+		k                                store.APIKey
 		role, envs                       string
 		createdAt                        int64
 		expiresAt, revokedAt, lastUsedAt *int64
@@ -33,10 +34,10 @@ func scanApiKey(r interface{ Scan(...any) error }) (store.ApiKey, error) {
 	return k, err
 }
 
-func (e *Engine) getApiKey(ctx context.Context, q Queryer, keyID, lock string) (store.ApiKey, error) {
-	k, err := scanApiKey(q.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE key_id = ?`+lock, keyID))
+func (e *Engine) getAPIKey(ctx context.Context, q Queryer, keyID, lock string) (store.APIKey, error) {
+	k, err := scanAPIKey(q.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE key_id = ?`+lock, keyID))
 	if errors.Is(err, ErrNoRows) {
-		return k, fmt.Errorf("api key %q: %w", keyID, store.ErrNotFound)
+		return k, fmt.Errorf("api key %q: %w", keyID, errkind.NotFound)
 	}
 	if err != nil {
 		return k, fmt.Errorf("api key %q: %w", keyID, err)
@@ -44,9 +45,9 @@ func (e *Engine) getApiKey(ctx context.Context, q Queryer, keyID, lock string) (
 	return k, nil
 }
 
-// insertApiKey inserts a normalized key, holding the admin lock for admin
-// keys. A taken key id is store.ErrAlreadyExists.
-func (e *Engine) insertApiKey(ctx context.Context, tx Queryer, k store.ApiKey) error {
+// insertAPIKey inserts a normalized key, holding the admin lock for admin
+// keys. A taken key id is errkind.Exists.
+func (e *Engine) insertAPIKey(ctx context.Context, tx Queryer, k store.APIKey) error {
 	if k.Role == store.RoleAdmin {
 		if err := e.d.LockTx(ctx, tx, adminLock); err != nil {
 			return err
@@ -60,35 +61,35 @@ ON CONFLICT (key_id) DO NOTHING`,
 		return fmt.Errorf("insert api key %q: %w", k.KeyID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("api key %q: %w", k.KeyID, store.ErrAlreadyExists)
+		return fmt.Errorf("api key %q: %w", k.KeyID, errkind.Exists)
 	}
 	return nil
 }
 
-// CreateApiKey implements store.ApiKeys.
-func (e *Engine) CreateApiKey(ctx context.Context, k store.ApiKey) (store.ApiKey, error) {
+// CreateAPIKey implements store.APIKeys.
+func (e *Engine) CreateAPIKey(ctx context.Context, k store.APIKey) (store.APIKey, error) {
 	k, err := k.Normalize(e.now())
 	if err != nil {
-		return store.ApiKey{}, err
+		return store.APIKey{}, err
 	}
-	if err := e.d.InTx(ctx, func(tx Queryer) error { return e.insertApiKey(ctx, tx, k) }); err != nil {
-		return store.ApiKey{}, fmt.Errorf("create api key: %w", err)
+	if err := e.d.InTx(ctx, func(tx Queryer) error { return e.insertAPIKey(ctx, tx, k) }); err != nil {
+		return store.APIKey{}, fmt.Errorf("create api key: %w", err)
 	}
 	return k, nil
 }
 
-// CreateBootstrapApiKey implements store.ApiKeys.
-func (e *Engine) CreateBootstrapApiKey(ctx context.Context, k store.ApiKey) (store.ApiKey, error) {
+// CreateBootstrapAPIKey implements store.APIKeys.
+func (e *Engine) CreateBootstrapAPIKey(ctx context.Context, k store.APIKey) (store.APIKey, error) {
 	if k.Role == "" {
 		k.Role = store.RoleAdmin
 	}
 	if k.Role != store.RoleAdmin {
-		return store.ApiKey{}, fmt.Errorf("bootstrap key must be an admin key, not %q: %w", k.Role, store.ErrInvalidArgument)
+		return store.APIKey{}, fmt.Errorf("bootstrap key must be an admin key, not %q: %w", k.Role, errkind.Invalid)
 	}
 	k.CreatedBy = store.BootstrapCreator
 	k, err := k.Normalize(e.now())
 	if err != nil {
-		return store.ApiKey{}, err
+		return store.APIKey{}, err
 	}
 	err = e.d.InTx(ctx, func(tx Queryer) error {
 		// Take the admin lock before counting so that two bootstraps (or a
@@ -104,43 +105,43 @@ func (e *Engine) CreateBootstrapApiKey(ctx context.Context, k store.ApiKey) (sto
 			return fmt.Errorf("count admin keys: %w", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("%d active admin key(s) exist: %w", n, store.ErrAlreadyExists)
+			return fmt.Errorf("%d active admin key(s) exist: %w", n, errkind.Exists)
 		}
-		return e.insertApiKey(ctx, tx, k)
+		return e.insertAPIKey(ctx, tx, k)
 	})
 	if err != nil {
-		return store.ApiKey{}, fmt.Errorf("bootstrap api key: %w", err)
+		return store.APIKey{}, fmt.Errorf("bootstrap api key: %w", err)
 	}
 	return k, nil
 }
 
-// RotateApiKey implements store.ApiKeys.
-func (e *Engine) RotateApiKey(ctx context.Context, oldKeyID string, newKey store.ApiKey, graceUntil time.Time) (store.ApiKey, store.ApiKey, error) {
+// RotateAPIKey implements store.APIKeys.
+func (e *Engine) RotateAPIKey(ctx context.Context, oldKeyID string, newKey store.APIKey, graceUntil time.Time) (store.APIKey, store.APIKey, error) {
 	now := e.now()
 	newKey, err := newKey.Normalize(now)
 	if err != nil {
-		return store.ApiKey{}, store.ApiKey{}, err
+		return store.APIKey{}, store.APIKey{}, err
 	}
 	if newKey.KeyID == oldKeyID {
-		return store.ApiKey{}, store.ApiKey{}, fmt.Errorf("rotate api key %q onto itself: %w", oldKeyID, store.ErrInvalidArgument)
+		return store.APIKey{}, store.APIKey{}, fmt.Errorf("rotate api key %q onto itself: %w", oldKeyID, errkind.Invalid)
 	}
 	if graceUntil.IsZero() {
 		graceUntil = now
 	}
 	graceUntil = store.Timestamp(graceUntil)
-	var old store.ApiKey
+	var old store.APIKey
 	err = e.d.InTx(ctx, func(tx Queryer) error {
 		var err error
-		if old, err = e.getApiKey(ctx, tx, oldKeyID, e.dialect.ForUpdate); err != nil {
+		if old, err = e.getAPIKey(ctx, tx, oldKeyID, e.dialect.ForUpdate); err != nil {
 			return err
 		}
 		if !old.RevokedAt.IsZero() {
-			return fmt.Errorf("api key %q is revoked: %w", oldKeyID, store.ErrFailedPrecondition)
+			return fmt.Errorf("api key %q is revoked: %w", oldKeyID, errkind.Precondition)
 		}
 		if old.ReplacedBy != "" {
-			return fmt.Errorf("api key %q was already replaced by %q: %w", oldKeyID, old.ReplacedBy, store.ErrFailedPrecondition)
+			return fmt.Errorf("api key %q was already replaced by %q: %w", oldKeyID, old.ReplacedBy, errkind.Precondition)
 		}
-		if err := e.insertApiKey(ctx, tx, newKey); err != nil {
+		if err := e.insertAPIKey(ctx, tx, newKey); err != nil {
 			return err
 		}
 		if old.ExpiresAt.IsZero() || graceUntil.Before(old.ExpiresAt) {
@@ -152,18 +153,18 @@ func (e *Engine) RotateApiKey(ctx context.Context, oldKeyID string, newKey store
 		return err
 	})
 	if err != nil {
-		return store.ApiKey{}, store.ApiKey{}, fmt.Errorf("rotate api key: %w", err)
+		return store.APIKey{}, store.APIKey{}, fmt.Errorf("rotate api key: %w", err)
 	}
 	return old, newKey, nil
 }
 
-// GetApiKey implements store.ApiKeys.
-func (e *Engine) GetApiKey(ctx context.Context, keyID string) (store.ApiKey, error) {
-	return e.getApiKey(ctx, e.d.Reader(), keyID, "")
+// GetAPIKey implements store.APIKeys.
+func (e *Engine) GetAPIKey(ctx context.Context, keyID string) (store.APIKey, error) {
+	return e.getAPIKey(ctx, e.d.Reader(), keyID, "")
 }
 
-// ListApiKeys implements store.ApiKeys.
-func (e *Engine) ListApiKeys(ctx context.Context, includeRevoked bool) ([]store.ApiKey, error) {
+// ListAPIKeys implements store.APIKeys.
+func (e *Engine) ListAPIKeys(ctx context.Context, includeRevoked bool) ([]store.APIKey, error) {
 	q := `SELECT ` + apiKeyCols + ` FROM api_keys`
 	if !includeRevoked {
 		q += ` WHERE revoked_at IS NULL`
@@ -173,9 +174,9 @@ func (e *Engine) ListApiKeys(ctx context.Context, includeRevoked bool) ([]store.
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
 	defer rows.Close()
-	var ks []store.ApiKey
+	var ks []store.APIKey
 	for rows.Next() {
-		k, err := scanApiKey(rows)
+		k, err := scanAPIKey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list api keys: %w", err)
 		}
@@ -187,44 +188,45 @@ func (e *Engine) ListApiKeys(ctx context.Context, includeRevoked bool) ([]store.
 	return ks, nil
 }
 
-// updateApiKey runs a single-row UPDATE ... SET set WHERE guard RETURNING.
-// When the guard (the key is not revoked) fails it reports
-// store.ErrFailedPrecondition, or store.ErrNotFound for a missing key.
-func (e *Engine) updateApiKey(ctx context.Context, keyID, op, set, guard string, args ...any) (store.ApiKey, error) {
-	var k store.ApiKey
+// updateAPIKey runs a single-row UPDATE ... SET set WHERE key_id = ? AND
+// revoked_at IS NULL RETURNING. For a revoked key it returns the record
+// unchanged when revokedOK is set, and errkind.Precondition otherwise; a
+// missing key is errkind.NotFound.
+func (e *Engine) updateAPIKey(ctx context.Context, keyID, op, set string, revokedOK bool, args ...any) (store.APIKey, error) {
+	var k store.APIKey
 	err := e.d.InTx(ctx, func(tx Queryer) error {
 		var err error
-		k, err = scanApiKey(tx.QueryRow(ctx, `UPDATE api_keys SET `+set+` WHERE key_id = ? AND `+guard+` RETURNING `+apiKeyCols,
+		k, err = scanAPIKey(tx.QueryRow(ctx, `UPDATE api_keys SET `+set+` WHERE key_id = ? AND revoked_at IS NULL RETURNING `+apiKeyCols,
 			append(args, keyID)...))
 		if errors.Is(err, ErrNoRows) {
-			if _, err := e.getApiKey(ctx, tx, keyID, ""); err != nil {
+			if k, err = e.getAPIKey(ctx, tx, keyID, ""); err != nil || revokedOK {
 				return err
 			}
-			return fmt.Errorf("api key %q is revoked: %w", keyID, store.ErrFailedPrecondition)
+			return fmt.Errorf("api key %q is revoked: %w", keyID, errkind.Precondition)
 		}
 		return err
 	})
 	if err != nil {
-		return store.ApiKey{}, fmt.Errorf("%s: %w", op, err)
+		return store.APIKey{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return k, nil
 }
 
-// RevokeApiKey implements store.ApiKeys.
-func (e *Engine) RevokeApiKey(ctx context.Context, keyID string, at time.Time) (store.ApiKey, error) {
+// RevokeAPIKey implements store.APIKeys.
+func (e *Engine) RevokeAPIKey(ctx context.Context, keyID string, at time.Time) (store.APIKey, error) {
 	if at.IsZero() {
 		at = e.now()
 	}
-	return e.updateApiKey(ctx, keyID, "revoke api key", `revoked_at = ?`, `revoked_at IS NULL`, micros(store.Timestamp(at)))
+	return e.updateAPIKey(ctx, keyID, "revoke api key", `revoked_at = ?`, true, micros(store.Timestamp(at)))
 }
 
-// SetApiKeyExpiry implements store.ApiKeys.
-func (e *Engine) SetApiKeyExpiry(ctx context.Context, keyID string, at time.Time) (store.ApiKey, error) {
-	return e.updateApiKey(ctx, keyID, "set api key expiry", `expires_at = ?`, `revoked_at IS NULL`, nullMicros(store.Timestamp(at)))
+// SetAPIKeyExpiry implements store.APIKeys.
+func (e *Engine) SetAPIKeyExpiry(ctx context.Context, keyID string, at time.Time) (store.APIKey, error) {
+	return e.updateAPIKey(ctx, keyID, "set api key expiry", `expires_at = ?`, false, nullMicros(store.Timestamp(at)))
 }
 
-// TouchApiKey implements store.ApiKeys.
-func (e *Engine) TouchApiKey(ctx context.Context, keyID string, at time.Time) error {
+// TouchAPIKey implements store.APIKeys.
+func (e *Engine) TouchAPIKey(ctx context.Context, keyID string, at time.Time) error {
 	if at.IsZero() {
 		at = e.now()
 	}
@@ -240,7 +242,7 @@ func (e *Engine) TouchApiKey(ctx context.Context, keyID string, at time.Time) er
 		return fmt.Errorf("touch api key %q: %w", keyID, err)
 	}
 	if n == 0 {
-		if _, err := e.GetApiKey(ctx, keyID); err != nil {
+		if _, err := e.GetAPIKey(ctx, keyID); err != nil {
 			return fmt.Errorf("touch api key: %w", err)
 		}
 	}

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
 const auditCols = `seq, occurred_at, actor, actor_name, action, resource, outcome, detail, request_id, trace_id, prev_hash, hash`
 
 // scanAudit reads one audit row. A detail column that is not a JSON object
-// of strings is reported as store.ErrCorrupt.
+// of strings is reported as errkind.Corrupt.
 func scanAudit(r interface{ Scan(...any) error }) (store.AuditEvent, error) {
 	var (
 		ev     store.AuditEvent
@@ -185,7 +186,7 @@ func (e *Engine) VerifyAudit(ctx context.Context) (store.VerifyResult, error) {
 func (e *Engine) verifyBatch(rows Rows, prev *string, next *int64) (checked, brokenSeq int64, reason string, err error) {
 	for rows.Next() {
 		ev, err := scanAudit(rows)
-		if errors.Is(err, store.ErrCorrupt) {
+		if errors.Is(err, errkind.Corrupt) {
 			return checked, *next, fmt.Sprintf("event %d cannot be decoded: %v", *next, err), nil
 		}
 		if err != nil {

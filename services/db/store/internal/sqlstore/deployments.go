@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -41,11 +42,11 @@ func scanDeployment(r interface{ Scan(...any) error }) (seq int64, d store.Deplo
 }
 
 // queryDeployment returns the single deployment selected by where, or an
-// error wrapping store.ErrNotFound described by what.
+// error wrapping errkind.NotFound described by what.
 func (e *Engine) queryDeployment(ctx context.Context, q Queryer, what, where string, args ...any) (store.Deployment, error) {
 	_, d, err := scanDeployment(q.QueryRow(ctx, `SELECT `+deploymentCols+` FROM deployments WHERE `+where, args...))
 	if errors.Is(err, ErrNoRows) {
-		return d, fmt.Errorf("%s: %w", what, store.ErrNotFound)
+		return d, fmt.Errorf("%s: %w", what, errkind.NotFound)
 	}
 	if err != nil {
 		return d, fmt.Errorf("%s: %w", what, err)
@@ -101,7 +102,7 @@ func (e *Engine) ListPending(ctx context.Context) ([]store.Deployment, error) {
 // ListDeployments implements store.Deployments.
 func (e *Engine) ListDeployments(ctx context.Context, f store.ListFilter) ([]store.Deployment, string, error) {
 	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", fmt.Errorf("unknown status %q: %w", f.Status, store.ErrInvalidArgument)
+		return nil, "", fmt.Errorf("unknown status %q: %w", f.Status, errkind.Invalid)
 	}
 	fp := fingerprint(f.Service, f.Environment, string(f.Status))
 	after, err := decodeToken(f.PageToken, tokenDeployments, fp)
@@ -224,11 +225,11 @@ ON CONFLICT (actor_key_id, idempotency_key) WHERE `+idempotencyPredicate+` DO NO
 }
 
 // findIdempotent looks for the deployment recorded under nd's idempotency
-// key. A match made for a different request is ErrInvalidArgument.
+// key. A match made for a different request is errkind.Invalid.
 func (e *Engine) findIdempotent(ctx context.Context, q Queryer, nd store.NewDeployment) (store.Deployment, bool, error) {
 	d, err := e.queryDeployment(ctx, q, "idempotent deployment",
 		`actor_key_id = ? AND idempotency_key = ? AND `+idempotencyPredicate, nd.ActorKeyID, nd.IdempotencyKey)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, errkind.NotFound) {
 		return d, false, nil
 	}
 	if err != nil {
@@ -237,7 +238,7 @@ func (e *Engine) findIdempotent(ctx context.Context, q Queryer, nd store.NewDepl
 	if d.Environment != nd.Environment || d.Service != nd.Service || d.Kind != nd.Kind ||
 		d.RestoredVersion != nd.RestoredVersion || (nd.ScriptSHA256 != "" && nd.ScriptSHA256 != d.ScriptSHA256) {
 		return store.Deployment{}, false, fmt.Errorf("idempotency key %q was used for a different deployment (%s): %w",
-			nd.IdempotencyKey, d.ID, store.ErrInvalidArgument)
+			nd.IdempotencyKey, d.ID, errkind.Invalid)
 	}
 	return d, true, nil
 }
@@ -253,7 +254,7 @@ func (e *Engine) resolveRollback(ctx context.Context, tx Queryer, nd *store.NewD
 	}
 	if target.Status != store.StatusLive && target.Status != store.StatusSuperseded {
 		return fmt.Errorf("rollback target %s (version %d) is %s, it never went live: %w",
-			target.ID, target.Version, target.Status, store.ErrFailedPrecondition)
+			target.ID, target.Version, target.Status, errkind.Precondition)
 	}
 	if nd.ScriptSHA256 == "" {
 		nd.ScriptSHA256, nd.ScriptSize = target.ScriptSHA256, target.ScriptSize
@@ -293,7 +294,7 @@ func (e *Engine) CompleteDeployment(ctx context.Context, id string, outcome stor
 		}
 		if d.Status != store.StatusPending {
 			return fmt.Errorf("deployment %s is %s, only a pending deployment can become %s: %w",
-				id, d.Status, outcome.Status, store.ErrFailedPrecondition)
+				id, d.Status, outcome.Status, errkind.Precondition)
 		}
 		now := e.now()
 		if outcome.Status == store.StatusLive {
@@ -308,7 +309,7 @@ WHERE environment = ? AND service = ? AND status = 'live'`, id, d.Environment, d
 			return fmt.Errorf("mark deployment %s: %w", outcome.Status, err)
 		}
 		if n != 1 {
-			return fmt.Errorf("deployment %s changed concurrently: %w", id, store.ErrFailedPrecondition)
+			return fmt.Errorf("deployment %s changed concurrently: %w", id, errkind.Precondition)
 		}
 		d.Status, d.FinishedAt, d.Error = outcome.Status, now, outcome.Error
 		out = d

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -57,7 +58,7 @@ func marshalJSON(v any) string {
 func unmarshalStrings(s, what string) ([]string, error) {
 	var v []string
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return nil, fmt.Errorf("decode %s: %v: %w", what, err, store.ErrCorrupt)
+		return nil, fmt.Errorf("decode %s: %v: %w", what, err, errkind.Corrupt)
 	}
 	if len(v) == 0 {
 		return nil, nil
@@ -68,7 +69,7 @@ func unmarshalStrings(s, what string) ([]string, error) {
 func unmarshalMap(s, what string) (map[string]string, error) {
 	var v map[string]string
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return nil, fmt.Errorf("decode %s: %v: %w", what, err, store.ErrCorrupt)
+		return nil, fmt.Errorf("decode %s: %v: %w", what, err, errkind.Corrupt)
 	}
 	if len(v) == 0 {
 		return nil, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -23,13 +24,13 @@ func scanLease(r interface{ Scan(...any) error }) (store.Lease, error) {
 
 func checkLease(name, holder string, ttl time.Duration) error {
 	if name == "" || holder == "" {
-		return fmt.Errorf("lease name and holder are required: %w", store.ErrInvalidArgument)
+		return fmt.Errorf("lease name and holder are required: %w", errkind.Invalid)
 	}
 	if len(name) > 4*store.MaxNameLen || len(holder) > store.MaxNameLen {
-		return fmt.Errorf("lease name or holder too long: %w", store.ErrInvalidArgument)
+		return fmt.Errorf("lease name or holder too long: %w", errkind.Invalid)
 	}
 	if ttl < time.Millisecond || ttl > store.MaxLeaseTTL {
-		return fmt.Errorf("lease ttl %v is not between 1ms and %v: %w", ttl, store.MaxLeaseTTL, store.ErrInvalidArgument)
+		return fmt.Errorf("lease ttl %v is not between 1ms and %v: %w", ttl, store.MaxLeaseTTL, errkind.Invalid)
 	}
 	return nil
 }
@@ -69,9 +70,9 @@ RETURNING `+leaseCols, name, holder, nowUS, expUS, nowUS, nowUS, nowUS))
 func (e *Engine) leaseHeldError(ctx context.Context, name, op string) error {
 	l, err := e.GetLease(ctx, name)
 	if err != nil {
-		return fmt.Errorf("%s lease %q: %w", op, name, store.ErrLeaseHeld)
+		return fmt.Errorf("%s lease %q: held by another holder: %w", op, name, errkind.Conflict)
 	}
-	return fmt.Errorf("%s lease %q: held by %q until %s: %w", op, name, l.Holder, l.ExpiresAt.Format(time.RFC3339Nano), store.ErrLeaseHeld)
+	return fmt.Errorf("%s lease %q: held by %q until %s: %w", op, name, l.Holder, l.ExpiresAt.Format(time.RFC3339Nano), errkind.Conflict)
 }
 
 // RenewLease implements store.Leases.
@@ -103,11 +104,11 @@ func (e *Engine) lostLeaseError(ctx context.Context, name, holder string, now ti
 	case err != nil:
 		return fmt.Errorf("%s lease: %w", op, err)
 	case l.Holder != holder && l.Held(now):
-		return fmt.Errorf("%s lease %q: held by %q until %s: %w", op, name, l.Holder, l.ExpiresAt.Format(time.RFC3339Nano), store.ErrLeaseHeld)
+		return fmt.Errorf("%s lease %q: held by %q until %s: %w", op, name, l.Holder, l.ExpiresAt.Format(time.RFC3339Nano), errkind.Conflict)
 	case l.Holder == holder:
-		return fmt.Errorf("%s lease %q: the lease of %q expired at %s: %w", op, name, holder, l.ExpiresAt.Format(time.RFC3339Nano), store.ErrFailedPrecondition)
+		return fmt.Errorf("%s lease %q: the lease of %q expired at %s: %w", op, name, holder, l.ExpiresAt.Format(time.RFC3339Nano), errkind.Precondition)
 	default:
-		return fmt.Errorf("%s lease %q: not held by %q (released or taken over): %w", op, name, holder, store.ErrFailedPrecondition)
+		return fmt.Errorf("%s lease %q: not held by %q (released or taken over): %w", op, name, holder, errkind.Precondition)
 	}
 }
 
@@ -135,7 +136,7 @@ func (e *Engine) ReleaseLease(ctx context.Context, name, holder string) error {
 	case err != nil:
 		return fmt.Errorf("release lease: %w", err)
 	case l.Held(now):
-		return fmt.Errorf("release lease %q: held by %q, not %q: %w", name, l.Holder, holder, store.ErrLeaseHeld)
+		return fmt.Errorf("release lease %q: held by %q, not %q: %w", name, l.Holder, holder, errkind.Conflict)
 	}
 	return nil // nobody holds it: nothing to release
 }
@@ -144,7 +145,7 @@ func (e *Engine) ReleaseLease(ctx context.Context, name, holder string) error {
 func (e *Engine) GetLease(ctx context.Context, name string) (store.Lease, error) {
 	l, err := scanLease(e.d.Reader().QueryRow(ctx, `SELECT `+leaseCols+` FROM leases WHERE name = ?`, name))
 	if errors.Is(err, ErrNoRows) {
-		return l, fmt.Errorf("lease %q: %w", name, store.ErrNotFound)
+		return l, fmt.Errorf("lease %q: %w", name, errkind.NotFound)
 	}
 	if err != nil {
 		return l, fmt.Errorf("lease %q: %w", name, err)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/internal/errkind"
 )
 
 func TestRebind(t *testing.T) {
@@ -41,8 +41,8 @@ func TestPageToken(t *testing.T) {
 		{"!!!", tokenDeployments, fp},
 		{encodeToken(tokenDeployments, fp, 0), tokenDeployments, fp},
 	} {
-		if _, err := decodeToken(tc.tok, tc.kind, tc.fp); !errors.Is(err, store.ErrInvalidArgument) {
-			t.Errorf("decodeToken(%q) = %v, want ErrInvalidArgument", tc.tok, err)
+		if _, err := decodeToken(tc.tok, tc.kind, tc.fp); !errors.Is(err, errkind.Invalid) {
+			t.Errorf("decodeToken(%q) = %v, want errkind.Invalid", tc.tok, err)
 		}
 	}
 	if seq, err := decodeToken("", tokenAudit, 0); seq != 0 || err != nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 
-	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/internal/errkind"
 )
 
 // Page tokens are opaque to callers: base64url of a version byte, a kind
@@ -48,14 +48,14 @@ func decodeToken(tok string, kind byte, fp uint32) (int64, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil || len(b) != 14 || b[0] != tokenVersion || b[1] != kind {
-		return 0, fmt.Errorf("malformed page token: %w", store.ErrInvalidArgument)
+		return 0, fmt.Errorf("malformed page token: %w", errkind.Invalid)
 	}
 	if binary.BigEndian.Uint32(b[2:6]) != fp {
-		return 0, fmt.Errorf("page token was issued for a different filter: %w", store.ErrInvalidArgument)
+		return 0, fmt.Errorf("page token was issued for a different filter: %w", errkind.Invalid)
 	}
 	seq := int64(binary.BigEndian.Uint64(b[6:14]))
 	if seq <= 0 {
-		return 0, fmt.Errorf("malformed page token: %w", store.ErrInvalidArgument)
+		return 0, fmt.Errorf("malformed page token: %w", errkind.Invalid)
 	}
 	return seq, nil
 }
