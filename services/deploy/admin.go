@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/apikey"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
@@ -15,9 +14,9 @@ import (
 // KeyManager manages API keys on behalf of an operator whose key Admin has
 // authorized. It must enforce the auth policy for the operator (keys.manage,
 // and covering the environments of the keys it creates or manages), as
-// *auth.Service does. LocalKeyManager adapts an *auth.Service; the platform
-// implements it over the AuthService client, forwarding op.Token as the
-// operator's bearer key.
+// the auth service does. The platform implements it over the AuthService
+// client (authremote), forwarding op.Token as the operator's bearer key;
+// tests use deploytest.LocalKeyManager over an in-process auth service.
 type KeyManager interface {
 	// CreateKey creates the key spec describes.
 	CreateKey(ctx context.Context, op Operator, spec KeySpec) (apikey.Key, store.APIKey, error)
@@ -48,36 +47,6 @@ type RotatedKey struct {
 	// Previous describes the old key, expiring at the end of the grace
 	// period.
 	Previous store.APIKey
-}
-
-// LocalKeyManager returns a KeyManager over an in-process auth service,
-// which acts as op.Principal.
-func LocalKeyManager(svc *auth.Service) KeyManager { return localKeys{svc} }
-
-type localKeys struct{ svc *auth.Service }
-
-// CreateKey implements KeyManager.
-func (l localKeys) CreateKey(ctx context.Context, op Operator, spec KeySpec) (apikey.Key, store.APIKey, error) {
-	return l.svc.CreateKey(ctx, op.Principal, spec.Name, spec.Role, spec.Environments, spec.TTL)
-}
-
-// ListKeys implements KeyManager.
-func (l localKeys) ListKeys(ctx context.Context, op Operator, includeRevoked bool) ([]store.APIKey, error) {
-	return l.svc.ListKeys(ctx, op.Principal, includeRevoked)
-}
-
-// RevokeKey implements KeyManager.
-func (l localKeys) RevokeKey(ctx context.Context, op Operator, keyID string) (store.APIKey, error) {
-	return l.svc.RevokeKey(ctx, op.Principal, keyID)
-}
-
-// RotateKey implements KeyManager.
-func (l localKeys) RotateKey(ctx context.Context, op Operator, keyID string, grace time.Duration) (RotatedKey, error) {
-	k, rec, prev, err := l.svc.RotateKey(ctx, op.Principal, keyID, grace)
-	if err != nil {
-		return RotatedKey{}, err
-	}
-	return RotatedKey{Key: k, Record: rec, Previous: prev}, nil
 }
 
 // Admin is the operators' side of the Deploy API: API keys and the audit

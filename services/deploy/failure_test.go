@@ -331,7 +331,7 @@ func TestAdminAuditFailsClosed(t *testing.T) {
 	f := newFixture(t, withBackend(backend.NewMemory()))
 	ctx := context.Background()
 	rec := &failingAudit{Records: f.store, fail: true}
-	admin := deploy.NewAdmin(f.auth, deploy.LocalKeyManager(f.auth), rec, deploy.WithLogger(deploytest.QuietLogger()))
+	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), rec, deploy.WithLogger(deploytest.QuietLogger()))
 	before, err := f.auth.ListKeys(ctx, adminPrincipal(t, f), true)
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func serve(t *testing.T, f *fixture) string {
 	}
 	srv := server.New("deploy", server.WithLogger(deploytest.QuietLogger()), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(f.svc), opts...))
-	admin := deploy.NewAdmin(f.auth, deploy.LocalKeyManager(f.auth), f.store, deploy.WithLogger(deploytest.QuietLogger()))
+	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), f.store, deploy.WithLogger(deploytest.QuietLogger()))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
