@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
 
@@ -45,15 +46,9 @@ const (
 )
 
 var (
-	serviceNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	envNameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-	moduleNameRE  = regexp.MustCompile(`^[A-Za-z0-9_.][A-Za-z0-9_./-]*$`)
-	tagRE         = regexp.MustCompile(`^[A-Za-z0-9_:.=-]+$`)
+	moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_.][A-Za-z0-9_./-]*$`)
+	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_:.=-]+$`)
 )
-
-func validServiceName(s string) bool { return len(s) <= 63 && serviceNameRE.MatchString(s) }
-
-func validEnvironmentName(s string) bool { return len(s) <= 32 && envNameRE.MatchString(s) }
 
 func validDate(s string) bool {
 	if len(s) != len("2006-01-02") {
@@ -166,7 +161,7 @@ func deploymentInTags(tags []string) string {
 
 // checkService validates a service name.
 func checkService(s string) error {
-	if !validServiceName(s) {
+	if !names.ValidService(s) {
 		return invalid("service", "%q is not a valid worker name: use 1 to 63 lowercase letters, digits and dashes, not starting or ending with a dash", s)
 	}
 	return nil
@@ -387,9 +382,9 @@ func MetadataOf(stored map[string]string) Metadata {
 	return m
 }
 
-func joinQuoted(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
+func joinQuoted(list []string) string {
+	q := make([]string, len(list))
+	for i, n := range list {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")

@@ -95,6 +95,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/runtime/cfapi"
 	"github.com/dot-do/platform/services/runtime/store"
 	"github.com/dot-do/platform/services/runtime/workerd"
@@ -306,7 +307,7 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	ns, script := parts[0], parts[1]
 	version, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || version <= 0 || !store.ValidName(ns) || !store.ValidName(script) {
+	if err != nil || version <= 0 || !names.ValidScript(ns) || !names.ValidScript(script) {
 		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
 		return
 	}

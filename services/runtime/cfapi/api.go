@@ -51,6 +51,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/runtime/store"
 )
 
@@ -292,15 +293,15 @@ func (a *API) route(method string, segs []string) (handler, string) {
 	}, method + " " + e.route
 }
 
-// names validates the namespace (and script) segments.
-func names(segs []string, withScript bool) (ns, script string, err *apiError) {
+// pathNames validates the namespace (and script) segments.
+func pathNames(segs []string, withScript bool) (ns, script string, err *apiError) {
 	ns = segs[0]
-	if !store.ValidName(ns) {
+	if !names.ValidScript(ns) {
 		return "", "", errf(http.StatusBadRequest, CodeInvalidName, "Invalid namespace name: use 1 to 63 lowercase letters, digits, '-' and '_'.")
 	}
 	if withScript {
 		script = segs[2]
-		if !store.ValidName(script) {
+		if !names.ValidScript(script) {
 			return "", "", errf(http.StatusBadRequest, CodeInvalidName, "Invalid script name: use 1 to 63 lowercase letters, digits, '-' and '_'.")
 		}
 	}
@@ -366,7 +367,7 @@ func (a *API) createNamespace(w http.ResponseWriter, r *http.Request, _ []string
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if !store.ValidName(body.Name) {
+	if !names.ValidScript(body.Name) {
 		return errf(http.StatusBadRequest, CodeInvalidName, "Invalid namespace name: use 1 to 63 lowercase letters, digits, '-' and '_'.")
 	}
 	n, err := a.cfg.Store.CreateNamespace(body.Name)
@@ -378,7 +379,7 @@ func (a *API) createNamespace(w http.ResponseWriter, r *http.Request, _ []string
 }
 
 func (a *API) getNamespace(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, _, aerr := names(segs, false)
+	ns, _, aerr := pathNames(segs, false)
 	if aerr != nil {
 		return aerr
 	}
@@ -391,7 +392,7 @@ func (a *API) getNamespace(w http.ResponseWriter, r *http.Request, segs []string
 }
 
 func (a *API) deleteNamespace(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, _, aerr := names(segs, false)
+	ns, _, aerr := pathNames(segs, false)
 	if aerr != nil {
 		return aerr
 	}
@@ -463,7 +464,7 @@ func (a *API) getScript(w http.ResponseWriter, r *http.Request, segs []string) *
 }
 
 func (a *API) deleteScript(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}
@@ -533,7 +534,7 @@ func (f tagFilter) match(s store.Script) bool {
 }
 
 func (a *API) listScripts(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, _, aerr := names(segs, false)
+	ns, _, aerr := pathNames(segs, false)
 	if aerr != nil {
 		return aerr
 	}
@@ -554,7 +555,7 @@ func (a *API) listScripts(w http.ResponseWriter, r *http.Request, segs []string)
 }
 
 func (a *API) deleteScriptsByTag(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, _, aerr := names(segs, false)
+	ns, _, aerr := pathNames(segs, false)
 	if aerr != nil {
 		return aerr
 	}
@@ -574,7 +575,7 @@ func (a *API) deleteScriptsByTag(w http.ResponseWriter, r *http.Request, segs []
 
 // script returns the namespace, name and script that segs name.
 func (a *API) script(segs []string) (ns, name string, s store.Script, aerr *apiError) {
-	ns, name, aerr = names(segs, true)
+	ns, name, aerr = pathNames(segs, true)
 	if aerr != nil {
 		return "", "", store.Script{}, aerr
 	}
@@ -604,7 +605,7 @@ func nonNil(s []string) []string {
 }
 
 func (a *API) putTags(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}
@@ -624,7 +625,7 @@ func (a *API) putTags(w http.ResponseWriter, r *http.Request, segs []string) *ap
 }
 
 func (a *API) putTag(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}
@@ -642,7 +643,7 @@ func (a *API) putTag(w http.ResponseWriter, r *http.Request, segs []string) *api
 }
 
 func (a *API) deleteTag(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}
@@ -674,7 +675,7 @@ func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, segs []string)
 }
 
 func (a *API) putSecret(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}
@@ -692,7 +693,7 @@ func (a *API) putSecret(w http.ResponseWriter, r *http.Request, segs []string) *
 	if body.Type != store.BindingSecretText {
 		return errf(http.StatusBadRequest, CodeBadBody, "Only secrets of type secret_text are supported by the local runtime.")
 	}
-	if !store.ValidEnvName(body.Name) {
+	if !names.ValidBinding(body.Name) {
 		return errf(http.StatusBadRequest, CodeInvalidName, "Invalid secret name.")
 	}
 	if body.Text == nil {
@@ -720,7 +721,7 @@ func (a *API) getSecret(w http.ResponseWriter, r *http.Request, segs []string) *
 }
 
 func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}

@@ -174,7 +174,7 @@ func bindingsFrom(meta *uploadMetadata, prev []store.Binding, strict bool) ([]st
 }
 
 func (a *API) uploadScript(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}

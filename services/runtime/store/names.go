@@ -8,9 +8,6 @@ import (
 	"unicode/utf8"
 )
 
-// MaxNameLength is the longest namespace or script name accepted.
-const MaxNameLength = 63
-
 // MaxTags is the most tags one script may carry, as on Cloudflare.
 const MaxTags = 8
 
@@ -19,50 +16,6 @@ const MaxTagLength = 128
 
 // MaxModuleNameLength is the longest module (file) name accepted.
 const MaxModuleNameLength = 256
-
-// MaxEnvNameLength is the longest binding or secret name accepted.
-const MaxEnvNameLength = 128
-
-// ValidName reports whether name is acceptable as a namespace or script name:
-// 1 to 63 characters of lowercase letters, digits, '-' and '_', not starting
-// with '-'. This is Cloudflare's script-name pattern with a length bound; it
-// cannot express a path, so names are safe to use as directory names.
-func ValidName(name string) bool {
-	if len(name) == 0 || len(name) > MaxNameLength {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
-		case c == '-' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// ValidEnvName reports whether name is acceptable as a binding or secret
-// name: letters, digits, '_', '$' and '-', not starting with a digit or '-'.
-func ValidEnvName(name string) bool {
-	if len(name) == 0 || len(name) > MaxEnvNameLength {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '$':
-		case (c >= '0' && c <= '9') || c == '-':
-			if i == 0 {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
 
 // ValidTag reports whether tag is acceptable: 1 to 128 printable characters
 // without commas (the tag filter syntax separates tags with commas).

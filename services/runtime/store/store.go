@@ -35,6 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dot-do/platform/internal/names"
 )
 
 const fileFormat = 1
@@ -163,7 +165,7 @@ func (s *Store) load() error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.IsDir() || !ValidName(name) {
+		if !e.IsDir() || !names.ValidScript(name) {
 			s.log.Warn("runtime store: ignoring unexpected entry", "path", filepath.Join("namespaces", name))
 			continue
 		}
@@ -198,7 +200,7 @@ func (s *Store) loadScripts(ns string, st *nsState) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.IsDir() || !ValidName(name) {
+		if !e.IsDir() || !names.ValidScript(name) {
 			if strings.HasPrefix(name, ".tmp-") {
 				_ = os.Remove(filepath.Join(s.scriptsDir(ns), name))
 			}
@@ -282,7 +284,7 @@ func (s *Store) lockWrite() error {
 
 // CreateNamespace creates an empty namespace.
 func (s *Store) CreateNamespace(name string) (Namespace, error) {
-	if !ValidName(name) {
+	if !names.ValidScript(name) {
 		return Namespace{}, fmt.Errorf("%w: namespace name", ErrInvalid)
 	}
 	if err := s.lockWrite(); err != nil {
@@ -462,7 +464,7 @@ func (s *Store) Lookup(ns, name string, version int64) (uint64, bool) {
 // just stored again, with the same content, returns it unchanged, so that a
 // client retrying an upload whose answer was lost does not fail.
 func (s *Store) PutVersion(ns, name string, d Draft) (Script, error) {
-	if !ValidName(ns) || !ValidName(name) {
+	if !names.ValidScript(ns) || !names.ValidScript(name) {
 		return Script{}, fmt.Errorf("%w: name", ErrInvalid)
 	}
 	if err := ValidateDraft(&d); err != nil {
@@ -732,7 +734,7 @@ func (s *Store) RemoveTag(ns, name, tag string) ([]string, error) {
 // to a version: they reach the env of every version, taking precedence over
 // bindings of the same name, from the next request on.
 func (s *Store) PutSecret(ns, name, key, text string) error {
-	if !ValidEnvName(key) {
+	if !names.ValidBinding(key) {
 		return fmt.Errorf("%w: secret name", ErrInvalid)
 	}
 	_, err := s.updateScript(ns, name, func(f *scriptFile) error {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dot-do/platform/internal/names"
 )
 
 // MaxCompatibilityFlags bounds the number of compatibility flags.
@@ -140,15 +142,15 @@ func ValidateDraft(d *Draft) error {
 	if len(d.Bindings) > MaxBindings {
 		return invalidf("too many bindings")
 	}
-	names := make(map[string]bool, len(d.Bindings))
+	bound := make(map[string]bool, len(d.Bindings))
 	for i, b := range d.Bindings {
-		if !ValidEnvName(b.Name) {
+		if !names.ValidBinding(b.Name) {
 			return invalidf("binding %d has an invalid name", i)
 		}
-		if names[b.Name] {
+		if bound[b.Name] {
 			return invalidf("binding %q is defined twice", b.Name)
 		}
-		names[b.Name] = true
+		bound[b.Name] = true
 		switch b.Type {
 		case BindingPlainText, BindingSecretText:
 			if b.JSON != nil {
