@@ -97,7 +97,7 @@ import (
 
 	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/runtime/cfapi"
-	"github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/services/runtime/scripts"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
 
@@ -171,7 +171,7 @@ type ProcessInfo = workerd.ProcessInfo
 type Runtime struct {
 	cfg        Config
 	log        *slog.Logger
-	store      *store.Store
+	store      *scripts.Store
 	sup        *workerd.Supervisor
 	api        *cfapi.API
 	invokeHash [32]byte
@@ -207,7 +207,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(cfg.DataDir, cfg.Logger)
+	st, err := scripts.Open(cfg.DataDir, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +352,7 @@ func (rt *Runtime) namespaceExists(ns string) bool {
 func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, error) {
 	v, err := rt.store.Version(ns, script, version)
 	if err != nil {
-		if errors.Is(err, store.ErrNamespaceNotFound) || errors.Is(err, store.ErrScriptNotFound) || errors.Is(err, store.ErrVersionNotFound) {
+		if errors.Is(err, scripts.ErrNamespaceNotFound) || errors.Is(err, scripts.ErrScriptNotFound) || errors.Is(err, scripts.ErrVersionNotFound) {
 			return nil, workerd.ErrNotFound
 		}
 		return nil, err
@@ -361,14 +361,14 @@ func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, er
 	if err != nil {
 		return nil, workerd.ErrNotFound
 	}
-	mods := make([]store.Module, len(v.Modules))
+	mods := make([]scripts.Module, len(v.Modules))
 	for i, m := range v.Modules {
-		mods[i] = store.Module{ModuleInfo: m, Content: v.Contents[i]}
+		mods[i] = scripts.Module{ModuleInfo: m, Content: v.Contents[i]}
 	}
 	return newBundle(v.MainModule, v.CompatibilityDate, v.CompatibilityFlags, v.Bindings, mods, secrets), nil
 }
 
-func newBundle(main, date string, flags []string, bindings []store.Binding, mods []store.Module, secrets map[string]string) *workerd.Bundle {
+func newBundle(main, date string, flags []string, bindings []scripts.Binding, mods []scripts.Module, secrets map[string]string) *workerd.Bundle {
 	b := &workerd.Bundle{
 		CompatibilityDate:  date,
 		CompatibilityFlags: flags,
@@ -380,7 +380,7 @@ func newBundle(main, date string, flags []string, bindings []store.Binding, mods
 	}
 	for _, bd := range bindings {
 		switch bd.Type {
-		case store.BindingJSON:
+		case scripts.BindingJSON:
 			b.Env[bd.Name] = bd.JSON
 		default:
 			s, _ := json.Marshal(bd.Text)
@@ -397,7 +397,7 @@ func newBundle(main, date string, flags []string, bindings []store.Binding, mods
 // checker start-checks uploads in the supervisor's check process.
 type checker struct{ rt *Runtime }
 
-func (c checker) CheckStartup(ctx context.Context, ns, script string, d *store.Draft, secrets map[string]string) (time.Duration, error) {
+func (c checker) CheckStartup(ctx context.Context, ns, script string, d *scripts.Draft, secrets map[string]string) (time.Duration, error) {
 	took, err := c.rt.sup.CheckStartup(ctx, newBundle(d.MainModule, d.CompatibilityDate, d.CompatibilityFlags, d.Bindings, d.Modules, secrets))
 	var se *workerd.StartupError
 	if errors.As(err, &se) {

@@ -52,7 +52,7 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/internal/names"
-	"github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/services/runtime/scripts"
 )
 
 // Prefix is the path prefix of the API.
@@ -74,7 +74,7 @@ const (
 // wrapping a *ScriptError rejects the upload with a 400; any other error
 // answers 503 and nothing is stored.
 type StartupChecker interface {
-	CheckStartup(ctx context.Context, namespace, script string, d *store.Draft, secrets map[string]string) (time.Duration, error)
+	CheckStartup(ctx context.Context, namespace, script string, d *scripts.Draft, secrets map[string]string) (time.Duration, error)
 }
 
 // ScriptError is a start-up failure of an uploaded script; Message reaches
@@ -98,7 +98,7 @@ type Config struct {
 	// DefaultCompatibilityDate applies when an upload names none.
 	DefaultCompatibilityDate string
 	// Store holds the data. Required.
-	Store *store.Store
+	Store *scripts.Store
 	// Checker, when set, start-checks every upload before it is stored.
 	Checker StartupChecker
 	// OnNamespaceDeleted, when set, is called after a namespace is deleted.
@@ -343,7 +343,7 @@ type namespaceJSON struct {
 	TrustedWorkers bool      `json:"trusted_workers"`
 }
 
-func (a *API) namespaceJSON(n store.Namespace) namespaceJSON {
+func (a *API) namespaceJSON(n scripts.Namespace) namespaceJSON {
 	return namespaceJSON{
 		NamespaceID: n.ID, NamespaceName: n.Name, CreatedOn: n.CreatedOn, CreatedBy: a.cfg.AccountID,
 		ModifiedOn: n.ModifiedOn, ModifiedBy: a.cfg.AccountID, ScriptCount: n.ScriptCount,
@@ -427,7 +427,7 @@ type scriptJSON struct {
 	DotdoVersion int64 `json:"dotdo_version"`
 }
 
-func toScriptJSON(s store.Script) scriptJSON {
+func toScriptJSON(s scripts.Script) scriptJSON {
 	c := s.Current
 	flags := c.CompatibilityFlags
 	if flags == nil {
@@ -497,7 +497,7 @@ func parseTagFilter(q string) (tagFilter, *apiError) {
 				tag, want = item[:i], "no"
 			}
 		}
-		if !store.ValidTag(tag) {
+		if !scripts.ValidTag(tag) {
 			return f, errf(http.StatusBadRequest, CodeInvalidName, "Invalid tags filter: use tag:yes or tag:no, separated by commas.")
 		}
 		if want == "yes" {
@@ -511,7 +511,7 @@ func parseTagFilter(q string) (tagFilter, *apiError) {
 
 func (f tagFilter) empty() bool { return len(f.include) == 0 && len(f.exclude) == 0 }
 
-func (f tagFilter) match(s store.Script) bool {
+func (f tagFilter) match(s scripts.Script) bool {
 	has := func(t string) bool {
 		for _, x := range s.Tags {
 			if x == t {
@@ -574,14 +574,14 @@ func (a *API) deleteScriptsByTag(w http.ResponseWriter, r *http.Request, segs []
 }
 
 // script returns the namespace, name and script that segs name.
-func (a *API) script(segs []string) (ns, name string, s store.Script, aerr *apiError) {
+func (a *API) script(segs []string) (ns, name string, s scripts.Script, aerr *apiError) {
 	ns, name, aerr = pathNames(segs, true)
 	if aerr != nil {
-		return "", "", store.Script{}, aerr
+		return "", "", scripts.Script{}, aerr
 	}
 	s, err := a.cfg.Store.Script(ns, name)
 	if err != nil {
-		return "", "", store.Script{}, fail(err)
+		return "", "", scripts.Script{}, fail(err)
 	}
 	return ns, name, s, nil
 }
@@ -613,7 +613,7 @@ func (a *API) putTags(w http.ResponseWriter, r *http.Request, segs []string) *ap
 	if err := decodeJSON(w, r, &tags); err != nil {
 		return err
 	}
-	if _, err := store.ValidateTags(tags); err != nil {
+	if _, err := scripts.ValidateTags(tags); err != nil {
 		return errf(http.StatusBadRequest, CodeInvalidName, err.Error())
 	}
 	got, err := a.cfg.Store.SetTags(ns, name, tags)
@@ -629,12 +629,12 @@ func (a *API) putTag(w http.ResponseWriter, r *http.Request, segs []string) *api
 	if aerr != nil {
 		return aerr
 	}
-	if !store.ValidTag(segs[4]) {
+	if !scripts.ValidTag(segs[4]) {
 		return errf(http.StatusBadRequest, CodeInvalidName, "Invalid tag.")
 	}
 	if _, err := a.cfg.Store.AddTag(ns, name, segs[4]); err != nil {
-		if errors.Is(err, store.ErrInvalid) {
-			return errf(http.StatusBadRequest, CodeInvalidName, strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "))
+		if errors.Is(err, scripts.ErrInvalid) {
+			return errf(http.StatusBadRequest, CodeInvalidName, strings.TrimPrefix(err.Error(), scripts.ErrInvalid.Error()+": "))
 		}
 		return fail(err)
 	}
@@ -668,7 +668,7 @@ func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, segs []string)
 	}
 	out := make([]secretJSON, 0, len(s.SecretNames))
 	for _, n := range s.SecretNames {
-		out = append(out, secretJSON{Name: n, Type: store.BindingSecretText})
+		out = append(out, secretJSON{Name: n, Type: scripts.BindingSecretText})
 	}
 	writeResult(w, out)
 	return nil
@@ -688,9 +688,9 @@ func (a *API) putSecret(w http.ResponseWriter, r *http.Request, segs []string) *
 		return err
 	}
 	if body.Type == "" {
-		body.Type = store.BindingSecretText
+		body.Type = scripts.BindingSecretText
 	}
-	if body.Type != store.BindingSecretText {
+	if body.Type != scripts.BindingSecretText {
 		return errf(http.StatusBadRequest, CodeBadBody, "Only secrets of type secret_text are supported by the local runtime.")
 	}
 	if !names.ValidBinding(body.Name) {
@@ -702,7 +702,7 @@ func (a *API) putSecret(w http.ResponseWriter, r *http.Request, segs []string) *
 	if err := a.cfg.Store.PutSecret(ns, name, body.Name, *body.Text); err != nil {
 		return fail(err)
 	}
-	writeResult(w, secretJSON{Name: body.Name, Type: store.BindingSecretText})
+	writeResult(w, secretJSON{Name: body.Name, Type: scripts.BindingSecretText})
 	return nil
 }
 
@@ -713,11 +713,11 @@ func (a *API) getSecret(w http.ResponseWriter, r *http.Request, segs []string) *
 	}
 	for _, n := range s.SecretNames {
 		if n == segs[4] {
-			writeResult(w, secretJSON{Name: n, Type: store.BindingSecretText})
+			writeResult(w, secretJSON{Name: n, Type: scripts.BindingSecretText})
 			return nil
 		}
 	}
-	return fail(store.ErrSecretNotFound)
+	return fail(scripts.ErrSecretNotFound)
 }
 
 func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
@@ -742,14 +742,14 @@ type bindingJSON struct {
 }
 
 // publicBindings renders bindings for the client: secret values never leave.
-func publicBindings(bs []store.Binding) []bindingJSON {
+func publicBindings(bs []scripts.Binding) []bindingJSON {
 	out := make([]bindingJSON, 0, len(bs))
 	for _, b := range bs {
 		j := bindingJSON{Name: b.Name, Type: b.Type}
 		switch b.Type {
-		case store.BindingPlainText:
+		case scripts.BindingPlainText:
 			j.Text = b.Text
-		case store.BindingJSON:
+		case scripts.BindingJSON:
 			j.JSON = b.JSON
 		}
 		out = append(out, j)

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/services/runtime/cfapi"
-	"github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/services/runtime/scripts"
 )
 
 const token = "cfapi-test-token-abcdef"
@@ -31,7 +31,7 @@ type fakeChecker struct {
 	calls int
 }
 
-func (f *fakeChecker) CheckStartup(ctx context.Context, ns, script string, d *store.Draft, secrets map[string]string) (time.Duration, error) {
+func (f *fakeChecker) CheckStartup(ctx context.Context, ns, script string, d *scripts.Draft, secrets map[string]string) (time.Duration, error) {
 	f.calls++
 	return 3 * time.Millisecond, f.err
 }
@@ -39,7 +39,7 @@ func (f *fakeChecker) CheckStartup(ctx context.Context, ns, script string, d *st
 type harness struct {
 	t       *testing.T
 	dir     string
-	store   *store.Store
+	store   *scripts.Store
 	checker *fakeChecker
 	srv     *httptest.Server
 }
@@ -47,7 +47,7 @@ type harness struct {
 func newHarness(t *testing.T, maxBytes int64) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir, nil)
+	st, err := scripts.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

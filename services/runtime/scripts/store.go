@@ -1,4 +1,4 @@
-// Package store keeps the local runtime's dispatch namespaces, scripts, their
+// Package scripts keeps the local runtime's dispatch namespaces, scripts, their
 // versions and secrets on disk.
 //
 // Layout under the data directory:
@@ -20,7 +20,7 @@
 // readers (Lookup, Script, ...) use a separate read lock that mutations hold
 // only to publish the new in-memory state, so the invocation path never
 // waits for an fsync.
-package store
+package scripts
 
 import (
 	"encoding/json"
