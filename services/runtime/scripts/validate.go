@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/dot-do/platform/internal/names"
@@ -222,4 +223,28 @@ func PinnedVersion(tags []string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// MaxModuleNameLength is the longest module (file) name accepted.
+const MaxModuleNameLength = 256
+
+// ValidModuleName reports whether name is acceptable as a module name: a
+// relative slash-separated path of printable characters without empty, "."
+// or ".." segments. Modules are stored by index, never by name, so this
+// guards the module graph inside workerd rather than the file system.
+func ValidModuleName(name string) bool {
+	if name == "" || len(name) > MaxModuleNameLength || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r == '\\' || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }

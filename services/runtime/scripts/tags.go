@@ -3,7 +3,7 @@ package scripts
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -13,9 +13,6 @@ const MaxTags = 8
 
 // MaxTagLength is the longest tag accepted.
 const MaxTagLength = 128
-
-// MaxModuleNameLength is the longest module (file) name accepted.
-const MaxModuleNameLength = 256
 
 // ValidTag reports whether tag is acceptable: 1 to 128 printable characters
 // without commas (the tag filter syntax separates tags with commas).
@@ -51,23 +48,37 @@ func ValidateTags(tags []string) ([]string, error) {
 	return out, nil
 }
 
-// ValidModuleName reports whether name is acceptable as a module name: a
-// relative slash-separated path of printable characters without empty, "."
-// or ".." segments. Modules are stored by index, never by name, so this
-// guards the module graph inside workerd rather than the file system.
-func ValidModuleName(name string) bool {
-	if name == "" || len(name) > MaxModuleNameLength || !utf8.ValidString(name) {
-		return false
+// SetTags replaces the script's tags.
+func (s *Store) SetTags(ns, name string, tags []string) ([]string, error) {
+	tags, err := ValidateTags(tags)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	for _, r := range name {
-		if r == '\\' || !unicode.IsPrint(r) {
-			return false
+	sc, err := s.updateScript(ns, name, func(f *scriptFile) error {
+		f.Tags = tags
+		return nil
+	})
+	return sc.Tags, err
+}
+
+// AddTag adds one tag to the script (no-op when present).
+func (s *Store) AddTag(ns, name, tag string) ([]string, error) {
+	sc, err := s.updateScript(ns, name, func(f *scriptFile) error {
+		tags, err := ValidateTags(append(f.Tags, tag))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-	}
-	for _, seg := range strings.Split(name, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-	}
-	return true
+		f.Tags = tags
+		return nil
+	})
+	return sc.Tags, err
+}
+
+// RemoveTag removes one tag from the script (no-op when absent).
+func (s *Store) RemoveTag(ns, name, tag string) ([]string, error) {
+	sc, err := s.updateScript(ns, name, func(f *scriptFile) error {
+		f.Tags = slices.DeleteFunc(f.Tags, func(t string) bool { return t == tag })
+		return nil
+	})
+	return sc.Tags, err
 }
