@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strconv"
 
 	"github.com/dot-do/platform/services/runtime/scripts"
 )
@@ -332,4 +333,11 @@ func (a *API) getContent(w http.ResponseWriter, r *http.Request, segs []string) 
 	}
 	_ = mw.Close()
 	return nil
+}
+
+// scriptVersionHeader carries the new version number of an upload.
+const scriptVersionHeader = "X-Dotdo-Script-Version"
+
+func setVersionHeader(w http.ResponseWriter, n int64) {
+	w.Header().Set(scriptVersionHeader, strconv.FormatInt(n, 10))
 }
