@@ -74,12 +74,19 @@ func (a *API) deleteScript(w http.ResponseWriter, r *http.Request, segs []string
 	return nil
 }
 
-func (a *API) listScripts(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
+// filteredNamespace validates the namespace that segs name and parses the
+// request's ?tags= filter.
+func filteredNamespace(r *http.Request, segs []string) (string, tagFilter, *apiError) {
 	ns, _, aerr := pathNames(segs, false)
 	if aerr != nil {
-		return aerr
+		return "", tagFilter{}, aerr
 	}
 	f, aerr := parseTagFilter(r.URL.Query().Get("tags"))
+	return ns, f, aerr
+}
+
+func (a *API) listScripts(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
+	ns, f, aerr := filteredNamespace(r, segs)
 	if aerr != nil {
 		return aerr
 	}
@@ -96,11 +103,7 @@ func (a *API) listScripts(w http.ResponseWriter, r *http.Request, segs []string)
 }
 
 func (a *API) deleteScriptsByTag(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, _, aerr := pathNames(segs, false)
-	if aerr != nil {
-		return aerr
-	}
-	f, aerr := parseTagFilter(r.URL.Query().Get("tags"))
+	ns, f, aerr := filteredNamespace(r, segs)
 	if aerr != nil {
 		return aerr
 	}
