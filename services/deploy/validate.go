@@ -72,8 +72,9 @@ type Metadata struct {
 
 // DeployInput is a deploy request.
 type DeployInput struct {
-	// Service is the worker's name (Cloudflare script name rules:
-	// lowercase letters, digits and dashes, at most 63 characters).
+	// Service is the worker's name, as names.ValidService accepts it: 1 to
+	// 63 lowercase letters, digits and dashes, not starting or ending with a
+	// dash (stricter than Cloudflare's script names).
 	Service string
 	// Environment is one of the configured environments.
 	Environment string
