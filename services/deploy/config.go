@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/dot-do/platform/internal/names"
 )
 
 // Defaults of Config.
@@ -152,10 +154,10 @@ func (c Config) validate() error {
 	seenEnv := map[string]bool{}
 	seenNS := map[string]bool{}
 	for _, e := range c.Environments {
-		if !validEnvironmentName(e.Name) {
+		if !names.ValidEnvironment(e.Name) {
 			return fmt.Errorf("deploy: invalid environment name %q", e.Name)
 		}
-		if !validServiceName(e.Namespace) {
+		if !names.ValidService(e.Namespace) {
 			return fmt.Errorf("deploy: invalid namespace %q for environment %q", e.Namespace, e.Name)
 		}
 		if seenEnv[e.Name] || seenNS[e.Namespace] {

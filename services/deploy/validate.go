@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
 
@@ -46,15 +47,9 @@ const (
 )
 
 var (
-	serviceNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	envNameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-	moduleNameRE  = regexp.MustCompile(`^[A-Za-z0-9_.][A-Za-z0-9_./-]*$`)
-	tagRE         = regexp.MustCompile(`^[A-Za-z0-9_:.=-]+$`)
+	moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_.][A-Za-z0-9_./-]*$`)
+	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_:.=-]+$`)
 )
-
-func validServiceName(s string) bool { return len(s) <= 63 && serviceNameRE.MatchString(s) }
-
-func validEnvironmentName(s string) bool { return len(s) <= 32 && envNameRE.MatchString(s) }
 
 func validDate(s string) bool {
 	if len(s) != len("2006-01-02") {
@@ -78,8 +73,9 @@ type Metadata struct {
 
 // DeployInput is a deploy request.
 type DeployInput struct {
-	// Service is the worker's name (Cloudflare script name rules:
-	// lowercase letters, digits and dashes, at most 63 characters).
+	// Service is the worker's name, as names.ValidService accepts it: 1 to
+	// 63 lowercase letters, digits and dashes, not starting or ending with a
+	// dash (stricter than Cloudflare's script names).
 	Service string
 	// Environment is one of the configured environments.
 	Environment string
@@ -167,7 +163,7 @@ func deploymentInTags(tags []string) string {
 
 // checkService validates a service name.
 func checkService(s string) error {
-	if !validServiceName(s) {
+	if !names.ValidService(s) {
 		return invalid("service", "%q is not a valid worker name: use 1 to 63 lowercase letters, digits and dashes, not starting or ending with a dash", s)
 	}
 	return nil
@@ -388,9 +384,9 @@ func MetadataOf(stored map[string]string) Metadata {
 	return m
 }
 
-func joinQuoted(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
+func joinQuoted(list []string) string {
+	q := make([]string, len(list))
+	for i, n := range list {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/dot-do/platform/internal/config"
-	runtimestore "github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/internal/names"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -179,9 +179,9 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.InvokeToken == "":
 		return c, errors.New("dispatcher: Config.InvokeToken is required")
-	case !runtimestore.ValidName(c.Namespace):
+	case !names.ValidScript(c.Namespace):
 		return c, fmt.Errorf("dispatcher: namespace %q is not a valid namespace name", c.Namespace)
-	case !runtimestore.ValidName(c.DefaultWorker):
+	case !names.ValidScript(c.DefaultWorker):
 		return c, fmt.Errorf("dispatcher: default worker %q is not a valid worker name", c.DefaultWorker)
 	case c.RefreshInterval < 0, c.RefreshTimeout < 0, c.UpstreamTimeout < 0, c.StreamTimeout < 0, c.DialTimeout < 0, c.LogInterval < 0:
 		return c, errors.New("dispatcher: durations must not be negative")
@@ -189,7 +189,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("dispatcher: sizes must not be negative")
 	}
 	for _, w := range c.Workers {
-		if !runtimestore.ValidName(w) {
+		if !names.ValidScript(w) {
 			return c, fmt.Errorf("dispatcher: worker %q is not a valid worker name", w)
 		}
 	}

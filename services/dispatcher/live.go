@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/db/store"
-	runtimestore "github.com/dot-do/platform/services/runtime/store"
 )
 
 // Deployments is what the dispatcher reads from the control plane: the
@@ -123,7 +123,7 @@ func (d *Dispatcher) addLive(workers map[string]LiveVersion, dep store.Deploymen
 	if ns == "" {
 		ns = d.cfg.Namespace
 	}
-	if !runtimestore.ValidName(dep.Service) || !runtimestore.ValidName(ns) {
+	if !names.ValidScript(dep.Service) || !names.ValidScript(ns) {
 		d.cfg.Logger.Warn("dispatcher: ignoring a live deployment whose names the runtime cannot serve",
 			"service", dep.Service, "namespace", ns, "deployment", dep.ID)
 		return

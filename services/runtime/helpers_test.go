@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,10 +12,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,3 +249,24 @@ func (e *env) pid(pool string) int {
 	}
 	return 0
 }
+
+// fastHangDetection makes a hung process be detected within about 1.2 s.
+func fastHangDetection(c *runtime.Config) { c.HealthTimeout = time.Second }
+
+func processAlive(pid int) bool {
+	if pid == 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	// A zombie still answers kill(0): look at its state.
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(b))
+	return len(fields) > 2 && fields[2] != "Z"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

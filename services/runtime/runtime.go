@@ -1,85 +1,3 @@
-// Package runtime is the local runtime of the dotdo platform: Cloudflare's
-// Workers for Platforms API for dispatch namespaces, served from a local
-// data directory, and the execution of the uploaded workers in workerd.
-//
-// # Handler
-//
-// (*Runtime).Handler serves, on one listener:
-//
-//   - /client/v4/accounts/{account_id}/workers/dispatch/namespaces/... : the
-//     Cloudflare API subset (package cfapi lists the routes), so that
-//     cloudflare-go v6 works with option.WithBaseURL("http://host:port/client/v4/")
-//     and option.WithAPIToken(Config.APIToken). Account id Config.AccountID
-//     ("local" by default); other ids get 403 code 10000.
-//   - /invoke/{namespace}/{script}/{version}/{path...}?{query} : the
-//     invocation endpoint for the dispatcher (below).
-//   - /healthz : 200 {"status":"ok"}, no credential.
-//
-// # Invocation endpoint
-//
-// A request to /invoke/{namespace}/{script}/{version}{/path}{?query} with
-// header X-Dotdo-Invoke-Token: <Config.InvokeToken> runs version {version}
-// (the number the upload answered, "dotdo_version") of the script on a
-// request whose URL is {scheme}://{host}{/path}{?query}, where scheme is
-// X-Forwarded-Proto (http or https; default http) and host is
-// X-Forwarded-Host, else the Host header. Method, headers (the end user's
-// Authorization included) and the body are passed on, the body streamed;
-// the worker's response (status, headers, body) is streamed back, and
-// WebSocket upgrades pass through. The X-Dotdo-Invoke-Token header is
-// removed before the worker sees the request. No version lookup happens
-// beyond an in-memory existence check. Answers that do not come from the
-// worker are JSON {"error": ...}:
-//
-//	401 missing or wrong X-Dotdo-Invoke-Token
-//	404 {"error":"Worker not found"}  unknown namespace, script or version
-//	500 {"error":"Worker threw exception"}  the worker's fetch handler threw
-//	500 {"error":"Worker failed to start"}  a stored version that throws at
-//	    start-up after all (top-level code depending on what the upload check
-//	    did not see, such as a secret put later)
-//	502 the workerd process died under the request (crash, or killed as hung)
-//	503 no workerd process could be started, or it could not read the
-//	    worker's code (the process is then replaced)
-//
-// # Versions
-//
-// Every upload (PUT .../scripts/{script}, PUT .../content) stores a new
-// version of the script: numbers start at 1, increase with every upload and
-// are never reused, not even after the script is deleted. An upload tagged
-// "dotdo-version=N" (as the Deploy API tags every upload) gets number N,
-// which must be above the last one, so that the runtime's numbers are the
-// platform's deployment versions; numbers then skip where deployments
-// failed. The upload's
-// answer carries the number in result.dotdo_version and in the
-// X-Dotdo-Script-Version header; all stored versions stay invocable until
-// the script is deleted.
-//
-// # Top-level throws
-//
-// Every upload is started once before it is stored, in a separate workerd
-// process used only for these checks: a script that throws at top level,
-// has a syntax error, imports a missing module, has no default export or
-// names an unsupported compatibility date or flag is rejected with 400 and
-// Cloudflare's code 10021 and the workerd message ("Uncaught Error: ..."),
-// and nothing is stored, as Cloudflare does. A script that hangs at
-// start-up fails its check after HealthTimeout (or StartupCheckTimeout) and
-// never reaches a serving process. A stored version that fails to start
-// anyway (its top-level code depends on a secret put later, say) answers
-// 500 "Worker failed to start" to its own requests only; the other workers
-// of the namespace keep working.
-//
-// # Execution
-//
-// One workerd process per namespace, started on the first request. Workers
-// are loaded by the process's router worker through the Worker Loader under
-// the id "<namespace>/<script>@<version>" ("#s<n>" appended once the
-// script's secrets have changed), so a new version needs no restart. The
-// env of a worker holds its plain_text, json and secret_text bindings and
-// the script's secrets (secrets win over bindings of the same name).
-// Package workerd describes health checks, the hang kill and the blue/green
-// recycling by loaded versions and RSS.
-//
-// The only environment variable read is DOTDO_WORKERD (the workerd binary,
-// when Config.WorkerdPath is empty); everything else comes from Config.
 package runtime
 
 import (
@@ -95,8 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/runtime/cfapi"
-	"github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/services/runtime/scripts"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
 
@@ -170,7 +89,7 @@ type ProcessInfo = workerd.ProcessInfo
 type Runtime struct {
 	cfg        Config
 	log        *slog.Logger
-	store      *store.Store
+	store      *scripts.Store
 	sup        *workerd.Supervisor
 	api        *cfapi.API
 	invokeHash [32]byte
@@ -206,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(cfg.DataDir, cfg.Logger)
+	st, err := scripts.Open(cfg.DataDir, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +225,7 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	ns, script := parts[0], parts[1]
 	version, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || version <= 0 || !store.ValidName(ns) || !store.ValidName(script) {
+	if err != nil || version <= 0 || !names.ValidScript(ns) || !names.ValidScript(script) {
 		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
 		return
 	}
@@ -351,7 +270,7 @@ func (rt *Runtime) namespaceExists(ns string) bool {
 func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, error) {
 	v, err := rt.store.Version(ns, script, version)
 	if err != nil {
-		if errors.Is(err, store.ErrNamespaceNotFound) || errors.Is(err, store.ErrScriptNotFound) || errors.Is(err, store.ErrVersionNotFound) {
+		if errors.Is(err, scripts.ErrNamespaceNotFound) || errors.Is(err, scripts.ErrScriptNotFound) || errors.Is(err, scripts.ErrVersionNotFound) {
 			return nil, workerd.ErrNotFound
 		}
 		return nil, err
@@ -360,14 +279,14 @@ func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, er
 	if err != nil {
 		return nil, workerd.ErrNotFound
 	}
-	mods := make([]store.Module, len(v.Modules))
+	mods := make([]scripts.Module, len(v.Modules))
 	for i, m := range v.Modules {
-		mods[i] = store.Module{ModuleInfo: m, Content: v.Contents[i]}
+		mods[i] = scripts.Module{ModuleInfo: m, Content: v.Contents[i]}
 	}
 	return newBundle(v.MainModule, v.CompatibilityDate, v.CompatibilityFlags, v.Bindings, mods, secrets), nil
 }
 
-func newBundle(main, date string, flags []string, bindings []store.Binding, mods []store.Module, secrets map[string]string) *workerd.Bundle {
+func newBundle(main, date string, flags []string, bindings []scripts.Binding, mods []scripts.Module, secrets map[string]string) *workerd.Bundle {
 	b := &workerd.Bundle{
 		CompatibilityDate:  date,
 		CompatibilityFlags: flags,
@@ -379,7 +298,7 @@ func newBundle(main, date string, flags []string, bindings []store.Binding, mods
 	}
 	for _, bd := range bindings {
 		switch bd.Type {
-		case store.BindingJSON:
+		case scripts.BindingJSON:
 			b.Env[bd.Name] = bd.JSON
 		default:
 			s, _ := json.Marshal(bd.Text)
@@ -396,7 +315,7 @@ func newBundle(main, date string, flags []string, bindings []store.Binding, mods
 // checker start-checks uploads in the supervisor's check process.
 type checker struct{ rt *Runtime }
 
-func (c checker) CheckStartup(ctx context.Context, ns, script string, d *store.Draft, secrets map[string]string) (time.Duration, error) {
+func (c checker) CheckStartup(ctx context.Context, ns, script string, d *scripts.Draft, secrets map[string]string) (time.Duration, error) {
 	took, err := c.rt.sup.CheckStartup(ctx, newBundle(d.MainModule, d.CompatibilityDate, d.CompatibilityFlags, d.Bindings, d.Modules, secrets))
 	var se *workerd.StartupError
 	if errors.As(err, &se) {

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/services/runtime/scripts"
 )
 
 // Error codes in the errors array, with the HTTP status they come with.
@@ -108,19 +108,19 @@ func storeError(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
-	case errors.Is(err, store.ErrNamespaceNotFound):
+	case errors.Is(err, scripts.ErrNamespaceNotFound):
 		return errf(http.StatusNotFound, CodeNamespaceMissing, "This Workers for Platforms namespace does not exist.")
-	case errors.Is(err, store.ErrNamespaceExists):
+	case errors.Is(err, scripts.ErrNamespaceExists):
 		return errf(http.StatusConflict, CodeNamespaceExists, "A Workers for Platforms namespace with this name already exists.")
-	case errors.Is(err, store.ErrScriptNotFound), errors.Is(err, store.ErrVersionNotFound):
+	case errors.Is(err, scripts.ErrScriptNotFound), errors.Is(err, scripts.ErrVersionNotFound):
 		return errf(http.StatusNotFound, CodeScriptNotFound, "This Worker does not exist in this namespace.")
-	case errors.Is(err, store.ErrVersionConflict):
-		return errf(http.StatusConflict, CodeInvalidScript, strings.TrimPrefix(err.Error(), store.ErrVersionConflict.Error()+": "))
-	case errors.Is(err, store.ErrSecretNotFound):
+	case errors.Is(err, scripts.ErrVersionConflict):
+		return errf(http.StatusConflict, CodeInvalidScript, strings.TrimPrefix(err.Error(), scripts.ErrVersionConflict.Error()+": "))
+	case errors.Is(err, scripts.ErrSecretNotFound):
 		return errf(http.StatusNotFound, CodeSecretNotFound, "This secret does not exist.")
-	case errors.Is(err, store.ErrInvalid):
-		return errf(http.StatusBadRequest, CodeInvalidScript, strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "))
-	case errors.Is(err, store.ErrClosed):
+	case errors.Is(err, scripts.ErrInvalid):
+		return errf(http.StatusBadRequest, CodeInvalidScript, strings.TrimPrefix(err.Error(), scripts.ErrInvalid.Error()+": "))
+	case errors.Is(err, scripts.ErrClosed):
 		return errf(http.StatusServiceUnavailable, CodeUnavailable, "The runtime is shutting down.")
 	}
 	return nil

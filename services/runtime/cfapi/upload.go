@@ -10,8 +10,9 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strconv"
 
-	"github.com/dot-do/platform/services/runtime/store"
+	"github.com/dot-do/platform/services/runtime/scripts"
 )
 
 // uploadMetadata is the metadata part of a script upload. Fields the local
@@ -46,7 +47,7 @@ func tooLarge(max int64) *apiError {
 // form name when it has no filename (cloudflare-go sends name="files" and
 // filename=<module>; wrangler and curl examples name the part after the
 // module). Module contents are bounded by MaxScriptBytes in total.
-func (a *API) parseUpload(w http.ResponseWriter, r *http.Request) (*uploadMetadata, []store.Module, *apiError) {
+func (a *API) parseUpload(w http.ResponseWriter, r *http.Request) (*uploadMetadata, []scripts.Module, *apiError) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return nil, nil, errf(http.StatusBadRequest, CodeBadBody, "Expected a multipart/form-data body with a metadata part and one part per module.")
@@ -56,7 +57,7 @@ func (a *API) parseUpload(w http.ResponseWriter, r *http.Request) (*uploadMetada
 	mr := multipart.NewReader(body, params["boundary"])
 	var (
 		meta  *uploadMetadata
-		mods  []store.Module
+		mods  []scripts.Module
 		total int64
 	)
 	readErr := func(err error) *apiError {
@@ -109,8 +110,8 @@ func (a *API) parseUpload(w http.ResponseWriter, r *http.Request) (*uploadMetada
 			return nil, nil, tooLarge(max)
 		}
 		total += int64(len(b))
-		mods = append(mods, store.Module{
-			ModuleInfo: store.ModuleInfo{Name: name, ContentType: part.Header.Get("Content-Type")},
+		mods = append(mods, scripts.Module{
+			ModuleInfo: scripts.ModuleInfo{Name: name, ContentType: part.Header.Get("Content-Type")},
 			Content:    b,
 		})
 	}
@@ -129,27 +130,27 @@ func dispositionNames(h textproto.MIMEHeader) (name, filename string) {
 
 // bindingsFrom converts metadata bindings, resolving "inherit" bindings and
 // keep_bindings against the current version (prev, nil for a new script).
-func bindingsFrom(meta *uploadMetadata, prev []store.Binding, strict bool) ([]store.Binding, *apiError) {
-	out := make([]store.Binding, 0, len(meta.Bindings))
+func bindingsFrom(meta *uploadMetadata, prev []scripts.Binding, strict bool) ([]scripts.Binding, *apiError) {
+	out := make([]scripts.Binding, 0, len(meta.Bindings))
 	defined := map[string]bool{}
 	for _, b := range meta.Bindings {
 		switch b.Type {
-		case store.BindingPlainText, store.BindingSecretText:
+		case scripts.BindingPlainText, scripts.BindingSecretText:
 			if b.Text == nil {
 				return nil, errf(http.StatusBadRequest, CodeInvalidScript, fmt.Sprintf("Binding %q of type %s needs a text field.", b.Name, b.Type))
 			}
-			out = append(out, store.Binding{Name: b.Name, Type: b.Type, Text: *b.Text})
-		case store.BindingJSON:
+			out = append(out, scripts.Binding{Name: b.Name, Type: b.Type, Text: *b.Text})
+		case scripts.BindingJSON:
 			if len(b.JSON) == 0 {
 				return nil, errf(http.StatusBadRequest, CodeInvalidScript, fmt.Sprintf("Binding %q of type json needs a json field.", b.Name))
 			}
-			out = append(out, store.Binding{Name: b.Name, Type: b.Type, JSON: b.JSON})
+			out = append(out, scripts.Binding{Name: b.Name, Type: b.Type, JSON: b.JSON})
 		case "inherit":
 			from := b.OldName
 			if from == "" {
 				from = b.Name
 			}
-			i := slices.IndexFunc(prev, func(p store.Binding) bool { return p.Name == from })
+			i := slices.IndexFunc(prev, func(p scripts.Binding) bool { return p.Name == from })
 			if i < 0 {
 				if strict {
 					return nil, errf(http.StatusBadRequest, CodeInvalidScript, fmt.Sprintf("Binding %q cannot be inherited: the current version has no binding %q.", b.Name, from))
@@ -174,7 +175,7 @@ func bindingsFrom(meta *uploadMetadata, prev []store.Binding, strict bool) ([]st
 }
 
 func (a *API) uploadScript(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
-	ns, name, aerr := names(segs, true)
+	ns, name, aerr := pathNames(segs, true)
 	if aerr != nil {
 		return aerr
 	}
@@ -191,13 +192,13 @@ func (a *API) uploadScript(w http.ResponseWriter, r *http.Request, segs []string
 	if meta.MainModule == "" && meta.BodyPart != "" {
 		return errf(http.StatusBadRequest, CodeInvalidScript, "Service-worker syntax (body_part) is not supported by the local runtime: upload ES modules and set main_module.")
 	}
-	var prev *store.Script
+	var prev *scripts.Script
 	if s, err := a.cfg.Store.Script(ns, name); err == nil {
 		prev = &s
-	} else if !errors.Is(err, store.ErrScriptNotFound) {
+	} else if !errors.Is(err, scripts.ErrScriptNotFound) {
 		return fail(err)
 	}
-	var prevBindings []store.Binding
+	var prevBindings []scripts.Binding
 	if prev != nil {
 		prevBindings = prev.Current.Bindings
 	}
@@ -205,7 +206,7 @@ func (a *API) uploadScript(w http.ResponseWriter, r *http.Request, segs []string
 	if aerr != nil {
 		return aerr
 	}
-	d := store.Draft{
+	d := scripts.Draft{
 		MainModule:         meta.MainModule,
 		CompatibilityDate:  meta.CompatibilityDate,
 		CompatibilityFlags: meta.CompatibilityFlags,
@@ -228,13 +229,13 @@ func (a *API) uploadScript(w http.ResponseWriter, r *http.Request, segs []string
 
 // commit validates, start-checks and stores a draft, then answers with the
 // script (as the upload endpoints do).
-func (a *API) commit(w http.ResponseWriter, r *http.Request, ns, name string, d *store.Draft) *apiError {
-	if err := store.ValidateDraft(d); err != nil {
+func (a *API) commit(w http.ResponseWriter, r *http.Request, ns, name string, d *scripts.Draft) *apiError {
+	if err := scripts.ValidateDraft(d); err != nil {
 		return fail(err)
 	}
 	if a.cfg.Checker != nil {
 		secrets, _, err := a.cfg.Store.Secrets(ns, name)
-		if err != nil && !errors.Is(err, store.ErrScriptNotFound) {
+		if err != nil && !errors.Is(err, scripts.ErrScriptNotFound) {
 			return fail(err)
 		}
 		took, err := a.cfg.Checker.CheckStartup(r.Context(), ns, name, d, secrets)
@@ -285,7 +286,7 @@ func (a *API) putContent(w http.ResponseWriter, r *http.Request, segs []string) 
 		return errf(http.StatusBadRequest, CodeInvalidScript, "metadata.main_module (or the CF-WORKER-MAIN-MODULE-PART header) is required.")
 	}
 	c := s.Current
-	d := store.Draft{
+	d := scripts.Draft{
 		MainModule:         main,
 		CompatibilityDate:  c.CompatibilityDate,
 		CompatibilityFlags: c.CompatibilityFlags,
@@ -332,4 +333,11 @@ func (a *API) getContent(w http.ResponseWriter, r *http.Request, segs []string) 
 	}
 	_ = mw.Close()
 	return nil
+}
+
+// scriptVersionHeader carries the new version number of an upload.
+const scriptVersionHeader = "X-Dotdo-Script-Version"
+
+func setVersionHeader(w http.ResponseWriter, n int64) {
+	w.Header().Set(scriptVersionHeader, strconv.FormatInt(n, 10))
 }

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,38 +22,18 @@ import (
 	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
 )
 
-// contractPath finds the trimmed Cloudflare OpenAPI contract, kept next to
-// the repository in ../shared/contracts.
-func contractPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("DOTDO_CF_CONTRACT"); p != "" {
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "contracts", "cloudflare-wfp-openapi.json")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
+// contract is the trimmed Cloudflare OpenAPI contract of dispatch
+// namespaces, vendored with its provenance in testdata/contract/README.md.
+const contract = "testdata/contract/cloudflare-wfp-openapi.json"
 
 // startSteady runs the @stdy/cli validating mock of the contract on a free
 // loopback port, in its own process group, killed with the group when t
-// ends. It skips t when the contract or npx is missing or the mock does not
-// start.
+// ends. It fails t when the contract is missing, and skips it when npx is
+// missing or the mock does not start.
 func startSteady(t *testing.T) string {
 	t.Helper()
-	contract := contractPath(t)
 	if _, err := os.Stat(contract); err != nil {
-		t.Skipf("skipping the contract test: no contract at %q (../shared/contracts is absent)", contract)
+		t.Fatalf("the contract is missing: %v", err)
 	}
 	npx, err := exec.LookPath("npx")
 	if err != nil {

@@ -1,11 +1,10 @@
-package store
+package scripts
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -149,17 +148,7 @@ func TestLock(t *testing.T) {
 	}
 }
 
-func TestNames(t *testing.T) {
-	for _, n := range []string{"a", "hello-world", "this-is_my_script-01", "_x", "0", strings.Repeat("a", 63)} {
-		if !ValidName(n) {
-			t.Errorf("ValidName(%q) = false", n)
-		}
-	}
-	for _, n := range []string{"", "A", "A B", "../x", "..", ".", "a/b", "a.b", "-a", "a b", "é", strings.Repeat("a", 64), "a\x00"} {
-		if ValidName(n) {
-			t.Errorf("ValidName(%q) = true", n)
-		}
-	}
+func TestModuleNames(t *testing.T) {
 	for _, n := range []string{"worker.js", "src/lib/util.mjs", "a b.txt", "x.wasm"} {
 		if !ValidModuleName(n) {
 			t.Errorf("ValidModuleName(%q) = false", n)

@@ -1,4 +1,4 @@
-package store
+package scripts
 
 import (
 	"crypto/sha256"
@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/dot-do/platform/internal/names"
 )
 
 // MaxCompatibilityFlags bounds the number of compatibility flags.
@@ -140,15 +143,15 @@ func ValidateDraft(d *Draft) error {
 	if len(d.Bindings) > MaxBindings {
 		return invalidf("too many bindings")
 	}
-	names := make(map[string]bool, len(d.Bindings))
+	bound := make(map[string]bool, len(d.Bindings))
 	for i, b := range d.Bindings {
-		if !ValidEnvName(b.Name) {
+		if !names.ValidBinding(b.Name) {
 			return invalidf("binding %d has an invalid name", i)
 		}
-		if names[b.Name] {
+		if bound[b.Name] {
 			return invalidf("binding %q is defined twice", b.Name)
 		}
-		names[b.Name] = true
+		bound[b.Name] = true
 		switch b.Type {
 		case BindingPlainText, BindingSecretText:
 			if b.JSON != nil {
@@ -220,4 +223,28 @@ func PinnedVersion(tags []string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// MaxModuleNameLength is the longest module (file) name accepted.
+const MaxModuleNameLength = 256
+
+// ValidModuleName reports whether name is acceptable as a module name: a
+// relative slash-separated path of printable characters without empty, "."
+// or ".." segments. Modules are stored by index, never by name, so this
+// guards the module graph inside workerd rather than the file system.
+func ValidModuleName(name string) bool {
+	if name == "" || len(name) > MaxModuleNameLength || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r == '\\' || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package store
+package scripts
 
 import (
 	"encoding/json"

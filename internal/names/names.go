@@ -1,0 +1,93 @@
+// Package names holds the name rules that more than one service applies:
+// Cloudflare's rule for script and dispatch namespace names, the rule for
+// binding and secret names, and the Deploy API's stricter rules for service
+// (worker) and environment names.
+//
+// The runtime accepts every name Cloudflare accepts (ValidScript); the Deploy
+// API accepts fewer (ValidService), because a service name also becomes a
+// subdomain. Both rules are kept on purpose: every name the Deploy API
+// accepts, the runtime accepts too, not the other way round.
+//
+// The package is a leaf: it imports only the standard library.
+package names
+
+import "regexp"
+
+// Length bounds of the rules.
+const (
+	// MaxScriptLen is the longest script or namespace name ValidScript
+	// accepts.
+	MaxScriptLen = 63
+	// MaxBindingLen is the longest binding or secret name ValidBinding
+	// accepts.
+	MaxBindingLen = 128
+	// MaxServiceLen is the longest service name ValidService accepts.
+	MaxServiceLen = 63
+	// MaxEnvironmentLen is the longest environment name ValidEnvironment
+	// accepts.
+	MaxEnvironmentLen = 32
+)
+
+var (
+	serviceRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	environmentRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+)
+
+// ValidScript reports whether name is acceptable as a script or dispatch
+// namespace name: 1 to 63 characters of lowercase letters, digits, '-' and
+// '_', not starting with '-'. This is Cloudflare's script-name pattern with
+// a length bound; it cannot express a path, so such names are safe to use
+// as directory names.
+func ValidScript(name string) bool {
+	if len(name) == 0 || len(name) > MaxScriptLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		case c == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidBinding reports whether name is acceptable as a binding or secret
+// name (a key of a worker's env): 1 to 128 characters of letters, digits,
+// '_', '$' and '-', not starting with a digit or '-'.
+func ValidBinding(name string) bool {
+	if len(name) == 0 || len(name) > MaxBindingLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '$':
+		case (c >= '0' && c <= '9') || c == '-':
+			if i == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidService reports whether name is acceptable to the Deploy API as a
+// service (worker) name, and as the dispatch namespace of an environment:
+// 1 to 63 lowercase letters, digits and dashes, not starting or ending with
+// a dash (a lowercase DNS label, so that the name works as a subdomain).
+// Every such name is also a ValidScript.
+func ValidService(name string) bool {
+	return len(name) <= MaxServiceLen && serviceRE.MatchString(name)
+}
+
+// ValidEnvironment reports whether name is acceptable to the Deploy API as
+// an environment name: 1 to 32 lowercase letters, digits and dashes,
+// starting with a letter.
+func ValidEnvironment(name string) bool {
+	return len(name) <= MaxEnvironmentLen && environmentRE.MatchString(name)
+}

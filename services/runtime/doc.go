@@ -1,0 +1,83 @@
+// Package runtime is the local runtime of the dotdo platform: Cloudflare's
+// Workers for Platforms API for dispatch namespaces, served from a local
+// data directory, and the execution of the uploaded workers in workerd.
+//
+// # Handler
+//
+// (*Runtime).Handler serves, on one listener:
+//
+//   - /client/v4/accounts/{account_id}/workers/dispatch/namespaces/... : the
+//     Cloudflare API subset (package cfapi lists the routes), so that
+//     cloudflare-go v6 works with option.WithBaseURL("http://host:port/client/v4/")
+//     and option.WithAPIToken(Config.APIToken). Account id Config.AccountID
+//     ("local" by default); other ids get 403 code 10000.
+//   - /invoke/{namespace}/{script}/{version}/{path...}?{query} : the
+//     invocation endpoint for the dispatcher (below).
+//   - /healthz : 200 {"status":"ok"}, no credential.
+//
+// # Invocation endpoint
+//
+// A request to /invoke/{namespace}/{script}/{version}{/path}{?query} with
+// header X-Dotdo-Invoke-Token: <Config.InvokeToken> runs version {version}
+// (the number the upload answered, "dotdo_version") of the script on a
+// request whose URL is {scheme}://{host}{/path}{?query}, where scheme is
+// X-Forwarded-Proto (http or https; default http) and host is
+// X-Forwarded-Host, else the Host header. Method, headers (the end user's
+// Authorization included) and the body are passed on, the body streamed;
+// the worker's response (status, headers, body) is streamed back, and
+// WebSocket upgrades pass through. The X-Dotdo-Invoke-Token header is
+// removed before the worker sees the request. No version lookup happens
+// beyond an in-memory existence check. Answers that do not come from the
+// worker are JSON {"error": ...}:
+//
+//	401 missing or wrong X-Dotdo-Invoke-Token
+//	404 {"error":"Worker not found"}  unknown namespace, script or version
+//	500 {"error":"Worker threw exception"}  the worker's fetch handler threw
+//	500 {"error":"Worker failed to start"}  a stored version that throws at
+//	    start-up after all (top-level code depending on what the upload check
+//	    did not see, such as a secret put later)
+//	502 the workerd process died under the request (crash, or killed as hung)
+//	503 no workerd process could be started, or it could not read the
+//	    worker's code (the process is then replaced)
+//
+// # Versions
+//
+// Every upload (PUT .../scripts/{script}, PUT .../content) stores a new
+// version of the script: numbers start at 1, increase with every upload and
+// are never reused, not even after the script is deleted. An upload tagged
+// "dotdo-version=N" (as the Deploy API tags every upload) gets number N,
+// which must be above the last one, so that the runtime's numbers are the
+// platform's deployment versions; numbers then skip where deployments
+// failed. The upload's
+// answer carries the number in result.dotdo_version and in the
+// X-Dotdo-Script-Version header; all stored versions stay invocable until
+// the script is deleted.
+//
+// # Top-level throws
+//
+// Every upload is started once before it is stored, in a separate workerd
+// process used only for these checks: a script that throws at top level,
+// has a syntax error, imports a missing module, has no default export or
+// names an unsupported compatibility date or flag is rejected with 400 and
+// Cloudflare's code 10021 and the workerd message ("Uncaught Error: ..."),
+// and nothing is stored, as Cloudflare does. A script that hangs at
+// start-up fails its check after HealthTimeout (or StartupCheckTimeout) and
+// never reaches a serving process. A stored version that fails to start
+// anyway (its top-level code depends on a secret put later, say) answers
+// 500 "Worker failed to start" to its own requests only; the other workers
+// of the namespace keep working.
+//
+// # Execution
+//
+// One workerd process per namespace, started on the first request. Workers
+// are loaded by the process's router worker through the Worker Loader under
+// the id "<namespace>/<script>@<version>" ("#s<n>" appended once the
+// script's secrets have changed), so a new version needs no restart. The
+// env of a worker holds its plain_text, json and secret_text bindings and
+// the script's secrets (secrets win over bindings of the same name).
+// Package workerd describes health checks, the hang kill and the blue/green
+// recycling by loaded versions and RSS.
+//
+// The only environment variable read is DOTDO_WORKERD (the workerd binary,
+// when Config.WorkerdPath is empty); everything else comes from Config.
+package runtime
