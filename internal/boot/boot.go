@@ -137,12 +137,13 @@ func (c *Common) rpcOptions(logger *slog.Logger, extra ...rpc.Option) []rpc.Opti
 	return append(opts, extra...)
 }
 
-// meter returns the service's meter for its own instruments.
-func (c *Common) meter() metric.Meter {
+// meterProvider returns the meter provider the service records its own
+// metrics on, nil (recorded nowhere) without telemetry.
+func (c *Common) meterProvider() metric.MeterProvider {
 	if c.Telemetry == nil {
 		return nil
 	}
-	return c.Telemetry.Meter()
+	return c.Telemetry.MeterProvider()
 }
 
 // listenMetrics serves the service's metrics on MetricsAddr, when set,

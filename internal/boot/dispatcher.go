@@ -114,6 +114,7 @@ func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) 
 		UpstreamTimeout: c.UpstreamTimeout,
 		StreamTimeout:   c.StreamTimeout,
 		Logger:          logger,
+		MeterProvider:   c.meterProvider(),
 	}
 	if c.Telemetry != nil {
 		cfg.WrapTransport = c.Telemetry.HTTPTransport

@@ -40,6 +40,7 @@ type Service struct {
 	touches *touchTracker
 	grace   time.Duration
 	log     *slog.Logger
+	metrics *metrics
 }
 
 // New returns a Service over store (required) that reports to sink (nil
@@ -69,6 +70,11 @@ func New(store KeyStore, sink AuditSink, opts ...Option) *Service {
 		grace:   cfg.rotationGrace,
 		log:     cfg.logger,
 	}
+	m, err := newMetrics(cfg.meterProvider)
+	if err != nil {
+		s.log.Warn("auth: metrics", "err", err.Error())
+	}
+	s.metrics = m
 	if cfg.cacheTTL > 0 {
 		s.cache = newTokenCache(cfg.cacheTTL, cfg.cacheSize)
 	}

@@ -19,10 +19,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dot-do/platform/services/auth"
@@ -79,8 +81,9 @@ func (c Caller) LogValue() slog.Value {
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
-	now    func() time.Time
+	logger        *slog.Logger
+	now           func() time.Time
+	meterProvider metric.MeterProvider
 }
 
 // WithLogger sets the logger; slog.Default() otherwise. Nothing secret is
@@ -89,6 +92,13 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // WithClock sets the clock; time.Now otherwise.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithMeterProvider records a Service's metrics (MetricDeployments,
+// MetricDeploymentDuration) on mp. Without it they are recorded nowhere;
+// the global OpenTelemetry provider is never used.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.meterProvider = mp }
+}
 
 func buildOptions(opts []Option) options {
 	o := options{logger: slog.Default(), now: time.Now}
@@ -113,6 +123,7 @@ type Service struct {
 	tracer  trace.Tracer
 	locks   keyedMutex
 	auditor auditor
+	metrics *metrics
 }
 
 // New returns a Service deploying with cfg (zero fields take their
@@ -127,6 +138,10 @@ func New(cfg Config, authz Authorizer, rec Records, b backend.Backend, opts ...O
 	for _, e := range cfg.Environments {
 		envs[e.Name] = e
 	}
+	m, err := newMetrics(o.meterProvider, cfg.Environments)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
 	return &Service{
 		cfg:     cfg,
 		envs:    envs,
@@ -137,6 +152,7 @@ func New(cfg Config, authz Authorizer, rec Records, b backend.Backend, opts ...O
 		now:     o.now,
 		tracer:  otel.Tracer(tracerName),
 		auditor: auditor{audit: rec, log: o.logger},
+		metrics: m,
 	}, nil
 }
 

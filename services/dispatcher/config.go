@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/net/idna"
 
 	"github.com/dot-do/platform/internal/config"
@@ -135,6 +136,11 @@ type Config struct {
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Logger receives the dispatcher's logs (slog.Default() if nil).
 	Logger *slog.Logger
+	// MeterProvider receives the dispatcher's metrics (see MetricRequests
+	// and the other Metric* names), on a meter named MeterName; nil
+	// records them nowhere. The global OpenTelemetry provider is never
+	// used.
+	MeterProvider metric.MeterProvider
 }
 
 // withDefaults returns c with defaults applied and its names normalized, or
