@@ -61,7 +61,7 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.AuthURL, "auth-url", "DOTDO_AUTH_URL", "http://"+config.DefaultAuthAddr, "base URL of the auth service")
 	config.String(fs, &c.DBURL, "db-url", "DOTDO_DB_URL", "http://"+config.DefaultDBAddr, "base URL of the db service")
 	config.String(fs, &c.RuntimeURL, "runtime-url", "DOTDO_RUNTIME_URL", "http://"+config.DefaultRuntimeAddr, "base URL of the local runtime (the backend unless CLOUDFLARE_API_BASE_URL is set)")
-	config.String(fs, &c.Environments, "environments", "DOTDO_ENVIRONMENTS", config.FormatEnvironments(config.DefaultEnvironments), "environments and their dispatch namespaces")
+	registerEnvironments(fs, &c.Environments)
 	config.String(fs, &c.CompatibilityDate, "compatibility-date", "DOTDO_COMPATIBILITY_DATE", deploy.DefaultCompatibilityDate, "default workerd compatibility date")
 	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", deploy.DefaultMaxScriptBytes, "largest worker, all modules together")
 	config.String(fs, &c.URLTemplate, "worker-url-template", "DOTDO_WORKER_URL_TEMPLATE", "", "where the dispatcher serves a worker, with {service}, {environment}, {namespace}")
@@ -73,7 +73,7 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 // cloudflare-go, at CLOUDFLARE_API_BASE_URL when set (Cloudflare itself, with
 // CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN), else at the local runtime
 // with its account and token.
-func (c *DeployConfig) backend(envs []deploy.Environment) (backend.Backend, error) {
+func (c *DeployConfig) backend(envs []config.Environment) (backend.Backend, error) {
 	if c.Backend != nil {
 		return c.Backend, nil
 	}
@@ -113,7 +113,7 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 		return nil, nil, err
 	}
 	copts := c.rpcOptions(logger, rpc.WithInternalToken(tok))
-	envs, err := deploy.ParseEnvironments(c.Environments)
+	envs, err := config.ParseEnvironments(c.Environments)
 	if err != nil {
 		return nil, nil, err
 	}

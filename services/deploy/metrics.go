@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -82,7 +83,7 @@ type metrics struct {
 // nowhere) and starts the deployment counter's series at zero for every
 // outcome and kind in each of envs, so that increase() sees the first
 // failure after start-up.
-func newMetrics(mp metric.MeterProvider, envs []Environment) (*metrics, error) {
+func newMetrics(mp metric.MeterProvider, envs []config.Environment) (*metrics, error) {
 	in := telemetry.NewInstruments(mp, MeterName)
 	m := &metrics{
 		deployments: in.Counter(MetricDeployments, "{deployment}",

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -114,7 +115,7 @@ const tracerName = "github.com/dot-do/platform/services/deploy"
 // with New.
 type Service struct {
 	cfg     Config
-	envs    map[string]Environment
+	envs    map[string]config.Environment
 	authz   Authorizer
 	rec     Records
 	backend backend.Backend
@@ -134,7 +135,7 @@ func New(cfg Config, authz Authorizer, rec Records, b backend.Backend, opts ...O
 		return nil, err
 	}
 	o := buildOptions(opts)
-	envs := make(map[string]Environment, len(cfg.Environments))
+	envs := make(map[string]config.Environment, len(cfg.Environments))
 	for _, e := range cfg.Environments {
 		envs[e.Name] = e
 	}
@@ -161,7 +162,7 @@ func (s *Service) Config() Config { return s.cfg }
 
 // environment returns the configured environment name, or an
 // InvalidArgument naming field.
-func (s *Service) environment(field, name string) (Environment, error) {
+func (s *Service) environment(field, name string) (config.Environment, error) {
 	if e, ok := s.envs[name]; ok {
 		return e, nil
 	}
@@ -169,7 +170,7 @@ func (s *Service) environment(field, name string) (Environment, error) {
 	for i, e := range s.cfg.Environments {
 		names[i] = e.Name
 	}
-	return Environment{}, invalid(field, "unknown environment %q (configured: %s)", name, joinQuoted(names))
+	return config.Environment{}, invalid(field, "unknown environment %q (configured: %s)", name, joinQuoted(names))
 }
 
 func randomHex(n int) string {
