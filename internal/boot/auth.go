@@ -5,14 +5,11 @@ import (
 	"flag"
 	"log/slog"
 
-	"connectrpc.com/connect"
-
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
-	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/remote"
 )
@@ -45,13 +42,8 @@ func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.S
 		return nil, err
 	}
 	st := remote.New(dbClient)
-	svc := auth.New(st, append([]auth.Option{auth.WithLogger(logger)}, opts...)...)
-	metrics, err := telemetry.NewAuthMetrics(c.meter())
-	if err != nil {
-		return nil, err
-	}
-	metrics.InitSeries(context.Background())
-	hopts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok), rpc.WithInterceptors(authMetrics(metrics)))...)
+	svc := auth.New(st, append([]auth.Option{auth.WithLogger(logger), auth.WithMeterProvider(c.meterProvider())}, opts...)...)
+	hopts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok))...)
 	if err != nil {
 		return nil, err
 	}
@@ -69,34 +61,4 @@ func (c *AuthConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	}
 	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
-}
-
-// authMetrics counts each Authenticate and Authorize call by outcome, read
-// from the call's error code.
-func authMetrics(m *telemetry.AuthMetrics) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			res, err := next(ctx, req)
-			switch req.Spec().Procedure {
-			case authv1connect.AuthServiceAuthenticateProcedure, authv1connect.AuthServiceAuthorizeProcedure:
-				m.RecordAttempt(ctx, authOutcome(err))
-			}
-			return res, err
-		}
-	}
-}
-
-func authOutcome(err error) telemetry.AuthOutcome {
-	if err == nil {
-		return telemetry.AuthSuccess
-	}
-	switch connect.CodeOf(err) {
-	case connect.CodeUnauthenticated:
-		return telemetry.AuthUnauthenticated
-	case connect.CodePermissionDenied:
-		return telemetry.AuthPermissionDenied
-	case connect.CodeResourceExhausted:
-		return telemetry.AuthThrottled
-	}
-	return telemetry.AuthError
 }

@@ -113,6 +113,14 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 	c.InternalToken = os.Getenv("DOTDO_INTERNAL_TOKEN") // a secret: never a flag, which would show in ps
 }
 
+// registerEnvironments registers the -environments flag (DOTDO_ENVIRONMENTS)
+// of the services that map environments to namespaces, deploy and the
+// dispatcher, so that they read the same list (config.ParseEnvironments).
+func registerEnvironments(fs *flag.FlagSet, p *string) {
+	config.String(fs, p, "environments", "DOTDO_ENVIRONMENTS", config.FormatEnvironments(config.DefaultEnvironments()),
+		"environments and their dispatch namespaces, as name=namespace,...")
+}
+
 // Token returns the internal service credential: DOTDO_INTERNAL_TOKEN when
 // set, else the one stored in DataDir/internal.token, created on first use.
 func (c *Common) Token() (string, error) {
@@ -137,12 +145,13 @@ func (c *Common) rpcOptions(logger *slog.Logger, extra ...rpc.Option) []rpc.Opti
 	return append(opts, extra...)
 }
 
-// meter returns the service's meter for its own instruments.
-func (c *Common) meter() metric.Meter {
+// meterProvider returns the meter provider the service records its own
+// metrics on, nil (recorded nowhere) without telemetry.
+func (c *Common) meterProvider() metric.MeterProvider {
 	if c.Telemetry == nil {
 		return nil
 	}
-	return c.Telemetry.Meter()
+	return c.Telemetry.MeterProvider()
 }
 
 // listenMetrics serves the service's metrics on MetricsAddr, when set,

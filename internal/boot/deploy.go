@@ -2,7 +2,6 @@ package boot
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,17 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"connectrpc.com/connect"
-
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
-	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/rpc"
-	"github.com/dot-do/platform/internal/rpcerr"
 	"github.com/dot-do/platform/internal/server"
-	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/services/db/remote"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/authremote"
@@ -67,7 +61,7 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.AuthURL, "auth-url", "DOTDO_AUTH_URL", "http://"+config.DefaultAuthAddr, "base URL of the auth service")
 	config.String(fs, &c.DBURL, "db-url", "DOTDO_DB_URL", "http://"+config.DefaultDBAddr, "base URL of the db service")
 	config.String(fs, &c.RuntimeURL, "runtime-url", "DOTDO_RUNTIME_URL", "http://"+config.DefaultRuntimeAddr, "base URL of the local runtime (the backend unless CLOUDFLARE_API_BASE_URL is set)")
-	config.String(fs, &c.Environments, "environments", "DOTDO_ENVIRONMENTS", config.FormatEnvironments(config.DefaultEnvironments), "environments and their dispatch namespaces")
+	registerEnvironments(fs, &c.Environments)
 	config.String(fs, &c.CompatibilityDate, "compatibility-date", "DOTDO_COMPATIBILITY_DATE", deploy.DefaultCompatibilityDate, "default workerd compatibility date")
 	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", deploy.DefaultMaxScriptBytes, "largest worker, all modules together")
 	config.String(fs, &c.URLTemplate, "worker-url-template", "DOTDO_WORKER_URL_TEMPLATE", "", "where the dispatcher serves a worker, with {service}, {environment}, {namespace}")
@@ -79,7 +73,7 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 // cloudflare-go, at CLOUDFLARE_API_BASE_URL when set (Cloudflare itself, with
 // CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN), else at the local runtime
 // with its account and token.
-func (c *DeployConfig) backend(envs []deploy.Environment) (backend.Backend, error) {
+func (c *DeployConfig) backend(envs []config.Environment) (backend.Backend, error) {
 	if c.Backend != nil {
 		return c.Backend, nil
 	}
@@ -119,7 +113,7 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 		return nil, nil, err
 	}
 	copts := c.rpcOptions(logger, rpc.WithInternalToken(tok))
-	envs, err := deploy.ParseEnvironments(c.Environments)
+	envs, err := config.ParseEnvironments(c.Environments)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,7 +142,7 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 	}
 	authz := authremote.New(authClient)
 	records := remote.New(dbClient)
-	svc, err := deploy.New(cfg, authz, records, be, deploy.WithLogger(logger))
+	svc, err := deploy.New(cfg, authz, records, be, deploy.WithLogger(logger), deploy.WithMeterProvider(c.meterProvider()))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,16 +152,7 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 // Server builds the deploy server: DeployService and AdminService with REST
 // transcoding.
 func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin) (*server.Server, error) {
-	metrics, err := telemetry.NewDeployMetrics(c.meter())
-	if err != nil {
-		return nil, err
-	}
-	envs := make([]string, 0, len(svc.Config().Environments))
-	for _, e := range svc.Config().Environments {
-		envs = append(envs, e.Name)
-	}
-	metrics.InitSeries(context.Background(), envs...)
-	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()), rpc.WithInterceptors(deployMetrics(metrics)))...)
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()))...)
 	if err != nil {
 		return nil, err
 	}
@@ -256,46 +241,4 @@ func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	go reconcileEvery(ctx, logger, svc, ReconcileInterval)
 	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
-}
-
-// deployMetrics counts the deployments that Deploy and Rollback record, by
-// environment, kind and outcome. A call refused before anything was
-// recorded (bad input, no permission) is not a deployment and is not
-// counted. It runs inside rpcerr's interceptor, so it sees the domain
-// errors.
-func deployMetrics(m *telemetry.DeployMetrics) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			start := time.Now()
-			res, err := next(ctx, req)
-			var env string
-			kind := telemetry.KindDeploy
-			switch msg := req.Any().(type) {
-			case *deployv1.DeployRequest:
-				env = msg.GetEnvironment()
-			case *deployv1.RollbackRequest:
-				env, kind = msg.GetEnvironment(), telemetry.KindRollback
-			default:
-				return res, err
-			}
-			switch {
-			case err == nil:
-				m.RecordDeployment(ctx, env, kind, telemetry.DeploymentLive, time.Since(start))
-			case recordedDeployment(err):
-				outcome := telemetry.DeploymentFailed
-				if code, _ := rpcerr.Code(err); code == connect.CodeInvalidArgument {
-					outcome = telemetry.DeploymentRejected
-				}
-				m.RecordDeployment(ctx, env, kind, outcome, time.Since(start))
-			}
-			return res, err
-		}
-	}
-}
-
-// recordedDeployment reports whether err is the failure of a deployment
-// that was recorded (as opposed to a request refused before anything was).
-func recordedDeployment(err error) bool {
-	var de *deploy.DeploymentError
-	return errors.As(err, &de)
 }

@@ -24,8 +24,11 @@ type DispatcherConfig struct {
 	// Addr is where the dispatcher takes HTTP traffic for the workers.
 	Addr string
 	// Environment is the environment served, and Namespace its dispatch
-	// namespace (from DOTDO_ENVIRONMENTS when empty).
+	// namespace (from Environments when empty).
 	Environment, Namespace string
+	// Environments maps environments to namespaces, as
+	// "production=dotdo-production,staging=..." (config.ParseEnvironments).
+	Environments string
 	// BaseDomains are the domains routed to workers, comma-separated.
 	BaseDomains string
 	// Workers is the allow-list, comma-separated; "*" allows any worker
@@ -54,8 +57,9 @@ type DispatcherConfig struct {
 func (c *DispatcherConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	config.String(fs, &c.Addr, "addr", "DOTDO_DISPATCHER_ADDR", config.DefaultDispatcherAddr, "address for the workers' HTTP traffic")
-	config.String(fs, &c.Environment, "environment", "DOTDO_DISPATCHER_ENVIRONMENT", "production", "environment whose workers are served")
-	config.String(fs, &c.Namespace, "namespace", "DOTDO_DISPATCHER_NAMESPACE", "", "dispatch namespace of the environment (default from DOTDO_ENVIRONMENTS)")
+	config.String(fs, &c.Environment, "environment", "DOTDO_DISPATCHER_ENVIRONMENT", config.DefaultEnvironment, "environment whose workers are served")
+	config.String(fs, &c.Namespace, "namespace", "DOTDO_DISPATCHER_NAMESPACE", "", "dispatch namespace of the environment (default from -environments)")
+	registerEnvironments(fs, &c.Environments)
 	config.String(fs, &c.BaseDomains, "base-domains", "DOTDO_BASE_DOMAINS", "do", "comma-separated base domains routed to workers")
 	config.String(fs, &c.Workers, "workers", "DOTDO_WORKERS", strings.Join(dispatcher.DefaultWorkers, ","), `comma-separated worker allow-list, or "*" for any deployed worker`)
 	config.String(fs, &c.DefaultWorker, "default-worker", "DOTDO_DEFAULT_WORKER", "gateway", "worker for the base domains and api.<base domain>")
@@ -66,22 +70,24 @@ func (c *DispatcherConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.Duration(fs, &c.StreamTimeout, "stream-timeout", "DOTDO_STREAM_TIMEOUT", dispatcher.DefaultStreamTimeout, "longest wait for progress of a forwarded request or response body")
 }
 
-// namespace is the configured namespace, or the environment's from
-// DOTDO_ENVIRONMENTS.
+// namespace is the configured namespace, or the environment's among
+// Environments (the default list when empty).
 func (c *DispatcherConfig) namespace() (string, error) {
 	if c.Namespace != "" {
 		return c.Namespace, nil
 	}
-	envs, err := config.ParseEnvironments(config.Env(config.FormatEnvironments(config.DefaultEnvironments), "DOTDO_ENVIRONMENTS"))
-	if err != nil {
-		return "", err
-	}
-	for _, e := range envs {
-		if e.Name == c.Environment {
-			return e.Namespace, nil
+	envs := config.DefaultEnvironments()
+	if c.Environments != "" {
+		var err error
+		if envs, err = config.ParseEnvironments(c.Environments); err != nil {
+			return "", fmt.Errorf("dispatcher: %w", err)
 		}
 	}
-	return "", fmt.Errorf("dispatcher: environment %q is not among the configured environments", c.Environment)
+	e, ok := config.FindEnvironment(envs, c.Environment)
+	if !ok {
+		return "", fmt.Errorf("dispatcher: environment %q is not among the configured environments (%s)", c.Environment, config.FormatEnvironments(envs))
+	}
+	return e.Namespace, nil
 }
 
 // Dispatcher builds the dispatcher, reading live versions from the db
@@ -114,6 +120,7 @@ func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) 
 		UpstreamTimeout: c.UpstreamTimeout,
 		StreamTimeout:   c.StreamTimeout,
 		Logger:          logger,
+		MeterProvider:   c.meterProvider(),
 	}
 	if c.Telemetry != nil {
 		cfg.WrapTransport = c.Telemetry.HTTPTransport

@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	"github.com/dot-do/platform/internal/config"
 )
 
 // maxReadFile bounds what deploy reads from disk, well above the server's
@@ -22,7 +23,7 @@ const maxReadFile = 64 << 20
 func runDeploy(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "deploy")
 	service := fs.String("service", "", "worker name (required)")
-	env := fs.String("env", "production", "environment")
+	env := fs.String("env", config.DefaultEnvironment, "environment")
 	file := fs.String("file", "", "single-module worker: an ES module file")
 	dir := fs.String("dir", "", "multi-module worker: a directory of modules")
 	main := fs.String("main", "", "main module of --dir (default index.js, index.mjs, worker.js or the only .js file)")
@@ -172,7 +173,7 @@ func guessMain(mods []*deployv1.Module) string {
 func runRollback(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "rollback")
 	service := fs.String("service", "", "worker name (required)")
-	env := fs.String("env", "production", "environment")
+	env := fs.String("env", config.DefaultEnvironment, "environment")
 	version := fs.Int64("version", 0, "version to restore (default: the one live before the current one)")
 	reason := fs.String("reason", "", "why, for the audit trail")
 	if err := parse(fs, args); err != nil {

@@ -1,7 +1,9 @@
 // Package config holds the platform's defaults and reads settings from flags
 // with environment-variable fallbacks, so that every binary is configured the
 // same way: a flag wins, then its DOTDO_* (or standard) variable, then the
-// default documented in README.md.
+// default documented in README.md. It also holds the one model of an
+// environment and its dispatch namespace, and the one parser of
+// DOTDO_ENVIRONMENTS (environment.go).
 package config
 
 import (
@@ -9,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -26,19 +27,6 @@ const (
 // DefaultDataDir is where SQLite, the runtime's scripts and the generated
 // credentials live.
 const DefaultDataDir = ".dotdo"
-
-// DefaultEnvironments are the environments and their dispatch namespaces.
-var DefaultEnvironments = []Environment{
-	{Name: "production", Namespace: "dotdo-production"},
-	{Name: "staging", Namespace: "dotdo-staging"},
-	{Name: "development", Namespace: "dotdo-development"},
-}
-
-// Environment maps an environment to its dispatch namespace.
-type Environment struct {
-	Name      string
-	Namespace string
-}
 
 // Env returns the value of the first set variable among keys, or def.
 func Env(def string, keys ...string) string {
@@ -107,43 +95,4 @@ func Check(fs *flag.FlagSet) error {
 	envMu.Lock()
 	defer envMu.Unlock()
 	return errors.Join(envErr[fs]...)
-}
-
-// ParseEnvironments parses "production=dotdo-production,staging=..." into
-// environments. A bare name maps to "dotdo-<name>".
-func ParseEnvironments(s string) ([]Environment, error) {
-	var out []Environment
-	seen := map[string]bool{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		name, ns, ok := strings.Cut(part, "=")
-		if !ok {
-			ns = "dotdo-" + name
-		}
-		name, ns = strings.TrimSpace(name), strings.TrimSpace(ns)
-		if name == "" || ns == "" {
-			return nil, fmt.Errorf("config: environment %q: want name=namespace", part)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("config: environment %q listed twice", name)
-		}
-		seen[name] = true
-		out = append(out, Environment{Name: name, Namespace: ns})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("config: no environments")
-	}
-	return out, nil
-}
-
-// FormatEnvironments is the inverse of ParseEnvironments.
-func FormatEnvironments(envs []Environment) string {
-	parts := make([]string, len(envs))
-	for i, e := range envs {
-		parts[i] = e.Name + "=" + e.Namespace
-	}
-	return strings.Join(parts, ",")
 }

@@ -24,9 +24,11 @@
 // New and pass OtelconnectOptions to its interceptors, so that every span
 // and every series names the service that produced it.
 //
-// The platform's own metric instruments (NewAuthMetrics, NewDeployMetrics,
-// NewDispatcherMetrics) are defined in metrics.go, once, with the names the
-// alert rules of ops/prometheus/alerts.yml use.
+// The platform's own metrics live with the services that record them
+// (services/<name>/metrics.go: their names, attributes and the series they
+// start at zero), created through Instruments on the MeterProvider each
+// service is handed explicitly: no service records on the global provider.
+// ops/prometheus/alerts.yml uses their names.
 //
 // Environment honoured (see the OpenTelemetry specification for each):
 //
@@ -73,7 +75,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -86,8 +87,9 @@ import (
 // the prefix of its service.name ("dotdo-deploy").
 const ServiceNamespace = "dotdo"
 
-// InstrumentationName names the tracer and meter of the platform's own
-// instruments (see metrics.go).
+// InstrumentationName names the tracer of the platform's own spans
+// (Tracer). The services' metrics are recorded on meters named after their
+// packages (see Instruments).
 const InstrumentationName = "github.com/dot-do/platform"
 
 // MetricsPath is where a service serves its Prometheus metrics.
@@ -275,7 +277,9 @@ func (t *Telemetry) Resource() *resource.Resource { return t.resource }
 // TracerProvider returns the service's tracer provider.
 func (t *Telemetry) TracerProvider() *sdktrace.TracerProvider { return t.tp }
 
-// MeterProvider returns the service's meter provider.
+// MeterProvider returns the service's meter provider, read by
+// MetricsHandler: hand it to the service (its Config or options) for the
+// service's own metrics.
 func (t *Telemetry) MeterProvider() *sdkmetric.MeterProvider { return t.mp }
 
 // Propagator returns the W3C trace context and baggage propagator.
@@ -283,10 +287,6 @@ func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.propag
 
 // Tracer returns the tracer for the platform's own spans.
 func (t *Telemetry) Tracer() trace.Tracer { return t.tp.Tracer(InstrumentationName) }
-
-// Meter returns the meter for the platform's own instruments, as the
-// New...Metrics constructors of this package take it.
-func (t *Telemetry) Meter() metric.Meter { return t.mp.Meter(InstrumentationName) }
 
 // Registry returns the Prometheus registry MetricsHandler serves, for
 // collectors that are not OpenTelemetry instruments.

@@ -2,7 +2,9 @@
 // operations: the alert rules are valid and pass their promtool unit tests,
 // the scrape configuration is valid and reaches every service's metrics
 // port, and every metric and label the rules use is one the platform
-// emits, named as internal/telemetry defines it.
+// emits: the tests scrape what the services' own code (auth, deploy,
+// dispatcher, each with its metrics.go) records, so the rules, the README
+// and the code cannot drift apart.
 package prometheus_test
 
 import (
@@ -31,6 +33,13 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/services/auth"
+	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
+	"github.com/dot-do/platform/services/deploy"
+	"github.com/dot-do/platform/services/deploy/backend"
+	"github.com/dot-do/platform/services/deploy/deploytest"
+	"github.com/dot-do/platform/services/dispatcher"
 )
 
 // promtoolInstall is how to get promtool on Debian and Ubuntu.
@@ -148,9 +157,12 @@ func selectors(expr string) []selector {
 	return out
 }
 
-// emitAll records on every platform instrument (all their series created
-// by InitSeries) and makes one instrumented Connect call, then returns the
-// parsed and raw scrape of the service's /metrics.
+// emitAll runs the services that record the platform's own metrics, each
+// on the meter provider of one service's telemetry as boot hands it: auth
+// and deploy start their series at zero, deploy makes one deployment and
+// the dispatcher answers one request that no rule routes. It also makes one
+// instrumented Connect call, then returns the parsed and raw scrape of
+// /metrics.
 func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 	t.Helper()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
@@ -162,23 +174,34 @@ func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	mp := tel.MeterProvider()
 
-	am, err := telemetry.NewAuthMetrics(tel.Meter())
+	auth.New(sqlitetest.Open(t), auth.WithMeterProvider(mp), auth.WithLogger(deploytest.QuietLogger()))
+
+	authz, keys := deploytest.Auth(t)
+	svc, err := deploy.New(deploy.Config{}, authz, deploytest.Store(t), backend.NewMemory(),
+		deploy.WithMeterProvider(mp), deploy.WithLogger(deploytest.QuietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dm, err := telemetry.NewDeployMetrics(tel.Meter())
+	if _, err := svc.EnsureConfiguredNamespaces(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Deploy(ctx, deploy.Caller{Token: keys.Deployer, Client: "127.0.0.1"}, deploy.DeployInput{
+		Service: "gateway", Environment: "production", Script: []byte(`export default { fetch() { return new Response("ok") } }`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := dispatcher.New(dispatcher.Config{InvokeToken: "ops-test", MeterProvider: mp, Logger: deploytest.QuietLogger()}, nothingLive{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	xm, err := telemetry.NewDispatcherMetrics(tel.Meter())
-	if err != nil {
+	defer d.Close()
+	if err := d.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	am.InitSeries(ctx)
-	dm.InitSeries(ctx, "production")
-	xm.InitSeries(ctx, "gateway")
-	xm.RecordRequest(ctx, "gateway", 200, 0)
+	d.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://nope.do/", nil))
 
 	interceptor, err := otelconnect.NewInterceptor(append(tel.OtelconnectOptions(), otelconnect.WithTrustRemote())...)
 	if err != nil {
@@ -204,6 +227,13 @@ func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 		t.Fatalf("parse /metrics: %v", err)
 	}
 	return families, body
+}
+
+// nothingLive is a dispatcher's source of live versions with none.
+type nothingLive struct{}
+
+func (nothingLive) ListDeployments(context.Context, store.ListFilter) ([]store.Deployment, string, error) {
+	return nil, "", nil
 }
 
 // familyOf maps a series name to its metric family: a histogram's
@@ -253,7 +283,7 @@ func TestAlertsUseEmittedMetrics(t *testing.T) {
 			}
 			f := familyOf(families, s.metric)
 			if f == nil {
-				t.Errorf("%s: %s is not emitted by the platform (see internal/telemetry/metrics.go)", r.Alert, s.metric)
+				t.Errorf("%s: %s is not emitted by the platform (see services/<name>/metrics.go)", r.Alert, s.metric)
 				continue
 			}
 			used = append(used, f)
@@ -379,6 +409,33 @@ func TestScrapeConfigCoversServices(t *testing.T) {
 		want := svc + ":" + port
 		if !slices.Contains(jobs[job], want) {
 			t.Errorf("job %s scrapes %v, want %s", job, jobs[job], want)
+		}
+	}
+}
+
+// ownMetricRE finds the platform's own metric names in README.md.
+var ownMetricRE = regexp.MustCompile("`(dotdo_[a-z0-9_]+)`")
+
+// TestReadmeListsEmittedMetrics: README.md documents exactly the
+// platform's own metric families that the services emit.
+func TestReadmeListsEmittedMetrics(t *testing.T) {
+	families, _ := emitAll(t)
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range ownMetricRE.FindAllStringSubmatch(string(b), -1) {
+		documented[m[1]] = true
+	}
+	for name := range families {
+		if strings.HasPrefix(name, "dotdo_") && !documented[name] {
+			t.Errorf("%s is emitted but not documented in README.md", name)
+		}
+	}
+	for name := range documented {
+		if familyOf(families, name) == nil {
+			t.Errorf("README.md documents %s, which no service emits", name)
 		}
 	}
 }

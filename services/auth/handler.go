@@ -52,6 +52,7 @@ func (h *handler) operator(ctx context.Context, req connect.AnyRequest) (authz.P
 
 func (h *handler) Authenticate(ctx context.Context, req *connect.Request[authv1.AuthenticateRequest]) (*connect.Response[authv1.AuthenticateResponse], error) {
 	p, err := h.svc.Authenticate(ctx, req.Msg.GetApiKey(), req.Msg.GetClient())
+	h.svc.metrics.attempt(ctx, err)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +61,7 @@ func (h *handler) Authenticate(ctx context.Context, req *connect.Request[authv1.
 
 func (h *handler) Authorize(ctx context.Context, req *connect.Request[authv1.AuthorizeRequest]) (*connect.Response[authv1.AuthorizeResponse], error) {
 	p, err := h.svc.Authorize(ctx, req.Msg.GetApiKey(), authz.Permission(req.Msg.GetPermission()), req.Msg.GetEnvironment(), req.Msg.GetClient())
+	h.svc.metrics.attempt(ctx, err)
 	if err != nil {
 		return nil, err
 	}

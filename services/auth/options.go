@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults used by New.
@@ -34,6 +36,7 @@ type config struct {
 	rotationGrace time.Duration
 	touchInterval time.Duration
 	logger        *slog.Logger
+	meterProvider metric.MeterProvider
 }
 
 // Option configures a Service.
@@ -119,4 +122,11 @@ func WithLogger(l *slog.Logger) Option {
 			c.logger = l
 		}
 	}
+}
+
+// WithMeterProvider records the service's metrics (MetricAttempts) on mp.
+// Without it they are recorded nowhere; the global OpenTelemetry provider is
+// never used.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.meterProvider = mp }
 }

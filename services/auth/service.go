@@ -40,6 +40,7 @@ type Service struct {
 	touches *touchTracker
 	grace   time.Duration
 	log     *slog.Logger
+	metrics *metrics
 }
 
 // New returns a Service that keeps its keys and audit events in st
@@ -68,6 +69,11 @@ func New(st Store, opts ...Option) *Service {
 		grace:   cfg.rotationGrace,
 		log:     cfg.logger,
 	}
+	m, err := newMetrics(cfg.meterProvider)
+	if err != nil {
+		s.log.Warn("auth: metrics", "err", err.Error())
+	}
+	s.metrics = m
 	if cfg.cacheTTL > 0 {
 		s.cache = newTokenCache(cfg.cacheTTL, cfg.cacheSize)
 	}

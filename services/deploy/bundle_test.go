@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/deploy/backend"
 )
@@ -55,17 +56,12 @@ func TestBearerToken(t *testing.T) {
 	}
 }
 
-func TestParseEnvironments(t *testing.T) {
-	envs, err := ParseEnvironments("production=prod-ns, staging")
-	if err != nil || len(envs) != 2 || envs[0] != (Environment{"production", "prod-ns"}) || envs[1] != (Environment{"staging", "dotdo-staging"}) {
-		t.Fatalf("ParseEnvironments = %+v, %v", envs, err)
-	}
-	if _, err := ParseEnvironments(" , "); err == nil {
-		t.Fatal("empty list accepted")
-	}
+// TestConfigValidation: New refuses environments that config.ParseEnvironments
+// would refuse, and a bad default compatibility date.
+func TestConfigValidation(t *testing.T) {
 	for _, c := range []Config{
-		{Environments: []Environment{{"Prod", "ns"}}},
-		{Environments: []Environment{{"a", "ns"}, {"b", "ns"}}},
+		{Environments: []config.Environment{{Name: "Prod", Namespace: "ns"}}},
+		{Environments: []config.Environment{{Name: "a", Namespace: "ns"}, {Name: "b", Namespace: "ns"}}},
 		{DefaultCompatibilityDate: "yesterday"},
 	} {
 		if _, err := New(c, nil, nil, nil); err == nil {

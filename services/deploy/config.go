@@ -3,10 +3,9 @@ package deploy
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/dot-do/platform/internal/names"
+	"github.com/dot-do/platform/internal/config"
 )
 
 // Defaults of Config.
@@ -31,55 +30,13 @@ const (
 	ServiceName = "dotdo-deploy"
 )
 
-// Environment is a deploy target: a name such as "production" and the
-// dispatch namespace its workers go to.
-type Environment struct {
-	// Name is the environment's name, for example "production".
-	Name string
-	// Namespace is the dispatch namespace, for example "dotdo-production".
-	Namespace string
-}
-
-// DefaultEnvironments returns production, staging and development, in
-// namespaces dotdo-production, dotdo-staging and dotdo-development.
-func DefaultEnvironments() []Environment {
-	return []Environment{
-		{Name: "production", Namespace: "dotdo-production"},
-		{Name: "staging", Namespace: "dotdo-staging"},
-		{Name: "development", Namespace: "dotdo-development"},
-	}
-}
-
-// ParseEnvironments reads a comma-separated list of environments, each
-// either "name" (namespace "dotdo-name") or "name=namespace", for example
-// "production=dotdo-production,staging".
-func ParseEnvironments(s string) ([]Environment, error) {
-	var envs []Environment
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		name, ns, ok := strings.Cut(item, "=")
-		name, ns = strings.TrimSpace(name), strings.TrimSpace(ns)
-		if !ok {
-			ns = "dotdo-" + name
-		}
-		envs = append(envs, Environment{Name: name, Namespace: ns})
-	}
-	if len(envs) == 0 {
-		return nil, fmt.Errorf("deploy: no environments in %q", s)
-	}
-	return envs, nil
-}
-
 // Config configures a Service. The zero value is usable: every zero field
 // takes its default.
 type Config struct {
 	// Environments are the environments deploys may target, in the order
-	// GetServiceInfo and ListNamespaces report them; DefaultEnvironments
-	// when empty.
-	Environments []Environment
+	// GetServiceInfo and ListNamespaces report them;
+	// config.DefaultEnvironments() when empty.
+	Environments []config.Environment
 	// DefaultCompatibilityDate applies to deploys without a compatibility
 	// date; DefaultCompatibilityDate when empty.
 	DefaultCompatibilityDate string
@@ -123,7 +80,7 @@ func (c Config) ReadMaxBytes() int {
 
 func (c Config) withDefaults() Config {
 	if len(c.Environments) == 0 {
-		c.Environments = DefaultEnvironments()
+		c.Environments = config.DefaultEnvironments()
 	}
 	if c.DefaultCompatibilityDate == "" {
 		c.DefaultCompatibilityDate = DefaultCompatibilityDate
@@ -151,19 +108,8 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
-	seenEnv := map[string]bool{}
-	seenNS := map[string]bool{}
-	for _, e := range c.Environments {
-		if !names.ValidEnvironment(e.Name) {
-			return fmt.Errorf("deploy: invalid environment name %q", e.Name)
-		}
-		if !names.ValidService(e.Namespace) {
-			return fmt.Errorf("deploy: invalid namespace %q for environment %q", e.Namespace, e.Name)
-		}
-		if seenEnv[e.Name] || seenNS[e.Namespace] {
-			return fmt.Errorf("deploy: environment %q or namespace %q configured twice", e.Name, e.Namespace)
-		}
-		seenEnv[e.Name], seenNS[e.Namespace] = true, true
+	if err := config.ValidateEnvironments(c.Environments); err != nil {
+		return fmt.Errorf("deploy: %w", err)
 	}
 	if !validDate(c.DefaultCompatibilityDate) {
 		return fmt.Errorf("deploy: invalid default compatibility date %q", c.DefaultCompatibilityDate)

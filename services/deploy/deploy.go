@@ -238,17 +238,24 @@ func (s *Service) recentByIdempotencyKey(ctx context.Context, env, service, acto
 }
 
 // ship records nd as pending, audits the start, uploads w and records and
-// audits the outcome. It runs under the lease of nd's service.
-func (s *Service) ship(ctx context.Context, c Caller, p authz.Principal, action string, nd store.NewDeployment, w worker) (Result, error) {
+// audits the outcome, which it counts in the metrics once it is final. It
+// runs under the lease of nd's service.
+func (s *Service) ship(ctx context.Context, c Caller, p authz.Principal, action string, nd store.NewDeployment, w worker) (res Result, err error) {
 	d, created, err := s.rec.BeginDeployment(ctx, nd)
 	if err != nil {
 		return Result{}, fmt.Errorf("record deployment: %w", err)
 	}
-	res := Result{Deployment: d, URL: s.url(d)}
+	res = Result{Deployment: d, URL: s.url(d)}
 	if !created {
 		res.Replayed = true
 		return res, replayErr(d)
 	}
+	start := s.now()
+	defer func() {
+		if res.Deployment.Status != store.StatusPending { // else Reconcile counts it
+			s.metrics.deployment(ctx, res.Deployment, err, s.now().Sub(start))
+		}
+	}()
 	resource := deploymentResource(d)
 	if err := s.auditor.append(ctx, event(ctx, c, p, action, resource, OutcomeStarted, deploymentDetail(d))); err != nil {
 		// Fail closed: nothing is uploaded without its audit record.

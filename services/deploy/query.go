@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
@@ -72,7 +73,7 @@ type Info struct {
 	// Version is the build version.
 	Version string
 	// Environments are the configured environments.
-	Environments []Environment
+	Environments []config.Environment
 	// Backend names the namespace backend.
 	Backend string
 }
@@ -82,7 +83,7 @@ func (s *Service) ServiceInfo(ctx context.Context, c Caller) (Info, error) {
 	if _, err := s.authz.Authenticate(ctx, c.Token, c.Client); err != nil {
 		return Info{}, err
 	}
-	return Info{Name: ServiceName, Version: s.cfg.Version, Environments: append([]Environment(nil), s.cfg.Environments...), Backend: s.backend.Name()}, nil
+	return Info{Name: ServiceName, Version: s.cfg.Version, Environments: append([]config.Environment(nil), s.cfg.Environments...), Backend: s.backend.Name()}, nil
 }
 
 // DependencyHealth is the health of one dependency.
@@ -192,7 +193,7 @@ func (s *Service) ListNamespaces(ctx context.Context, c Caller) ([]NamespaceStat
 	if err != nil {
 		return nil, err
 	}
-	var envs []Environment
+	var envs []config.Environment
 	for _, e := range s.cfg.Environments {
 		if p.Check(authz.PermDeploymentsRead, e.Name) == nil {
 			envs = append(envs, e)
@@ -217,7 +218,7 @@ func (s *Service) ListNamespaces(ctx context.Context, c Caller) ([]NamespaceStat
 	return out, nil
 }
 
-func (s *Service) namespaceStatus(ctx context.Context, e Environment) (NamespaceStatus, error) {
+func (s *Service) namespaceStatus(ctx context.Context, e config.Environment) (NamespaceStatus, error) {
 	st := NamespaceStatus{Environment: e.Name, Name: e.Namespace}
 	info, err := s.backend.NamespaceInfo(ctx, e.Namespace)
 	switch {
@@ -235,7 +236,7 @@ func (s *Service) namespaceStatus(ctx context.Context, e Environment) (Namespace
 // namespaces it created. The caller needs namespaces.manage on each
 // environment. The call is audited (ActionEnsureNamespaces).
 func (s *Service) EnsureNamespaces(ctx context.Context, c Caller, environments []string) ([]NamespaceStatus, []string, error) {
-	var envs []Environment
+	var envs []config.Environment
 	if len(environments) == 0 {
 		envs = s.cfg.Environments
 	}
@@ -272,7 +273,7 @@ func (s *Service) EnsureConfiguredNamespaces(ctx context.Context) ([]string, err
 }
 
 // ensure creates the missing namespaces of envs for p and audits it.
-func (s *Service) ensure(ctx context.Context, c Caller, p authz.Principal, envs []Environment) ([]NamespaceStatus, []string, error) {
+func (s *Service) ensure(ctx context.Context, c Caller, p authz.Principal, envs []config.Environment) ([]NamespaceStatus, []string, error) {
 	var created []string
 	out := make([]NamespaceStatus, 0, len(envs))
 	var opErr error

@@ -113,6 +113,7 @@ func (s *Service) resolve(ctx context.Context, d store.Deployment) (store.Deploy
 	if err != nil {
 		return d, fmt.Errorf("resolve pending deployment %s: %w", d.ID, err)
 	}
+	s.metrics.deployment(ctx, rd, nil, -1) // its start was another process's
 	s.log.InfoContext(ctx, "resolved pending deployment", "deployment", rd.ID, "service", rd.Service, "environment", rd.Environment,
 		"version", rd.Version, "status", rd.Status)
 	auditOutcome := OutcomeSuccess

@@ -19,12 +19,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -79,8 +82,9 @@ func (c Caller) LogValue() slog.Value {
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
-	now    func() time.Time
+	logger        *slog.Logger
+	now           func() time.Time
+	meterProvider metric.MeterProvider
 }
 
 // WithLogger sets the logger; slog.Default() otherwise. Nothing secret is
@@ -89,6 +93,13 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // WithClock sets the clock; time.Now otherwise.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithMeterProvider records a Service's metrics (MetricDeployments,
+// MetricDeploymentDuration) on mp. Without it they are recorded nowhere;
+// the global OpenTelemetry provider is never used.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.meterProvider = mp }
+}
 
 func buildOptions(opts []Option) options {
 	o := options{logger: slog.Default(), now: time.Now}
@@ -104,7 +115,7 @@ const tracerName = "github.com/dot-do/platform/services/deploy"
 // with New.
 type Service struct {
 	cfg     Config
-	envs    map[string]Environment
+	envs    map[string]config.Environment
 	authz   Authorizer
 	rec     Records
 	backend backend.Backend
@@ -113,6 +124,7 @@ type Service struct {
 	tracer  trace.Tracer
 	locks   keyedMutex
 	auditor auditor
+	metrics *metrics
 }
 
 // New returns a Service deploying with cfg (zero fields take their
@@ -123,9 +135,13 @@ func New(cfg Config, authz Authorizer, rec Records, b backend.Backend, opts ...O
 		return nil, err
 	}
 	o := buildOptions(opts)
-	envs := make(map[string]Environment, len(cfg.Environments))
+	envs := make(map[string]config.Environment, len(cfg.Environments))
 	for _, e := range cfg.Environments {
 		envs[e.Name] = e
+	}
+	m, err := newMetrics(o.meterProvider, cfg.Environments)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	return &Service{
 		cfg:     cfg,
@@ -137,6 +153,7 @@ func New(cfg Config, authz Authorizer, rec Records, b backend.Backend, opts ...O
 		now:     o.now,
 		tracer:  otel.Tracer(tracerName),
 		auditor: auditor{audit: rec, log: o.logger},
+		metrics: m,
 	}, nil
 }
 
@@ -145,7 +162,7 @@ func (s *Service) Config() Config { return s.cfg }
 
 // environment returns the configured environment name, or an
 // InvalidArgument naming field.
-func (s *Service) environment(field, name string) (Environment, error) {
+func (s *Service) environment(field, name string) (config.Environment, error) {
 	if e, ok := s.envs[name]; ok {
 		return e, nil
 	}
@@ -153,7 +170,7 @@ func (s *Service) environment(field, name string) (Environment, error) {
 	for i, e := range s.cfg.Environments {
 		names[i] = e.Name
 	}
-	return Environment{}, invalid(field, "unknown environment %q (configured: %s)", name, joinQuoted(names))
+	return config.Environment{}, invalid(field, "unknown environment %q (configured: %s)", name, joinQuoted(names))
 }
 
 func randomHex(n int) string {

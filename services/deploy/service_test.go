@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy"
@@ -476,7 +477,7 @@ func TestPermissions(t *testing.T) {
 // ServiceInfo and Health on the runtime.
 func TestNamespacesInfoHealth(t *testing.T) {
 	f := newFixture(t, withConfig(func(c *deploy.Config) {
-		c.Environments = []deploy.Environment{{Name: "production", Namespace: "dotdo-production"}, {Name: "preview", Namespace: "dotdo-preview"}}
+		c.Environments = []config.Environment{{Name: "production", Namespace: "dotdo-production"}, {Name: "preview", Namespace: "dotdo-preview"}}
 		c.Version = "v1.2.3"
 	}))
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -172,23 +173,23 @@ func checkService(s string) error {
 // validateDeploy checks in against the rules and the configuration and
 // returns the worker to store and upload. Nothing is recorded or uploaded
 // for an input it refuses.
-func (s *Service) validateDeploy(in DeployInput) (Environment, worker, error) {
+func (s *Service) validateDeploy(in DeployInput) (config.Environment, worker, error) {
 	if err := checkService(in.Service); err != nil {
-		return Environment{}, worker{}, err
+		return config.Environment{}, worker{}, err
 	}
 	env, err := s.environment("environment", in.Environment)
 	if err != nil {
-		return Environment{}, worker{}, err
+		return config.Environment{}, worker{}, err
 	}
 	w, err := s.buildWorker(in)
 	if err != nil {
-		return Environment{}, worker{}, err
+		return config.Environment{}, worker{}, err
 	}
 	if err := checkMetadata(in.Metadata); err != nil {
-		return Environment{}, worker{}, err
+		return config.Environment{}, worker{}, err
 	}
 	if len(in.IdempotencyKey) > MaxIdempotencyKeyLen {
-		return Environment{}, worker{}, invalid("idempotency_key", "longer than %d bytes", MaxIdempotencyKeyLen)
+		return config.Environment{}, worker{}, invalid("idempotency_key", "longer than %d bytes", MaxIdempotencyKeyLen)
 	}
 	return env, w, nil
 }

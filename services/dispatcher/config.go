@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/net/idna"
 
 	"github.com/dot-do/platform/internal/config"
@@ -19,7 +20,7 @@ import (
 // Defaults applied by New to zero Config fields.
 const (
 	// DefaultEnvironment is the environment served.
-	DefaultEnvironment = "production"
+	DefaultEnvironment = config.DefaultEnvironment
 	// DefaultBaseDomain is the base domain routed.
 	DefaultBaseDomain = "do"
 	// DefaultDefaultWorker serves the default hosts ("do", "api.do").
@@ -64,9 +65,10 @@ type Config struct {
 	// Environment is the environment whose workers are served
 	// (DefaultEnvironment if empty).
 	Environment string
-	// Namespace is the environment's dispatch namespace. If empty, the
-	// namespace that config.DefaultEnvironments gives Environment, else
-	// "dotdo-<Environment>". A live deployment recorded with another
+	// Namespace is the environment's dispatch namespace. If empty,
+	// config.DefaultNamespace(Environment), "dotdo-<Environment>", as in
+	// config.DefaultEnvironments (the binary reads it from
+	// DOTDO_ENVIRONMENTS). A live deployment recorded with another
 	// namespace is served from the namespace it records.
 	Namespace string
 	// BaseDomains are the domains whose hosts are routed ([DefaultBaseDomain]
@@ -135,6 +137,11 @@ type Config struct {
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Logger receives the dispatcher's logs (slog.Default() if nil).
 	Logger *slog.Logger
+	// MeterProvider receives the dispatcher's metrics (see MetricRequests
+	// and the other Metric* names), on a meter named MeterName; nil
+	// records them nowhere. The global OpenTelemetry provider is never
+	// used.
+	MeterProvider metric.MeterProvider
 }
 
 // withDefaults returns c with defaults applied and its names normalized, or
@@ -151,7 +158,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	def(&c.Environment, DefaultEnvironment)
-	def(&c.Namespace, namespaceOf(c.Environment))
+	def(&c.Namespace, config.DefaultNamespace(c.Environment))
 	def(&c.DefaultWorker, DefaultDefaultWorker)
 	def(&c.RuntimeURL, DefaultRuntimeURL)
 	defDur(&c.RefreshInterval, DefaultRefreshInterval)
@@ -218,16 +225,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("dispatcher: runtime URL %q: the path must need no escaping", c.RuntimeURL)
 	}
 	return c, nil
-}
-
-// namespaceOf returns the dispatch namespace of environment env.
-func namespaceOf(env string) string {
-	for _, e := range config.DefaultEnvironments {
-		if e.Name == env {
-			return e.Namespace
-		}
-	}
-	return "dotdo-" + env
 }
 
 // normalizeBaseDomain returns d in the form hosts are compared with: ASCII

@@ -101,9 +101,14 @@ func New(cfg Config, src Deployments) (*Dispatcher, error) {
 	if src == nil {
 		return nil, errors.New("dispatcher: a Deployments source is required")
 	}
-	m, err := newMetrics()
+	m, err := newMetrics(cfg.MeterProvider)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AnyWorker {
+		m.initSeries(context.Background(), nil) // no allow-list to start the series of
+	} else {
+		m.initSeries(context.Background(), cfg.Workers)
 	}
 	base, _ := url.Parse(cfg.RuntimeURL) // validated by withDefaults
 	base.Path = strings.TrimSuffix(base.Path, "/")
@@ -253,12 +258,12 @@ func (d *Dispatcher) refuse(w http.ResponseWriter, x *exchange) {
 	case MissBadPath:
 		status, code = http.StatusBadRequest, "bad_request"
 	case MissNotLive:
-		status, code = http.StatusNotFound, "no_live_version"
+		status, code = http.StatusNotFound, ReasonNoLiveVersion
 	case MissNotReady:
 		status, code = http.StatusServiceUnavailable, "not_ready"
 		w.Header().Set("Retry-After", "1")
 	default: // MissUnknownHost, MissUnknownWorker
-		status, code = http.StatusNotFound, "not_found"
+		status, code = http.StatusNotFound, ReasonNotFound
 	}
 	if status == http.StatusNotFound {
 		d.metrics.notFoundReason(context.Background(), code)

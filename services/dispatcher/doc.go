@@ -115,7 +115,8 @@
 //
 // # Metrics
 //
-// Recorded through the global OpenTelemetry MeterProvider: MetricRequests
-// and MetricDuration by worker and status, MetricNotFound by reason,
-// MetricUpstreamErrors by worker and kind, MetricRefreshErrors.
+// Recorded on Config.MeterProvider, never on the global provider (metrics.go):
+// MetricRequests and MetricDuration by worker and status, MetricNotFound by
+// reason, MetricUpstreamErrors by worker and kind, MetricRefreshErrors. New
+// starts the error counters' series at zero.
 package dispatcher

@@ -150,16 +150,16 @@ func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err erro
 	var opErr *net.OpError
 	switch {
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_unreachable", "unreachable", "the runtime is unreachable", err)
+		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_unreachable", UpstreamUnreachable, "the runtime is unreachable", err)
 	case isTimeout(err):
 		d.upstreamTimedOut(w, r, x, err)
 	default:
-		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_error", "error", "the runtime failed while handling the request", err)
+		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_error", UpstreamError, "the runtime failed while handling the request", err)
 	}
 }
 
 func (d *Dispatcher) upstreamTimedOut(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
-	d.upstreamFailed(w, r, x, http.StatusGatewayTimeout, "runtime_timeout", "timeout",
+	d.upstreamFailed(w, r, x, http.StatusGatewayTimeout, "runtime_timeout", UpstreamTimeout,
 		fmt.Sprintf("the worker did not answer within %s", d.cfg.UpstreamTimeout), err)
 }
 

@@ -12,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-
+	"github.com/dot-do/platform/internal/telemetry/telemetrytest"
 	"github.com/dot-do/platform/services/dispatcher"
 )
 
@@ -101,13 +98,9 @@ func TestRunRefreshes(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	prev := otel.GetMeterProvider()
-	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
-	t.Cleanup(func() { otel.SetMeterProvider(prev) })
-
+	rec := telemetrytest.NewRecorder()
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
+	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, MeterProvider: rec}, newFake("production", standardLive()))
 	base := front(t, d)
 	for _, host := range []string{"gateway.do", "gateway.do", "db.do", "nope.do", "schedule.do"} {
 		res := do(t, http.MethodGet, base, host, "/", nil, nil)
@@ -116,30 +109,13 @@ func TestMetrics(t *testing.T) {
 	up.Close()
 	do(t, http.MethodGet, base, "gateway.do", "/", nil, nil).Body.Close()
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch data := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range data.DataPoints {
-					key := m.Name
-					for _, kv := range p.Attributes.ToSlice() {
-						key += " " + string(kv.Key) + "=" + kv.Value.Emit()
-					}
-					got[key] += p.Value
-				}
-			case metricdata.Histogram[float64]:
-				for _, p := range data.DataPoints {
-					got[m.Name] += int64(p.Count)
-				}
-			}
+	got := rec.Collect(t)
+	for name, scope := range got.Scopes {
+		if scope != dispatcher.MeterName {
+			t.Errorf("%s recorded on scope %q, want %q", name, scope, dispatcher.MeterName)
 		}
 	}
-	for key, want := range map[string]int64{
+	got.Expect(t, map[string]int64{
 		dispatcher.MetricRequests + " status=418 worker=gateway":             2,
 		dispatcher.MetricRequests + " status=418 worker=db":                  1,
 		dispatcher.MetricRequests + " status=404 worker=":                    1,
@@ -148,11 +124,12 @@ func TestMetrics(t *testing.T) {
 		dispatcher.MetricNotFound + " reason=not_found":                      1,
 		dispatcher.MetricNotFound + " reason=no_live_version":                1,
 		dispatcher.MetricUpstreamErrors + " kind=unreachable worker=gateway": 1,
-		dispatcher.MetricDuration:                                            6,
-	} {
-		if got[key] != want {
-			t.Errorf("%s = %d; want %d (all: %v)", key, got[key], want, got)
-		}
+		// Started at zero by New, for every allow-listed worker.
+		dispatcher.MetricUpstreamErrors + " kind=timeout worker=mcp": 0,
+		dispatcher.MetricRefreshErrors:                               0,
+	})
+	if n := got.Total(dispatcher.MetricDuration); n != 6 {
+		t.Errorf("%s has %d samples, want 6", dispatcher.MetricDuration, n)
 	}
 }
 

@@ -6,33 +6,76 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/dot-do/platform/internal/telemetry"
 )
 
-// MeterName is the instrumentation scope of the dispatcher's metrics.
+// MeterName is the instrumentation scope of the dispatcher's metrics (the
+// otel_scope_name label of their series).
 const MeterName = "github.com/dot-do/platform/services/dispatcher"
 
-// Metric names, recorded through the global MeterProvider (otel.Meter).
+// The dispatcher's metrics, recorded on Config.MeterProvider. The comments
+// give the names Prometheus sees (dots become underscores, counters end in
+// _total, the unit of a histogram is appended); ops/prometheus/alerts.yml
+// uses them, and ops/prometheus/README.md documents them. Label values come
+// from small fixed sets: allow-listed (or live) worker names, HTTP status
+// codes, the error codes and kinds below; never a raw host or path.
 const (
-	// MetricRequests counts requests by worker ("" when none was picked)
-	// and HTTP status.
+	// MetricRequests counts the requests the dispatcher answered, by
+	// worker (AttrWorker, "" when no rule picked one) and HTTP status
+	// (AttrStatus; StatusClientClosed when the client went away first).
+	// Prometheus: dotdo_dispatcher_requests_total{worker, status}.
 	MetricRequests = "dotdo.dispatcher.requests"
-	// MetricDuration is the time from a request's arrival to the end of its
-	// response, in seconds, by worker and status.
+	// MetricDuration is the time from a request's arrival to the end of
+	// its response, in seconds, by worker and status.
+	// Prometheus: dotdo_dispatcher_request_duration_seconds{worker, status}.
 	MetricDuration = "dotdo.dispatcher.request.duration"
-	// MetricNotFound counts requests answered 404 by the dispatcher, by
-	// reason (the error code). The alert rules read it by this name.
-	MetricNotFound = telemetry.MetricDispatcherWorkerNotFound
-	// MetricUpstreamErrors counts requests the runtime did not answer, by
-	// worker and kind (unreachable, timeout, error). The alert rules read
-	// it by this name.
-	MetricUpstreamErrors = telemetry.MetricDispatcherUpstreamErrors
+	// MetricNotFound counts the requests the dispatcher answered 404, by
+	// reason (AttrReason: ReasonNotFound when no rule routed the request to
+	// an allowed worker, ReasonNoLiveVersion when the worker has nothing
+	// live). Prometheus: dotdo_dispatcher_worker_not_found_total{reason}.
+	MetricNotFound = "dotdo.dispatcher.worker_not_found"
+	// MetricUpstreamErrors counts the requests routed to a worker that the
+	// runtime did not answer, by worker and kind (AttrKind:
+	// UpstreamUnreachable, UpstreamTimeout, UpstreamError). An answer of
+	// the runtime, even a 5xx, is the worker's and is not counted.
+	// Prometheus: dotdo_dispatcher_upstream_errors_total{worker, kind}.
+	MetricUpstreamErrors = "dotdo.dispatcher.upstream_errors"
 	// MetricRefreshErrors counts failed reads of the live versions.
+	// Prometheus: dotdo_dispatcher_refresh_errors_total.
 	MetricRefreshErrors = "dotdo.dispatcher.refresh.errors"
+)
+
+// Attribute keys of the dispatcher's metrics (Prometheus label names).
+const (
+	// AttrWorker is the worker a request was routed to.
+	AttrWorker = "worker"
+	// AttrStatus is the HTTP status code of the answer.
+	AttrStatus = "status"
+	// AttrReason is why a request got 404: the code of its JSON error.
+	AttrReason = "reason"
+	// AttrKind is how the runtime failed a request.
+	AttrKind = "kind"
+)
+
+// Values of AttrReason: the codes of the dispatcher's 404 answers.
+const (
+	// ReasonNotFound: no rule routes the request to an allowed worker.
+	ReasonNotFound = "not_found"
+	// ReasonNoLiveVersion: the worker has no live version.
+	ReasonNoLiveVersion = "no_live_version"
+)
+
+// Values of AttrKind.
+const (
+	// UpstreamUnreachable: the runtime could not be reached.
+	UpstreamUnreachable = "unreachable"
+	// UpstreamTimeout: the runtime did not answer within UpstreamTimeout.
+	UpstreamTimeout = "timeout"
+	// UpstreamError: the runtime failed while handling the request.
+	UpstreamError = "error"
 )
 
 // StatusClientClosed is the status recorded (never sent) for a request
@@ -42,6 +85,7 @@ const StatusClientClosed = 499
 // durationBuckets suit a proxy in front of workers: from 0.25 ms to 30 s.
 var durationBuckets = []float64{0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
+// metrics are the dispatcher's instruments, one set per Dispatcher.
 type metrics struct {
 	requests       metric.Int64Counter
 	duration       metric.Float64Histogram
@@ -59,23 +103,37 @@ type attrKey struct {
 	status int
 }
 
-func newMetrics() (*metrics, error) {
-	m := otel.Meter(MeterName)
-	var err error
-	var errs [5]error
-	out := &metrics{}
-	out.requests, errs[0] = m.Int64Counter(MetricRequests, metric.WithDescription("Requests by worker and status."), metric.WithUnit("{request}"))
-	out.duration, errs[1] = m.Float64Histogram(MetricDuration, metric.WithDescription("Request duration through the dispatcher."),
-		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...))
-	out.notFound, errs[2] = m.Int64Counter(MetricNotFound, metric.WithDescription("Requests answered 404 by the dispatcher, by reason."), metric.WithUnit("{request}"))
-	out.upstreamErrors, errs[3] = m.Int64Counter(MetricUpstreamErrors, metric.WithDescription("Requests the runtime did not answer, by worker and kind."), metric.WithUnit("{request}"))
-	out.refreshErrors, errs[4] = m.Int64Counter(MetricRefreshErrors, metric.WithDescription("Failed reads of the live versions."), metric.WithUnit("{error}"))
-	for _, e := range errs {
-		if e != nil && err == nil {
-			err = fmt.Errorf("dispatcher: metrics: %w", e)
+// newMetrics creates the dispatcher's instruments on mp (nil: recorded
+// nowhere).
+func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+	in := telemetry.NewInstruments(mp, MeterName)
+	m := &metrics{
+		requests: in.Counter(MetricRequests, "{request}", "Requests answered by the dispatcher, by worker and status."),
+		duration: in.Histogram(MetricDuration, "s", "Time from a request's arrival to the end of its response, by worker and status.",
+			durationBuckets),
+		notFound:       in.Counter(MetricNotFound, "{request}", "Requests answered 404 by the dispatcher, by reason."),
+		upstreamErrors: in.Counter(MetricUpstreamErrors, "{request}", "Requests the runtime did not answer, by worker and kind."),
+		refreshErrors:  in.Counter(MetricRefreshErrors, "{error}", "Failed reads of the live versions."),
+	}
+	if err := in.Err(); err != nil {
+		return nil, fmt.Errorf("dispatcher: metrics: %w", err)
+	}
+	return m, nil
+}
+
+// initSeries creates the error counters' series at zero (the upstream
+// errors for each of workers, the allow-list), so that rate() and
+// increase() see the first error after start-up.
+func (m *metrics) initSeries(ctx context.Context, workers []string) {
+	for _, r := range []string{ReasonNotFound, ReasonNoLiveVersion} {
+		m.notFound.Add(ctx, 0, metric.WithAttributes(attribute.String(AttrReason, r)))
+	}
+	for _, w := range workers {
+		for _, k := range []string{UpstreamUnreachable, UpstreamTimeout, UpstreamError} {
+			m.upstreamErrors.Add(ctx, 0, metric.WithAttributes(attribute.String(AttrWorker, w), attribute.String(AttrKind, k)))
 		}
 	}
-	return out, err
+	m.refreshErrors.Add(ctx, 0)
 }
 
 // request records one finished request.
@@ -84,17 +142,19 @@ func (m *metrics) request(ctx context.Context, worker string, status int, elapse
 	opt, ok := m.attrs.Load(k)
 	if !ok {
 		opt, _ = m.attrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("worker", worker), attribute.Int("status", status))))
+			attribute.String(AttrWorker, worker), attribute.Int(AttrStatus, status))))
 	}
 	o := opt.(metric.MeasurementOption)
 	m.requests.Add(ctx, 1, o)
 	m.duration.Record(ctx, elapsed.Seconds(), o)
 }
 
-func (m *metrics) notFoundReason(ctx context.Context, code string) {
-	m.notFound.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", code)))
+// notFoundReason counts one 404 answer of the dispatcher's.
+func (m *metrics) notFoundReason(ctx context.Context, reason string) {
+	m.notFound.Add(ctx, 1, metric.WithAttributes(attribute.String(AttrReason, reason)))
 }
 
+// upstreamError counts one request to worker that the runtime failed.
 func (m *metrics) upstreamError(ctx context.Context, worker, kind string) {
-	m.upstreamErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("worker", worker), attribute.String("kind", kind)))
+	m.upstreamErrors.Add(ctx, 1, metric.WithAttributes(attribute.String(AttrWorker, worker), attribute.String(AttrKind, kind)))
 }
