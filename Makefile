@@ -3,6 +3,7 @@
 
 SHELL := /bin/bash
 BUF := go tool -modfile=tools/go.mod buf
+GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
 # The services and their plumbing run under the race detector; the rest
 # (end-to-end tests of built binaries, ops checks, benchmarks' tests) without.
 RACE_PKGS := ./internal/... ./services/...
@@ -48,11 +49,13 @@ checkgenerate: generate
 		git status --short -- gen internal/protoimage; \
 		echo "gen/ is stale: run 'make generate' and commit it"; exit 1; fi
 
-## lint: gofmt, go vet, buf lint, buf format, buf breaking (against main, when main has protos).
+## lint: gofmt, go vet, golangci-lint (staticcheck, errcheck, no init(), the layering
+## rules of .golangci.yml), buf lint, buf format, buf breaking (against main, when main has protos).
 lint: proto-deps
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	$(GOLANGCI_LINT) run ./...
 	$(BUF) lint
 	$(BUF) format -d --exit-code proto
 	./scripts/buf-breaking.sh main
