@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +20,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/dispatcher/dispatchertest"
@@ -40,11 +39,9 @@ func (s staticLive) ListDeployments(context.Context, store.ListFilter) ([]store.
 	return out, "", nil
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 func newDispatcher(tb testing.TB, cfg dispatcher.Config, live staticLive) *dispatcher.Dispatcher {
 	tb.Helper()
-	cfg.InvokeToken, cfg.Logger = dispatchertest.InvokeToken, quiet
+	cfg.InvokeToken, cfg.Logger = dispatchertest.InvokeToken, testsupport.QuietLogger()
 	d, err := dispatcher.New(cfg, live)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,24 +54,16 @@ func newDispatcher(tb testing.TB, cfg dispatcher.Config, live staticLive) *dispa
 }
 
 // serve serves d as the dispatcher binary does (internal/server, h2c,
-// Middleware) on loopback and returns its address.
+// Middleware) on loopback and returns its base URL.
 func serve(tb testing.TB, d *dispatcher.Dispatcher) string {
 	tb.Helper()
-	opts, err := rpc.HandlerOptions(rpc.WithLogger(quiet))
+	opts, err := rpc.HandlerOptions(rpc.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := server.New("dispatcher", server.WithLogger(quiet), server.WithMiddleware(dispatcher.Middleware(d)))
+	srv := server.New("dispatcher", server.WithLogger(testsupport.QuietLogger()), server.WithMiddleware(dispatcher.Middleware(d)))
 	srv.Register(dispatcherv1connect.NewDispatcherServiceHandler(dispatcher.NewHandler(d), opts...))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, ln); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
+	return testsupport.Serve(tb, srv)
 }
 
 // explicitlyRun reports whether the -run pattern names test, so that a
@@ -207,8 +196,8 @@ func TestLoad(t *testing.T) {
 	// The runtime served on its own listener, as in every layout.
 	runtimeSrv := httptest.NewServer(rt.Handler())
 	defer runtimeSrv.Close()
-	overHTTP := "http://" + serve(t, newDispatcher(t, dispatcher.Config{RuntimeURL: runtimeSrv.URL}, live)) + "/"
-	inProcess := "http://" + serve(t, newDispatcher(t, dispatcher.Config{Runtime: rt.Handler()}, live)) + "/"
+	overHTTP := serve(t, newDispatcher(t, dispatcher.Config{RuntimeURL: runtimeSrv.URL}, live)) + "/"
+	inProcess := serve(t, newDispatcher(t, dispatcher.Config{Runtime: rt.Handler()}, live)) + "/"
 	directURL := runtimeSrv.URL + dispatcher.InvokePrefix + namespace + "/gateway/" + strconv.FormatInt(version, 10) + "/"
 
 	client := &http.Client{Transport: &http.Transport{

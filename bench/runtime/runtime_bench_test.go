@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -41,6 +40,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
@@ -72,7 +72,7 @@ func newBench(b *testing.B) *bench {
 		InvokeToken:       invokeToken,
 		MaxLoadedVersions: 10000,
 		MaxRSSBytes:       8 << 30,
-		Logger:            slog.New(slog.DiscardHandler),
+		Logger:            testsupport.QuietLogger(),
 	})
 	if err != nil {
 		b.Fatal(err)

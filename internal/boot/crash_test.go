@@ -1,10 +1,8 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db"
 	"github.com/dot-do/platform/services/db/store"
 )
@@ -88,26 +87,26 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	g := newGate()
 	t.Cleanup(g.open)
-	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token), rpc.WithLogger(quietLogger()), rpc.WithInterceptors(g.interceptor()))
+	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token), rpc.WithLogger(testsupport.QuietLogger()), rpc.WithInterceptors(g.interceptor()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbSrv := server.New("db", server.WithLogger(quietLogger()))
+	dbSrv := server.New("db", server.WithLogger(testsupport.QuietLogger()))
 	dbSrv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st), opts...))
 	dbURL := serve(t, dbSrv)
 	ac := AuthConfig{Common: Common{DataDir: dir, InternalToken: token}, DBURL: dbURL}
-	authSrv, err := ac.Server(quietLogger())
+	authSrv, err := ac.Server(testsupport.QuietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	authURL := serve(t, authSrv)
 	rc := RuntimeConfig{Common: Common{DataDir: dir, InternalToken: token}}
-	rt, err := rc.Runtime(ctx, quietLogger())
+	rt, err := rc.Runtime(ctx, testsupport.QuietLogger())
 	if err != nil {
 		t.Skipf("runtime unavailable (is workerd installed? run npm ci): %v", err)
 	}
 	t.Cleanup(func() { rt.Close() })
-	runtimeURL := serve(t, rc.Server(quietLogger(), rt))
+	runtimeURL := serve(t, rc.Server(testsupport.QuietLogger(), rt))
 	adminKey, err := Bootstrap(ctx, authURL, token, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -118,20 +117,16 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/deploy").CombinedOutput(); err != nil {
 		t.Fatalf("build deploy: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testsupport.FreeAddr(t)
 	env := append(os.Environ(),
 		"DOTDO_DEPLOY_ADDR="+addr, "DOTDO_DB_URL="+dbURL, "DOTDO_AUTH_URL="+authURL, "DOTDO_RUNTIME_URL="+runtimeURL,
 		"DOTDO_INTERNAL_TOKEN="+token, "DOTDO_DATA_DIR="+dir, "DOTDO_DEPLOY_LEASE_TTL=2s",
 		"DOTDO_ENVIRONMENTS=production=dotdo-production")
-	startDeploy := func() (*exec.Cmd, *bytes.Buffer) {
+	startDeploy := func() (*exec.Cmd, *testsupport.LogBuffer) {
 		cmd := exec.Command(bin)
 		cmd.Env = env
-		var logs bytes.Buffer
+		// Read while the process still writes to it.
+		var logs testsupport.LogBuffer
 		cmd.Stderr = &logs
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {

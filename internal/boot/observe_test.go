@@ -1,14 +1,12 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,31 +21,14 @@ import (
 	"github.com/dot-do/platform/internal/logging"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 )
-
-// syncBuffer is a bytes.Buffer safe for the loggers of several services.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // observedStack runs the platform with every span recorded and every log
 // line (debug included) captured.
-func observedStack(t *testing.T) (*testStack, *tracetest.SpanRecorder, *syncBuffer) {
+func observedStack(t *testing.T) (*testStack, *tracetest.SpanRecorder, *testsupport.LogBuffer) {
 	rec := tracetest.NewSpanRecorder()
-	logs := &syncBuffer{}
+	logs := &testsupport.LogBuffer{}
 	o := &observe{
 		telemetry: func(service string) *telemetry.Telemetry {
 			tel, err := telemetry.New(context.Background(), service, telemetry.WithSpanProcessor(rec), telemetry.WithoutRuntimeMetrics())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // testStack is the whole platform (db on SQLite, auth, runtime with workerd,
@@ -33,7 +34,7 @@ type observe struct {
 func (o *observe) common(s *testStack, service string) (Common, *slog.Logger) {
 	c := Common{DataDir: s.dir, InternalToken: s.token}
 	if o == nil {
-		return c, quietLogger()
+		return c, testsupport.QuietLogger()
 	}
 	c.Telemetry = o.telemetry(service)
 	c.dev = true // one machine, one user: /metrics beside every service

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // clearOTelEnv unsets every variable that could make a test export spans
@@ -465,14 +466,9 @@ func TestShutdownIsIdempotent(t *testing.T) {
 func TestServeMetrics(t *testing.T) {
 	clearOTelEnv(t)
 	tel, _ := newTelemetry(t, "dispatcher")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tel.ServeMetrics(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	// Serve's cleanup cancels the context and fails the test unless
+	// ServeMetrics then returns nil.
+	base := testsupport.Serve(t, testsupport.ServeFunc(tel.ServeMetrics))
 
 	res, err := http.Get(base + telemetry.MetricsPath)
 	if err != nil {
@@ -490,15 +486,6 @@ func TestServeMetrics(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /: %d, want 404 (only /metrics is served)", res.StatusCode)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("ServeMetrics after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ServeMetrics did not return after cancel")
 	}
 }
 

@@ -2,10 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +11,7 @@ import (
 	"connectrpc.com/grpchealth"
 
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 func TestRun(t *testing.T) {
@@ -65,20 +62,9 @@ func TestRun(t *testing.T) {
 // TestAgainstPlatformServer probes the platform's own server (h1 and h2c,
 // grpchealth mounted by package server), as the containers do.
 func TestAgainstPlatformServer(t *testing.T) {
-	srv := server.New("probe", server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := server.New("probe", server.WithLogger(testsupport.QuietLogger()))
 	srv.Handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	base := "http://" + ln.Addr().String()
+	base := testsupport.Serve(t, srv)
 	var stderr bytes.Buffer
 	for _, u := range []string{base, base + "/healthz"} {
 		// The server may still be starting: retry briefly.

@@ -3,13 +3,13 @@ package auth
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth/apikey"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
@@ -135,7 +135,7 @@ func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Helper()
 	h := &harness{t: t, sink: &recordingSink{}, clock: newFakeClock()}
 	h.store = &countingStore{Store: sqlitetest.Open(t, store.WithClock(h.clock.Now)), sink: h.sink}
-	all := append([]Option{WithClock(h.clock.Now), WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	all := append([]Option{WithClock(h.clock.Now), WithLogger(testsupport.QuietLogger())}, opts...)
 	h.svc = New(h.store, all...)
 	key, _, err := h.svc.Bootstrap(context.Background(), "root")
 	if err != nil {

@@ -2,8 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/telemetry/telemetrytest"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
@@ -27,7 +26,7 @@ import (
 func TestAttemptMetrics(t *testing.T) {
 	ctx := context.Background()
 	rec := telemetrytest.NewRecorder()
-	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(testsupport.QuietLogger()),
 		auth.WithThrottle(auth.ThrottleConfig{MaxFailures: 2}),
 		auth.WithMeterProvider(rec))
 	if got := attempts(t, rec); len(got) != 5 || got[auth.AttemptError] != 0 {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/backend"
 	"github.com/dot-do/platform/services/deploy/deploytest"
@@ -28,28 +28,15 @@ import (
 // gRPC-Web and REST through vanguard) on a loopback port.
 func serve(t *testing.T, f *fixture) string {
 	t.Helper()
-	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(f.svc.Config().ReadMaxBytes()), rpc.WithLogger(deploytest.QuietLogger()))
+	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(f.svc.Config().ReadMaxBytes()), rpc.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New("deploy", server.WithLogger(deploytest.QuietLogger()), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
+	srv := server.New("deploy", server.WithLogger(testsupport.QuietLogger()), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(f.svc), opts...))
-	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), f.store, deploy.WithLogger(deploytest.QuietLogger()))
+	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), f.store, deploy.WithLogger(testsupport.QuietLogger()))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return testsupport.Serve(t, srv)
 }
 
 var protocols = []struct {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/runtime"
 )
@@ -215,11 +216,7 @@ func TestProxyForwardsHeadersAndBody(t *testing.T) {
 // TestProxyRemovesResponseHopHeaders answers from a raw upstream, whose
 // headers net/http cannot tidy up, and checks what reaches the client.
 func TestProxyRemovesResponseHopHeaders(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testsupport.Listen(t)
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -437,12 +434,7 @@ func TestProxyClientDisconnectCancelsUpstream(t *testing.T) {
 }
 
 func TestProxyRuntimeUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testsupport.FreeAddr(t) // nothing listens there
 	d := newDispatcher(t, dispatcher.Config{RuntimeURL: "http://" + addr}, newFake("production", standardLive()))
 	wantError(t, do(t, http.MethodGet, front(t, d), "gateway.do", "/", nil, nil), http.StatusBadGateway, "runtime_unreachable")
 }
@@ -543,7 +535,7 @@ func TestProxyRefusals(t *testing.T) {
 		// here): 503 not_ready.
 		down := newFake("production", nil)
 		down.fail(errors.New("db unreachable"))
-		notReady, err := dispatcher.New(l.to(dispatcher.Config{InvokeToken: "t", Logger: quietLogger()}, up), down)
+		notReady, err := dispatcher.New(l.to(dispatcher.Config{InvokeToken: "t", Logger: testsupport.QuietLogger()}, up), down)
 		if err != nil {
 			t.Fatal(err)
 		}

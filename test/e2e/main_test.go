@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // platform is the running `dotdo dev`.
@@ -44,15 +45,6 @@ func TestMain(m *testing.M) {
 		stop()
 	}
 	os.Exit(code)
-}
-
-func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // workerd returns the workerd binary installed by npm, or "".
@@ -95,7 +87,7 @@ func start() (int, func()) {
 	platform.dataDir = filepath.Join(tmp, "data")
 	addrs := map[string]string{}
 	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER"} {
-		addrs[s] = freePort()
+		addrs[s] = testsupport.FreeAddr(nil) // TestMain has no testing.TB
 	}
 	platform.apiURL = "http://" + addrs["DEPLOY"]
 	platform.dispURL = "http://" + addrs["DISPATCHER"]

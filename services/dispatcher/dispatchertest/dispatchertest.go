@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	wfp "github.com/cloudflare/cloudflare-go/v6/workers_for_platforms"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
@@ -57,7 +57,7 @@ func StartRuntime(tb testing.TB) *Runtime {
 		InvokeToken:    InvokeToken,
 		HealthInterval: 500 * time.Millisecond,
 		HealthTimeout:  5 * time.Second,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         testsupport.QuietLogger(),
 	})
 	if err != nil {
 		tb.Fatalf("runtime.New: %v", err)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/deploy/backend"
 	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
 )
@@ -39,13 +40,12 @@ func startSteady(t *testing.T) string {
 	if err != nil {
 		t.Skip("skipping the contract test: npx is not installed")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := testsupport.FreeAddr(t)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(npx, "--yes", "--package=@stdy/cli@0.22.2", "steady", "--host", "127.0.0.1", "-p", fmt.Sprint(port),
+	cmd := exec.Command(npx, "--yes", "--package=@stdy/cli@0.22.2", "steady", "--host", "127.0.0.1", "-p", port,
 		"--validator-form-array-format=repeat", "--validator-form-object-format=dots", "-q", contract)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -59,7 +59,6 @@ func startSteady(t *testing.T) string {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
