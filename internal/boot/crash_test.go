@@ -135,7 +135,9 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		if err := WaitHealthy(wctx, "http://"+addr); err != nil {
-			cmd.Process.Kill()
+			// The test fails either way; a process that has exited
+			// already makes Kill fail, which is no news.
+			_ = cmd.Process.Kill()
 			t.Fatalf("deploy did not start: %v\n%s", err, logs.String())
 		}
 		return cmd, &logs
@@ -164,7 +166,9 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	first.Wait()
+	if err := first.Wait(); err == nil {
+		t.Fatal("the deploy process exited cleanly after SIGKILL")
+	}
 	if err := <-deployErr; err == nil {
 		t.Fatal("the client saw success from a killed process")
 	}
@@ -172,8 +176,12 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 
 	second, logs := startDeploy()
 	defer func() {
-		second.Process.Signal(syscall.SIGTERM)
-		second.Wait()
+		if err := second.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Errorf("stop the deploy process: %v", err)
+		}
+		if err := second.Wait(); err != nil {
+			t.Errorf("the deploy process after SIGTERM: %v\n%s", err, logs.String())
+		}
 	}()
 	// Healthy means Prepare ran, including the reconciler.
 	d, err := st.GetDeployment(ctx, pending[0].ID)

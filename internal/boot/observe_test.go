@@ -35,7 +35,11 @@ func observedStack(t *testing.T) (*testStack, *tracetest.SpanRecorder, *testsupp
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { tel.Shutdown(context.Background()) })
+			t.Cleanup(func() {
+				if err := tel.Shutdown(context.Background()); err != nil {
+					t.Errorf("%s telemetry Shutdown: %v", service, err)
+				}
+			})
 			return tel
 		},
 		logger: func(service string) *slog.Logger { return logging.New(logs, service, slog.LevelDebug) },
@@ -263,7 +267,9 @@ func TestDeploymentMetrics(t *testing.T) {
 		t.Fatal("a worker that throws at top level deployed")
 	}
 	// Refused before anything was recorded: not counted.
-	c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "m", Environment: "mars", Script: worker("x")}))
+	if _, err := c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "m", Environment: "mars", Script: worker("x")})); err == nil {
+		t.Fatal("a deploy to an unknown environment succeeded")
+	}
 	res, err := http.Get(s.apiURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

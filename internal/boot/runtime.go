@@ -191,7 +191,7 @@ func (c *RuntimeConfig) shareLocal(rt *runtime.Runtime) {
 // which would clean (and redirect) the worker's path: /api//db must reach
 // the worker as it was sent.
 func (c *RuntimeConfig) Server(logger *slog.Logger, rt *runtime.Runtime) *server.Server {
-	var h http.Handler = rt.Handler()
+	h := rt.Handler()
 	if c.Telemetry != nil {
 		h = c.Telemetry.HTTPHandler(h, "runtime")
 	}

@@ -131,8 +131,15 @@ func serveDispatcher(t *testing.T, pc DispatcherConfig, logger *slog.Logger) str
 	if err != nil {
 		t.Fatal(err)
 	}
-	go d.Run(ctx)
-	t.Cleanup(func() { cancel(); d.Close() })
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("dispatcher Run: %v", err)
+		}
+		d.Close()
+	})
 	srv, err := pc.Server(logger, d)
 	if err != nil {
 		t.Fatal(err)

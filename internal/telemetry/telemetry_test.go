@@ -54,12 +54,19 @@ func newTelemetry(t *testing.T, service string, opts ...telemetry.Option) (*tele
 	if err != nil {
 		t.Fatalf("New(%q): %v", service, err)
 	}
+	shutdownAtEnd(t, tel, context.Background())
+	return tel, rec
+}
+
+// shutdownAtEnd shuts tel down with ctx when t ends, and fails t when that
+// fails.
+func shutdownAtEnd(t *testing.T, tel *telemetry.Telemetry, ctx context.Context) {
+	t.Helper()
 	t.Cleanup(func() {
-		if err := tel.Shutdown(context.Background()); err != nil {
+		if err := tel.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return tel, rec
 }
 
 // h2cClient speaks HTTP/2 without TLS, as the platform's services do.
@@ -220,7 +227,7 @@ func TestSetupInstallsGlobals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	shutdownAtEnd(t, tel, context.Background())
 	if got := otel.GetTracerProvider(); got != tel.TracerProvider() {
 		t.Fatalf("global tracer provider is %T, not Setup's", got)
 	}
@@ -308,7 +315,7 @@ func TestOTLPExportFromEnvironment(t *testing.T) {
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Write(out)
+		_, _ = w.Write(out) // the exporter reports a short answer itself
 	}))
 	defer collector.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
@@ -366,7 +373,7 @@ func TestNoExporterStillTraces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	shutdownAtEnd(t, tel, context.Background())
 	if tel.TraceExporter() != telemetry.ExporterNone {
 		t.Fatalf("TraceExporter() = %q, want none", tel.TraceExporter())
 	}
@@ -434,8 +441,8 @@ func TestExporterChoice(t *testing.T) {
 			// Nothing was exported, so shutting down must not wait on the
 			// unreachable endpoint.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			defer tel.Shutdown(ctx)
+			t.Cleanup(cancel)
+			shutdownAtEnd(t, tel, ctx)
 			if got := tel.TraceExporter(); got != c.want {
 				t.Errorf("TraceExporter() = %q, want %q", got, c.want)
 			}

@@ -174,7 +174,11 @@ func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if err := tel.Shutdown(context.Background()); err != nil {
+			t.Errorf("telemetry Shutdown: %v", err)
+		}
+	})
 	mp := tel.MeterProvider()
 
 	auth.New(sqlitetest.Open(t), auth.WithMeterProvider(mp), auth.WithLogger(testsupport.QuietLogger()))

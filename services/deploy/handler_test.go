@@ -60,13 +60,15 @@ func bearer(token string) connect.ClientOption {
 	}))
 }
 
-func wantCode(t *testing.T, err error, code connect.Code, contains string) *connect.Error {
+// wantCode fails t unless err is a Connect error with code and a message
+// containing contains, and returns the error's details.
+func wantCode(t *testing.T, err error, code connect.Code, contains string) []*connect.ErrorDetail {
 	t.Helper()
 	var cerr *connect.Error
 	if !errors.As(err, &cerr) || cerr.Code() != code || !strings.Contains(cerr.Message(), contains) {
 		t.Fatalf("err = %v, want %v containing %q", err, code, contains)
 	}
-	return cerr
+	return cerr.Details()
 }
 
 // TestHandler runs the Deploy API through Connect, gRPC and gRPC-Web
@@ -170,9 +172,9 @@ func TestHandler(t *testing.T) {
 			})
 			_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: service, Environment: "production", Script: script("x")}))
 			mem.SetUploadHook(nil)
-			cerr := wantCode(t, err, connect.CodeInvalidArgument, "Uncaught SyntaxError")
+			details := wantCode(t, err, connect.CodeInvalidArgument, "Uncaught SyntaxError")
 			var failed *deployv1.Deployment
-			for _, det := range cerr.Details() {
+			for _, det := range details {
 				if v, err := det.Value(); err == nil {
 					failed, _ = v.(*deployv1.Deployment)
 				}

@@ -117,7 +117,7 @@ func TestMetrics(t *testing.T) {
 // live re-reads the live versions (at most every 100 ms), so a worker's
 // first deploy serves without waiting for the periodic refresh.
 func TestFirstDeployServesAtOnce(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "served") })
 	src := newFake("production", map[string]int64{"gateway": 1})
 	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, RefreshInterval: time.Hour}, src)
 	base := front(t, d)

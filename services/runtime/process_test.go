@@ -104,11 +104,10 @@ func TestRecycle(t *testing.T) {
     return new Response("slow done");
   },
 }`, nil)
-	pid0 := e.pid("ns")
 	if s, b := e.invoke("ns", "slow", slow, "/"); s != 200 || b != "slow done" {
 		t.Fatalf("slow: %d %q", s, b)
 	}
-	pid0 = e.pid("ns")
+	pid0 := e.pid("ns") // the process that served it
 
 	// A request in flight on the old process survives the swap.
 	done := make(chan string, 1)

@@ -153,7 +153,7 @@ func TestRequests(t *testing.T) {
 		reqs = append(reqs, s)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"success":true,"errors":[],"messages":[],"result":["a"]}`)
+		_, _ = io.WriteString(w, `{"success":true,"errors":[],"messages":[],"result":["a"]}`) // the client checks what arrives
 	}))
 	defer srv.Close()
 	b, err := cloudflare.New(cloudflare.Config{
@@ -209,7 +209,7 @@ func TestErrorsHoldNoToken(t *testing.T) {
 			fmt.Fprintf(w, `{"success":false,"errors":[{"code":10021,"message":%q}],"messages":[],"result":null}`, "bad request: "+echo)
 		case "text":
 			w.WriteHeader(http.StatusBadGateway)
-			io.WriteString(w, "proxy error for "+echo)
+			_, _ = io.WriteString(w, "proxy error for "+echo) // the client checks what arrives
 		case "drop":
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			conn.Close()

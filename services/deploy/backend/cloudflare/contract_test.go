@@ -54,9 +54,16 @@ func startSteady(t *testing.T) string {
 		t.Skipf("skipping the contract test: npx failed to start: %v", err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() {
+		// The mock only ever ends killed (below) or by failing to start,
+		// which the wait for its port reports with its output.
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("kill the mock: %v", err)
+		}
 		<-exited
 	})
 	deadline := time.Now().Add(60 * time.Second)
