@@ -1,7 +1,8 @@
 // Package testsupport holds the few helpers that the platform's tests,
 // benchmarks and test-support packages share: a listener or a server on a
 // free loopback port that stops when the test ends, a log buffer safe for
-// concurrent writers, and a logger that discards everything.
+// concurrent writers, a logger that discards everything, and a file
+// written with its directories.
 //
 // It imports only the standard library, so that any package may use it
 // (internal/server's *Server is served through the Server interface it
@@ -12,8 +13,11 @@ package testsupport
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +52,18 @@ func (l *LogBuffer) String() string {
 // so far.
 func (l *LogBuffer) Count(substr string) int {
 	return strings.Count(l.String(), substr)
+}
+
+// WriteFile writes content to path with perm, creating the missing parent
+// directories (0o755) first, and fails tb when it cannot.
+func WriteFile(tb testing.TB, path, content string, perm fs.FileMode) {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Listen returns a TCP listener on a free loopback port, closed when tb
