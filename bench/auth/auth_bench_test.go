@@ -47,7 +47,7 @@ func stack(b *testing.B) (string, string, string) {
 	dir := b.TempDir()
 	tok := credential.Generate()
 	dbc := boot.DBConfig{Common: boot.Common{DataDir: dir, InternalToken: tok}}
-	st, err := dbc.OpenStore(context.Background())
+	st, err := dbc.OpenStore(context.Background(), slog.Default())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -81,7 +82,7 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 
 	// db with the gate, auth, runtime: in this process.
 	dbc := DBConfig{Common: Common{DataDir: dir, InternalToken: token}}
-	st, err := dbc.OpenStore(ctx)
+	st, err := dbc.OpenStore(ctx, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the deploy never reached CompleteDeployment")
 	}
-	pending, err := st.ListPending(ctx)
+	pending, _, err := st.ListPending(ctx, store.Page{})
 	if err != nil || len(pending) != 1 {
 		t.Fatalf("pending before the crash = %v, %v", pending, err)
 	}
@@ -188,7 +189,7 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	if d.Status != store.StatusLive {
 		t.Fatalf("after restart the deployment is %s (%s), want live\n%s", d.Status, d.Error, logs.String())
 	}
-	if left, _ := st.ListPending(ctx); len(left) != 0 {
+	if left, _, _ := st.ListPending(ctx, store.Page{}); len(left) != 0 {
 		t.Fatalf("still pending after restart: %v", left)
 	}
 	events, _, err := st.ListAudit(ctx, store.AuditFilter{Action: "deployment.reconcile"})

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -30,7 +31,7 @@ func internalStack(t *testing.T) (dbURL, authURL, token string) {
 func internalStackIn(t *testing.T, dir, token string) (dbURL, authURL string) {
 	t.Helper()
 	dbc := DBConfig{Common: Common{DataDir: dir, InternalToken: token}}
-	st, err := dbc.OpenStore(context.Background())
+	st, err := dbc.OpenStore(context.Background(), slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

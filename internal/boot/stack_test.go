@@ -52,7 +52,7 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	dbc := DBConfig{}
 	var dbLog *slog.Logger
 	dbc.Common, dbLog = o.common(s, "db")
-	st, err := dbc.OpenStore(ctx)
+	st, err := dbc.OpenStore(ctx, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func TestDeployAndRollback(t *testing.T) {
 			t.Fatalf("audit event %+v", e)
 		}
 	}
-	if v, err := f.store.VerifyAudit(ctx); err != nil || !v.OK {
+	if v, err := f.store.VerifyAudit(ctx, nil); err != nil || !v.OK {
 		t.Fatalf("VerifyAudit: %+v, %v", v, err)
 	}
 }
