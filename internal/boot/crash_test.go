@@ -78,10 +78,9 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	token := credential.Generate()
 
 	// db with the gate, auth, runtime: in this process.
-	dbc := DBConfig{Common: Common{DataDir: dir, InternalToken: token}}
+	dbc := DBConfig{Common: Common{DataDir: dir}}
 	st, err := dbc.OpenStore(ctx, slog.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -89,27 +88,35 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	g := newGate()
 	t.Cleanup(g.open)
-	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token), rpc.WithLogger(quietLogger()), rpc.WithInterceptors(g.interceptor()))
+	v, err := dbc.verifier(quietLogger(), dbv1connect.DBServiceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := rpc.HandlerOptions(rpc.WithVerifier(v), rpc.WithLogger(quietLogger()), rpc.WithInterceptors(g.interceptor()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dbSrv := server.New("db", server.WithLogger(quietLogger()))
 	dbSrv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st), opts...))
 	dbURL := serve(t, dbSrv)
-	ac := AuthConfig{Common: Common{DataDir: dir, InternalToken: token}, DBURL: dbURL}
+	ac := AuthConfig{Common: Common{DataDir: dir}, DBURL: dbURL}
 	authSrv, err := ac.Server(quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	authURL := serve(t, authSrv)
-	rc := RuntimeConfig{Common: Common{DataDir: dir, InternalToken: token}}
+	rc := RuntimeConfig{Common: Common{DataDir: dir}}
 	rt, err := rc.Runtime(ctx, quietLogger())
 	if err != nil {
 		t.Skipf("runtime unavailable (is workerd installed? run npm ci): %v", err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	runtimeURL := serve(t, rc.Server(quietLogger(), rt))
-	adminKey, err := Bootstrap(ctx, authURL, token, dir)
+	bootTok, err := ac.Credential(credential.Bootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminKey, err := Bootstrap(ctx, authURL, bootTok, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +134,7 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	ln.Close()
 	env := append(os.Environ(),
 		"DOTDO_DEPLOY_ADDR="+addr, "DOTDO_DB_URL="+dbURL, "DOTDO_AUTH_URL="+authURL, "DOTDO_RUNTIME_URL="+runtimeURL,
-		"DOTDO_INTERNAL_TOKEN="+token, "DOTDO_DATA_DIR="+dir, "DOTDO_DEPLOY_LEASE_TTL=2s",
+		"DOTDO_DATA_DIR="+dir, "DOTDO_DEPLOY_LEASE_TTL=2s",
 		"DOTDO_ENVIRONMENTS=production=dotdo-production")
 	startDeploy := func() (*exec.Cmd, *bytes.Buffer) {
 		cmd := exec.Command(bin)

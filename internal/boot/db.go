@@ -156,11 +156,11 @@ func rekeyAudit(ctx context.Context, logger *slog.Logger, s store.Store, key aud
 
 // Server builds the db server over st.
 func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, error) {
-	tok, err := c.Token()
+	v, err := c.verifier(logger, dbv1connect.DBServiceName)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok), rpc.WithReadMaxBytes(c.readMaxBytes()))...)
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithVerifier(v), rpc.WithReadMaxBytes(c.readMaxBytes()))...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/services/db/remote"
@@ -108,7 +109,7 @@ func (c *DeployConfig) backend(envs []config.Environment) (backend.Backend, erro
 // Service builds the deploy domain and its admin side, wired to the auth
 // and db services over Connect.
 func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Admin, error) {
-	tok, err := c.Token()
+	tok, err := c.Credential(credential.Deploy)
 	if err != nil {
 		return nil, nil, err
 	}

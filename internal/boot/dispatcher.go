@@ -12,6 +12,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/services/db/remote"
@@ -93,7 +94,7 @@ func (c *DispatcherConfig) namespace() (string, error) {
 // Dispatcher builds the dispatcher, reading live versions from the db
 // service.
 func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) (*dispatcher.Dispatcher, error) {
-	tok, err := c.Token()
+	tok, err := c.Credential(credential.Dispatcher)
 	if err != nil {
 		return nil, err
 	}

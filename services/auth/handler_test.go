@@ -25,7 +25,14 @@ func rpcStack(t *testing.T) (authv1connect.AuthServiceClient, string) {
 	t.Helper()
 	token := credential.Generate()
 	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token))
+	// One test caller granted every AuthService procedure.
+	sd := authv1.File_dotdo_auth_v1_auth_proto.Services().ByName("AuthService")
+	var grants []credential.Grant
+	for i := range sd.Methods().Len() {
+		grants = append(grants, credential.Grant{Procedure: "/" + string(sd.FullName()) + "/" + string(sd.Methods().Get(i).Name())})
+	}
+	v := credential.NewVerifier(credential.Policy{"test": grants}, map[credential.Caller]string{"test": token}, nil)
+	opts, err := rpc.HandlerOptions(rpc.WithVerifier(v))
 	if err != nil {
 		t.Fatal(err)
 	}
