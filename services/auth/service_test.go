@@ -615,3 +615,44 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyNeverOutlivesItsCreator: a key with an expiry cannot create a key
+// without one, or one that expires later, nor rotate or extend a key
+// beyond its own expiry; within its lifetime it can.
+func TestKeyNeverOutlivesItsCreator(t *testing.T) {
+	h := newHarness(t)
+	tok, _ := h.create("temporary admin", store.RoleAdmin, nil, time.Hour)
+	temp := h.mustAuth(tok.Token)
+
+	for _, ttl := range []time.Duration{0, time.Hour + time.Second, 24 * time.Hour} {
+		_, _, err := h.svc.CreateKey(ctx, temp, "child", store.RoleDeployer, nil, ttl)
+		if !errors.Is(err, errkind.Permission) || !strings.Contains(err.Error(), "outlives") {
+			t.Errorf("CreateKey(ttl %v) by a key expiring in 1h = %v, want a permission error saying it would outlive it", ttl, err)
+		}
+	}
+	child, rec, err := h.svc.CreateKey(ctx, temp, "child", store.RoleDeployer, nil, 30*time.Minute)
+	if err != nil {
+		t.Fatalf("CreateKey(ttl 30m) by a key expiring in 1h: %v", err)
+	}
+	h.remember(child)
+	if !rec.ExpiresAt.Equal(h.clock.Now().Add(30 * time.Minute)) {
+		t.Fatalf("child expires at %v", rec.ExpiresAt)
+	}
+
+	// Extending a key past the actor's expiry, or rotating a key without
+	// expiry (whose successor has none), is refused too.
+	_, forever := h.create("forever", store.RoleViewer, nil, 0)
+	if _, err := h.svc.SetKeyExpiry(ctx, temp, rec.KeyID, time.Time{}); !errors.Is(err, errkind.Permission) {
+		t.Errorf("SetKeyExpiry(never) by a key expiring in 1h = %v, want errkind.Permission", err)
+	}
+	if _, _, _, err := h.svc.RotateKey(ctx, temp, forever.KeyID, time.Minute); !errors.Is(err, errkind.Permission) {
+		t.Errorf("RotateKey of a key without expiry by a key expiring in 1h = %v, want errkind.Permission", err)
+	}
+	if _, _, _, err := h.svc.RotateKey(ctx, temp, rec.KeyID, time.Minute); err != nil {
+		t.Errorf("RotateKey of a 30m key by a 1h key: %v", err)
+	}
+	// A key without expiry is not limited.
+	if _, _, err := h.svc.CreateKey(ctx, h.admin, "another", store.RoleViewer, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+}
