@@ -57,12 +57,13 @@ func TestAttemptMetrics(t *testing.T) {
 	client.Authorize(ctx, connect.NewRequest(&authv1.AuthorizeRequest{ApiKey: viewer.Token, Permission: string(authz.PermKeysManage), Client: "10.0.0.1"}))
 	authenticate("dotdo_garbage")
 	authenticate("dotdo_garbage")
-	authenticate(admin.Token) // the client is cooling down now
+	authenticate("dotdo_garbage") // the client's malformed tokens are cooling down now
+	authenticate(admin.Token)     // a valid key is not refused
 	// Not an authentication: not counted.
 	client.ListApiKeys(ctx, connect.NewRequest(&authv1.ListApiKeysRequest{}))
 
 	want := map[auth.AttemptOutcome]int64{
-		auth.AttemptSuccess: 1, auth.AttemptPermissionDenied: 1, auth.AttemptUnauthenticated: 2,
+		auth.AttemptSuccess: 2, auth.AttemptPermissionDenied: 1, auth.AttemptUnauthenticated: 2,
 		auth.AttemptThrottled: 1, auth.AttemptError: 0,
 	}
 	got := attempts(t, rec)
