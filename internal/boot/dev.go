@@ -190,12 +190,12 @@ func (d *DevConfig) ready(ctx context.Context, out io.Writer, services []devServ
 	}
 	fmt.Fprintf(out, `dotdo platform is running:
   deploy      http://%s   (Deploy API: Connect, gRPC, gRPC-Web, REST)
-  dispatcher  http://%s   (serves %s)
+  dispatcher  http://%s   (serves %s; Resolve, reflection, /metrics on http://%s)
   auth        http://%s   db http://%s   runtime http://%s   (internal)
 
 Try this:
   ./bin/dotdo deploy --service gateway --dir examples/gateway
   curl -H 'Host: gateway.do' http://%s/hello
-`, d.Deploy.Addr, d.Dispatcher.Addr, d.Dispatcher.Environment, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr, d.Dispatcher.Addr)
+`, d.Deploy.Addr, d.Dispatcher.Addr, d.Dispatcher.Environment, d.Dispatcher.OperatorAddr, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr, d.Dispatcher.Addr)
 	return nil
 }

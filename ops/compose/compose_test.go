@@ -37,17 +37,18 @@ const root = "../.."
 // it.
 type platformService struct {
 	addr     string   // default address (internal/config)
+	more     []string // other default addresses it listens on
 	addrEnv  string   // variable of the listen address (internal/boot)
 	required []string // variables the service needs in compose
 	health   string   // path of the health check ("" = gRPC health)
 }
 
 var platform = map[string]platformService{
-	"deploy":     {config.DefaultDeployAddr, "DOTDO_DEPLOY_ADDR", []string{"DOTDO_AUTH_URL", "DOTDO_DB_URL"}, ""},
-	"auth":       {config.DefaultAuthAddr, "DOTDO_AUTH_ADDR", []string{"DOTDO_DB_URL"}, ""},
-	"db":         {config.DefaultDBAddr, "DOTDO_DB_ADDR", []string{"DOTDO_DATABASE_URL"}, ""},
-	"dispatcher": {config.DefaultDispatcherAddr, "DOTDO_DISPATCHER_ADDR", nil, ""},
-	"runtime":    {config.DefaultRuntimeAddr, "DOTDO_RUNTIME_ADDR", []string{"DOTDO_WORKERD"}, "/healthz"},
+	"deploy":     {config.DefaultDeployAddr, nil, "DOTDO_DEPLOY_ADDR", []string{"DOTDO_AUTH_URL", "DOTDO_DB_URL"}, ""},
+	"auth":       {config.DefaultAuthAddr, nil, "DOTDO_AUTH_ADDR", []string{"DOTDO_DB_URL"}, ""},
+	"db":         {config.DefaultDBAddr, nil, "DOTDO_DB_ADDR", []string{"DOTDO_DATABASE_URL"}, ""},
+	"dispatcher": {config.DefaultDispatcherAddr, []string{config.DefaultDispatcherOperatorAddr}, "DOTDO_DISPATCHER_ADDR", nil, ""},
+	"runtime":    {config.DefaultRuntimeAddr, nil, "DOTDO_RUNTIME_ADDR", []string{"DOTDO_WORKERD"}, "/healthz"},
 }
 
 // binaries maps each compose service built from the Dockerfile to its
@@ -359,8 +360,12 @@ func checkURLs(t *testing.T, p *types.Project, s types.ServiceConfig) {
 			t.Errorf("%s=%s: %s and %s share no network", k, *v, name, target.Name)
 		}
 		if tp, ok := platform[target.Name]; ok {
-			if u.Port() != port(t, tp.addr) {
-				t.Errorf("%s=%s: %s listens on port %s", k, *v, target.Name, port(t, tp.addr))
+			ports := []string{port(t, tp.addr)}
+			for _, a := range tp.more {
+				ports = append(ports, port(t, a))
+			}
+			if !slices.Contains(ports, u.Port()) {
+				t.Errorf("%s=%s: %s listens on ports %v", k, *v, target.Name, ports)
 			}
 			if dep, ok := s.DependsOn[target.Name]; !ok || dep.Condition != types.ServiceConditionHealthy {
 				t.Errorf("%s calls %s (%s) but does not depend on it being healthy", name, target.Name, k)

@@ -21,14 +21,16 @@ import (
 
 // platform is the running `dotdo dev`.
 var platform struct {
-	root     string // the repository
-	bin      string // the dotdo binary
-	dataDir  string
-	env      []string // DOTDO_* for the CLI
-	apiURL   string
-	dispURL  string
-	adminKey string
-	skip     string // why the tests skip, if they do
+	root    string // the repository
+	bin     string // the dotdo binary
+	dataDir string
+	env     []string // DOTDO_* for the CLI
+	apiURL  string
+	dispURL string
+	// operatorURL is the dispatcher's operator listener (Resolve).
+	operatorURL string
+	adminKey    string
+	skip        string // why the tests skip, if they do
 }
 
 func TestMain(m *testing.M) {
@@ -94,11 +96,12 @@ func start() (int, func()) {
 	}
 	platform.dataDir = filepath.Join(tmp, "data")
 	addrs := map[string]string{}
-	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER"} {
+	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER", "DISPATCHER_OPERATOR"} {
 		addrs[s] = freePort()
 	}
 	platform.apiURL = "http://" + addrs["DEPLOY"]
 	platform.dispURL = "http://" + addrs["DISPATCHER"]
+	platform.operatorURL = "http://" + addrs["DISPATCHER_OPERATOR"]
 	env := append(os.Environ(), "DOTDO_WORKERD="+wd, "DOTDO_DATA_DIR="+platform.dataDir)
 	for s, a := range addrs {
 		env = append(env, "DOTDO_"+s+"_ADDR="+a)
@@ -163,7 +166,7 @@ func start() (int, func()) {
 			cliEnv = append(cliEnv, e)
 		}
 	}
-	platform.env = append(cliEnv, "DOTDO_API_URL="+platform.apiURL, "DOTDO_DISPATCHER_URL="+platform.dispURL, "DOTDO_AUTH_URL=http://"+addrs["AUTH"])
+	platform.env = append(cliEnv, "DOTDO_API_URL="+platform.apiURL, "DOTDO_DISPATCHER_URL="+platform.operatorURL, "DOTDO_AUTH_URL=http://"+addrs["AUTH"])
 	return 0, stop
 }
 
