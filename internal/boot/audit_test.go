@@ -1,9 +1,12 @@
 package boot
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dot-do/platform/services/db/store"
@@ -109,5 +112,52 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDataDirPermissions: a service warns at start when its data directory
+// is open to other users, and the database it creates there is 0600.
+func TestDataDirPermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	c := Common{DataDir: dir}
+	c.checkDataDir(logger)
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "chmod 700") {
+		t.Fatalf("no warning for a 0755 data directory: %q", logs.String())
+	}
+	dbc := DBConfig{Common: c}
+	st, err := dbc.OpenStore(context.Background(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, f := range []string{"dotdo.db", AuditKeyFile, CredentialsDir} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if f == CredentialsDir {
+			if err == nil && fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s is %v", f, fi.Mode().Perm())
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	logs.Reset()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.checkDataDir(logger)
+	if logs.Len() != 0 {
+		t.Fatalf("a warning for a 0700 data directory: %q", logs.String())
 	}
 }

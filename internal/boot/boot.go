@@ -70,6 +70,7 @@ func Main(name string, args []string, stderr io.Writer, cfg Config) int {
 	}
 	defer shutdownTelemetry(logger, tel)
 	cfg.Base().Telemetry = tel
+	cfg.Base().checkDataDir(logger)
 	if err := cfg.Run(ctx, logger); err != nil {
 		logger.Error("exiting", "err", err.Error())
 		return 1
@@ -121,6 +122,21 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 func registerEnvironments(fs *flag.FlagSet, p *string) {
 	config.String(fs, p, "environments", "DOTDO_ENVIRONMENTS", config.FormatEnvironments(config.DefaultEnvironments()),
 		"environments and their dispatch namespaces, as name=namespace,...")
+}
+
+// checkDataDir warns when the data directory, which holds the database,
+// the credentials and the audit key, is open to other users: one an
+// earlier version or an operator created 0755. It changes nothing (the
+// directory may be shared on purpose); it says what to run.
+func (c *Common) checkDataDir(logger *slog.Logger) {
+	fi, err := os.Stat(c.DataDir)
+	if err != nil || !fi.IsDir() {
+		return // created 0700 on first use
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		logger.Warn("the data directory is open to other users; it holds the database, the credentials and the audit key",
+			"dir", c.DataDir, "mode", fmt.Sprintf("%#o", perm), "fix", "chmod 700 "+c.DataDir)
+	}
 }
 
 // LegacyTokenEnv is the variable of the single internal credential that

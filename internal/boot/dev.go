@@ -119,6 +119,7 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 			return err
 		}
 	}
+	d.DB.checkDataDir(logging.New(stderr, "dev", nil))
 	// Global telemetry for code that uses the global providers; each
 	// service gets providers of its own, named after it, for its RPCs.
 	global, err := telemetry.Setup(ctx, "dev", telemetry.WithVersion(Version))
