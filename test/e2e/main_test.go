@@ -30,6 +30,7 @@ var platform struct {
 	// operatorURL is the dispatcher's operator listener (Resolve).
 	operatorURL string
 	adminKey    string
+	pid         int    // of the dotdo dev process
 	skip        string // why the tests skip, if they do
 }
 
@@ -117,6 +118,7 @@ func start() (int, func()) {
 		fmt.Fprintf(os.Stderr, "dotdo dev: %v\n", err)
 		return 1, nil
 	}
+	platform.pid = dev.Process.Pid
 	stopped := false
 	stop := func() {
 		if stopped {
