@@ -121,7 +121,7 @@ func TestDispatcherPublicPortServesWorkersOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	pc := DispatcherConfig{
 		Common:      Common{DataDir: dir, Telemetry: tel, dev: true},
 		Environment: "production", Namespace: "dotdo-production", BaseDomains: "do", Workers: "gateway,secret-admin-panel",
@@ -133,7 +133,7 @@ func TestDispatcherPublicPortServesWorkersOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	dctx, cancel := context.WithCancel(ctx)
-	go d.Run(dctx)
+	go func() { _ = d.Run(dctx) }()
 	t.Cleanup(func() { cancel(); d.Close() })
 	pub, err := pc.Server(quietLogger(), d)
 	if err != nil {

@@ -91,7 +91,7 @@ func TestAnonymousFloodCostsNoMemory(t *testing.T) {
 				statuses[i] = -1 // the server closed the connection on the unread body
 				return
 			}
-			io.Copy(io.Discard, res.Body)
+			_, _ = io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			statuses[i] = res.StatusCode
 		})
@@ -137,7 +137,7 @@ func TestBadKeysDoNotLockOutValidKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, res.Body)
+		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 		return res.StatusCode
 	}

@@ -136,7 +136,7 @@ func TestPendingPagingAcrossLateCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	var xid int64
 	if err := tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&xid); err != nil {
 		t.Fatal(err)
