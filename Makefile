@@ -8,7 +8,7 @@ GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
 # (end-to-end tests of built binaries, ops checks, benchmarks' tests) without.
 RACE_PKGS := ./internal/... ./services/...
 
-.PHONY: all build run test test-go test-ts generate checkgenerate lint deps npm proto-deps promtool clean
+.PHONY: all build run test test-go test-ts fuzz generate checkgenerate lint deps npm proto-deps promtool clean
 
 all: build
 
@@ -60,12 +60,28 @@ lint: proto-deps
 	$(BUF) format -d --exit-code proto
 	./scripts/buf-breaking.sh main
 
-## test: every test: lint, generated code up to date, Go (unit, integration, e2e), TypeScript.
-test: lint checkgenerate test-go test-ts
+## test: every test: lint, generated code up to date, Go (unit, integration, e2e), TypeScript,
+## and a short run of every fuzz target.
+test: lint checkgenerate test-go test-ts fuzz
 
 test-go: npm promtool
 	go test -race -count=1 $(RACE_PKGS)
 	go test -count=1 $$(go list ./... | grep -v -e '/internal/' -e '/services/')
+
+## fuzz: run each fuzz target for FUZZTIME (5s; a seed corpus is committed under
+## each package's testdata/fuzz, and go test runs it as a unit test anyway).
+## Longer: make fuzz FUZZTIME=2m. Add a target as package:FuzzName.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := \
+	services/auth/apikey:FuzzParse \
+	services/deploy:FuzzDeployREST \
+	services/runtime/cfapi:FuzzParseUpload
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=./$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		go test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## test-ts: type-check gen/ts and the TypeScript tests with tsc, then run them with node --test.
 test-ts: npm

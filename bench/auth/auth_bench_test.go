@@ -33,9 +33,11 @@ func serve(b *testing.B, srv *server.Server) string {
 func stack(b *testing.B) (string, string, string) {
 	logger := testsupport.QuietLogger()
 	dir := b.TempDir()
-	tok := credential.Generate()
-	dbc := boot.DBConfig{Common: boot.Common{DataDir: dir, InternalToken: tok}}
-	st, err := dbc.OpenStore(context.Background())
+	// tok is deploy's credential: the benchmark calls auth as deploy does.
+	tok, btok := credential.Generate(), credential.Generate()
+	creds := map[credential.Caller]string{credential.Deploy: tok, credential.Bootstrap: btok}
+	dbc := boot.DBConfig{Common: boot.Common{DataDir: dir, Credentials: creds}}
+	st, err := dbc.OpenStore(context.Background(), logger)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,13 +46,13 @@ func stack(b *testing.B) (string, string, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ac := boot.AuthConfig{Common: boot.Common{DataDir: dir, InternalToken: tok}, DBURL: serve(b, dbSrv)}
+	ac := boot.AuthConfig{Common: boot.Common{DataDir: dir, Credentials: creds}, DBURL: serve(b, dbSrv)}
 	authSrv, err := ac.Server(logger)
 	if err != nil {
 		b.Fatal(err)
 	}
 	authURL := serve(b, authSrv)
-	key, err := boot.Bootstrap(context.Background(), authURL, tok, dir)
+	key, err := boot.Bootstrap(context.Background(), authURL, btok, dir)
 	if err != nil {
 		b.Fatal(err)
 	}

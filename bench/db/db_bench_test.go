@@ -85,7 +85,7 @@ func BenchmarkVerifyAudit(b *testing.B) {
 				}
 			}
 			b.StartTimer()
-			r, err := s.VerifyAudit(ctx)
+			r, err := s.VerifyAudit(ctx, nil)
 			if err != nil || !r.OK || r.Checked != int64(b.N) {
 				b.Fatalf("VerifyAudit = %+v, %v", r, err)
 			}

@@ -1,5 +1,6 @@
 // Command auth serves AuthService (API keys and RBAC) on 127.0.0.1:8081 by
-// default. It is internal: callers need the internal service credential.
+// default. It is internal: only internal callers (deploy, the CLI's bootstrap)
+// with their own credentials, each granted its RPCs, get answers.
 package main
 
 import (

@@ -1,7 +1,8 @@
 // Command db serves DBService, the platform's one persistence layer
 // (SQLite under .dotdo/, or PostgreSQL from DOTDO_DATABASE_URL), on
-// 127.0.0.1:8082 by default. It is internal: callers need the internal
-// service credential.
+// 127.0.0.1:8082 by default. It is internal: only internal callers (deploy,
+// auth, the dispatcher) with their own credentials, each granted its RPCs,
+// get answers.
 package main
 
 import (

@@ -8,6 +8,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/services/auth"
@@ -33,7 +34,7 @@ func (c *AuthConfig) RegisterFlags(fs *flag.FlagSet) {
 // Server builds the auth server: an auth.Service whose keys and audit
 // events live in the db service.
 func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.Server, error) {
-	tok, err := c.Token()
+	tok, err := c.Credential(credential.Auth)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,11 @@ func (c *AuthConfig) Server(logger *slog.Logger, opts ...auth.Option) (*server.S
 	}
 	st := remote.New(dbClient)
 	svc := auth.New(st, append([]auth.Option{auth.WithLogger(logger), auth.WithMeterProvider(c.meterProvider())}, opts...)...)
-	hopts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithInternalToken(tok))...)
+	v, err := c.verifier(logger, authv1connect.AuthServiceName)
+	if err != nil {
+		return nil, err
+	}
+	hopts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithVerifier(v))...)
 	if err != nil {
 		return nil, err
 	}

@@ -17,13 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/logging"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/internal/telemetry"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // Version is the build version reported by the services; set with
@@ -69,6 +70,7 @@ func Main(name string, args []string, stderr io.Writer, cfg Config) int {
 	}
 	defer shutdownTelemetry(logger, tel)
 	cfg.Base().Telemetry = tel
+	cfg.Base().checkDataDir(logger)
 	if err := cfg.Run(ctx, logger); err != nil {
 		logger.Error("exiting", "err", err.Error())
 		return 1
@@ -88,9 +90,11 @@ func shutdownTelemetry(logger *slog.Logger, tel *telemetry.Telemetry) {
 type Common struct {
 	// DataDir holds SQLite, runtime data and generated credentials.
 	DataDir string
-	// InternalToken is the internal service credential; when empty it is
-	// read from (or generated into) DataDir/internal.token.
-	InternalToken string
+	// Credentials, when it has a caller's credential, overrides where
+	// Credential reads it (tests).
+	Credentials map[credential.Caller]string
+	// policy, when set, replaces credential.DefaultPolicy (tests).
+	policy credential.Policy
 	// MetricsAddr, when set, serves /metrics on a listener of its own;
 	// otherwise the internal services (db, auth, runtime) serve /metrics
 	// beside their RPCs, and the public ones (deploy, dispatcher) serve
@@ -110,7 +114,6 @@ func (c *Common) Base() *Common { return c }
 func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.DataDir, "data-dir", "DOTDO_DATA_DIR", config.DefaultDataDir, "directory for local data and generated credentials")
 	config.String(fs, &c.MetricsAddr, "metrics-addr", telemetry.EnvMetricsAddr, "", "serve /metrics on this address instead of beside the service")
-	c.InternalToken = os.Getenv("DOTDO_INTERNAL_TOKEN") // a secret: never a flag, which would show in ps
 }
 
 // registerEnvironments registers the -environments flag (DOTDO_ENVIRONMENTS)
@@ -121,18 +124,71 @@ func registerEnvironments(fs *flag.FlagSet, p *string) {
 		"environments and their dispatch namespaces, as name=namespace,...")
 }
 
-// Token returns the internal service credential: DOTDO_INTERNAL_TOKEN when
-// set, else the one stored in DataDir/internal.token, created on first use.
-func (c *Common) Token() (string, error) {
-	if c.InternalToken != "" {
-		return c.InternalToken, nil
+// checkDataDir warns when the data directory, which holds the database,
+// the credentials and the audit key, is open to other users: one an
+// earlier version or an operator created 0755. It changes nothing (the
+// directory may be shared on purpose); it says what to run.
+func (c *Common) checkDataDir(logger *slog.Logger) {
+	fi, err := os.Stat(c.DataDir)
+	if err != nil || !fi.IsDir() {
+		return // created 0700 on first use
 	}
-	tok, err := credential.LoadOrCreate(filepath.Join(c.DataDir, "internal.token"))
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		logger.Warn("the data directory is open to other users; it holds the database, the credentials and the audit key",
+			"dir", c.DataDir, "mode", fmt.Sprintf("%#o", perm), "fix", "chmod 700 "+c.DataDir)
+	}
+}
+
+// LegacyTokenEnv is the variable of the single internal credential that
+// per-caller credentials replaced; a service refuses to start while it is
+// set, so that an upgrade cannot silently run with credentials nobody
+// configured.
+const LegacyTokenEnv = "DOTDO_INTERNAL_TOKEN"
+
+// CredentialsDir is the directory, under the data directory, of the
+// generated internal credentials.
+const CredentialsDir = "credentials"
+
+// Credential returns the internal credential of caller: the one in
+// Credentials, else caller.EnvVar() (DOTDO_CREDENTIAL_<CALLER>) when set,
+// else the one stored in DataDir/credentials/<caller>.token, created (mode
+// 0600) on first use. A caller reads its own to send it; the services it
+// calls read it to recognize it.
+func (c *Common) Credential(caller credential.Caller) (string, error) {
+	if os.Getenv(LegacyTokenEnv) != "" {
+		return "", fmt.Errorf("%s is no longer read: each internal caller has a credential of its own (%s, ...; see the README's configuration reference)",
+			LegacyTokenEnv, credential.Deploy.EnvVar())
+	}
+	if tok := c.Credentials[caller]; tok != "" {
+		return tok, nil
+	}
+	if tok := os.Getenv(caller.EnvVar()); tok != "" {
+		return tok, nil
+	}
+	tok, err := credential.LoadOrCreate(filepath.Join(c.DataDir, CredentialsDir, caller.File()))
 	if err != nil {
-		return "", fmt.Errorf("internal credential: %w", err)
+		return "", fmt.Errorf("credential of %s: %w", caller, err)
 	}
-	c.InternalToken = tok
 	return tok, nil
+}
+
+// verifier returns the checker of the internal callers of service (a
+// "package.Service" name): the credentials of the callers the default
+// policy grants any of its procedures.
+func (c *Common) verifier(logger *slog.Logger, service string) (*credential.Verifier, error) {
+	policy := c.policy
+	if policy == nil {
+		policy = credential.DefaultPolicy()
+	}
+	tokens := map[credential.Caller]string{}
+	for _, caller := range policy.CallersOf(service) {
+		tok, err := c.Credential(caller)
+		if err != nil {
+			return nil, err
+		}
+		tokens[caller] = tok
+	}
+	return credential.NewVerifier(policy, tokens, logger), nil
 }
 
 // rpcOptions are the options of the service's Connect handlers and

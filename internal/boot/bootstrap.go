@@ -25,10 +25,11 @@ const AdminKeyFile = "admin.key"
 var ErrAdminExists = errors.New("an active admin key already exists; bootstrap refused")
 
 // Bootstrap creates the first admin key through the auth service at authURL
-// with the internal credential, writes it to dataDir/admin.key with mode
+// with the bootstrap credential (credential.Bootstrap), which grants
+// nothing else, writes it to dataDir/admin.key with mode
 // 0600 (refusing to overwrite an existing file), and returns it. It returns
 // ErrAdminExists when the auth service refuses because an admin key exists.
-func Bootstrap(ctx context.Context, authURL, internalToken, dataDir string) (string, error) {
+func Bootstrap(ctx context.Context, authURL, bootstrapToken, dataDir string) (string, error) {
 	path := filepath.Join(dataDir, AdminKeyFile)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", err
@@ -49,7 +50,7 @@ func Bootstrap(ctx context.Context, authURL, internalToken, dataDir string) (str
 			os.Remove(path)
 		}
 	}()
-	client, err := rpc.NewClient(authv1connect.NewAuthServiceClient, authURL, rpc.WithInternalToken(internalToken))
+	client, err := rpc.NewClient(authv1connect.NewAuthServiceClient, authURL, rpc.WithInternalToken(bootstrapToken))
 	if err != nil {
 		return "", err
 	}

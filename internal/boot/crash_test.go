@@ -3,6 +3,7 @@ package boot
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,38 +77,45 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	token := credential.Generate()
 
 	// db with the gate, auth, runtime: in this process.
-	dbc := DBConfig{Common: Common{DataDir: dir, InternalToken: token}}
-	st, err := dbc.OpenStore(ctx)
+	dbc := DBConfig{Common: Common{DataDir: dir}}
+	st, err := dbc.OpenStore(ctx, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	g := newGate()
 	t.Cleanup(g.open)
-	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token), rpc.WithLogger(testsupport.QuietLogger()), rpc.WithInterceptors(g.interceptor()))
+	v, err := dbc.verifier(testsupport.QuietLogger(), dbv1connect.DBServiceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := rpc.HandlerOptions(rpc.WithVerifier(v), rpc.WithLogger(testsupport.QuietLogger()), rpc.WithInterceptors(g.interceptor()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dbSrv := server.New("db", server.WithLogger(testsupport.QuietLogger()))
 	dbSrv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st), opts...))
 	dbURL := serve(t, dbSrv)
-	ac := AuthConfig{Common: Common{DataDir: dir, InternalToken: token}, DBURL: dbURL}
+	ac := AuthConfig{Common: Common{DataDir: dir}, DBURL: dbURL}
 	authSrv, err := ac.Server(testsupport.QuietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	authURL := serve(t, authSrv)
-	rc := RuntimeConfig{Common: Common{DataDir: dir, InternalToken: token}}
+	rc := RuntimeConfig{Common: Common{DataDir: dir}}
 	rt, err := rc.Runtime(ctx, testsupport.QuietLogger())
 	if err != nil {
 		t.Skipf("runtime unavailable (is workerd installed? run npm ci): %v", err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	runtimeURL := serve(t, rc.Server(testsupport.QuietLogger(), rt))
-	adminKey, err := Bootstrap(ctx, authURL, token, dir)
+	bootTok, err := ac.Credential(credential.Bootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminKey, err := Bootstrap(ctx, authURL, bootTok, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +128,7 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	addr := testsupport.FreeAddr(t)
 	env := append(os.Environ(),
 		"DOTDO_DEPLOY_ADDR="+addr, "DOTDO_DB_URL="+dbURL, "DOTDO_AUTH_URL="+authURL, "DOTDO_RUNTIME_URL="+runtimeURL,
-		"DOTDO_INTERNAL_TOKEN="+token, "DOTDO_DATA_DIR="+dir, "DOTDO_DEPLOY_LEASE_TTL=2s",
+		"DOTDO_DATA_DIR="+dir, "DOTDO_DEPLOY_LEASE_TTL=2s",
 		"DOTDO_ENVIRONMENTS=production=dotdo-production")
 	startDeploy := func() (*exec.Cmd, *testsupport.LogBuffer) {
 		cmd := exec.Command(bin)
@@ -159,7 +167,7 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the deploy never reached CompleteDeployment")
 	}
-	pending, err := st.ListPending(ctx)
+	pending, _, err := st.ListPending(ctx, store.Page{})
 	if err != nil || len(pending) != 1 {
 		t.Fatalf("pending before the crash = %v, %v", pending, err)
 	}
@@ -191,7 +199,7 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	if d.Status != store.StatusLive {
 		t.Fatalf("after restart the deployment is %s (%s), want live\n%s", d.Status, d.Error, logs.String())
 	}
-	if left, _ := st.ListPending(ctx); len(left) != 0 {
+	if left, _, _ := st.ListPending(ctx, store.Page{}); len(left) != 0 {
 		t.Fatalf("still pending after restart: %v", left)
 	}
 	events, _, err := st.ListAudit(ctx, store.AuditFilter{Action: "deployment.reconcile"})

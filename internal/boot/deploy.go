@@ -14,6 +14,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/services/db/remote"
@@ -46,6 +47,9 @@ type DeployConfig struct {
 	// LeaseTTL is the lifetime of a deploy lease: how long a crashed
 	// process can hold up the deploys of one service.
 	LeaseTTL time.Duration
+	// BodyBudget bounds the request body bytes the server holds at once,
+	// all requests together (at least one largest request).
+	BodyBudget int64
 	// Backend, when set, replaces the Cloudflare API backend (tests,
 	// benchmarks).
 	Backend backend.Backend
@@ -66,6 +70,7 @@ func (c *DeployConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", deploy.DefaultMaxScriptBytes, "largest worker, all modules together")
 	config.String(fs, &c.URLTemplate, "worker-url-template", "DOTDO_WORKER_URL_TEMPLATE", "", "where the dispatcher serves a worker, with {service}, {environment}, {namespace}")
 	config.Duration(fs, &c.LeaseTTL, "lease-ttl", "DOTDO_DEPLOY_LEASE_TTL", deploy.DefaultLeaseTTL, "lifetime of the per-service deploy lease")
+	config.Int64(fs, &c.BodyBudget, "body-budget", "DOTDO_DEPLOY_BODY_BUDGET", DefaultBodyBudget, "request body bytes in flight, all requests together")
 	config.String(fs, &c.URLEnvironments, "worker-url-environments", "DOTDO_WORKER_URL_ENVIRONMENTS", "", "comma-separated environments the URL template applies to (all when empty)")
 }
 
@@ -108,7 +113,7 @@ func (c *DeployConfig) backend(envs []config.Environment) (backend.Backend, erro
 // Service builds the deploy domain and its admin side, wired to the auth
 // and db services over Connect.
 func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Admin, error) {
-	tok, err := c.Token()
+	tok, err := c.Credential(credential.Deploy)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,16 +154,30 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 	return svc, deploy.NewAdmin(authz, authz, records, deploy.WithLogger(logger)), nil
 }
 
+// DefaultBodyBudget is the default of DeployConfig.BodyBudget: four of the
+// largest requests the default script limit allows.
+const DefaultBodyBudget = 64 << 20
+
 // Server builds the deploy server: DeployService and AdminService with REST
-// transcoding.
+// transcoding, behind the key gate (deploy.Gate: nothing without a
+// well-formed key reads a body) and the body budget.
 func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin) (*server.Server, error) {
-	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()))...)
+	maxRead := svc.Config().ReadMaxBytes()
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithReadMaxBytes(maxRead))...)
 	if err != nil {
 		return nil, err
 	}
+	budget := c.BodyBudget
+	if budget <= 0 {
+		budget = DefaultBodyBudget
+	}
 	// A deploy may wait for the service's lease, then for its upload.
 	write := svc.Config().LeaseWait + svc.Config().UploadTimeout + time.Minute
-	srv := server.New("deploy", server.WithLogger(logger), server.WithREST(), server.WithMiddleware(deploy.RESTCompat),
+	srv := server.New("deploy", server.WithLogger(logger), server.WithREST(),
+		// Innermost first: the gate is the outermost.
+		server.WithMiddleware(deploy.RESTCompat),
+		server.WithMiddleware(server.NewBodyBudget(max(budget, int64(maxRead)), 0).Middleware),
+		server.WithMiddleware(deploy.Gate),
 		server.WithWriteTimeout(write))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/logging"
 	"github.com/dot-do/platform/internal/telemetry"
 )
@@ -115,11 +116,14 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 		d.Deploy.URLTemplate = "http://" + d.Dispatcher.Addr + "/api/{service}/"
 		d.Deploy.URLEnvironments = d.Dispatcher.Environment
 	}
-	// One internal credential for all, from the shared data directory.
-	tok, err := d.DB.Token()
-	if err != nil {
-		return err
+	// Each internal caller's credential, from the shared data directory:
+	// generate them once, before the services start reading them.
+	for _, caller := range credential.Callers() {
+		if _, err := d.DB.Credential(caller); err != nil {
+			return err
+		}
 	}
+	d.DB.checkDataDir(logging.New(stderr, "dev", nil))
 	// Global telemetry for code that uses the global providers; each
 	// service gets providers of its own, named after it, for its RPCs.
 	global, err := telemetry.Setup(ctx, "dev", telemetry.WithVersion(Version))
@@ -130,7 +134,6 @@ func Dev(ctx context.Context, out, stderr io.Writer, args []string) error {
 	services := d.services()
 	for _, s := range services {
 		c := s.cfg.Base()
-		c.InternalToken = tok
 		c.MetricsAddr = "" // one port each: /metrics beside each service
 		c.dev = true
 		tel, err := telemetry.New(ctx, s.name, telemetry.WithVersion(Version))
@@ -177,7 +180,11 @@ func (d *DevConfig) ready(ctx context.Context, out io.Writer, services []devServ
 		}
 	}
 	keyPath := filepath.Join(d.Auth.DataDir, AdminKeyFile)
-	secret, err := Bootstrap(ctx, "http://"+d.Auth.Addr, d.Auth.InternalToken, d.Auth.DataDir)
+	tok, err := d.Auth.Credential(credential.Bootstrap)
+	if err != nil {
+		return err
+	}
+	secret, err := Bootstrap(ctx, "http://"+d.Auth.Addr, tok, d.Auth.DataDir)
 	switch {
 	case err == nil:
 		fmt.Fprintf(out, "Created the bootstrap admin key (shown once; also in %s, mode 0600):\n\n    %s\n\n", keyPath, secret)
@@ -188,12 +195,12 @@ func (d *DevConfig) ready(ctx context.Context, out io.Writer, services []devServ
 	}
 	fmt.Fprintf(out, `dotdo platform is running:
   deploy      http://%s   (Deploy API: Connect, gRPC, gRPC-Web, REST)
-  dispatcher  http://%s   (serves %s)
+  dispatcher  http://%s   (serves %s; Resolve, reflection, /metrics on http://%s)
   auth        http://%s   db http://%s   runtime http://%s   (internal)
 
 Try this:
   ./bin/dotdo deploy --service gateway --dir examples/gateway
   curl -H 'Host: gateway.do' http://%s/hello
-`, d.Deploy.Addr, d.Dispatcher.Addr, d.Dispatcher.Environment, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr, d.Dispatcher.Addr)
+`, d.Deploy.Addr, d.Dispatcher.Addr, d.Dispatcher.Environment, d.Dispatcher.OperatorAddr, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr, d.Dispatcher.Addr)
 	return nil
 }

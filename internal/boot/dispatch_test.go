@@ -9,8 +9,15 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
 
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	dispatcherv1 "github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
+	"github.com/dot-do/platform/internal/credential"
+	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // dispatchers are the stack's two dispatchers by name: over HTTP and in
@@ -101,4 +108,79 @@ func waitFor(t *testing.T, s *testStack, host, want string, bound time.Duration)
 		}
 	}
 	return time.Since(start)
+}
+
+// TestDispatcherPublicPortServesWorkersOnly: the public listener answers
+// workers' traffic and the gRPC health check, but not Resolve, reflection
+// or /metrics, which the operator listener serves; its 404 answers do not
+// list the workers it serves.
+func TestDispatcherPublicPortServesWorkersOnly(t *testing.T) {
+	dir := t.TempDir()
+	dbURL, _ := internalStackIn(t, dir, credential.Generate())
+	ctx := context.Background()
+	tel, err := telemetry.New(ctx, "dispatcher")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	pc := DispatcherConfig{
+		Common:      Common{DataDir: dir, Telemetry: tel, dev: true},
+		Environment: "production", Namespace: "dotdo-production", BaseDomains: "do", Workers: "gateway,secret-admin-panel",
+		DefaultWorker: "gateway", DBURL: dbURL, RuntimeURL: "http://127.0.0.1:1",
+		RefreshInterval: 100 * time.Millisecond, UpstreamTimeout: time.Second,
+	}
+	d, err := pc.Dispatcher(ctx, testsupport.QuietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	go func() { _ = d.Run(dctx) }()
+	t.Cleanup(func() { cancel(); d.Close() })
+	pub, err := pc.Server(testsupport.QuietLogger(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := pc.OperatorServer(testsupport.QuietLogger(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubURL, opURL := serve(t, pub), serve(t, op)
+
+	resolve := func(base string) error {
+		c := dispatcherv1connect.NewDispatcherServiceClient(rpc.HTTPClient(), base)
+		_, err := c.Resolve(ctx, connect.NewRequest(&dispatcherv1.ResolveRequest{Url: "https://api.do/"}))
+		return err
+	}
+	if err := resolve(pubURL); err == nil {
+		t.Fatal("Resolve answered on the public port")
+	}
+	if err := resolve(opURL); err != nil {
+		t.Fatalf("Resolve on the operator port: %v", err)
+	}
+	list := func(base string) error {
+		stream := grpcreflect.NewClient(rpc.HTTPClient(), base).NewStream(ctx)
+		defer stream.Close()
+		_, err := stream.ListServices()
+		return err
+	}
+	if err := list(pubURL); err == nil {
+		t.Fatal("reflection answered on the public port")
+	}
+	if err := list(opURL); err != nil {
+		t.Fatalf("reflection on the operator port: %v", err)
+	}
+	checkHealth(t, pubURL)
+	for host, base := range map[string]string{"public": pubURL, "operator": opURL} {
+		code, body := get(t, base, strings.TrimPrefix(base, "http://"), "/metrics")
+		isMetrics := code == http.StatusOK && strings.Contains(body, "# TYPE")
+		if isMetrics != (host == "operator") {
+			t.Errorf("GET /metrics on the %s port = %d %.80q", host, code, body)
+		}
+	}
+	for _, h := range []string{"nope.do", "api.nope.do", "elsewhere.example"} {
+		code, body := get(t, pubURL, h, "/")
+		if code != http.StatusNotFound || strings.Contains(body, "secret-admin-panel") || strings.Contains(body, "gateway") {
+			t.Errorf("GET / with Host %s = %d %s: want 404 without the workers' names", h, code, body)
+		}
+	}
 }

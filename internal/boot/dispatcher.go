@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/services/db/remote"
@@ -21,8 +23,12 @@ import (
 // DispatcherConfig configures the dispatcher.
 type DispatcherConfig struct {
 	Common
-	// Addr is where the dispatcher takes HTTP traffic for the workers.
+	// Addr is where the dispatcher takes HTTP traffic for the workers
+	// (and answers the gRPC health check).
 	Addr string
+	// OperatorAddr is where it answers operators: Resolve, gRPC reflection
+	// and health, and /metrics (unless MetricsAddr is set).
+	OperatorAddr string
 	// Environment is the environment served, and Namespace its dispatch
 	// namespace (from Environments when empty).
 	Environment, Namespace string
@@ -57,6 +63,7 @@ type DispatcherConfig struct {
 func (c *DispatcherConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	config.String(fs, &c.Addr, "addr", "DOTDO_DISPATCHER_ADDR", config.DefaultDispatcherAddr, "address for the workers' HTTP traffic")
+	config.String(fs, &c.OperatorAddr, "operator-addr", "DOTDO_DISPATCHER_OPERATOR_ADDR", config.DefaultDispatcherOperatorAddr, "address for operators: Resolve, reflection, /metrics")
 	config.String(fs, &c.Environment, "environment", "DOTDO_DISPATCHER_ENVIRONMENT", config.DefaultEnvironment, "environment whose workers are served")
 	config.String(fs, &c.Namespace, "namespace", "DOTDO_DISPATCHER_NAMESPACE", "", "dispatch namespace of the environment (default from -environments)")
 	registerEnvironments(fs, &c.Environments)
@@ -93,7 +100,7 @@ func (c *DispatcherConfig) namespace() (string, error) {
 // Dispatcher builds the dispatcher, reading live versions from the db
 // service.
 func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) (*dispatcher.Dispatcher, error) {
-	tok, err := c.Token()
+	tok, err := c.Credential(credential.Dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -138,26 +145,31 @@ func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) 
 	return dispatcher.New(cfg, remote.New(dbClient))
 }
 
-// Server serves d's traffic, with Resolve, health and reflection at the
-// listener's own address (and /metrics there when not on a listener of its
-// own).
+// Server serves d's traffic, the workers' HTTP on every path and host, and
+// at the listener's own address the gRPC health check: nothing that
+// describes the platform (no Resolve, reflection or /metrics: see
+// OperatorServer).
 func (c *DispatcherConfig) Server(logger *slog.Logger, d *dispatcher.Dispatcher) (*server.Server, error) {
-	opts, err := rpc.HandlerOptions(c.rpcOptions(logger)...)
-	if err != nil {
-		return nil, err
-	}
-	var extra []string
-	if c.mountsMetrics(true) {
-		extra = append(extra, "/metrics")
-	}
-	sopts := []server.Option{server.WithLogger(logger), server.WithMiddleware(dispatcher.Middleware(d, extra...))}
+	sopts := []server.Option{server.WithLogger(logger), server.WithoutReflection(), server.WithMiddleware(dispatcher.PublicMiddleware(d))}
 	if c.Telemetry != nil {
 		// A trace of its own per request, linked to the caller's.
 		sopts = append(sopts, server.WithMiddleware(func(h http.Handler) http.Handler { return c.Telemetry.PublicHTTPHandler(h, "dispatch") }))
 	}
-	srv := server.New("dispatcher", sopts...)
+	return server.New("dispatcher", sopts...), nil
+}
+
+// OperatorServer serves the operators' side of d: DispatcherService
+// (Resolve), gRPC health and reflection, and /metrics when it has no
+// listener of its own. It belongs on an address only operators reach
+// (OperatorAddr, loopback by default).
+func (c *DispatcherConfig) OperatorServer(logger *slog.Logger, d *dispatcher.Dispatcher) (*server.Server, error) {
+	opts, err := rpc.HandlerOptions(c.rpcOptions(logger)...)
+	if err != nil {
+		return nil, err
+	}
+	srv := server.New("dispatcher-operator", server.WithLogger(logger))
 	srv.Register(dispatcherv1connect.NewDispatcherServiceHandler(dispatcher.NewHandler(d), opts...))
-	c.mountMetrics(srv, true)
+	c.mountMetrics(srv, false)
 	return srv, nil
 }
 
@@ -177,8 +189,23 @@ func (c *DispatcherConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	op, err := c.OperatorServer(logger, d)
+	if err != nil {
+		return err
+	}
 	c.listenMetrics(ctx, logger)
-	return srv.ListenAndServe(ctx, c.Addr)
+	// Both listeners or neither: one failing stops the other.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opErr := make(chan error, 1)
+	go func() {
+		err := op.ListenAndServe(ctx, c.OperatorAddr)
+		cancel()
+		opErr <- err
+	}()
+	err = srv.ListenAndServe(ctx, c.Addr)
+	cancel()
+	return errors.Join(err, <-opErr)
 }
 
 func splitList(s string) []string {

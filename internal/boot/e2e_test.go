@@ -153,9 +153,13 @@ func TestRESTEndToEnd(t *testing.T) {
 		if code, out = do("GET", path, s.adminKey, ""); code != 200 {
 			t.Fatalf("GET %s = %d %v", path, code, out)
 		}
-		if code, _ = do("GET", path, "", ""); code != http.StatusUnauthorized {
-			t.Fatalf("GET %s without key = %d, want 401", path, code)
-		}
+	}
+	if code, _ = do("GET", "/", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("GET / without key = %d, want 401", code)
+	}
+	// A load balancer's probe: the overall status, without a key.
+	if code, out = do("GET", "/health", "", ""); code != 200 || out["status"] != "ok" || out["dependencies"] != nil {
+		t.Fatalf("GET /health without key = %d %v, want 200 without dependencies", code, out)
 	}
 	if code, out = do("POST", "/rollback", s.adminKey, `{"service":"gateway","environment":"production","version":1}`); code != http.StatusBadRequest {
 		t.Fatalf("POST /rollback to the live version = %d %v, want 400", code, out)

@@ -18,6 +18,7 @@ import (
 	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/logging"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/telemetry"
@@ -142,8 +143,14 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 		"admin key":           s.adminKey,
 		"deployer key":        deployerKey,
 		"deployer key secret": deployerKey[len("dotdo_")+13:],
-		"internal credential": s.token,
 		"backend token":       runtimeToken,
+	}
+	for _, caller := range credential.Callers() {
+		tok, err := (&Common{DataDir: s.dir}).Credential(caller)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets["credential of "+string(caller)] = tok
 	}
 	var spanText strings.Builder
 	for _, sp := range spans {

@@ -17,6 +17,7 @@ import (
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/internal/testsupport"
+	"github.com/dot-do/platform/services/auth/apikey"
 )
 
 // protocols are the client protocols every RPC test runs through.
@@ -71,9 +72,19 @@ func TestDeployPlumbing(t *testing.T) {
 	url := newTestStack(t).apiURL
 	checkHealth(t, url, deployv1connect.DeployServiceName, deployv1connect.AdminServiceName)
 
+	// A well-formed key (unknown to auth) passes the gate; validation
+	// answers before the key is checked.
+	key := apikey.Generate().Token
+	withKey := connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+key)
+			return next(ctx, req)
+		}
+	}))
+	big := &deployv1.DeployRequest{Service: "gateway", Environment: "production", Script: make([]byte, 8<<20)}
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
-			client := deployv1connect.NewDeployServiceClient(rpc.HTTPClient(), url, p.opts...)
+			client := deployv1connect.NewDeployServiceClient(rpc.HTTPClient(), url, append(p.opts, withKey)...)
 			_, err := client.Deploy(context.Background(), connect.NewRequest(&deployv1.DeployRequest{
 				Service:     "Not A Name",
 				Environment: "production",
@@ -86,13 +97,35 @@ func TestDeployPlumbing(t *testing.T) {
 				Modules:     []*deployv1.Module{{Name: "../evil.js", Content: []byte("x")}},
 			}))
 			wantInvalidArgument(t, err, "modules[0].name")
+
+			// Without a key, or with a malformed one: Unauthenticated, in
+			// the client's protocol, even for a large body.
+			anon := deployv1connect.NewDeployServiceClient(rpc.HTTPClient(), url, p.opts...)
+			_, err = anon.Deploy(context.Background(), connect.NewRequest(big))
+			if connect.CodeOf(err) != connect.CodeUnauthenticated {
+				t.Fatalf("anonymous Deploy = %v, want Unauthenticated", err)
+			}
+			req := connect.NewRequest(big)
+			req.Header().Set("Authorization", "Bearer dotdo_"+strings.Repeat("x", 62))
+			_, err = anon.Deploy(context.Background(), req)
+			if connect.CodeOf(err) != connect.CodeUnauthenticated {
+				t.Fatalf("Deploy with a malformed key = %v, want Unauthenticated", err)
+			}
+			// Health answers a probe without a key.
+			h, err := anon.Health(context.Background(), connect.NewRequest(&deployv1.HealthRequest{}))
+			if err != nil || h.Msg.GetStatus() == "" || len(h.Msg.GetDependencies()) != 0 {
+				t.Fatalf("anonymous Health = %v, %v", h, err)
+			}
 		})
 	}
 
 	t.Run("rest", func(t *testing.T) {
 		// The original REST path, with curl's default form content type.
 		body := `{"service":"BAD","environment":"production","script":"YQ=="}`
-		res, err := http.Post(url+"/deploy", "application/x-www-form-urlencoded", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", url+"/deploy", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,6 +133,24 @@ func TestDeployPlumbing(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "service") {
 			t.Fatalf("POST /deploy = %d %s, want 400 naming service", res.StatusCode, b)
+		}
+		res, err = http.Post(url+"/deploy", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), `"code":16`) {
+			t.Fatalf("anonymous POST /deploy = %d %s, want 401", res.StatusCode, b)
+		}
+		res, err = http.Get(url + "/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(b), `"status"`) {
+			t.Fatalf("GET /health without a key = %d %s, want 200", res.StatusCode, b)
 		}
 	})
 }

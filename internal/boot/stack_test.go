@@ -16,7 +16,6 @@ import (
 // tests.
 type testStack struct {
 	dir                                string
-	token                              string
 	dbURL, authURL, runtimeURL, apiURL string
 	// dispatcherURL is a dispatcher that reaches the runtime over HTTP,
 	// as the dispatcher binary does; localDispatcherURL one that calls it
@@ -32,7 +31,7 @@ type observe struct {
 }
 
 func (o *observe) common(s *testStack, service string) (Common, *slog.Logger) {
-	c := Common{DataDir: s.dir, InternalToken: s.token}
+	c := Common{DataDir: s.dir}
 	if o == nil {
 		return c, testsupport.QuietLogger()
 	}
@@ -48,12 +47,12 @@ func newTestStack(t *testing.T) *testStack { return newObservedStack(t, nil) }
 func newObservedStack(t *testing.T, o *observe) *testStack {
 	t.Helper()
 	ctx := context.Background()
-	s := &testStack{dir: t.TempDir(), token: credential.Generate()}
+	s := &testStack{dir: t.TempDir()}
 
 	dbc := DBConfig{}
 	var dbLog *slog.Logger
 	dbc.Common, dbLog = o.common(s, "db")
-	st, err := dbc.OpenStore(ctx)
+	st, err := dbc.OpenStore(ctx, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +116,11 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	pc.local = rc.local
 	s.localDispatcherURL = serveDispatcher(t, pc, dispLog)
 
-	if s.adminKey, err = Bootstrap(ctx, s.authURL, s.token, s.dir); err != nil {
+	bootTok, err := (&Common{DataDir: s.dir}).Credential(credential.Bootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.adminKey, err = Bootstrap(ctx, s.authURL, bootTok, s.dir); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -64,7 +64,7 @@ func commands() []command {
 		{"keys", "manage API keys: create | list | revoke | rotate | bootstrap", runKeys},
 		{"namespaces", "dispatch namespaces: ensure | list", runNamespaces},
 		{"routes", "ask the dispatcher: resolve URL", runRoutes},
-		{"audit", "the audit trail: list | verify", runAudit},
+		{"audit", "the audit trail: list | verify [--head FILE] | head", runAudit},
 		{"dev", "run the whole platform in one process on the default ports", runDev},
 	}
 }

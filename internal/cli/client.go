@@ -30,7 +30,8 @@ type clients struct {
 func (e *Env) newClients() clients {
 	httpClient := &http.Client{Transport: &progressTransport{base: http.DefaultTransport, w: e.Stderr}}
 	opts := []connect.ClientOption{connect.WithInterceptors(bearer(e.apiKey()))}
-	dispatcherURL := config.EnvOr(e.Getenv, "http://"+config.DefaultDispatcherAddr, "DOTDO_DISPATCHER_URL")
+	// The dispatcher's operator listener, where Resolve is served.
+	dispatcherURL := config.EnvOr(e.Getenv, "http://"+config.DefaultDispatcherOperatorAddr, "DOTDO_DISPATCHER_URL")
 	return clients{
 		deploy: deployv1connect.NewDeployServiceClient(httpClient, e.apiURL(), opts...),
 		admin:  deployv1connect.NewAdminServiceClient(httpClient, e.apiURL(), opts...),

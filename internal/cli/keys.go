@@ -145,8 +145,9 @@ func keysRotate(ctx context.Context, e *Env, args []string) error {
 }
 
 // keysBootstrap creates the first admin key. It talks to the internal auth
-// service with the internal credential of the data directory, so it runs on
-// the machine that runs the platform.
+// service with the bootstrap credential (which grants BootstrapAdminKey and
+// nothing else) of the data directory, so it runs on the machine that runs
+// the platform.
 func keysBootstrap(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "keys bootstrap")
 	authURL := fs.String("auth-url", config.EnvOr(e.Getenv, "http://"+config.DefaultAuthAddr, "DOTDO_AUTH_URL"), "auth service URL")
@@ -154,11 +155,11 @@ func keysBootstrap(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	dir := e.dataDir()
-	tok := e.Getenv("DOTDO_INTERNAL_TOKEN")
+	tok := e.Getenv(credential.Bootstrap.EnvVar())
 	if tok == "" {
 		var err error
-		if tok, err = credential.Load(filepath.Join(dir, "internal.token")); err != nil {
-			return fmt.Errorf("no internal credential (run this where the platform runs, or set DOTDO_INTERNAL_TOKEN): %w", err)
+		if tok, err = credential.Load(filepath.Join(dir, boot.CredentialsDir, credential.Bootstrap.File())); err != nil {
+			return fmt.Errorf("no bootstrap credential (run this where the platform runs, or set %s): %w", credential.Bootstrap.EnvVar(), err)
 		}
 	}
 	secret, err := boot.Bootstrap(ctx, *authURL, tok, dir)

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	dispatcherv1 "github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1"
 )
@@ -189,18 +192,72 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 			})
 		},
 		"verify": func(ctx context.Context, e *Env, args []string) error {
-			if err := parse(flags(e, "audit verify"), args); err != nil {
+			fs := flags(e, "audit verify")
+			headFile := fs.String("head", "", "also check that the trail still holds the head saved in this file by `dotdo audit head`")
+			if err := parse(fs, args); err != nil {
 				return err
 			}
-			res, err := e.newClients().admin.VerifyAuditLog(ctx, connect.NewRequest(&deployv1.VerifyAuditLogRequest{}))
+			req := &deployv1.VerifyAuditLogRequest{}
+			if *headFile != "" {
+				h, err := readAuditHead(*headFile)
+				if err != nil {
+					return usagef("--head: %v", err)
+				}
+				req.Head = &dbv1.AuditHead{Seq: h.Seq, Hash: h.MAC}
+			}
+			res, err := e.newClients().admin.VerifyAuditLog(ctx, connect.NewRequest(req))
 			if err != nil {
 				return err
 			}
 			if !res.Msg.GetOk() {
 				return fmt.Errorf("audit trail broken at event %d of %d checked: %s", res.Msg.GetFirstBrokenSeq(), res.Msg.GetChecked(), res.Msg.GetReason())
 			}
-			fmt.Fprintf(e.Stdout, "audit trail intact: %d events checked\n", res.Msg.GetChecked())
+			how := "hash-chained"
+			if res.Msg.GetKeyed() {
+				how = "keyed"
+			}
+			fmt.Fprintf(e.Stdout, "audit trail intact: %d events checked (%s)", res.Msg.GetChecked(), how)
+			if req.Head != nil {
+				fmt.Fprintf(e.Stdout, "; it holds the head of %s (event %d)", *headFile, req.Head.GetSeq())
+			}
+			fmt.Fprintln(e.Stdout)
+			return nil
+		},
+		"head": func(ctx context.Context, e *Env, args []string) error {
+			if err := parse(flags(e, "audit head"), args); err != nil {
+				return err
+			}
+			res, err := e.newClients().admin.GetAuditHead(ctx, connect.NewRequest(&deployv1.GetAuditHeadRequest{}))
+			if err != nil {
+				return err
+			}
+			b, err := json.Marshal(auditHeadFile{Seq: res.Msg.GetHead().GetSeq(), MAC: res.Msg.GetHead().GetHash(), Keyed: res.Msg.GetKeyed()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.Stdout, string(b))
 			return nil
 		},
 	})
+}
+
+// auditHeadFile is what `dotdo audit head` prints and `dotdo audit verify
+// --head` reads: the seq and MAC of the last event of the audit trail.
+type auditHeadFile struct {
+	Seq   int64  `json:"seq"`
+	MAC   string `json:"mac"`
+	Keyed bool   `json:"keyed"`
+}
+
+// readAuditHead reads a head saved from `dotdo audit head`.
+func readAuditHead(path string) (auditHeadFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return auditHeadFile{}, err
+	}
+	var h auditHeadFile
+	if err := json.Unmarshal(b, &h); err != nil || h.MAC == "" || h.Seq < 0 {
+		return auditHeadFile{}, fmt.Errorf("%s holds no audit head (want the JSON `dotdo audit head` prints)", path)
+	}
+	return h, nil
 }

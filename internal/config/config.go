@@ -24,6 +24,10 @@ const (
 	DefaultRuntimeAddr    = "127.0.0.1:8790"
 )
 
+// DefaultDispatcherOperatorAddr is where the dispatcher answers operators
+// (Resolve, gRPC reflection, /metrics), apart from the workers' traffic.
+const DefaultDispatcherOperatorAddr = "127.0.0.1:8788"
+
 // DefaultDataDir is where SQLite, the runtime's scripts and the generated
 // credentials live.
 const DefaultDataDir = ".dotdo"

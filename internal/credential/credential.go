@@ -1,8 +1,9 @@
-// Package credential carries the internal service credential: the shared
-// secret with which deploy, dispatcher and the CLI's local commands prove to
-// the internal services (auth, db, the runtime's invocation endpoint) that
-// they are part of the platform, as a service binding is unreachable from
-// outside.
+// Package credential carries the internal credentials: the secrets with
+// which the platform's internal callers (deploy, auth, the dispatcher, the
+// CLI's bootstrap) prove to the internal services (auth, db) who they are,
+// as a service binding is unreachable from outside, and the table of what
+// each caller may call (Policy, DefaultPolicy, enforced by a Verifier).
+// The runtime's invocation endpoint has a credential of its own too.
 package credential
 
 import (

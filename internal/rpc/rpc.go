@@ -1,6 +1,6 @@
 // Package rpc holds the Connect options that every handler and client of the
 // platform shares: OpenTelemetry tracing and metrics, protovalidate request
-// validation, the internal service credential, and an HTTP client that
+// validation, the internal credentials, and an HTTP client that
 // speaks HTTP/2 over plain TCP so that calls between services use one
 // multiplexed connection.
 package rpc
@@ -26,6 +26,7 @@ const DefaultReadMaxBytes = 4 << 20
 
 type options struct {
 	internalToken string
+	verifier      *credential.Verifier
 	readMaxBytes  int
 	interceptors  []connect.Interceptor
 	logger        *slog.Logger
@@ -35,10 +36,17 @@ type options struct {
 // Option configures HandlerOptions and ClientOptions.
 type Option func(*options)
 
-// WithInternalToken makes handlers require the internal service credential
-// and clients send it.
+// WithInternalToken makes clients send token, the caller's own internal
+// credential. Handlers ignore it: they check credentials with
+// WithVerifier.
 func WithInternalToken(token string) Option {
 	return func(o *options) { o.internalToken = token }
+}
+
+// WithVerifier makes handlers require an internal caller's credential and
+// check that the caller's grants name the procedure (credential.Policy).
+func WithVerifier(v *credential.Verifier) Option {
+	return func(o *options) { o.verifier = v }
 }
 
 // WithReadMaxBytes bounds the size of a request message a handler reads.
@@ -71,8 +79,8 @@ func apply(opts []Option) options {
 
 // HandlerOptions returns the options for a generated New...ServiceHandler.
 // Interceptors run in this order: tracing and metrics, the mapping of
-// domain errors to Connect codes (rpcerr), the internal credential (when
-// configured), validation of the request against its protovalidate rules
+// domain errors to Connect codes (rpcerr), the internal caller's credential
+// and grant (WithVerifier, when configured), validation of the request against its protovalidate rules
 // (InvalidArgument naming the field, before the handler runs), then any
 // extra interceptors.
 func HandlerOptions(opts ...Option) ([]connect.HandlerOption, error) {
@@ -82,8 +90,8 @@ func HandlerOptions(opts ...Option) ([]connect.HandlerOption, error) {
 		return nil, fmt.Errorf("rpc: otel interceptor: %w", err)
 	}
 	chain := []connect.Interceptor{otel, rpcerr.NewInterceptor(o.logger)}
-	if o.internalToken != "" {
-		chain = append(chain, credential.NewInterceptor(o.internalToken))
+	if o.verifier != nil {
+		chain = append(chain, o.verifier)
 	}
 	chain = append(chain, validate.NewInterceptor())
 	chain = append(chain, o.interceptors...)
@@ -95,7 +103,8 @@ func HandlerOptions(opts ...Option) ([]connect.HandlerOption, error) {
 }
 
 // ClientOptions returns the options for a generated New...ServiceClient:
-// tracing and metrics, the internal credential when configured, then any
+// tracing and metrics, the caller's internal credential when configured,
+// then any
 // extra interceptors.
 func ClientOptions(opts ...Option) ([]connect.ClientOption, error) {
 	o := apply(opts)

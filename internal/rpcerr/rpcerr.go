@@ -101,7 +101,8 @@ func FromConnect(what string, err error) error {
 	code := connect.CodeOf(err)
 	k := KindOf(code)
 	var cerr *connect.Error
-	if code == connect.CodeUnauthenticated && errors.As(err, &cerr) && cerr.Message() == credential.ErrRejected.Error() {
+	if errors.As(err, &cerr) && ((code == connect.CodeUnauthenticated && cerr.Message() == credential.ErrRejected.Error()) ||
+		(code == connect.CodePermissionDenied && cerr.Message() == credential.ErrNotGranted.Error())) {
 		k = errkind.Internal
 	}
 	return errkind.Errorf(k, "%s: %w", what, err)
@@ -133,6 +134,10 @@ func ToConnect(err error) error {
 }
 
 func toConnect(err error) *connect.Error {
+	if cerr, ok := err.(*connect.Error); ok {
+		// Returned as it is (an interceptor's refusal): unchanged.
+		return cerr
+	}
 	if hidden := hide(err); hidden != nil {
 		return hidden
 	}
@@ -184,6 +189,11 @@ func hide(err error) *connect.Error {
 		// Our own credential refused by an internal service is a fault of
 		// the platform's configuration, not the caller's key.
 		if cerr.Message() == credential.ErrRejected.Error() {
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
+	case connect.CodePermissionDenied:
+		// So is a procedure our credential does not grant.
+		if cerr.Message() == credential.ErrNotGranted.Error() {
 			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 		}
 	case connect.CodeUnavailable:

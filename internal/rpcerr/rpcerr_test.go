@@ -35,6 +35,8 @@ func TestToConnect(t *testing.T) {
 		{"internal kind", errkind.Errorf(errkind.Internal, "backend refused token for account %s", "acc-1"), connect.CodeInternal, "internal error", "acc-1"},
 		{"context", fmt.Errorf("wait: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, "wait", ""},
 		{"our credential refused downstream", rpcerr.FromConnect("db", connect.NewError(connect.CodeUnauthenticated, credential.ErrRejected)), connect.CodeInternal, "internal error", "credential"},
+		{"a procedure our credential does not grant", rpcerr.FromConnect("db", connect.NewError(connect.CodePermissionDenied, credential.ErrNotGranted)), connect.CodeInternal, "internal error", "credential"},
+		{"an interceptor's own refusal", connect.NewError(connect.CodePermissionDenied, credential.ErrNotGranted), connect.CodePermissionDenied, credential.ErrNotGranted.Error(), "permission_denied:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := rpcerr.ToConnect(c.err)

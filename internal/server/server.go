@@ -37,16 +37,17 @@ const (
 
 // Server serves a set of Connect services on one address.
 type Server struct {
-	name     string
-	logger   *slog.Logger
-	mux      *http.ServeMux
-	services []registered
-	rest     bool
-	wrap     []func(http.Handler) http.Handler
-	httpSrv  *http.Server
-	health   *grpchealth.StaticChecker
-	shutdown time.Duration
-	write    time.Duration
+	name      string
+	logger    *slog.Logger
+	mux       *http.ServeMux
+	services  []registered
+	rest      bool
+	noReflect bool
+	wrap      []func(http.Handler) http.Handler
+	httpSrv   *http.Server
+	health    *grpchealth.StaticChecker
+	shutdown  time.Duration
+	write     time.Duration
 }
 
 type registered struct {
@@ -64,6 +65,10 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l }
 // google.api.http annotations answer REST requests next to Connect, gRPC and
 // gRPC-Web.
 func WithREST() Option { return func(s *Server) { s.rest = true } }
+
+// WithoutReflection serves no gRPC reflection, for a public listener that
+// should not describe the platform's API to anyone who asks.
+func WithoutReflection() Option { return func(s *Server) { s.noReflect = true } }
 
 // WithMiddleware wraps the root handler (innermost first), for example to
 // adapt requests before the REST transcoder sees them.
@@ -123,18 +128,20 @@ func (s *Server) ServiceNames() []string {
 func (s *Server) Health() *grpchealth.StaticChecker { return s.health }
 
 // Handler builds the server's root handler: the registered services, health,
-// reflection and the plain handlers.
+// reflection (unless WithoutReflection) and the plain handlers.
 func (s *Server) Handler() (http.Handler, error) {
 	names := s.ServiceNames()
 	s.health = grpchealth.NewStaticChecker(names...)
 	s.mux.Handle(grpchealth.NewHandler(s.health))
-	// Reflection lists the standard services too, and describes ours from
-	// the buf image, which keeps the doc comments.
-	listed := append(slices.Clone(names), grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName)
-	reflector := grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return listed }),
-		grpcreflect.WithDescriptorResolver(protoimage.Resolver()))
-	s.mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	s.mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	if !s.noReflect {
+		// Reflection lists the standard services too, and describes ours
+		// from the buf image, which keeps the doc comments.
+		listed := append(slices.Clone(names), grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName)
+		reflector := grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return listed }),
+			grpcreflect.WithDescriptorResolver(protoimage.Resolver()))
+		s.mux.Handle(grpcreflect.NewHandlerV1(reflector))
+		s.mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	}
 	h, err := s.root()
 	if err != nil {
 		return nil, err

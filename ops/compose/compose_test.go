@@ -26,6 +26,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/telemetry"
 )
 
@@ -36,17 +37,18 @@ const root = "../.."
 // it.
 type platformService struct {
 	addr     string   // default address (internal/config)
+	more     []string // other default addresses it listens on
 	addrEnv  string   // variable of the listen address (internal/boot)
 	required []string // variables the service needs in compose
 	health   string   // path of the health check ("" = gRPC health)
 }
 
 var platform = map[string]platformService{
-	"deploy":     {config.DefaultDeployAddr, "DOTDO_DEPLOY_ADDR", []string{"DOTDO_AUTH_URL", "DOTDO_DB_URL"}, ""},
-	"auth":       {config.DefaultAuthAddr, "DOTDO_AUTH_ADDR", []string{"DOTDO_DB_URL"}, ""},
-	"db":         {config.DefaultDBAddr, "DOTDO_DB_ADDR", []string{"DOTDO_DATABASE_URL"}, ""},
-	"dispatcher": {config.DefaultDispatcherAddr, "DOTDO_DISPATCHER_ADDR", nil, ""},
-	"runtime":    {config.DefaultRuntimeAddr, "DOTDO_RUNTIME_ADDR", []string{"DOTDO_WORKERD"}, "/healthz"},
+	"deploy":     {config.DefaultDeployAddr, nil, "DOTDO_DEPLOY_ADDR", []string{"DOTDO_AUTH_URL", "DOTDO_DB_URL"}, ""},
+	"auth":       {config.DefaultAuthAddr, nil, "DOTDO_AUTH_ADDR", []string{"DOTDO_DB_URL"}, ""},
+	"db":         {config.DefaultDBAddr, nil, "DOTDO_DB_ADDR", []string{"DOTDO_DATABASE_URL"}, ""},
+	"dispatcher": {config.DefaultDispatcherAddr, []string{config.DefaultDispatcherOperatorAddr}, "DOTDO_DISPATCHER_ADDR", nil, ""},
+	"runtime":    {config.DefaultRuntimeAddr, nil, "DOTDO_RUNTIME_ADDR", []string{"DOTDO_WORKERD"}, "/healthz"},
 }
 
 // binaries maps each compose service built from the Dockerfile to its
@@ -66,19 +68,51 @@ var pending = map[string]string{
 // secretsNeeded are the secret variables each service must get from an
 // env_file.
 var secretsNeeded = map[string][]string{
-	"deploy":     {"DOTDO_INTERNAL_TOKEN", "CLOUDFLARE_API_TOKEN"},
-	"auth":       {"DOTDO_INTERNAL_TOKEN"},
-	"db":         {"DOTDO_INTERNAL_TOKEN", "PGPASSWORD"},
-	"dispatcher": {"DOTDO_INTERNAL_TOKEN", "DOTDO_INVOKE_TOKEN"},
+	// Each internal caller's credential goes to the caller and to the
+	// services it calls, as credential.DefaultPolicy grants them.
+	"deploy":     {credentialVar(credential.Deploy), "CLOUDFLARE_API_TOKEN"},
+	"auth":       {credentialVar(credential.Auth), credentialVar(credential.Deploy), credentialVar(credential.Bootstrap)},
+	"db":         {credentialVar(credential.Deploy), credentialVar(credential.Auth), credentialVar(credential.Dispatcher), "DOTDO_AUDIT_KEY", "PGPASSWORD"},
+	"dispatcher": {credentialVar(credential.Dispatcher), "DOTDO_INVOKE_TOKEN"},
 	"runtime":    {"DOTDO_INVOKE_TOKEN", "DOTDO_RUNTIME_TOKEN"},
 	"postgres":   {"POSTGRES_PASSWORD"},
-	"cli":        {"DOTDO_INTERNAL_TOKEN"},
+	"cli":        {credentialVar(credential.Bootstrap)},
 }
 
 // secretsForbidden are credentials a service must not hold: the runtime
-// runs untrusted workers, so it gets no internal service credential.
+// runs untrusted workers, so it gets no internal credential; the public
+// dispatcher holds only its own; the cli only the bootstrap credential;
+// the audit key stays with db.
 var secretsForbidden = map[string][]string{
-	"runtime": {"DOTDO_INTERNAL_TOKEN"},
+	"runtime":    append(credentialVars(credential.Callers()...), "DOTDO_AUDIT_KEY", "DOTDO_INTERNAL_TOKEN"),
+	"dispatcher": append(credentialVars(credential.Deploy, credential.Auth, credential.Bootstrap), "DOTDO_AUDIT_KEY", "DOTDO_INTERNAL_TOKEN"),
+	"cli":        append(credentialVars(credential.Deploy, credential.Auth, credential.Dispatcher), "DOTDO_AUDIT_KEY", "DOTDO_INTERNAL_TOKEN"),
+	"deploy":     {credentialVar(credential.Dispatcher), credentialVar(credential.Bootstrap), "DOTDO_AUDIT_KEY", "DOTDO_INTERNAL_TOKEN"},
+	"auth":       {credentialVar(credential.Dispatcher), "DOTDO_AUDIT_KEY", "DOTDO_INTERNAL_TOKEN"},
+	"db":         {credentialVar(credential.Bootstrap), "DOTDO_INTERNAL_TOKEN"},
+}
+
+func credentialVar(c credential.Caller) string { return c.EnvVar() }
+
+func credentialVars(cs ...credential.Caller) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.EnvVar())
+	}
+	return out
+}
+
+// TestCredentialsMatchPolicy: every service is given the credentials of
+// exactly the internal callers the policy lets call it, and its own.
+func TestCredentialsMatchPolicy(t *testing.T) {
+	policy := credential.DefaultPolicy()
+	for service, name := range map[string]string{"db": "dotdo.db.v1.DBService", "auth": "dotdo.auth.v1.AuthService"} {
+		for _, c := range policy.CallersOf(name) {
+			if !slices.Contains(secretsNeeded[service], c.EnvVar()) {
+				t.Errorf("%s is called by %s, but is not given %s", service, c, c.EnvVar())
+			}
+		}
+	}
 }
 
 var (
@@ -326,8 +360,12 @@ func checkURLs(t *testing.T, p *types.Project, s types.ServiceConfig) {
 			t.Errorf("%s=%s: %s and %s share no network", k, *v, name, target.Name)
 		}
 		if tp, ok := platform[target.Name]; ok {
-			if u.Port() != port(t, tp.addr) {
-				t.Errorf("%s=%s: %s listens on port %s", k, *v, target.Name, port(t, tp.addr))
+			ports := []string{port(t, tp.addr)}
+			for _, a := range tp.more {
+				ports = append(ports, port(t, a))
+			}
+			if !slices.Contains(ports, u.Port()) {
+				t.Errorf("%s=%s: %s listens on ports %v", k, *v, target.Name, ports)
 			}
 			if dep, ok := s.DependsOn[target.Name]; !ok || dep.Condition != types.ServiceConditionHealthy {
 				t.Errorf("%s calls %s (%s) but does not depend on it being healthy", name, target.Name, k)

@@ -3,6 +3,8 @@ package auth_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"testing"
 
@@ -13,7 +15,6 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
-	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 )
@@ -23,8 +24,15 @@ import (
 func rpcStack(t *testing.T) (authv1connect.AuthServiceClient, string) {
 	t.Helper()
 	token := credential.Generate()
-	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(testsupport.QuietLogger()))
-	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token))
+	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	// One test caller granted every AuthService procedure.
+	sd := authv1.File_dotdo_auth_v1_auth_proto.Services().ByName("AuthService")
+	var grants []credential.Grant
+	for i := range sd.Methods().Len() {
+		grants = append(grants, credential.Grant{Procedure: "/" + string(sd.FullName()) + "/" + string(sd.Methods().Get(i).Name())})
+	}
+	v := credential.NewVerifier(credential.Policy{"test": grants}, map[credential.Caller]string{"test": token}, nil)
+	opts, err := rpc.HandlerOptions(rpc.WithVerifier(v))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,9 +44,14 @@ const (
 // returns the new key, whose Token must be shown to the user exactly once,
 // and its record.
 //
+// A creator whose own key expires cannot create a key that outlives it
+// (without expiry, or expiring later): that is refused with an error of
+// kind errkind.Permission saying the longest ttl it may give.
+//
 // Errors: *authz.PermissionError if creator lacks keys.manage, lacks a
-// permission of role, or does not cover environments; errkind.Invalid for
-// bad parameters; store errors wrapped.
+// permission of role, or does not cover environments; errkind.Permission
+// for a key that would outlive its creator; errkind.Invalid for bad
+// parameters; store errors wrapped.
 func (s *Service) CreateKey(ctx context.Context, creator authz.Principal, name string, role store.Role, environments []string, ttl time.Duration) (apikey.Key, store.APIKey, error) {
 	if err := s.checkManager(creator); err != nil {
 		return apikey.Key{}, store.APIKey{}, err
@@ -78,6 +83,9 @@ func (s *Service) CreateKey(ctx context.Context, creator authz.Principal, name s
 	var expires time.Time
 	if ttl > 0 {
 		expires = now.Add(ttl)
+	}
+	if creator.Outlives(expires) {
+		return apikey.Key{}, store.APIKey{}, creator.OutlivesError(expires, now)
 	}
 	key, rec, err := s.insert(maxIDAttempts, func(rec store.APIKey) (store.APIKey, error) { return s.store.CreateAPIKey(ctx, rec) },
 		store.APIKey{Name: name, Role: role, Environments: envs, CreatedAt: now, CreatedBy: creator.KeyID, ExpiresAt: expires})
@@ -178,7 +186,8 @@ func (s *Service) RevokeKey(ctx context.Context, actor authz.Principal, keyID st
 
 // SetKeyExpiry sets keyID to expire at at (zero = never; a past time expires
 // it immediately) and drops its cache entry. It returns the updated record.
-// Errors as for GetKey, plus errkind.Precondition for a revoked key.
+// Errors as for GetKey, plus errkind.Precondition for a revoked key and
+// errkind.Permission when the expiry would outlive actor's own key.
 func (s *Service) SetKeyExpiry(ctx context.Context, actor authz.Principal, keyID string, at time.Time) (store.APIKey, error) {
 	rec, err := s.getManaged(ctx, actor, keyID)
 	if err != nil {
@@ -186,6 +195,9 @@ func (s *Service) SetKeyExpiry(ctx context.Context, actor authz.Principal, keyID
 	}
 	if !rec.RevokedAt.IsZero() {
 		return store.APIKey{}, fmt.Errorf("auth: key %q is revoked: %w", keyID, errkind.Precondition)
+	}
+	if actor.Outlives(at) {
+		return store.APIKey{}, actor.OutlivesError(at, s.now())
 	}
 	s.Invalidate(keyID)
 	rec, err = s.store.SetAPIKeyExpiry(ctx, keyID, at)
@@ -208,8 +220,9 @@ func (s *Service) SetKeyExpiry(ctx context.Context, actor authz.Principal, keyID
 // counted from now, or no expiry if the old key had none. Creation of the new
 // key and the update of the old one are one atomic store operation.
 //
-// Errors as for GetKey, plus errkind.Invalid for a negative grace and
-// errkind.Precondition if the key is revoked, expired or already rotated.
+// Errors as for GetKey, plus errkind.Invalid for a negative grace,
+// errkind.Precondition if the key is revoked, expired or already rotated,
+// and errkind.Permission when the new key would outlive actor's own key.
 func (s *Service) RotateKey(ctx context.Context, actor authz.Principal, keyID string, grace time.Duration) (key apikey.Key, rec, previous store.APIKey, err error) {
 	if grace < 0 {
 		return apikey.Key{}, store.APIKey{}, store.APIKey{}, invalidArg("grace must not be negative")
@@ -239,6 +252,10 @@ func (s *Service) RotateKey(ctx context.Context, actor authz.Principal, keyID st
 		if life := old.ExpiresAt.Sub(old.CreatedAt); life > 0 {
 			newExpires = now.Add(life)
 		}
+	}
+	if actor.Outlives(newExpires) {
+		// The new key is the actor's creation: it must not outlive it.
+		return apikey.Key{}, store.APIKey{}, store.APIKey{}, actor.OutlivesError(newExpires, now)
 	}
 	s.Invalidate(keyID)
 	key, rec, err = s.insert(maxIDAttempts, func(rec store.APIKey) (store.APIKey, error) {

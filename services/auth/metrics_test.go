@@ -71,13 +71,14 @@ func TestAttemptMetrics(t *testing.T) {
 	wantCode("Authorize", err, "permission_denied")
 	authenticate("dotdo_garbage", "unauthenticated")
 	authenticate("dotdo_garbage", "unauthenticated")
-	authenticate(admin.Token, "resource_exhausted") // the client is cooling down now
+	authenticate("dotdo_garbage", "resource_exhausted") // the client's malformed tokens are cooling down now
+	authenticate(admin.Token, "ok")                     // a valid key is not refused
 	// Refused, but not an Authenticate or Authorize call: not counted.
 	_, err = client.ListApiKeys(ctx, connect.NewRequest(&authv1.ListApiKeysRequest{}))
 	wantCode("ListApiKeys", err, "unauthenticated")
 
 	want := map[auth.AttemptOutcome]int64{
-		auth.AttemptSuccess: 1, auth.AttemptPermissionDenied: 1, auth.AttemptUnauthenticated: 2,
+		auth.AttemptSuccess: 2, auth.AttemptPermissionDenied: 1, auth.AttemptUnauthenticated: 2,
 		auth.AttemptThrottled: 1, auth.AttemptError: 0,
 	}
 	got := attempts(t, rec)

@@ -25,7 +25,8 @@ import (
 // an external change sooner. The cache holds at most DefaultCacheSize keys
 // (LRU eviction).
 //
-// Throttling: see ThrottleConfig and DefaultThrottle.
+// Throttling: per (client, presented key id), and per client for malformed
+// tokens; see ThrottleConfig and DefaultThrottle.
 //
 // Last use: every successful authentication (cache hit or miss) updates the
 // key's LastUsedAt via Store.TouchAPIKey at most once per
@@ -85,16 +86,17 @@ func New(st Store, opts ...Option) *Service {
 
 // Authenticate validates a bearer token (without the "Bearer " prefix) for
 // client (the remote IP or another stable caller id, used for throttling and
-// auditing; pass a real value, since all calls with the same client share one
-// failure budget).
+// auditing).
 //
 // It returns the key's Principal, or:
-//   - *ThrottleError (ErrThrottled) if client is cooling down, regardless of
-//     the token;
+//   - *ThrottleError (ErrThrottled) if the (client, key id) pair of the
+//     token, or for a malformed token the client's malformed tokens, is
+//     cooling down (see ThrottleConfig); never for a token that verified
+//     before, so a valid key is not refused because of others' failures;
 //   - ErrUnauthenticated, unwrapped and with one fixed message, if the token
 //     is missing, malformed, unknown, wrong, expired, revoked or its record
 //     is corrupt; the reason goes only to the audit log, and the failure
-//     counts against client's throttle budget;
+//     (except a missing token) counts against the throttle;
 //   - a wrapped store error if the key could not be looked up (not counted
 //     as a failure; map it to Unavailable/Internal).
 //
@@ -102,65 +104,84 @@ func New(st Store, opts ...Option) *Service {
 // Secret hashes are compared in constant time.
 func (s *Service) Authenticate(ctx context.Context, token, client string) (authz.Principal, error) {
 	now := s.now()
-	if s.limiter != nil {
-		if wait, blocked := s.limiter.blocked(client, now); blocked {
-			return authz.Principal{}, &ThrottleError{RetryAfter: (wait + time.Second - 1).Truncate(time.Second)}
-		}
-	}
 	if token == "" {
-		return s.deny(ctx, now, client, "", "missing API key")
+		// Nothing to guess with: refused, not counted.
+		return s.deny(ctx, now, client, "", "missing API key", "")
 	}
 	key, err := apikey.Parse(token)
 	if err != nil {
-		return s.deny(ctx, now, client, "", "malformed API key")
+		throttleKey := pairKey(client, "")
+		if err := s.throttled(throttleKey, now); err != nil {
+			return authz.Principal{}, err
+		}
+		return s.deny(ctx, now, client, "", "malformed API key", throttleKey)
 	}
 
-	var digest tokenDigest
+	var buf [apikey.TokenLen]byte // stack copy: avoids a heap allocation
+	copy(buf[:], token)
+	digest := tokenDigest(sha256.Sum256(buf[:]))
 	var gen uint64
 	if s.cache != nil {
-		var buf [apikey.TokenLen]byte // stack copy: avoids a heap allocation
-		copy(buf[:], token)
-		digest = sha256.Sum256(buf[:])
 		if p, ok := s.cache.get(digest, now); ok {
 			s.touch(ctx, p.KeyID, now, time.Time{})
 			return p.Clone(), nil
 		}
 		gen = s.cache.generation()
 	}
+	throttleKey := pairKey(client, key.ID)
+	if s.limiter != nil && !s.limiter.known(key.ID, digest) {
+		if err := s.throttled(throttleKey, now); err != nil {
+			return authz.Principal{}, err
+		}
+	}
 
 	rec, err := s.store.GetAPIKey(ctx, key.ID)
 	switch {
 	case errors.Is(err, errkind.NotFound):
-		return s.deny(ctx, now, client, key.ID, "unknown key id")
+		return s.deny(ctx, now, client, key.ID, "unknown key id", throttleKey)
 	case err != nil:
 		return authz.Principal{}, fmt.Errorf("auth: look up key %q: %w", key.ID, err)
 	}
 	// Verify the secret first, so that the state of a key (revoked,
 	// expired) is only ever examined for the holder of its secret.
 	if !apikey.VerifySecret(key.Secret, rec.SecretHash, s.pepper) {
-		return s.deny(ctx, now, client, key.ID, "secret does not match")
+		return s.deny(ctx, now, client, key.ID, "secret does not match", throttleKey)
 	}
 	switch {
 	case rec.KeyID != key.ID:
-		return s.deny(ctx, now, client, key.ID, fmt.Sprintf("store returned record %q for key id", rec.KeyID))
+		return s.deny(ctx, now, client, key.ID, fmt.Sprintf("store returned record %q for key id", rec.KeyID), throttleKey)
 	case !rec.RevokedAt.IsZero():
-		return s.deny(ctx, now, client, key.ID, "revoked at "+rec.RevokedAt.UTC().Format(time.RFC3339))
+		return s.deny(ctx, now, client, key.ID, "revoked at "+rec.RevokedAt.UTC().Format(time.RFC3339), throttleKey)
 	case !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
 		reason := "expired at " + rec.ExpiresAt.UTC().Format(time.RFC3339)
 		if rec.ReplacedBy != "" {
 			reason += " (rotated; replaced by " + rec.ReplacedBy + ")"
 		}
-		return s.deny(ctx, now, client, key.ID, reason)
+		return s.deny(ctx, now, client, key.ID, reason, throttleKey)
 	case !rec.Role.Valid():
-		return s.deny(ctx, now, client, key.ID, fmt.Sprintf("stored role %q is invalid", rec.Role))
+		return s.deny(ctx, now, client, key.ID, fmt.Sprintf("stored role %q is invalid", rec.Role), throttleKey)
 	}
 
 	p := authz.PrincipalOf(rec)
 	if s.cache != nil {
 		s.cache.put(digest, p.Clone(), now, rec.ExpiresAt, gen)
 	}
+	if s.limiter != nil {
+		s.limiter.verify(key.ID, digest)
+	}
 	s.touch(ctx, rec.KeyID, now, rec.LastUsedAt)
 	return p, nil
+}
+
+// throttled returns a *ThrottleError when throttleKey is cooling down.
+func (s *Service) throttled(throttleKey string, now time.Time) error {
+	if s.limiter == nil {
+		return nil
+	}
+	if wait, blocked := s.limiter.blocked(throttleKey, now); blocked {
+		return &ThrottleError{RetryAfter: (wait + time.Second - 1).Truncate(time.Second)}
+	}
+	return nil
 }
 
 // Authorize authenticates token like Authenticate and then checks that the
@@ -196,17 +217,22 @@ func (s *Service) Invalidate(keyID string) {
 }
 
 // deny records an authentication failure and returns ErrUnauthenticated.
-func (s *Service) deny(ctx context.Context, now time.Time, client, keyID, reason string) (authz.Principal, error) {
-	blocked := s.limiter != nil && s.limiter.fail(client, now)
+// The failure counts against throttleKey, unless it is "".
+func (s *Service) deny(ctx context.Context, now time.Time, client, keyID, reason, throttleKey string) (authz.Principal, error) {
+	blocked := s.limiter != nil && throttleKey != "" && s.limiter.fail(throttleKey, now)
 	s.audit(ctx, Event{
 		Time: now, Action: ActionAuthenticate, Outcome: OutcomeDenied,
 		KeyID: keyID, Client: client, Reason: reason,
 	})
 	if blocked {
 		cfg := s.limiter.cfg
+		what := "with key id " + keyID
+		if keyID == "" {
+			what = "with malformed keys"
+		}
 		s.audit(ctx, Event{
-			Time: now, Action: ActionAuthenticate, Outcome: OutcomeThrottled, Client: client,
-			Reason: fmt.Sprintf("%d failed attempts within %s; blocked for %s", cfg.MaxFailures, cfg.Window, cfg.Cooldown),
+			Time: now, Action: ActionAuthenticate, Outcome: OutcomeThrottled, KeyID: keyID, Client: client,
+			Reason: fmt.Sprintf("%d failed attempts %s within %s; blocked for %s", cfg.MaxFailures, what, cfg.Window, cfg.Cooldown),
 		})
 	}
 	return authz.Principal{}, ErrUnauthenticated

@@ -92,27 +92,21 @@ func TestMalformedTokensNeverReachTheStore(t *testing.T) {
 
 func TestThrottleBlocksAndRecovers(t *testing.T) {
 	h := newHarness(t, WithThrottle(ThrottleConfig{MaxFailures: 3, Window: time.Minute, Cooldown: 2 * time.Minute}))
-	valid, _ := h.create("valid", store.RoleDeployer, nil, 0)
-	attacker, bystander := "198.51.100.1", "198.51.100.2"
+	attacker := "198.51.100.1"
 	guess := apikey.Generate().Token
+	guessID, _ := apikey.Parse(guess)
 
-	// A success does not reset the failure history.
-	for i := range 3 {
-		if i == 1 {
-			if _, err := h.svc.Authenticate(ctx, valid.Token, attacker); err != nil {
-				t.Fatal(err)
-			}
-		}
+	for range 3 {
 		_, err := h.svc.Authenticate(ctx, guess, attacker)
 		wantUnauthenticated(t, err)
 		h.clock.Advance(time.Second)
 	}
 	gets := h.store.gets.Load()
-	for _, tok := range []string{guess, valid.Token, "garbage"} {
-		_, err := h.svc.Authorize(ctx, tok, authz.PermDeploymentsRead, "", attacker)
+	for range 2 {
+		_, err := h.svc.Authorize(ctx, guess, authz.PermDeploymentsRead, "", attacker)
 		var te *ThrottleError
 		if !errors.Is(err, ErrThrottled) || !errors.As(err, &te) {
-			t.Fatalf("blocked client got %v, want ErrThrottled", err)
+			t.Fatalf("blocked pair got %v, want ErrThrottled", err)
 		}
 		if te.RetryAfter != 2*time.Minute-time.Second {
 			t.Fatalf("RetryAfter = %v, want 1m59s", te.RetryAfter)
@@ -121,22 +115,18 @@ func TestThrottleBlocksAndRecovers(t *testing.T) {
 	if h.store.gets.Load() != gets {
 		t.Fatal("throttled attempts reached the store")
 	}
-	if n := len(h.sink.with(ActionAuthenticate, OutcomeThrottled)); n != 1 {
-		t.Fatalf("%d throttled audit events, want 1", n)
-	}
-	// Other clients are unaffected.
-	if _, err := h.svc.Authenticate(ctx, valid.Token, bystander); err != nil {
-		t.Fatalf("bystander: %v", err)
+	if evs := h.sink.with(ActionAuthenticate, OutcomeThrottled); len(evs) != 1 || evs[0].KeyID != guessID.ID {
+		t.Fatalf("throttled audit events %+v, want 1 naming key id %s", evs, guessID.ID)
 	}
 	// Still blocked just before the cool-down ends, free after it.
 	h.clock.Advance(2*time.Minute - time.Second - time.Millisecond)
-	if _, err := h.svc.Authenticate(ctx, valid.Token, attacker); !errors.Is(err, ErrThrottled) {
+	if _, err := h.svc.Authenticate(ctx, guess, attacker); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("before cool-down end: %v", err)
 	}
 	h.clock.Advance(time.Millisecond)
-	if _, err := h.svc.Authenticate(ctx, valid.Token, attacker); err != nil {
-		t.Fatalf("after cool-down: %v", err)
-	}
+	_, err := h.svc.Authenticate(ctx, guess, attacker)
+	wantUnauthenticated(t, err)
+	h.clock.Advance(31 * time.Second)
 	// Failures spread wider than the window never block.
 	for range 10 {
 		_, err := h.svc.Authenticate(ctx, guess, attacker)
@@ -147,18 +137,82 @@ func TestThrottleBlocksAndRecovers(t *testing.T) {
 	for range 3 {
 		_, _ = h.svc.Authenticate(ctx, guess, attacker)
 	}
-	if _, err := h.svc.Authenticate(ctx, valid.Token, attacker); !errors.Is(err, ErrThrottled) {
+	if _, err := h.svc.Authenticate(ctx, guess, attacker); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("second burst: %v", err)
 	}
 }
 
-func TestThrottleMemoryIsBounded(t *testing.T) {
-	h := newHarness(t, WithThrottle(ThrottleConfig{MaxFailures: 2, MaxClients: 50}))
-	for i := range 1000 {
-		_, _ = h.svc.Authenticate(ctx, "bad", fmt.Sprintf("10.0.%d.%d", i/256, i%256))
+// TestValidKeyNeverLockedOut: failures from one address (unknown keys,
+// wrong secrets, malformed and missing tokens, even guesses at the valid
+// key's own id) never make a valid key from that address fail.
+func TestValidKeyNeverLockedOut(t *testing.T) {
+	h := newHarness(t, WithThrottle(ThrottleConfig{MaxFailures: 10, Window: time.Minute, Cooldown: time.Minute}), WithCacheTTL(0))
+	valid, _ := h.create("valid", store.RoleDeployer, nil, 0)
+	shared := "127.0.0.1" // a NAT, a proxy, or dotdo dev's one address
+	if _, err := h.svc.Authenticate(ctx, valid.Token, shared); err != nil {
+		t.Fatal(err)
 	}
-	if n := h.svc.limiter.tracked(); n != 50 {
-		t.Fatalf("tracking %d clients, want 50", n)
+	wrongSecret, _ := apikey.FromParts(valid.ID, apikey.Generate().Secret)
+	for i := range 12 {
+		for _, tok := range []string{apikey.Generate().Token, "Bearer nonsense", "", wrongSecret.Token} {
+			_, err := h.svc.Authenticate(ctx, tok, shared)
+			if i < 10 || tok == "" {
+				wantUnauthenticated(t, err)
+			} else if !errors.Is(err, ErrThrottled) && !errors.Is(err, ErrUnauthenticated) {
+				t.Fatalf("failure %d: %v", i, err)
+			}
+		}
+	}
+	// The malformed tokens and the guesses at the valid key's id are
+	// cooling down now; fresh unknown ids are not (each its own pair).
+	if _, err := h.svc.Authenticate(ctx, "nonsense", shared); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("malformed after 12 failures: %v, want ErrThrottled", err)
+	}
+	gets := h.store.gets.Load()
+	if _, err := h.svc.Authenticate(ctx, wrongSecret.Token, shared); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("wrong secret after 12 failures: %v, want ErrThrottled", err)
+	}
+	if h.store.gets.Load() != gets {
+		t.Fatal("a throttled guess reached the store")
+	}
+	// The valid key works, from that address and elsewhere.
+	for _, client := range []string{shared, "203.0.113.9"} {
+		if _, err := h.svc.Authorize(ctx, valid.Token, authz.PermDeploymentsCreate, "production", client); err != nil {
+			t.Fatalf("valid key from %s after others' failures: %v", client, err)
+		}
+	}
+	// A missing key is never a failure: a health probe cannot lock anyone.
+	for range 100 {
+		_, err := h.svc.Authenticate(ctx, "", "10.9.9.9")
+		wantUnauthenticated(t, err)
+	}
+	other, _ := h.create("other", store.RoleViewer, nil, 0)
+	if _, err := h.svc.Authenticate(ctx, other.Token, "10.9.9.9"); err != nil {
+		t.Fatalf("after missing keys: %v", err)
+	}
+}
+
+// TestThrottleMemoryIsBounded: the tables stay bounded under a flood of
+// failures from many pairs, and a flood cannot evict a block.
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	h := newHarness(t, WithThrottle(ThrottleConfig{MaxFailures: 2, MaxClients: 50, Window: time.Minute, Cooldown: time.Hour}))
+	target := apikey.Generate().Token
+	for range 2 {
+		_, _ = h.svc.Authenticate(ctx, target, "198.51.100.7")
+	}
+	if _, err := h.svc.Authenticate(ctx, target, "198.51.100.7"); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("target pair not blocked: %v", err)
+	}
+	for i := range 1000 {
+		client := fmt.Sprintf("10.0.%d.%d", i/256, i%256)
+		_, _ = h.svc.Authenticate(ctx, "bad", client)
+		_, _ = h.svc.Authenticate(ctx, apikey.Generate().Token, client)
+	}
+	if n := h.svc.limiter.tracked(); n > 100 {
+		t.Fatalf("tracking %d pairs, want at most 2 x 50", n)
+	}
+	if _, err := h.svc.Authenticate(ctx, target, "198.51.100.7"); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("a flood of 2000 failures evicted the block: %v", err)
 	}
 }
 
@@ -547,7 +601,7 @@ func TestAuditLogNeverSeesSecrets(t *testing.T) {
 	collect(h.svc.Authenticate(ctx, k.Token[:40], "c1"))
 	collect(h.svc.Authorize(ctx, k.Token, authz.PermDeploymentsCreate, "production", "c2"))
 	collect(h.svc.Authenticate(ctx, k.Token+" ", "c1"))
-	collect(h.svc.Authenticate(ctx, k.Token, "c1")) // throttled
+	collect(h.svc.Authenticate(ctx, "x", "c1")) // throttled: the third malformed token
 	nk, _, _, err := h.svc.RotateKey(ctx, h.admin, rec.KeyID, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -615,5 +669,46 @@ func TestConcurrentUse(t *testing.T) {
 		if (i < 8) != (err != nil) {
 			t.Fatalf("key %d after concurrent revocations: %v", i, err)
 		}
+	}
+}
+
+// TestKeyNeverOutlivesItsCreator: a key with an expiry cannot create a key
+// without one, or one that expires later, nor rotate or extend a key
+// beyond its own expiry; within its lifetime it can.
+func TestKeyNeverOutlivesItsCreator(t *testing.T) {
+	h := newHarness(t)
+	tok, _ := h.create("temporary admin", store.RoleAdmin, nil, time.Hour)
+	temp := h.mustAuth(tok.Token)
+
+	for _, ttl := range []time.Duration{0, time.Hour + time.Second, 24 * time.Hour} {
+		_, _, err := h.svc.CreateKey(ctx, temp, "child", store.RoleDeployer, nil, ttl)
+		if !errors.Is(err, errkind.Permission) || !strings.Contains(err.Error(), "outlives") {
+			t.Errorf("CreateKey(ttl %v) by a key expiring in 1h = %v, want a permission error saying it would outlive it", ttl, err)
+		}
+	}
+	child, rec, err := h.svc.CreateKey(ctx, temp, "child", store.RoleDeployer, nil, 30*time.Minute)
+	if err != nil {
+		t.Fatalf("CreateKey(ttl 30m) by a key expiring in 1h: %v", err)
+	}
+	h.remember(child)
+	if !rec.ExpiresAt.Equal(h.clock.Now().Add(30 * time.Minute)) {
+		t.Fatalf("child expires at %v", rec.ExpiresAt)
+	}
+
+	// Extending a key past the actor's expiry, or rotating a key without
+	// expiry (whose successor has none), is refused too.
+	_, forever := h.create("forever", store.RoleViewer, nil, 0)
+	if _, err := h.svc.SetKeyExpiry(ctx, temp, rec.KeyID, time.Time{}); !errors.Is(err, errkind.Permission) {
+		t.Errorf("SetKeyExpiry(never) by a key expiring in 1h = %v, want errkind.Permission", err)
+	}
+	if _, _, _, err := h.svc.RotateKey(ctx, temp, forever.KeyID, time.Minute); !errors.Is(err, errkind.Permission) {
+		t.Errorf("RotateKey of a key without expiry by a key expiring in 1h = %v, want errkind.Permission", err)
+	}
+	if _, _, _, err := h.svc.RotateKey(ctx, temp, rec.KeyID, time.Minute); err != nil {
+		t.Errorf("RotateKey of a 30m key by a 1h key: %v", err)
+	}
+	// A key without expiry is not limited.
+	if _, _, err := h.svc.CreateKey(ctx, h.admin, "another", store.RoleViewer, nil, 0); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -32,10 +32,14 @@ func (h *handler) BeginDeployment(ctx context.Context, req *connect.Request[dbv1
 }
 
 func (h *handler) CompleteDeployment(ctx context.Context, req *connect.Request[dbv1.CompleteDeploymentRequest]) (*connect.Response[dbv1.CompleteDeploymentResponse], error) {
-	d, err := h.store.CompleteDeployment(ctx, req.Msg.GetId(), store.Outcome{
+	o := store.Outcome{
 		Status: StatusFromProto(req.Msg.GetStatus()),
 		Error:  req.Msg.GetError(),
-	})
+	}
+	if f := req.Msg.GetLease(); f != nil {
+		o.Lease = &store.LeaseFence{Holder: f.GetHolder(), Token: f.GetToken()}
+	}
+	d, err := h.store.CompleteDeployment(ctx, req.Msg.GetId(), o)
 	if err != nil {
 		return nil, err
 	}
@@ -81,12 +85,12 @@ func (h *handler) ListDeployments(ctx context.Context, req *connect.Request[dbv1
 	return connect.NewResponse(&dbv1.ListDeploymentsResponse{Deployments: DeploymentsToProto(items), NextPageToken: next}), nil
 }
 
-func (h *handler) ListPendingDeployments(ctx context.Context, _ *connect.Request[dbv1.ListPendingDeploymentsRequest]) (*connect.Response[dbv1.ListPendingDeploymentsResponse], error) {
-	items, err := h.store.ListPending(ctx)
+func (h *handler) ListPendingDeployments(ctx context.Context, req *connect.Request[dbv1.ListPendingDeploymentsRequest]) (*connect.Response[dbv1.ListPendingDeploymentsResponse], error) {
+	items, next, err := h.store.ListPending(ctx, store.Page{PageSize: int(req.Msg.GetPageSize()), PageToken: req.Msg.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&dbv1.ListPendingDeploymentsResponse{Deployments: DeploymentsToProto(items)}), nil
+	return connect.NewResponse(&dbv1.ListPendingDeploymentsResponse{Deployments: DeploymentsToProto(items), NextPageToken: next}), nil
 }
 
 func (h *handler) AcquireLease(ctx context.Context, req *connect.Request[dbv1.AcquireLeaseRequest]) (*connect.Response[dbv1.AcquireLeaseResponse], error) {
@@ -160,14 +164,26 @@ func (h *handler) ListAuditEvents(ctx context.Context, req *connect.Request[dbv1
 	return connect.NewResponse(&dbv1.ListAuditEventsResponse{Events: AuditEventsToProto(items), NextPageToken: next}), nil
 }
 
-func (h *handler) VerifyAuditLog(ctx context.Context, _ *connect.Request[dbv1.VerifyAuditLogRequest]) (*connect.Response[dbv1.VerifyAuditLogResponse], error) {
-	r, err := h.store.VerifyAudit(ctx)
+func (h *handler) VerifyAuditLog(ctx context.Context, req *connect.Request[dbv1.VerifyAuditLogRequest]) (*connect.Response[dbv1.VerifyAuditLogResponse], error) {
+	var head *store.AuditHead
+	if hd := req.Msg.GetHead(); hd != nil {
+		head = &store.AuditHead{Seq: hd.GetSeq(), Hash: hd.GetHash()}
+	}
+	r, err := h.store.VerifyAudit(ctx, head)
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&dbv1.VerifyAuditLogResponse{
-		Ok: r.OK, Checked: r.Checked, FirstBrokenSeq: r.FirstBrokenSeq, Reason: r.Reason,
+		Ok: r.OK, Checked: r.Checked, FirstBrokenSeq: r.FirstBrokenSeq, Reason: r.Reason, Keyed: r.Keyed,
 	}), nil
+}
+
+func (h *handler) GetAuditHead(ctx context.Context, _ *connect.Request[dbv1.GetAuditHeadRequest]) (*connect.Response[dbv1.GetAuditHeadResponse], error) {
+	hd, err := h.store.AuditHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&dbv1.GetAuditHeadResponse{Head: &dbv1.AuditHead{Seq: hd.Seq, Hash: hd.Hash}, Keyed: hd.Keyed}), nil
 }
 
 func (h *handler) CreateApiKey(ctx context.Context, req *connect.Request[dbv1.CreateApiKeyRequest]) (*connect.Response[dbv1.CreateApiKeyResponse], error) {

@@ -182,18 +182,22 @@ func (a *Admin) ListAudit(ctx context.Context, c Caller, f store.AuditFilter) ([
 	return events, next, nil
 }
 
-// VerifyAudit walks the audit log's hash chain. The caller needs
-// audit.read.
-func (a *Admin) VerifyAudit(ctx context.Context, c Caller) (store.VerifyResult, error) {
+// VerifyAudit walks the audit log's hash chain and, given a head exported
+// earlier (AuditHead), checks that the log still holds it. The caller
+// needs audit.read.
+func (a *Admin) VerifyAudit(ctx context.Context, c Caller, head *store.AuditHead) (store.VerifyResult, error) {
 	p, err := a.authz.Authorize(ctx, c.Token, authz.PermAuditRead, "", c.Client)
 	if err != nil {
 		return store.VerifyResult{}, err
 	}
-	res, err := a.audit.VerifyAudit(ctx)
+	res, err := a.audit.VerifyAudit(ctx, head)
 	if err != nil {
 		return store.VerifyResult{}, err
 	}
-	detail := map[string]string{"ok": strconv.FormatBool(res.OK), "checked": strconv.FormatInt(res.Checked, 10)}
+	detail := map[string]string{"ok": strconv.FormatBool(res.OK), "checked": strconv.FormatInt(res.Checked, 10), "keyed": strconv.FormatBool(res.Keyed)}
+	if head != nil {
+		detail["head_seq"] = strconv.FormatInt(head.Seq, 10)
+	}
 	if !res.OK {
 		detail["first_broken_seq"] = strconv.FormatInt(res.FirstBrokenSeq, 10)
 	}
@@ -201,6 +205,22 @@ func (a *Admin) VerifyAudit(ctx context.Context, c Caller) (store.VerifyResult, 
 		return store.VerifyResult{}, err
 	}
 	return res, nil
+}
+
+// AuditHead returns the last event of the audit log (seq and MAC), to be
+// kept outside the database and checked later with VerifyAudit. The
+// caller needs audit.read.
+func (a *Admin) AuditHead(ctx context.Context, c Caller) (store.AuditHead, error) {
+	p, err := a.authz.Authorize(ctx, c.Token, authz.PermAuditRead, "", c.Client)
+	if err != nil {
+		return store.AuditHead{}, err
+	}
+	// Audit the export first, then read the head: the exported head is
+	// then at least as new as the event recording its export.
+	if err := a.auditor.append(ctx, event(ctx, c, p, ActionAuditHead, "audit", OutcomeSuccess, nil)); err != nil {
+		return store.AuditHead{}, err
+	}
+	return a.audit.AuditHead(ctx)
 }
 
 func keyResource(id string) string { return "apikey/" + id }

@@ -37,6 +37,8 @@ const (
 	ActionAuditList = "admin.audit.list"
 	// ActionAuditVerify verifies the audit chain.
 	ActionAuditVerify = "admin.audit.verify"
+	// ActionAuditHead exports the head of the audit chain.
+	ActionAuditHead = "admin.audit.head"
 )
 
 // Audit outcomes written by the Deploy API.

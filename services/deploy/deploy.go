@@ -72,13 +72,14 @@ func (s *Service) Deploy(ctx context.Context, c Caller, in DeployInput) (Result,
 		IdempotencyKey:    in.IdempotencyKey,
 	}
 	var res Result
-	err = s.withLease(ctx, env.Name, in.Service, func(ctx context.Context) error {
-		if _, err := s.resolvePending(ctx, env.Name, in.Service); err != nil {
+	err = s.withLease(ctx, env.Name, in.Service, func(ctx context.Context, fence store.LeaseFence) error {
+		if _, err := s.resolvePending(ctx, env.Name, in.Service, fence); err != nil {
 			return err
 		}
-		res, err = s.ship(ctx, c, p, ActionDeploy, nd, w)
+		res, err = s.ship(ctx, c, p, ActionDeploy, nd, w, fence)
 		return err
 	})
+	s.repairLate(ctx, err)
 	span.SetAttributes(attribute.String("dotdo.deployment_id", res.Deployment.ID), attribute.Int64("dotdo.version", res.Deployment.Version))
 	return res, spanErr(span, err)
 }
@@ -112,8 +113,8 @@ func (s *Service) Rollback(ctx context.Context, c Caller, in RollbackInput) (Res
 		return Result{}, spanErr(span, invalid("idempotency_key", "longer than %d bytes", MaxIdempotencyKeyLen))
 	}
 	var res Result
-	err = s.withLease(ctx, env.Name, in.Service, func(ctx context.Context) error {
-		if _, err := s.resolvePending(ctx, env.Name, in.Service); err != nil {
+	err = s.withLease(ctx, env.Name, in.Service, func(ctx context.Context, fence store.LeaseFence) error {
+		if _, err := s.resolvePending(ctx, env.Name, in.Service, fence); err != nil {
 			return err
 		}
 		// A retried rollback must not pick its target again: the first
@@ -167,9 +168,10 @@ func (s *Service) Rollback(ctx context.Context, c Caller, in RollbackInput) (Res
 			ActorName:         p.Name,
 			IdempotencyKey:    in.IdempotencyKey,
 		}
-		res, err = s.ship(ctx, c, p, ActionRollback, nd, w)
+		res, err = s.ship(ctx, c, p, ActionRollback, nd, w, fence)
 		return err
 	})
+	s.repairLate(ctx, err)
 	span.SetAttributes(attribute.String("dotdo.deployment_id", res.Deployment.ID), attribute.Int64("dotdo.version", res.Deployment.Version))
 	return res, spanErr(span, err)
 }
@@ -239,8 +241,9 @@ func (s *Service) recentByIdempotencyKey(ctx context.Context, env, service, acto
 
 // ship records nd as pending, audits the start, uploads w and records and
 // audits the outcome, which it counts in the metrics once it is final. It
-// runs under the lease of nd's service.
-func (s *Service) ship(ctx context.Context, c Caller, p authz.Principal, action string, nd store.NewDeployment, w worker) (res Result, err error) {
+// runs under the lease of nd's service, whose holding fence fences the
+// upload and the completion.
+func (s *Service) ship(ctx context.Context, c Caller, p authz.Principal, action string, nd store.NewDeployment, w worker, fence store.LeaseFence) (res Result, err error) {
 	d, created, err := s.rec.BeginDeployment(ctx, nd)
 	if err != nil {
 		return Result{}, fmt.Errorf("record deployment: %w", err)
@@ -259,21 +262,39 @@ func (s *Service) ship(ctx context.Context, c Caller, p authz.Principal, action 
 	resource := deploymentResource(d)
 	if err := s.auditor.append(ctx, event(ctx, c, p, action, resource, OutcomeStarted, deploymentDetail(d))); err != nil {
 		// Fail closed: nothing is uploaded without its audit record.
-		if fd, cerr := s.complete(ctx, d.ID, store.Outcome{Status: store.StatusFailed, Error: "refused: " + err.Error()}); cerr == nil {
+		if fd, cerr := s.complete(ctx, d.ID, store.Outcome{Status: store.StatusFailed, Error: "refused: " + err.Error(), Lease: &fence}); cerr == nil {
 			d = fd
 		}
 		res.Deployment = d
 		return res, &DeploymentError{Deployment: d, Err: err}
 	}
 
+	if err := s.checkFence(ctx, d.Environment, d.Service, fence); err != nil {
+		// Not uploaded: the deployment stays pending until the holder of
+		// the lease (or Reconcile) resolves it as failed.
+		return res, &DeploymentError{Deployment: d, Err: err}
+	}
 	upErr := s.upload(ctx, d, w)
 	outcome, err := s.outcome(ctx, d, upErr)
 	if err != nil {
 		return res, &DeploymentError{Deployment: d, Err: err}
 	}
-	fd, err := s.complete(ctx, d.ID, outcome)
+	outcome.Lease = &fence
+	// Record the outcome even when the lease was lost meanwhile (which
+	// cancels ctx): the fence decides whether this holder still may.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	fd, err := s.complete(cctx, d.ID, outcome)
 	if err != nil {
 		s.log.ErrorContext(ctx, "record deployment outcome", "deployment", d.ID, "outcome", outcome.Status, "err", err.Error())
+		if errors.Is(err, errkind.Precondition) {
+			// The fence refused: another deploy took over the lease while
+			// this upload was in flight, and the upload may have landed
+			// over a newer version. Deploy repairs that once this
+			// holding is released.
+			return res, &DeploymentError{Deployment: d, Err: &lateUpload{d: d, err: fmt.Errorf("%w: its outcome (%s) was not recorded, because another deploy of %s took over the lease",
+				ErrLeaseLost, outcome.Status, d.Service)}}
+		}
 		return res, &DeploymentError{Deployment: d, Err: fmt.Errorf("%w: its outcome (%s) could not be recorded; the next deploy of %s or a reconcile settles it",
 			ErrOutcomeUnknown, outcome.Status, d.Service)}
 	}

@@ -157,7 +157,7 @@ func TestReconcileAfterCrash(t *testing.T) {
 	if _, err := f.store.AcquireLease(ctx, store.DeployLeaseName("staging", "api"), "dead-process", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	pending, _ := f.store.ListPending(ctx)
+	pending, _, _ := f.store.ListPending(ctx, store.Page{})
 	if len(pending) != 2 {
 		t.Fatalf("%d pending deployments before reconciling", len(pending))
 	}
@@ -174,7 +174,7 @@ func TestReconcileAfterCrash(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("Reconcile took %v", time.Since(start))
 	}
-	if pending, _ := f.store.ListPending(ctx); len(pending) != 0 {
+	if pending, _, _ := f.store.ListPending(ctx, store.Page{}); len(pending) != 0 {
 		t.Fatalf("still pending: %+v", pending)
 	}
 	gw := f.list("production", "gateway")

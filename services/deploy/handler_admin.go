@@ -94,9 +94,23 @@ func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request
 
 // VerifyAuditLog implements deployv1connect.AdminServiceHandler.
 func (h *adminHandler) VerifyAuditLog(ctx context.Context, req *connect.Request[deployv1.VerifyAuditLogRequest]) (*connect.Response[deployv1.VerifyAuditLogResponse], error) {
-	res, err := h.admin.VerifyAudit(ctx, callerOf(req))
+	var head *store.AuditHead
+	if hd := req.Msg.GetHead(); hd != nil {
+		head = &store.AuditHead{Seq: hd.GetSeq(), Hash: hd.GetHash()}
+	}
+	res, err := h.admin.VerifyAudit(ctx, callerOf(req), head)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&deployv1.VerifyAuditLogResponse{Ok: res.OK, Checked: res.Checked, FirstBrokenSeq: res.FirstBrokenSeq, Reason: res.Reason}), nil
+	return connect.NewResponse(&deployv1.VerifyAuditLogResponse{Ok: res.OK, Checked: res.Checked, FirstBrokenSeq: res.FirstBrokenSeq, Reason: res.Reason,
+		Keyed: res.Keyed}), nil
+}
+
+// GetAuditHead implements deployv1connect.AdminServiceHandler.
+func (h *adminHandler) GetAuditHead(ctx context.Context, req *connect.Request[deployv1.GetAuditHeadRequest]) (*connect.Response[deployv1.GetAuditHeadResponse], error) {
+	hd, err := h.admin.AuditHead(ctx, callerOf(req))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&deployv1.GetAuditHeadResponse{Head: &dbv1.AuditHead{Seq: hd.Seq, Hash: hd.Hash}, Keyed: hd.Keyed}), nil
 }

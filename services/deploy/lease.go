@@ -58,12 +58,16 @@ func (k *keyedMutex) lock(ctx context.Context, key string) (unlock func(), err e
 // withLease runs fn while holding the deploy lease of (env, service): first
 // this process's lock of the pair, then the lease in the database, waited
 // for up to LeaseWait and renewed every third of LeaseTTL while fn runs.
+// fn gets the fence of its holding (holder and token), with which it
+// fences its upload (checkFence) and its completion (store.Outcome.Lease):
+// a process that stalled past its lease while another took over cannot
+// record an outcome over the newer deploy.
 //
 // fn runs with a context that is detached from ctx's cancellation: once a
 // deploy holds the lease it finishes, and records its outcome, even if the
 // client goes away. The context ends when the lease cannot be renewed (with
 // cause ErrLeaseLost) or after UploadTimeout plus a minute.
-func (s *Service) withLease(ctx context.Context, env, service string, fn func(ctx context.Context) error) error {
+func (s *Service) withLease(ctx context.Context, env, service string, fn func(ctx context.Context, fence store.LeaseFence) error) error {
 	ctx, span := s.tracer.Start(ctx, "deploy.lease")
 	name := store.DeployLeaseName(env, service)
 	unlock, err := s.locks.lock(ctx, name)
@@ -72,11 +76,13 @@ func (s *Service) withLease(ctx context.Context, env, service string, fn func(ct
 		return err
 	}
 	defer unlock()
-	if err := s.acquire(ctx, name, env, service); err != nil {
+	lease, err := s.acquire(ctx, name, env, service)
+	if err != nil {
 		span.End()
 		return err
 	}
 	span.End()
+	fence := store.LeaseFence{Holder: lease.Holder, Token: lease.Token}
 
 	work, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
@@ -90,7 +96,7 @@ func (s *Service) withLease(ctx context.Context, env, service string, fn func(ct
 		defer close(renewed)
 		s.renew(work, name, done, cancel)
 	}()
-	err = fn(work)
+	err = fn(work, fence)
 	close(done)
 	<-renewed
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -105,27 +111,27 @@ func (s *Service) withLease(ctx context.Context, env, service string, fn func(ct
 
 // acquire takes the lease name, retrying with jittered backoff while
 // another holder has it.
-func (s *Service) acquire(ctx context.Context, name, env, service string) error {
+func (s *Service) acquire(ctx context.Context, name, env, service string) (store.Lease, error) {
 	deadline := time.Now().Add(s.cfg.LeaseWait)
 	backoff := 5 * time.Millisecond
 	for {
-		_, err := s.rec.AcquireLease(ctx, name, s.cfg.HolderID, s.cfg.LeaseTTL)
+		l, err := s.rec.AcquireLease(ctx, name, s.cfg.HolderID, s.cfg.LeaseTTL)
 		if err == nil {
-			return nil
+			return l, nil
 		}
 		if !errors.Is(err, errkind.Conflict) {
-			return fmt.Errorf("acquire deploy lease of %s in %s: %w", service, env, err)
+			return store.Lease{}, fmt.Errorf("acquire deploy lease of %s in %s: %w", service, env, err)
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		if time.Now().Add(wait).After(deadline) {
-			return fmt.Errorf("another deploy of %s in %s has been running for over %v; try again later: %w",
+			return store.Lease{}, fmt.Errorf("another deploy of %s in %s has been running for over %v; try again later: %w",
 				service, env, s.cfg.LeaseWait, errkind.Conflict)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return store.Lease{}, ctx.Err()
 		case <-t.C:
 		}
 		backoff = min(backoff*2, 250*time.Millisecond)
@@ -163,4 +169,22 @@ func (s *Service) renew(ctx context.Context, name string, done <-chan struct{}, 
 			s.log.WarnContext(ctx, "renew deploy lease", "lease", name, "err", err.Error())
 		}
 	}
+}
+
+// checkFence renews the lease of (env, service) and checks that it is
+// still fence's holding, right before an upload: a process that stalled
+// past its lease, while another took it over, does not upload over the
+// newer deploy. (An upload already in flight when the process stalls
+// cannot be recalled; its completion is refused by the fence, and
+// Reconcile repairs the namespace.)
+func (s *Service) checkFence(ctx context.Context, env, service string, fence store.LeaseFence) error {
+	name := store.DeployLeaseName(env, service)
+	l, err := s.rec.RenewLease(ctx, name, fence.Holder, s.cfg.LeaseTTL)
+	if err == nil && l.Token != fence.Token {
+		err = fmt.Errorf("lease token %d, want %d", l.Token, fence.Token)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrLeaseLost, name, err)
+	}
+	return nil
 }

@@ -115,10 +115,48 @@ const healthTimeout = 3 * time.Second
 // caller), the records (a one-item listing) and the namespace backend (the
 // first environment's namespace; a missing namespace still counts as
 // reachable). Any valid API key may ask.
+//
+// A caller without a key (a load balancer's probe) gets the overall status,
+// version and time without the dependencies' details, from a check run at
+// most once per publicHealthTTL whoever asks: probes cost the
+// dependencies nothing more. A caller presenting a key that is not valid is
+// refused as elsewhere.
 func (s *Service) Health(ctx context.Context, c Caller) (HealthReport, error) {
+	if c.Token == "" {
+		return s.publicHealth(ctx), nil
+	}
 	if _, err := s.authz.Authenticate(ctx, c.Token, c.Client); err != nil {
 		return HealthReport{}, err
 	}
+	return s.checkHealth(ctx), nil
+}
+
+// publicHealthTTL is how long the answer to an anonymous Health lasts.
+const publicHealthTTL = 5 * time.Second
+
+// healthCache holds the last anonymous Health answer.
+type healthCache struct {
+	mu  sync.Mutex
+	rep HealthReport
+	at  time.Time
+}
+
+// publicHealth is Health for a caller without a key.
+func (s *Service) publicHealth(ctx context.Context) HealthReport {
+	h := &s.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := s.now()
+	if h.at.IsZero() || now.Sub(h.at) >= publicHealthTTL || now.Before(h.at) {
+		// Not the caller's deadline: a probe that gives up early must not
+		// record an unhealthy answer for everyone.
+		h.rep, h.at = s.checkHealth(context.WithoutCancel(ctx)), now
+	}
+	return HealthReport{OK: h.rep.OK, Version: h.rep.Version, Time: now.UTC()}
+}
+
+// checkHealth checks every dependency; auth is healthy when it answered.
+func (s *Service) checkHealth(ctx context.Context) HealthReport {
 	checks := []struct {
 		name  string
 		check func(ctx context.Context) error
@@ -156,7 +194,7 @@ func (s *Service) Health(ctx context.Context, c Caller) (HealthReport, error) {
 	for _, d := range rep.Dependencies {
 		rep.OK = rep.OK && d.Healthy
 	}
-	return rep, nil
+	return rep
 }
 
 // healthError is what the client learns about a failed check: the

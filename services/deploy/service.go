@@ -125,6 +125,7 @@ type Service struct {
 	locks   keyedMutex
 	auditor auditor
 	metrics *metrics
+	health  healthCache
 }
 
 // New returns a Service deploying with cfg (zero fields take their

@@ -96,7 +96,7 @@ func TestDeployAndRollback(t *testing.T) {
 			t.Fatalf("audit event %+v", e)
 		}
 	}
-	if v, err := f.store.VerifyAudit(ctx); err != nil || !v.OK {
+	if v, err := f.store.VerifyAudit(ctx, nil); err != nil || !v.OK {
 		t.Fatalf("VerifyAudit: %+v, %v", v, err)
 	}
 }
@@ -465,7 +465,11 @@ func TestPermissions(t *testing.T) {
 			t.Fatalf("Health: %v", err)
 		}
 	}
-	_, err = f.svc.Health(ctx, f.caller(""))
+	// Without a key: the overall status only (a load balancer's probe).
+	if h, err := f.svc.Health(ctx, f.caller("")); err != nil || !h.OK || len(h.Dependencies) != 0 || h.Version == "" {
+		t.Fatalf("Health without a key = %+v, %v; want ok, a version and no dependencies", h, err)
+	}
+	_, err = f.svc.Health(ctx, f.caller("dotdo_not_a_key"))
 	wantErr(t, err, errkind.Unauthenticated)
 	nss, err := f.svc.ListNamespaces(ctx, f.caller(f.keys.StagingDeployer))
 	if err != nil || len(nss) != 1 || nss[0].Environment != "staging" {

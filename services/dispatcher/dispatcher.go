@@ -268,7 +268,7 @@ func (d *Dispatcher) refuse(w http.ResponseWriter, x *exchange) {
 	if status == http.StatusNotFound {
 		d.metrics.notFoundReason(context.Background(), code)
 	}
-	d.writeError(w, x, status, code, x.route.Reason)
+	d.writeError(w, x, status, code, publicReason(x.route))
 }
 
 // writeError writes the JSON error answer.

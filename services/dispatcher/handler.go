@@ -90,6 +90,40 @@ func Middleware(d *Dispatcher, extraPrefixes ...string) func(next http.Handler) 
 	}
 }
 
+// PublicPrefixes are the paths of the dispatcher's own services that its
+// public listener serves: the gRPC health check, for load balancers'
+// probes. Resolve, reflection and /metrics are for operators and belong on
+// the operator listener.
+var PublicPrefixes = []string{"/" + grpchealth.HealthV1ServiceName + "/"}
+
+// PublicMiddleware makes d the root of the public listener: a request for
+// the gRPC health check at the listener's own address goes to next (the
+// server's handler); everything else, whatever its path, is proxied by d.
+// Use it with internal/server.WithMiddleware on a server that registers no
+// service and mounts no reflection; serve Resolve on another (operator)
+// server.
+func PublicMiddleware(d *Dispatcher) func(next http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hasAnyPrefix(r.URL.Path, PublicPrefixes) && !d.RoutesHost(r.Host) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			d.ServeHTTP(w, r)
+		})
+	}
+}
+
+// publicReason is what the public answer to a request that is not
+// forwarded says: the route's reason, except that it never lists the
+// workers served (Resolve, on the operator listener, does).
+func publicReason(r Route) string {
+	if r.Miss == MissUnknownWorker {
+		return "no such worker is served here"
+	}
+	return r.Reason
+}
+
 func hasAnyPrefix(s string, prefixes []string) bool {
 	for _, p := range prefixes {
 		if strings.HasPrefix(s, p) {

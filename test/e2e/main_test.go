@@ -22,14 +22,17 @@ import (
 
 // platform is the running `dotdo dev`.
 var platform struct {
-	root     string // the repository
-	bin      string // the dotdo binary
-	dataDir  string
-	env      []string // DOTDO_* for the CLI
-	apiURL   string
-	dispURL  string
-	adminKey string
-	skip     string // why the tests skip, if they do
+	root    string // the repository
+	bin     string // the dotdo binary
+	dataDir string
+	env     []string // DOTDO_* for the CLI
+	apiURL  string
+	dispURL string
+	// operatorURL is the dispatcher's operator listener (Resolve).
+	operatorURL string
+	adminKey    string
+	pid         int    // of the dotdo dev process
+	skip        string // why the tests skip, if they do
 }
 
 func TestMain(m *testing.M) {
@@ -86,11 +89,12 @@ func start() (int, func() error) {
 	}
 	platform.dataDir = filepath.Join(tmp, "data")
 	addrs := map[string]string{}
-	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER"} {
+	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER", "DISPATCHER_OPERATOR"} {
 		addrs[s] = testsupport.FreeAddr(nil) // TestMain has no testing.TB
 	}
 	platform.apiURL = "http://" + addrs["DEPLOY"]
 	platform.dispURL = "http://" + addrs["DISPATCHER"]
+	platform.operatorURL = "http://" + addrs["DISPATCHER_OPERATOR"]
 	env := append(os.Environ(), "DOTDO_WORKERD="+wd, "DOTDO_DATA_DIR="+platform.dataDir)
 	for s, a := range addrs {
 		env = append(env, "DOTDO_"+s+"_ADDR="+a)
@@ -106,6 +110,7 @@ func start() (int, func() error) {
 		fmt.Fprintf(os.Stderr, "dotdo dev: %v\n", err)
 		return 1, nil
 	}
+	platform.pid = dev.Process.Pid
 	stop := func() error {
 		defer os.RemoveAll(tmp)
 		if err := dev.Process.Signal(os.Interrupt); err != nil {
@@ -158,7 +163,7 @@ func start() (int, func() error) {
 			cliEnv = append(cliEnv, e)
 		}
 	}
-	platform.env = append(cliEnv, "DOTDO_API_URL="+platform.apiURL, "DOTDO_DISPATCHER_URL="+platform.dispURL, "DOTDO_AUTH_URL=http://"+addrs["AUTH"])
+	platform.env = append(cliEnv, "DOTDO_API_URL="+platform.apiURL, "DOTDO_DISPATCHER_URL="+platform.operatorURL, "DOTDO_AUTH_URL=http://"+addrs["AUTH"])
 	return 0, stop
 }
 

@@ -49,7 +49,7 @@ func TestDevExportsDispatcherMetrics(t *testing.T) {
 		}
 	}
 
-	disp := scrapeMetrics(t, platform.dispURL)
+	disp := scrapeMetrics(t, platform.operatorURL) // the operator listener, not the public one
 	for _, c := range []struct {
 		family string
 		labels map[string]string

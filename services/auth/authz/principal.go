@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
@@ -21,11 +22,32 @@ type Principal struct {
 	// Environments limits the key to these environments; empty means all.
 	// Treat it as read-only.
 	Environments []string
+	// ExpiresAt is when the key stops working; zero when it never does.
+	ExpiresAt time.Time
 }
 
 // PrincipalOf returns the principal of the key record k.
 func PrincipalOf(k store.APIKey) Principal {
-	return Principal{KeyID: k.KeyID, Name: k.Name, Role: k.Role, Environments: slices.Clone(k.Environments)}
+	return Principal{KeyID: k.KeyID, Name: k.Name, Role: k.Role, Environments: slices.Clone(k.Environments), ExpiresAt: k.ExpiresAt}
+}
+
+// Outlives reports whether a key expiring at expires (zero: never) would
+// outlive p's key. A key never creates or extends a key that outlives it.
+func (p Principal) Outlives(expires time.Time) bool {
+	return !p.ExpiresAt.IsZero() && (expires.IsZero() || expires.After(p.ExpiresAt))
+}
+
+// OutlivesError is the error of a key that would create or extend a key
+// beyond its own expiry; its kind is errkind.Permission.
+func (p Principal) OutlivesError(expires time.Time, now time.Time) error {
+	want := "no expiry"
+	if !expires.IsZero() {
+		want = "expiry " + expires.UTC().Format(time.RFC3339)
+	}
+	left := p.ExpiresAt.Sub(now).Truncate(time.Second)
+	return errkind.Errorf(errkind.Permission,
+		"key %q expires at %s and cannot make a key that outlives it (%s asked): give it a ttl of at most %s, or use a key without expiry",
+		p.KeyID, p.ExpiresAt.UTC().Format(time.RFC3339), want, max(left, 0))
 }
 
 // String returns a short description without any secret, e.g.

@@ -27,12 +27,13 @@ func RoleFromProto(r authv1.Role) store.Role {
 
 // PrincipalToProto converts a principal.
 func PrincipalToProto(p Principal) *authv1.Principal {
-	return &authv1.Principal{KeyId: p.KeyID, Name: p.Name, Role: RoleToProto(p.Role), Environments: p.Environments}
+	return &authv1.Principal{KeyId: p.KeyID, Name: p.Name, Role: RoleToProto(p.Role), Environments: p.Environments, ExpiresAt: pbtime.To(p.ExpiresAt)}
 }
 
 // PrincipalFromProto converts a principal message.
 func PrincipalFromProto(p *authv1.Principal) Principal {
-	return Principal{KeyID: p.GetKeyId(), Name: p.GetName(), Role: RoleFromProto(p.GetRole()), Environments: p.GetEnvironments()}
+	return Principal{KeyID: p.GetKeyId(), Name: p.GetName(), Role: RoleFromProto(p.GetRole()), Environments: p.GetEnvironments(),
+		ExpiresAt: pbtime.From(p.GetExpiresAt())}
 }
 
 // KeyToProto converts a key record, without its secret hash.

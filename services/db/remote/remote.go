@@ -70,9 +70,11 @@ func (s *Store) CompleteDeployment(ctx context.Context, id string, o store.Outco
 	if err != nil {
 		return store.Deployment{}, err
 	}
-	res, err := call(ctx, s.client.CompleteDeployment, &dbv1.CompleteDeploymentRequest{
-		Id: id, Status: db.StatusToProto(o.Status), Error: o.Error,
-	})
+	req := &dbv1.CompleteDeploymentRequest{Id: id, Status: db.StatusToProto(o.Status), Error: o.Error}
+	if o.Lease != nil {
+		req.Lease = &dbv1.LeaseFence{Holder: o.Lease.Holder, Token: o.Lease.Token}
+	}
+	res, err := call(ctx, s.client.CompleteDeployment, req)
 	if err != nil {
 		return store.Deployment{}, err
 	}
@@ -125,12 +127,14 @@ func (s *Store) ListDeployments(ctx context.Context, f store.ListFilter) ([]stor
 }
 
 // ListPending implements store.Deployments.
-func (s *Store) ListPending(ctx context.Context) ([]store.Deployment, error) {
-	res, err := call(ctx, s.client.ListPendingDeployments, &dbv1.ListPendingDeploymentsRequest{})
+func (s *Store) ListPending(ctx context.Context, p store.Page) ([]store.Deployment, string, error) {
+	res, err := call(ctx, s.client.ListPendingDeployments, &dbv1.ListPendingDeploymentsRequest{
+		PageSize: int32(min(max(p.PageSize, 0), store.MaxPageSize)), PageToken: p.PageToken,
+	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return deploymentsFromProto(res.GetDeployments()), nil
+	return deploymentsFromProto(res.GetDeployments()), res.GetNextPageToken(), nil
 }
 
 func deploymentsFromProto(ds []*dbv1.Deployment) []store.Deployment {
@@ -196,12 +200,26 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 }
 
 // VerifyAudit implements store.Audit.
-func (s *Store) VerifyAudit(ctx context.Context) (store.VerifyResult, error) {
-	res, err := call(ctx, s.client.VerifyAuditLog, &dbv1.VerifyAuditLogRequest{})
+func (s *Store) VerifyAudit(ctx context.Context, head *store.AuditHead) (store.VerifyResult, error) {
+	req := &dbv1.VerifyAuditLogRequest{}
+	if head != nil {
+		req.Head = &dbv1.AuditHead{Seq: head.Seq, Hash: head.Hash}
+	}
+	res, err := call(ctx, s.client.VerifyAuditLog, req)
 	if err != nil {
 		return store.VerifyResult{}, err
 	}
-	return store.VerifyResult{OK: res.GetOk(), Checked: res.GetChecked(), FirstBrokenSeq: res.GetFirstBrokenSeq(), Reason: res.GetReason()}, nil
+	return store.VerifyResult{OK: res.GetOk(), Checked: res.GetChecked(), FirstBrokenSeq: res.GetFirstBrokenSeq(), Reason: res.GetReason(),
+		Keyed: res.GetKeyed()}, nil
+}
+
+// AuditHead implements store.Audit.
+func (s *Store) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	res, err := call(ctx, s.client.GetAuditHead, &dbv1.GetAuditHeadRequest{})
+	if err != nil {
+		return store.AuditHead{}, err
+	}
+	return store.AuditHead{Seq: res.GetHead().GetSeq(), Hash: res.GetHead().GetHash(), Keyed: res.GetKeyed()}, nil
 }
 
 // CreateAPIKey implements store.APIKeys.

@@ -33,6 +33,13 @@ func (r Role) String() string { return string(r) }
 // BootstrapCreator is the CreatedBy of the key made by CreateBootstrapAPIKey.
 const BootstrapCreator = "bootstrap"
 
+// ActionAPIKeyStored is the action of the audit event a store appends, in
+// the same transaction, for every key it stores: created, bootstrapped or
+// made by a rotation. Its actor is the key's CreatedBy, its resource
+// "api_key/<key id>", and its detail says which operation ("op": create,
+// bootstrap, rotate), the key's role, environments and expiry.
+const ActionAPIKeyStored = "apikey.stored"
+
 // MaxEnvironments bounds APIKey.Environments.
 const MaxEnvironments = 64
 

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -44,7 +46,8 @@ type AuditEvent struct {
 	TraceID   string
 	// PrevHash is the Hash of event Seq-1 (AuditGenesisHash for Seq 1).
 	PrevHash string
-	// Hash is HashAuditEvent of this event.
+	// Hash is AuditMAC of this event under the store's audit key
+	// (HashAuditEvent when the store has none).
 	Hash string
 }
 
@@ -91,8 +94,28 @@ func (e AuditEvent) Normalize(now time.Time) (AuditEvent, error) {
 // different events share an encoding. e.Hash is ignored.
 func HashAuditEvent(e AuditEvent) string {
 	h := sha256.New()
+	encodeAudit(h, "dotdo.audit.v1", e)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// AuditMAC returns the lowercase hex HMAC-SHA-256 under key of the same
+// canonical encoding as HashAuditEvent, tagged "dotdo.audit.v2" instead:
+// the link of a keyed audit chain, which nobody without key can compute,
+// so that rewriting an event (or the whole chain) in the database is
+// detected. With an empty key it is HashAuditEvent.
+func AuditMAC(key []byte, e AuditEvent) string {
+	if len(key) == 0 {
+		return HashAuditEvent(e)
+	}
+	h := hmac.New(sha256.New, key)
+	encodeAudit(h, "dotdo.audit.v2", e)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// encodeAudit writes the canonical encoding of e, after tag, to h.
+func encodeAudit(h hash.Hash, tag string, e AuditEvent) {
 	w := auditEncoder{h: h}
-	w.str("dotdo.audit.v1")
+	w.str(tag)
 	w.int(e.Seq)
 	w.int(e.Time.UnixMicro())
 	w.str(e.Actor)
@@ -113,7 +136,6 @@ func HashAuditEvent(e AuditEvent) string {
 	w.str(e.RequestID)
 	w.str(e.TraceID)
 	w.str(e.PrevHash)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 type auditEncoder struct {
@@ -147,9 +169,51 @@ type AuditFilter struct {
 	PageToken string
 }
 
+// AuditHead names one event of the audit chain by its seq and Hash (its
+// MAC). Exported outside the database (`dotdo audit head`) and checked
+// later by VerifyAudit, it catches what a keyed chain alone cannot: the
+// newest events deleted and the chain head moved back.
+type AuditHead struct {
+	// Seq is the event's sequence number; 0 names the empty chain.
+	Seq int64
+	// Hash is the event's MAC (AuditGenesisHash for Seq 0).
+	Hash string
+	// Keyed reports, on the head AuditHead returns, whether the store
+	// keys the chain (it has an audit key). Ignored by VerifyAudit.
+	Keyed bool
+}
+
+// AuditRekeyer is implemented by the stores whose audit chain can be
+// migrated to a new audit key.
+type AuditRekeyer interface {
+	// RekeyAudit makes the store's audit key the key of the whole chain:
+	// when the chain does not verify under that key, it checks it as the
+	// unkeyed chain of earlier versions (plain SHA-256 links), recomputes
+	// every link as a MAC under the key, and appends an event
+	// (ActionAuditRekey) recording the old head and whether the old chain
+	// verified. A chain that verifies under the key already is left alone,
+	// so the call is idempotent. It runs in one transaction that holds the
+	// chain head, so appends wait for it.
+	RekeyAudit(ctx context.Context) (RekeyResult, error)
+}
+
+// ActionAuditRekey is the action of the event RekeyAudit appends.
+const ActionAuditRekey = "audit.rekey"
+
+// RekeyResult is the outcome of RekeyAudit.
+type RekeyResult struct {
+	// Rekeyed is false when the chain verified under the key already.
+	Rekeyed bool
+	// Events is how many events were re-linked (the rekey event excluded).
+	Events int64
+	// Previous is the outcome of verifying the old chain as unkeyed.
+	Previous VerifyResult
+}
+
 // VerifyResult is the outcome of VerifyAudit.
 type VerifyResult struct {
-	// OK is true when every link of the chain holds.
+	// OK is true when every link of the chain holds (and the chain holds
+	// the head it was asked to check).
 	OK bool
 	// Checked is how many events were verified before stopping.
 	Checked int64
@@ -157,4 +221,7 @@ type VerifyResult struct {
 	FirstBrokenSeq int64
 	// Reason explains the break.
 	Reason string
+	// Keyed reports whether the links were checked as MACs under the
+	// store's audit key (false: plain SHA-256, a store without a key).
+	Keyed bool
 }

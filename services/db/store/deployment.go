@@ -198,6 +198,17 @@ type Outcome struct {
 	// Error explains a failure; it must be empty when Status is live and is
 	// truncated to MaxErrorLen bytes.
 	Error string
+	// Lease, when set, fences the completion by the deploy lease of the
+	// deployment's service (see Deployments.CompleteDeployment).
+	Lease *LeaseFence
+}
+
+// LeaseFence names a holding of a lease: the holder and the Token the lease
+// had when that holder took it. A later holder gets a higher token, so a
+// holder that lost its lease cannot present a current fence.
+type LeaseFence struct {
+	Holder string
+	Token  int64
 }
 
 // Normalize validates o and truncates its Error, returning an error wrapping
@@ -226,6 +237,14 @@ type ListFilter struct {
 	PageSize int
 	// PageToken is the nextPageToken of the previous page of the same
 	// filter; a token from another filter returns errkind.Invalid.
+	PageToken string
+}
+
+// Page is a page request of ListPending.
+type Page struct {
+	// PageSize defaults to DefaultPageSize and is capped at MaxPageSize.
+	PageSize int
+	// PageToken is the nextPageToken of the previous page.
 	PageToken string
 }
 

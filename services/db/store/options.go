@@ -12,6 +12,9 @@ type Options struct {
 	VerifyBatchSize int
 	// MaxBlobSize is the largest blob PutBlob accepts.
 	MaxBlobSize int
+	// AuditKey keys the audit chain (AuditMAC); nil links it with plain
+	// SHA-256.
+	AuditKey []byte
 }
 
 // Option changes Options.
@@ -31,6 +34,12 @@ func WithVerifyBatchSize(n int) Option {
 // WithMaxBlobSize sets the largest blob PutBlob accepts.
 func WithMaxBlobSize(n int) Option {
 	return func(o *Options) { o.MaxBlobSize = n }
+}
+
+// WithAuditKey links the audit chain with HMAC-SHA-256 MACs under key, a
+// secret kept outside the database (see AuditMAC). key is copied.
+func WithAuditKey(key []byte) Option {
+	return func(o *Options) { o.AuditKey = append([]byte(nil), key...) }
 }
 
 // BuildOptions applies opts over the defaults.

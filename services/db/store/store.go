@@ -36,7 +36,11 @@ type Deployments interface {
 	// it goes live, the deployment of the same (Environment, Service) that
 	// was live becomes superseded in the same transaction. Any other
 	// transition returns errkind.Precondition; an outcome other than live or
-	// failed returns errkind.Invalid.
+	// failed returns errkind.Invalid. When outcome.Lease is set, the
+	// deploy lease of the deployment's (Environment, Service) must be held,
+	// unexpired, by that holder with that token, checked in the same
+	// transaction: a holder that lost the lease gets errkind.Precondition
+	// and changes nothing.
 	CompleteDeployment(ctx context.Context, id string, outcome Outcome) (Deployment, error)
 	// GetDeployment returns the deployment with the given id.
 	GetDeployment(ctx context.Context, id string) (Deployment, error)
@@ -48,9 +52,12 @@ type Deployments interface {
 	// ListDeployments returns one page of deployments matching f, newest
 	// first, and the token of the next page ("" on the last page).
 	ListDeployments(ctx context.Context, f ListFilter) (items []Deployment, nextPageToken string, err error)
-	// ListPending returns every pending deployment, oldest first, for a
-	// start-up reconciler.
-	ListPending(ctx context.Context) ([]Deployment, error)
+	// ListPending returns one page of pending deployments, oldest first,
+	// for a reconciler, and the token of the next page ("" on the last
+	// page). Paging is exact: a deployment committed while a caller pages
+	// is either on a later page or was begun after the listing started
+	// (versions, and the order of the listing, follow commit order).
+	ListPending(ctx context.Context, page Page) (items []Deployment, nextPageToken string, err error)
 }
 
 // Blobs stores script bundles, content-addressed by SHA-256.
@@ -65,7 +72,9 @@ type Blobs interface {
 	GetBlob(ctx context.Context, sha256Hex string) ([]byte, error)
 }
 
-// Audit is an append-only, hash-chained audit log.
+// Audit is an append-only, hash-chained audit log. A store given an audit
+// key (WithAuditKey) links the events with MACs under that key, which the
+// database does not hold.
 type Audit interface {
 	// AppendAudit appends e to the log and returns it with Seq, Time,
 	// PrevHash and Hash filled in. Appends are serialized across processes,
@@ -75,8 +84,12 @@ type Audit interface {
 	// the token of the next page ("" on the last page).
 	ListAudit(ctx context.Context, f AuditFilter) (items []AuditEvent, nextPageToken string, err error)
 	// VerifyAudit walks the whole chain and reports the first broken link.
-	// A broken chain is reported in the result, not as an error.
-	VerifyAudit(ctx context.Context) (VerifyResult, error)
+	// A broken chain is reported in the result, not as an error. When head
+	// is not nil, the chain must also hold the event head names, with
+	// head's Hash: a chain cut back past an exported head fails.
+	VerifyAudit(ctx context.Context, head *AuditHead) (VerifyResult, error)
+	// AuditHead returns the seq and Hash of the last event.
+	AuditHead(ctx context.Context) (AuditHead, error)
 }
 
 // APIKeys stores API key records for the auth service. Only the hash of a
@@ -85,7 +98,10 @@ type Audit interface {
 // returned by it.
 type APIKeys interface {
 	// CreateAPIKey stores k. It returns errkind.Exists when k.KeyID is
-	// taken. RevokedAt, LastUsedAt and ReplacedBy are ignored.
+	// taken. RevokedAt, LastUsedAt and ReplacedBy are ignored. Every key
+	// creation (here, in CreateBootstrapAPIKey and in RotateAPIKey) appends
+	// an audit event (ActionAPIKeyStored) in the same transaction, whoever
+	// calls: a key is never stored unaudited.
 	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
 	// CreateBootstrapAPIKey stores the first admin key, with CreatedBy set
 	// to "bootstrap". It returns errkind.Exists when an active admin key

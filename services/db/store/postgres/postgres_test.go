@@ -113,3 +113,144 @@ AND transactionid::text::bigint = ? % 4294967296`, xid)
 		t.Fatalf("next deployment: version %d, %v; want 2", d.Version, err)
 	}
 }
+
+// TestPendingPagingAcrossLateCommits pages through the pending deployments
+// while a BeginDeployment is stuck after it drew its seq (it waits for
+// another transaction that holds the same idempotency key) and later
+// BeginDeployments try to commit. A keyset page must never run past a seq
+// whose deployment commits later: every deployment whose BeginDeployment
+// returned before the reader's last page is on a page.
+func TestPendingPagingAcrossLateCommits(t *testing.T) {
+	h := pgtest.Open(t)
+	ctx := t.Context()
+	dep := func(svc string) store.NewDeployment {
+		return store.NewDeployment{Environment: "prod", Service: svc, ScriptSHA256: store.SHA256Hex(nil)}
+	}
+	first, _, err := h.BeginDeployment(ctx, dep("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another writer inserts a deployment with idempotency key (key_a,
+	// req-1), uncommitted.
+	conn, err := pgx.Connect(ctx, h.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var xid int64
+	if err := tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO deployment_counters (environment, service, last_version) VALUES ('prod', 'raw', 1)`,
+		`INSERT INTO deployments (id, environment, service, version, status, kind, script_sha256, actor_key_id, idempotency_key, created_at)
+VALUES ('dep_raw', 'prod', 'raw', 1, 'pending', 'deploy', '` + store.SHA256Hex(nil) + `', 'key_a', 'req-1', 0)`,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	type result struct {
+		d   store.Deployment
+		err error
+		at  time.Time
+	}
+	begin := func(nd store.NewDeployment, out chan<- result) {
+		d, _, err := h.BeginDeployment(ctx, nd)
+		out <- result{d, err, time.Now()}
+	}
+	// The slow one: waits for the other writer's transaction.
+	slowNd := dep("slow")
+	slowNd.ActorKeyID, slowNd.IdempotencyKey = "key_a", "req-1"
+	slow := make(chan result, 1)
+	go begin(slowNd, slow)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := h.QueryInt64(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted
+AND transactionid::text::bigint = ? % 4294967296`, xid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("BeginDeployment never waited for the concurrent transaction")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Two fast ones after it.
+	fast := make(chan result, 2)
+	go begin(dep("fast1"), fast)
+	time.Sleep(50 * time.Millisecond)
+	go begin(dep("fast2"), fast)
+	time.Sleep(300 * time.Millisecond)
+
+	// A reconciler pages through the pending deployments; after its first
+	// page the other writer gives up, which lets the slow one commit.
+	var listed []store.Deployment
+	var lastRead time.Time
+	var slowDone *result
+	p := store.Page{PageSize: 2}
+	for pages := 0; ; pages++ {
+		items, next, err := h.ListPending(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastRead = time.Now()
+		listed = append(listed, items...)
+		if next == "" {
+			break
+		}
+		if pages == 0 {
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r := <-slow
+			slowDone = &r
+		}
+		p.PageToken = next
+	}
+	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		t.Fatal(err)
+	}
+	if slowDone == nil {
+		r := <-slow
+		slowDone = &r
+	}
+	results := []result{*slowDone, <-fast, <-fast}
+	seen := map[string]bool{first.ID: false}
+	for _, d := range listed {
+		seen[d.ID] = true
+	}
+	if !seen[first.ID] {
+		t.Errorf("the deployment committed before the listing is missing")
+	}
+	for _, r := range results {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.at.Before(lastRead) && !seen[r.d.ID] {
+			t.Errorf("deployment %s (%s, seq order) committed before the last page was read but is on no page", r.d.ID, r.d.Service)
+		}
+	}
+	// Read afresh, the list holds all of them, in commit order.
+	all, _, err := h.ListPending(ctx, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, d := range all {
+		order = append(order, d.Service)
+	}
+	if got := strings.Join(order, ","); got != "first,slow,fast1,fast2" {
+		t.Errorf("pending in seq order: %s, want first,slow,fast1,fast2", got)
+	}
+}

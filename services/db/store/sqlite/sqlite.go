@@ -54,6 +54,9 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*DB, error) {
 			return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
 		}
 	}
+	if err := privateFiles(path); err != nil {
+		return nil, err
+	}
 	o := store.BuildOptions(opts...)
 	busy := fmt.Sprint(BusyTimeout.Milliseconds())
 	writer, err := sql.Open("sqlite", path+"?_txlock=immediate&_busy_timeout="+busy+
@@ -83,6 +86,33 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
 	return &DB{Engine: sqlstore.New(d, o), path: path}, nil
+}
+
+// privateFiles creates the database file with mode 0600 before SQLite
+// opens it, so that SQLite, which gives its WAL and shared-memory files the
+// mode of the database file, creates those 0600 too; and it takes group
+// and other permissions off the files an earlier version created 0644.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("sqlite: make %s private: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Path returns the file path of the database.

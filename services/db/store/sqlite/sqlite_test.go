@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/dot-do/platform/internal/errkind"
@@ -39,4 +40,53 @@ func TestOpenRejectsNonPaths(t *testing.T) {
 			t.Errorf("Open(%q) = %v, want errkind.Invalid", p, err)
 		}
 	}
+}
+
+// TestDatabaseFilesArePrivate: the database and its WAL and shared-memory
+// files are 0600 whatever the umask, and files an earlier version left
+// readable by others are made private when opened.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dotdo.db")
+	check := func() {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s is %v, want 0600", filepath.Base(p), fi.Mode().Perm())
+			}
+		}
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AppendAudit(ctx, store.AuditEvent{Action: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	db.Close()
+
+	// An earlier version's files, 0644.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if _, err := os.Stat(p); err == nil {
+			if err := os.Chmod(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.AppendAudit(ctx, store.AuditEvent{Action: "y"}); err != nil {
+		t.Fatal(err)
+	}
+	check()
 }

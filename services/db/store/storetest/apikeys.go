@@ -302,3 +302,52 @@ func testAPIKeyContract(t *testing.T, open func(*testing.T) store.Store) {
 		}
 	})
 }
+
+// testAPIKeysAudited checks that every key a store stores (created,
+// bootstrapped or made by a rotation) has an audit event committed with
+// it, whoever calls the store, and that a key whose event cannot be
+// written is not stored.
+func testAPIKeysAudited(t *testing.T, open func(*testing.T) store.Store) {
+	h := harness(t, open(t))
+	ctx := t.Context()
+	s := h.Reopen(t, store.WithAuditKey(auditKey))
+	boot := newKey("key_boot", store.RoleAdmin)
+	must[store.APIKey](t)(s.CreateBootstrapAPIKey(ctx, boot))
+	k := newKey("key_mint", store.RoleAdmin)
+	k.CreatedBy = "key_boot"
+	k.ExpiresAt = epoch
+	must[store.APIKey](t)(s.CreateAPIKey(ctx, k))
+	must[store.APIKey](t)(s.CreateAPIKey(ctx, newKey("key_old", store.RoleDeployer)))
+	if _, _, err := s.RotateAPIKey(ctx, "key_old", newKey("key_new", store.RoleDeployer), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	evs := must2(t)(s.ListAudit(ctx, store.AuditFilter{Action: store.ActionAPIKeyStored}))
+	type seen struct{ op, actor, resource, role, expires string }
+	var got []seen
+	for i := len(evs) - 1; i >= 0; i-- {
+		e := evs[i]
+		got = append(got, seen{e.Detail["op"], e.Actor, e.Resource, e.Detail["role"], e.Detail["expires_at"]})
+		noSecret(t, fmt.Sprint(e), secretHash(len("key_boot")))
+	}
+	want := []seen{
+		{"bootstrap", store.BootstrapCreator, "api_key/key_boot", "admin", "never"},
+		{"create", "key_boot", "api_key/key_mint", "admin", epoch.Format(time.RFC3339)},
+		{"create", "key_admin", "api_key/key_old", "deployer", "never"},
+		{"rotate", "key_admin", "api_key/key_new", "deployer", "never"},
+	}
+	wantEqual(t, got, want)
+	verifyOKKeyed(t, s, 4)
+
+	// A refused creation is not audited.
+	_, err := s.CreateAPIKey(ctx, newKey("key_mint", store.RoleViewer))
+	wantErr(t, err, errkind.Exists)
+	verifyOKKeyed(t, s, 4)
+
+	// When the event cannot be appended, the key is not stored either.
+	exec(t, h, `UPDATE audit_head SET seq = seq - 1 WHERE id = 1`) // the next seq is taken: the insert fails
+	if _, err := s.CreateAPIKey(ctx, newKey("key_unaudited", store.RoleAdmin)); err == nil {
+		t.Fatal("a key was stored although its audit event could not be written")
+	}
+	_, err = s.GetAPIKey(ctx, "key_unaudited")
+	wantErr(t, err, errkind.NotFound)
+}

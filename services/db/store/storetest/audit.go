@@ -18,7 +18,7 @@ func appendAudit(t *testing.T, s store.Store, e store.AuditEvent) store.AuditEve
 
 func verifyOK(t *testing.T, s store.Store, checked int64) {
 	t.Helper()
-	r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context()))
+	r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context(), nil))
 	if !r.OK || r.Checked != checked || r.FirstBrokenSeq != 0 {
 		t.Fatalf("VerifyAudit = %+v, want OK with %d checked", r, checked)
 	}
@@ -261,7 +261,7 @@ func testAuditTamper(t *testing.T, open func(*testing.T) store.Store) {
 			s := h.Reopen(t, store.WithVerifyBatchSize(3))
 			verifyOK(t, s, events)
 			tc.tamper(t, h, evs)
-			r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context()))
+			r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context(), nil))
 			if r.OK || r.FirstBrokenSeq != tc.broken || r.Reason == "" || r.Checked != min(tc.broken-1, events) {
 				t.Fatalf("VerifyAudit after tampering = %+v, want first broken seq %d", r, tc.broken)
 			}
@@ -275,5 +275,184 @@ func exec(t *testing.T, h Harness, query string, args ...any) {
 	n, err := h.ExecSQL(t.Context(), query, args...)
 	if err != nil || n == 0 {
 		t.Fatalf("%s: %d rows, %v", query, n, err)
+	}
+}
+
+// auditKey is the audit key of the keyed tests.
+var auditKey = []byte("0123456789abcdef0123456789abcdef")
+
+// rewriteUnkeyed rewrites every link of the chain (and the head) with plain
+// SHA-256, as a forger who can write the database but does not hold the
+// audit key would after changing events: the chain is consistent again as
+// far as anyone without the key can tell.
+func rewriteUnkeyed(t *testing.T, h Harness, s store.Store, upTo int64) {
+	t.Helper()
+	evs := must2(t)(s.ListAudit(t.Context(), store.AuditFilter{PageSize: store.MaxPageSize}))
+	slices.Reverse(evs)
+	prev := store.AuditGenesisHash
+	for _, e := range evs {
+		if e.Seq > upTo {
+			break
+		}
+		e.PrevHash = prev
+		e.Hash = store.HashAuditEvent(e)
+		exec(t, h, `UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?`, e.PrevHash, e.Hash, e.Seq)
+		prev = e.Hash
+	}
+	if _, err := h.ExecSQL(t.Context(), `DELETE FROM audit_events WHERE seq > ?`, upTo); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, h, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, upTo, prev)
+}
+
+// testAuditKeyed checks that a chain keyed with an audit key cannot be
+// rewritten by someone who can write the database but does not hold the
+// key: neither an edited event with its links recomputed, nor the newest
+// events deleted with the head moved back when an exported head is checked.
+func testAuditKeyed(t *testing.T, open func(*testing.T) store.Store) {
+	const events = 6
+	for _, tc := range []struct {
+		name   string
+		tamper func(t *testing.T, h Harness, s store.Store)
+		head   bool // check against the head exported before the tampering
+		broken int64
+	}{
+		{"event edited, chain relinked without the key", func(t *testing.T, h Harness, s store.Store) {
+			exec(t, h, `UPDATE audit_events SET outcome = 'denied' WHERE seq = 3`)
+			rewriteUnkeyed(t, h, s, events)
+		}, false, 1},
+		{"newest events deleted, head moved back", func(t *testing.T, h Harness, s store.Store) {
+			last := must2(t)(s.ListAudit(t.Context(), store.AuditFilter{PageSize: store.MaxPageSize}))[2] // seq events-2
+			exec(t, h, `DELETE FROM audit_events WHERE seq > ?`, last.Seq)
+			exec(t, h, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, last.Seq, last.Hash)
+		}, true, events - 1},
+		{"chain rewritten from scratch with plain SHA-256", func(t *testing.T, h Harness, s store.Store) {
+			rewriteUnkeyed(t, h, s, events-1)
+		}, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := harness(t, open(t))
+			s := h.Reopen(t, store.WithAuditKey(auditKey), store.WithVerifyBatchSize(4))
+			var last store.AuditEvent
+			for i := range events {
+				last = appendAudit(t, s, event(i))
+				var want = last
+				if want.Hash != store.AuditMAC(auditKey, want) || want.Hash == store.HashAuditEvent(want) {
+					t.Fatalf("event %d is not linked with the audit key's MAC", want.Seq)
+				}
+			}
+			head := must[store.AuditHead](t)(s.AuditHead(t.Context()))
+			if head.Seq != events || head.Hash != last.Hash || !head.Keyed {
+				t.Fatalf("AuditHead = %+v, want seq %d, hash %s, keyed", head, events, last.Hash)
+			}
+			r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context(), &head))
+			if !r.OK || !r.Keyed || r.Checked != events {
+				t.Fatalf("VerifyAudit(head) = %+v, want OK and keyed", r)
+			}
+			tc.tamper(t, h, s)
+			var want *store.AuditHead
+			if tc.head {
+				want = &head
+			}
+			r = must[store.VerifyResult](t)(s.VerifyAudit(t.Context(), want))
+			if r.OK || r.FirstBrokenSeq != tc.broken || r.Reason == "" {
+				t.Fatalf("VerifyAudit after tampering = %+v, want first broken seq %d", r, tc.broken)
+			}
+			t.Logf("detected: %+v", r)
+		})
+	}
+
+	t.Run("exported head checks", func(t *testing.T) {
+		s := harness(t, open(t)).Reopen(t, store.WithAuditKey(auditKey))
+		empty := must[store.AuditHead](t)(s.AuditHead(t.Context()))
+		if empty.Seq != 0 || empty.Hash != store.AuditGenesisHash {
+			t.Fatalf("head of an empty chain = %+v", empty)
+		}
+		var evs []store.AuditEvent
+		for i := range 3 {
+			evs = append(evs, appendAudit(t, s, event(i)))
+		}
+		for _, tc := range []struct {
+			head store.AuditHead
+			ok   bool
+		}{
+			{empty, true},
+			{store.AuditHead{Seq: 2, Hash: evs[1].Hash}, true},
+			{store.AuditHead{Seq: 2, Hash: evs[2].Hash}, false},
+			{store.AuditHead{Seq: 4, Hash: evs[2].Hash}, false},
+			{store.AuditHead{Seq: 0, Hash: "x"}, false},
+		} {
+			r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context(), &tc.head))
+			if r.OK != tc.ok {
+				t.Errorf("VerifyAudit(%+v) = %+v, want OK %v", tc.head, r, tc.ok)
+			}
+		}
+	})
+}
+
+// testAuditRekey checks the migration of an unkeyed chain to an audit key.
+func testAuditRekey(t *testing.T, open func(*testing.T) store.Store) {
+	h := harness(t, open(t))
+	ctx := t.Context()
+	for i := range 5 {
+		appendAudit(t, h, event(i)) // an earlier version's chain: plain SHA-256
+	}
+	verifyOK(t, h, 5)
+	oldHead := must[store.AuditHead](t)(h.AuditHead(ctx))
+	s := h.Reopen(t, store.WithAuditKey(auditKey), store.WithVerifyBatchSize(2))
+	if r := must[store.VerifyResult](t)(s.VerifyAudit(ctx, nil)); r.OK || r.FirstBrokenSeq != 1 {
+		t.Fatalf("an unkeyed chain verified under a key: %+v", r)
+	}
+	rk, ok := s.(store.AuditRekeyer)
+	if !ok {
+		t.Skipf("%T does not implement store.AuditRekeyer", s)
+	}
+	res := must[store.RekeyResult](t)(rk.RekeyAudit(ctx))
+	if !res.Rekeyed || res.Events != 5 || !res.Previous.OK {
+		t.Fatalf("RekeyAudit = %+v, want 5 events relinked from a verified chain", res)
+	}
+	r := must[store.VerifyResult](t)(s.VerifyAudit(ctx, nil))
+	if !r.OK || r.Checked != 6 || !r.Keyed {
+		t.Fatalf("VerifyAudit after rekey = %+v", r)
+	}
+	evs := must2(t)(s.ListAudit(ctx, store.AuditFilter{Action: store.ActionAuditRekey}))
+	if len(evs) != 1 || evs[0].Detail["previous_head_hash"] != oldHead.Hash || evs[0].Detail["previous_chain"] != "verified" {
+		t.Fatalf("rekey events = %+v", evs)
+	}
+	// Idempotent: a second rekey (another replica) changes nothing.
+	if res := must[store.RekeyResult](t)(rk.RekeyAudit(ctx)); res.Rekeyed {
+		t.Fatalf("second RekeyAudit = %+v, want no change", res)
+	}
+	appendAudit(t, s, event(9))
+	verifyOKKeyed(t, s, 7)
+	// Without the key, the rekeyed chain no longer verifies: it is keyed.
+	if r := must[store.VerifyResult](t)(h.VerifyAudit(ctx, nil)); r.OK {
+		t.Fatalf("the keyed chain verified without the key: %+v", r)
+	}
+
+	// A chain broken before the migration is relinked, and the rekey event
+	// says where it was broken.
+	h2 := harness(t, open(t))
+	for i := range 4 {
+		appendAudit(t, h2, event(i))
+	}
+	exec(t, h2, `UPDATE audit_events SET outcome = 'denied' WHERE seq = 2`)
+	s2 := h2.Reopen(t, store.WithAuditKey(auditKey))
+	res = must[store.RekeyResult](t)(s2.(store.AuditRekeyer).RekeyAudit(ctx))
+	if !res.Rekeyed || res.Previous.OK || res.Previous.FirstBrokenSeq != 2 {
+		t.Fatalf("RekeyAudit of a broken chain = %+v", res)
+	}
+	evs = must2(t)(s2.ListAudit(ctx, store.AuditFilter{Action: store.ActionAuditRekey}))
+	if len(evs) != 1 || evs[0].Detail["previous_chain"] == "verified" {
+		t.Fatalf("rekey event of a broken chain = %+v", evs)
+	}
+	verifyOKKeyed(t, s2, 5)
+}
+
+func verifyOKKeyed(t *testing.T, s store.Store, checked int64) {
+	t.Helper()
+	r := must[store.VerifyResult](t)(s.VerifyAudit(t.Context(), nil))
+	if !r.OK || r.Checked != checked || !r.Keyed {
+		t.Fatalf("VerifyAudit = %+v, want OK and keyed with %d checked", r, checked)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
@@ -534,11 +535,11 @@ func testPagination(t *testing.T, open func(*testing.T) store.Store) {
 
 func testListPending(t *testing.T, open func(*testing.T) store.Store) {
 	s := open(t)
-	if got := must[[]store.Deployment](t)(s.ListPending(t.Context())); len(got) != 0 {
+	if got := listPending(t, s, 0); len(got) != 0 {
 		t.Fatalf("pending in an empty store: %v", got)
 	}
 	var want []store.Deployment
-	for i := range 6 {
+	for i := range 12 {
 		d := begin(t, s, newDep("prod", fmt.Sprint("svc", i%2)))
 		switch i % 3 {
 		case 0:
@@ -549,5 +550,100 @@ func testListPending(t *testing.T, open func(*testing.T) store.Store) {
 			complete(t, s, d.ID, store.StatusFailed)
 		}
 	}
-	wantEqual(t, must[[]store.Deployment](t)(s.ListPending(t.Context())), want)
+	wantEqual(t, listPending(t, s, 0), want)
+	// Bounded pages, oldest first, that add up to the whole list.
+	wantEqual(t, listPending(t, s, 3), want)
+	wantEqual(t, listPending(t, s, 1), want)
+	for _, bad := range []string{"garbage", "AQ"} {
+		_, _, err := s.ListPending(t.Context(), store.Page{PageToken: bad})
+		wantErr(t, err, errkind.Invalid)
+	}
+	_, dtok, err := s.ListDeployments(t.Context(), store.ListFilter{PageSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.ListPending(t.Context(), store.Page{PageToken: dtok})
+	wantErr(t, err, errkind.Invalid)
+}
+
+// listPending pages through ListPending with pages of size (the default
+// when 0) and checks that every page but the last is full.
+func listPending(t *testing.T, s store.Store, size int) []store.Deployment {
+	t.Helper()
+	var all []store.Deployment
+	p := store.Page{PageSize: size}
+	for pages := 0; ; pages++ {
+		items, next, err := s.ListPending(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pages > 1000 {
+			t.Fatal("ListPending does not end")
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all
+		}
+		if len(items) != store.PageSize(size) {
+			t.Fatalf("short page of %d with a next page", len(items))
+		}
+		p.PageToken = next
+	}
+}
+
+// testCompleteFence checks that a deployment's completion is fenced by the
+// deploy lease of its service: a holder whose lease expired and was taken
+// over cannot complete its deployment, however late its answer comes.
+func testCompleteFence(t *testing.T, open func(*testing.T) store.Store) {
+	h := harness(t, open(t))
+	ctx := t.Context()
+	clk := NewClock(epoch)
+	s := h.Reopen(t, store.WithClock(clk.Now))
+	name := store.DeployLeaseName("prod", "api")
+	la := must[store.Lease](t)(s.AcquireLease(ctx, name, "A", 10*time.Second))
+	stale := begin(t, s, newDep("prod", "api"))
+
+	// A stalls past its lease; B takes over and deploys a newer version.
+	clk.Advance(11 * time.Second)
+	lb := must[store.Lease](t)(s.AcquireLease(ctx, name, "B", 10*time.Second))
+	if lb.Token <= la.Token {
+		t.Fatalf("takeover token %d not above %d", lb.Token, la.Token)
+	}
+	newer := begin(t, s, newDep("prod", "api"))
+	fenceB := &store.LeaseFence{Holder: "B", Token: lb.Token}
+	if _, err := s.CompleteDeployment(ctx, newer.ID, store.Outcome{Status: store.StatusLive, Lease: fenceB}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A's late completion is refused and changes nothing.
+	for _, f := range []*store.LeaseFence{
+		{Holder: "A", Token: la.Token},
+		{Holder: "A", Token: lb.Token}, // the right token, the wrong holder
+		{Holder: "B", Token: la.Token}, // the right holder, an old token
+	} {
+		_, err := s.CompleteDeployment(ctx, stale.ID, store.Outcome{Status: store.StatusLive, Lease: f})
+		wantErr(t, err, errkind.Precondition)
+	}
+	if d := must[store.Deployment](t)(s.GetDeployment(ctx, stale.ID)); d.Status != store.StatusPending {
+		t.Fatalf("stale deployment is %s after a refused completion", d.Status)
+	}
+	if d := must[store.Deployment](t)(s.GetLive(ctx, "prod", "api")); d.ID != newer.ID {
+		t.Fatalf("live is %s, want the newer %s", d.ID, newer.ID)
+	}
+
+	// An expired lease fences too, even before anyone takes it over.
+	clk.Advance(11 * time.Second)
+	_, err := s.CompleteDeployment(ctx, stale.ID, store.Outcome{Status: store.StatusFailed, Error: "x", Lease: fenceB})
+	wantErr(t, err, errkind.Precondition)
+	// A lease that never existed fences as well.
+	other := begin(t, s, newDep("prod", "web"))
+	_, err = s.CompleteDeployment(ctx, other.ID, store.Outcome{Status: store.StatusLive, Lease: &store.LeaseFence{Holder: "A", Token: 1}})
+	wantErr(t, err, errkind.Precondition)
+
+	// The current holder completes.
+	lb = must[store.Lease](t)(s.AcquireLease(ctx, name, "B", 10*time.Second))
+	got, err := s.CompleteDeployment(ctx, stale.ID, store.Outcome{Status: store.StatusFailed, Error: "superseded", Lease: &store.LeaseFence{Holder: "B", Token: lb.Token}})
+	if err != nil || got.Status != store.StatusFailed {
+		t.Fatalf("completion under the current lease: %v, %v", got, err)
+	}
 }

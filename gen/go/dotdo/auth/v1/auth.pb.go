@@ -91,7 +91,10 @@ type Principal struct {
 	// role is the key's role.
 	Role Role `protobuf:"varint,3,opt,name=role,proto3,enum=dotdo.auth.v1.Role" json:"role,omitempty"`
 	// environments limits the key to these environments; all when empty.
-	Environments  []string `protobuf:"bytes,4,rep,name=environments,proto3" json:"environments,omitempty"`
+	Environments []string `protobuf:"bytes,4,rep,name=environments,proto3" json:"environments,omitempty"`
+	// expires_at is when the key stops working; unset when it never does. A
+	// key never creates a key that outlives it.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +153,13 @@ func (x *Principal) GetRole() Role {
 func (x *Principal) GetEnvironments() []string {
 	if x != nil {
 		return x.Environments
+	}
+	return nil
+}
+
+func (x *Principal) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
 	}
 	return nil
 }
@@ -1043,12 +1053,14 @@ var File_dotdo_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_dotdo_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x18dotdo/auth/v1/auth.proto\x12\rdotdo.auth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\x01\n" +
+	"\x18dotdo/auth/v1/auth.proto\x12\rdotdo.auth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n" +
 	"\tPrincipal\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x13.dotdo.auth.v1.RoleR\x04role\x12\"\n" +
-	"\fenvironments\x18\x04 \x03(\tR\fenvironments\"\xaf\x03\n" +
+	"\fenvironments\x18\x04 \x03(\tR\fenvironments\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xaf\x03\n" +
 	"\x06ApiKey\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -1166,41 +1178,42 @@ var file_dotdo_auth_v1_auth_proto_goTypes = []any{
 }
 var file_dotdo_auth_v1_auth_proto_depIdxs = []int32{
 	0,  // 0: dotdo.auth.v1.Principal.role:type_name -> dotdo.auth.v1.Role
-	0,  // 1: dotdo.auth.v1.ApiKey.role:type_name -> dotdo.auth.v1.Role
-	17, // 2: dotdo.auth.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	17, // 3: dotdo.auth.v1.ApiKey.expires_at:type_name -> google.protobuf.Timestamp
-	17, // 4: dotdo.auth.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	17, // 5: dotdo.auth.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	1,  // 6: dotdo.auth.v1.AuthenticateResponse.principal:type_name -> dotdo.auth.v1.Principal
-	1,  // 7: dotdo.auth.v1.AuthorizeResponse.principal:type_name -> dotdo.auth.v1.Principal
-	0,  // 8: dotdo.auth.v1.CreateApiKeyRequest.role:type_name -> dotdo.auth.v1.Role
-	18, // 9: dotdo.auth.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
-	2,  // 10: dotdo.auth.v1.CreateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
-	2,  // 11: dotdo.auth.v1.ListApiKeysResponse.api_keys:type_name -> dotdo.auth.v1.ApiKey
-	2,  // 12: dotdo.auth.v1.RevokeApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
-	18, // 13: dotdo.auth.v1.RotateApiKeyRequest.grace_period:type_name -> google.protobuf.Duration
-	2,  // 14: dotdo.auth.v1.RotateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
-	2,  // 15: dotdo.auth.v1.RotateApiKeyResponse.previous:type_name -> dotdo.auth.v1.ApiKey
-	2,  // 16: dotdo.auth.v1.BootstrapAdminKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
-	3,  // 17: dotdo.auth.v1.AuthService.Authenticate:input_type -> dotdo.auth.v1.AuthenticateRequest
-	5,  // 18: dotdo.auth.v1.AuthService.Authorize:input_type -> dotdo.auth.v1.AuthorizeRequest
-	7,  // 19: dotdo.auth.v1.AuthService.CreateApiKey:input_type -> dotdo.auth.v1.CreateApiKeyRequest
-	9,  // 20: dotdo.auth.v1.AuthService.ListApiKeys:input_type -> dotdo.auth.v1.ListApiKeysRequest
-	11, // 21: dotdo.auth.v1.AuthService.RevokeApiKey:input_type -> dotdo.auth.v1.RevokeApiKeyRequest
-	13, // 22: dotdo.auth.v1.AuthService.RotateApiKey:input_type -> dotdo.auth.v1.RotateApiKeyRequest
-	15, // 23: dotdo.auth.v1.AuthService.BootstrapAdminKey:input_type -> dotdo.auth.v1.BootstrapAdminKeyRequest
-	4,  // 24: dotdo.auth.v1.AuthService.Authenticate:output_type -> dotdo.auth.v1.AuthenticateResponse
-	6,  // 25: dotdo.auth.v1.AuthService.Authorize:output_type -> dotdo.auth.v1.AuthorizeResponse
-	8,  // 26: dotdo.auth.v1.AuthService.CreateApiKey:output_type -> dotdo.auth.v1.CreateApiKeyResponse
-	10, // 27: dotdo.auth.v1.AuthService.ListApiKeys:output_type -> dotdo.auth.v1.ListApiKeysResponse
-	12, // 28: dotdo.auth.v1.AuthService.RevokeApiKey:output_type -> dotdo.auth.v1.RevokeApiKeyResponse
-	14, // 29: dotdo.auth.v1.AuthService.RotateApiKey:output_type -> dotdo.auth.v1.RotateApiKeyResponse
-	16, // 30: dotdo.auth.v1.AuthService.BootstrapAdminKey:output_type -> dotdo.auth.v1.BootstrapAdminKeyResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	17, // 1: dotdo.auth.v1.Principal.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: dotdo.auth.v1.ApiKey.role:type_name -> dotdo.auth.v1.Role
+	17, // 3: dotdo.auth.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	17, // 4: dotdo.auth.v1.ApiKey.expires_at:type_name -> google.protobuf.Timestamp
+	17, // 5: dotdo.auth.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	17, // 6: dotdo.auth.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	1,  // 7: dotdo.auth.v1.AuthenticateResponse.principal:type_name -> dotdo.auth.v1.Principal
+	1,  // 8: dotdo.auth.v1.AuthorizeResponse.principal:type_name -> dotdo.auth.v1.Principal
+	0,  // 9: dotdo.auth.v1.CreateApiKeyRequest.role:type_name -> dotdo.auth.v1.Role
+	18, // 10: dotdo.auth.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
+	2,  // 11: dotdo.auth.v1.CreateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
+	2,  // 12: dotdo.auth.v1.ListApiKeysResponse.api_keys:type_name -> dotdo.auth.v1.ApiKey
+	2,  // 13: dotdo.auth.v1.RevokeApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
+	18, // 14: dotdo.auth.v1.RotateApiKeyRequest.grace_period:type_name -> google.protobuf.Duration
+	2,  // 15: dotdo.auth.v1.RotateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
+	2,  // 16: dotdo.auth.v1.RotateApiKeyResponse.previous:type_name -> dotdo.auth.v1.ApiKey
+	2,  // 17: dotdo.auth.v1.BootstrapAdminKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
+	3,  // 18: dotdo.auth.v1.AuthService.Authenticate:input_type -> dotdo.auth.v1.AuthenticateRequest
+	5,  // 19: dotdo.auth.v1.AuthService.Authorize:input_type -> dotdo.auth.v1.AuthorizeRequest
+	7,  // 20: dotdo.auth.v1.AuthService.CreateApiKey:input_type -> dotdo.auth.v1.CreateApiKeyRequest
+	9,  // 21: dotdo.auth.v1.AuthService.ListApiKeys:input_type -> dotdo.auth.v1.ListApiKeysRequest
+	11, // 22: dotdo.auth.v1.AuthService.RevokeApiKey:input_type -> dotdo.auth.v1.RevokeApiKeyRequest
+	13, // 23: dotdo.auth.v1.AuthService.RotateApiKey:input_type -> dotdo.auth.v1.RotateApiKeyRequest
+	15, // 24: dotdo.auth.v1.AuthService.BootstrapAdminKey:input_type -> dotdo.auth.v1.BootstrapAdminKeyRequest
+	4,  // 25: dotdo.auth.v1.AuthService.Authenticate:output_type -> dotdo.auth.v1.AuthenticateResponse
+	6,  // 26: dotdo.auth.v1.AuthService.Authorize:output_type -> dotdo.auth.v1.AuthorizeResponse
+	8,  // 27: dotdo.auth.v1.AuthService.CreateApiKey:output_type -> dotdo.auth.v1.CreateApiKeyResponse
+	10, // 28: dotdo.auth.v1.AuthService.ListApiKeys:output_type -> dotdo.auth.v1.ListApiKeysResponse
+	12, // 29: dotdo.auth.v1.AuthService.RevokeApiKey:output_type -> dotdo.auth.v1.RevokeApiKeyResponse
+	14, // 30: dotdo.auth.v1.AuthService.RotateApiKey:output_type -> dotdo.auth.v1.RotateApiKeyResponse
+	16, // 31: dotdo.auth.v1.AuthService.BootstrapAdminKey:output_type -> dotdo.auth.v1.BootstrapAdminKeyResponse
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_auth_v1_auth_proto_init() }

@@ -597,7 +597,11 @@ type CompleteDeploymentRequest struct {
 	// status is DEPLOYMENT_STATUS_LIVE or DEPLOYMENT_STATUS_FAILED.
 	Status DeploymentStatus `protobuf:"varint,2,opt,name=status,proto3,enum=dotdo.db.v1.DeploymentStatus" json:"status,omitempty"`
 	// error says why it failed; the store keeps its first 16 KiB.
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// lease, when set, fences the completion by the deploy lease of the
+	// deployment's service: it is refused unless that holder still holds the
+	// lease with that token.
+	Lease         *LeaseFence `protobuf:"bytes,4,opt,name=lease,proto3" json:"lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -653,6 +657,69 @@ func (x *CompleteDeploymentRequest) GetError() string {
 	return ""
 }
 
+func (x *CompleteDeploymentRequest) GetLease() *LeaseFence {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+// LeaseFence names a lease holding: who holds it, and the token it got
+// when it took the lease.
+type LeaseFence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// holder is the holder that took the lease.
+	Holder string `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"`
+	// token is the lease's token when holder took it.
+	Token         int64 `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseFence) Reset() {
+	*x = LeaseFence{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseFence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseFence) ProtoMessage() {}
+
+func (x *LeaseFence) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseFence.ProtoReflect.Descriptor instead.
+func (*LeaseFence) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LeaseFence) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *LeaseFence) GetToken() int64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
 // CompleteDeploymentResponse holds the finished deployment.
 type CompleteDeploymentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -664,7 +731,7 @@ type CompleteDeploymentResponse struct {
 
 func (x *CompleteDeploymentResponse) Reset() {
 	*x = CompleteDeploymentResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[4]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +743,7 @@ func (x *CompleteDeploymentResponse) String() string {
 func (*CompleteDeploymentResponse) ProtoMessage() {}
 
 func (x *CompleteDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[4]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +756,7 @@ func (x *CompleteDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*CompleteDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{4}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CompleteDeploymentResponse) GetDeployment() *Deployment {
@@ -717,7 +784,7 @@ type GetDeploymentRequest struct {
 
 func (x *GetDeploymentRequest) Reset() {
 	*x = GetDeploymentRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[5]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +796,7 @@ func (x *GetDeploymentRequest) String() string {
 func (*GetDeploymentRequest) ProtoMessage() {}
 
 func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[5]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +809,7 @@ func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{5}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetDeploymentRequest) GetId() string {
@@ -784,7 +851,7 @@ type GetDeploymentResponse struct {
 
 func (x *GetDeploymentResponse) Reset() {
 	*x = GetDeploymentResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[6]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +863,7 @@ func (x *GetDeploymentResponse) String() string {
 func (*GetDeploymentResponse) ProtoMessage() {}
 
 func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[6]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +876,7 @@ func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{6}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetDeploymentResponse) GetDeployment() *Deployment {
@@ -832,7 +899,7 @@ type GetLiveDeploymentRequest struct {
 
 func (x *GetLiveDeploymentRequest) Reset() {
 	*x = GetLiveDeploymentRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[7]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +911,7 @@ func (x *GetLiveDeploymentRequest) String() string {
 func (*GetLiveDeploymentRequest) ProtoMessage() {}
 
 func (x *GetLiveDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[7]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +924,7 @@ func (x *GetLiveDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLiveDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetLiveDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{7}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetLiveDeploymentRequest) GetEnvironment() string {
@@ -885,7 +952,7 @@ type GetLiveDeploymentResponse struct {
 
 func (x *GetLiveDeploymentResponse) Reset() {
 	*x = GetLiveDeploymentResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[8]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +964,7 @@ func (x *GetLiveDeploymentResponse) String() string {
 func (*GetLiveDeploymentResponse) ProtoMessage() {}
 
 func (x *GetLiveDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[8]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +977,7 @@ func (x *GetLiveDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLiveDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*GetLiveDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{8}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetLiveDeploymentResponse) GetDeployment() *Deployment {
@@ -939,7 +1006,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[9]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1018,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[9]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1031,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{9}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDeploymentsRequest) GetService() string {
@@ -1015,7 +1082,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[10]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1094,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[10]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1107,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{10}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -1059,14 +1126,18 @@ func (x *ListDeploymentsResponse) GetNextPageToken() string {
 
 // ListPendingDeploymentsRequest has no fields.
 type ListPendingDeploymentsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page_size is 1 to 500; 50 when 0.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token continues from a previous next_page_token.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPendingDeploymentsRequest) Reset() {
 	*x = ListPendingDeploymentsRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[11]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1149,7 @@ func (x *ListPendingDeploymentsRequest) String() string {
 func (*ListPendingDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListPendingDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[11]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,21 +1162,37 @@ func (x *ListPendingDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{11}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListPendingDeploymentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPendingDeploymentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 // ListPendingDeploymentsResponse lists pending deployments.
 type ListPendingDeploymentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// deployments are oldest first.
-	Deployments   []*Deployment `protobuf:"bytes,1,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	Deployments []*Deployment `protobuf:"bytes,1,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	// next_page_token fetches the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPendingDeploymentsResponse) Reset() {
 	*x = ListPendingDeploymentsResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[12]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1204,7 @@ func (x *ListPendingDeploymentsResponse) String() string {
 func (*ListPendingDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListPendingDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[12]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1217,7 @@ func (x *ListPendingDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{12}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListPendingDeploymentsResponse) GetDeployments() []*Deployment {
@@ -1138,6 +1225,13 @@ func (x *ListPendingDeploymentsResponse) GetDeployments() []*Deployment {
 		return x.Deployments
 	}
 	return nil
+}
+
+func (x *ListPendingDeploymentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // Lease is a named lock with an expiry, held by one holder at a time.
@@ -1159,7 +1253,7 @@ type Lease struct {
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[13]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1265,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[13]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1278,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{13}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Lease) GetName() string {
@@ -1237,7 +1331,7 @@ type AcquireLeaseRequest struct {
 
 func (x *AcquireLeaseRequest) Reset() {
 	*x = AcquireLeaseRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[14]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1343,7 @@ func (x *AcquireLeaseRequest) String() string {
 func (*AcquireLeaseRequest) ProtoMessage() {}
 
 func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[14]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1356,7 @@ func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{14}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AcquireLeaseRequest) GetName() string {
@@ -1297,7 +1391,7 @@ type AcquireLeaseResponse struct {
 
 func (x *AcquireLeaseResponse) Reset() {
 	*x = AcquireLeaseResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[15]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1403,7 @@ func (x *AcquireLeaseResponse) String() string {
 func (*AcquireLeaseResponse) ProtoMessage() {}
 
 func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[15]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1416,7 @@ func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{15}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AcquireLeaseResponse) GetLease() *Lease {
@@ -1347,7 +1441,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1453,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[16]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1466,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{16}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RenewLeaseRequest) GetName() string {
@@ -1407,7 +1501,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1513,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[17]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1526,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{17}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RenewLeaseResponse) GetLease() *Lease {
@@ -1453,7 +1547,7 @@ type GetLeaseRequest struct {
 
 func (x *GetLeaseRequest) Reset() {
 	*x = GetLeaseRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1559,7 @@ func (x *GetLeaseRequest) String() string {
 func (*GetLeaseRequest) ProtoMessage() {}
 
 func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[18]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1572,7 @@ func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaseRequest.ProtoReflect.Descriptor instead.
 func (*GetLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{18}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetLeaseRequest) GetName() string {
@@ -1499,7 +1593,7 @@ type GetLeaseResponse struct {
 
 func (x *GetLeaseResponse) Reset() {
 	*x = GetLeaseResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1605,7 @@ func (x *GetLeaseResponse) String() string {
 func (*GetLeaseResponse) ProtoMessage() {}
 
 func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[19]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1618,7 @@ func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaseResponse.ProtoReflect.Descriptor instead.
 func (*GetLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{19}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetLeaseResponse) GetLease() *Lease {
@@ -1547,7 +1641,7 @@ type ReleaseLeaseRequest struct {
 
 func (x *ReleaseLeaseRequest) Reset() {
 	*x = ReleaseLeaseRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1653,7 @@ func (x *ReleaseLeaseRequest) String() string {
 func (*ReleaseLeaseRequest) ProtoMessage() {}
 
 func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[20]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1666,7 @@ func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{20}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReleaseLeaseRequest) GetName() string {
@@ -1598,7 +1692,7 @@ type ReleaseLeaseResponse struct {
 
 func (x *ReleaseLeaseResponse) Reset() {
 	*x = ReleaseLeaseResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1704,7 @@ func (x *ReleaseLeaseResponse) String() string {
 func (*ReleaseLeaseResponse) ProtoMessage() {}
 
 func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[21]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1717,7 @@ func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{21}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{22}
 }
 
 // PutScriptBlobRequest holds a blob to store.
@@ -1637,7 +1731,7 @@ type PutScriptBlobRequest struct {
 
 func (x *PutScriptBlobRequest) Reset() {
 	*x = PutScriptBlobRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1743,7 @@ func (x *PutScriptBlobRequest) String() string {
 func (*PutScriptBlobRequest) ProtoMessage() {}
 
 func (x *PutScriptBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[22]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1756,7 @@ func (x *PutScriptBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutScriptBlobRequest.ProtoReflect.Descriptor instead.
 func (*PutScriptBlobRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{22}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PutScriptBlobRequest) GetData() []byte {
@@ -1683,7 +1777,7 @@ type PutScriptBlobResponse struct {
 
 func (x *PutScriptBlobResponse) Reset() {
 	*x = PutScriptBlobResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1789,7 @@ func (x *PutScriptBlobResponse) String() string {
 func (*PutScriptBlobResponse) ProtoMessage() {}
 
 func (x *PutScriptBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[23]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1802,7 @@ func (x *PutScriptBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutScriptBlobResponse.ProtoReflect.Descriptor instead.
 func (*PutScriptBlobResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{23}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PutScriptBlobResponse) GetSha256() string {
@@ -1729,7 +1823,7 @@ type GetScriptBlobRequest struct {
 
 func (x *GetScriptBlobRequest) Reset() {
 	*x = GetScriptBlobRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1835,7 @@ func (x *GetScriptBlobRequest) String() string {
 func (*GetScriptBlobRequest) ProtoMessage() {}
 
 func (x *GetScriptBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[24]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1848,7 @@ func (x *GetScriptBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetScriptBlobRequest.ProtoReflect.Descriptor instead.
 func (*GetScriptBlobRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{24}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetScriptBlobRequest) GetSha256() string {
@@ -1775,7 +1869,7 @@ type GetScriptBlobResponse struct {
 
 func (x *GetScriptBlobResponse) Reset() {
 	*x = GetScriptBlobResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1881,7 @@ func (x *GetScriptBlobResponse) String() string {
 func (*GetScriptBlobResponse) ProtoMessage() {}
 
 func (x *GetScriptBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[25]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1894,7 @@ func (x *GetScriptBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetScriptBlobResponse.ProtoReflect.Descriptor instead.
 func (*GetScriptBlobResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{25}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetScriptBlobResponse) GetData() []byte {
@@ -1847,7 +1941,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1953,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[26]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1966,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{26}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AuditEvent) GetSeq() int64 {
@@ -1971,7 +2065,7 @@ type AppendAuditEventRequest struct {
 
 func (x *AppendAuditEventRequest) Reset() {
 	*x = AppendAuditEventRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2077,7 @@ func (x *AppendAuditEventRequest) String() string {
 func (*AppendAuditEventRequest) ProtoMessage() {}
 
 func (x *AppendAuditEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[27]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2090,7 @@ func (x *AppendAuditEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendAuditEventRequest.ProtoReflect.Descriptor instead.
 func (*AppendAuditEventRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{27}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AppendAuditEventRequest) GetEvent() *AuditEvent {
@@ -2017,7 +2111,7 @@ type AppendAuditEventResponse struct {
 
 func (x *AppendAuditEventResponse) Reset() {
 	*x = AppendAuditEventResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2123,7 @@ func (x *AppendAuditEventResponse) String() string {
 func (*AppendAuditEventResponse) ProtoMessage() {}
 
 func (x *AppendAuditEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[28]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2136,7 @@ func (x *AppendAuditEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendAuditEventResponse.ProtoReflect.Descriptor instead.
 func (*AppendAuditEventResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{28}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AppendAuditEventResponse) GetEvent() *AuditEvent {
@@ -2071,7 +2165,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2177,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[29]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2190,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{29}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListAuditEventsRequest) GetActorKeyId() string {
@@ -2147,7 +2241,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2253,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[30]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2266,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{30}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -2191,14 +2285,17 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 
 // VerifyAuditLogRequest has no fields.
 type VerifyAuditLogRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// head, when set, is a head exported earlier (GetAuditHead): the trail
+	// must still hold that event with that MAC.
+	Head          *AuditHead `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyAuditLogRequest) Reset() {
 	*x = VerifyAuditLogRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2307,7 @@ func (x *VerifyAuditLogRequest) String() string {
 func (*VerifyAuditLogRequest) ProtoMessage() {}
 
 func (x *VerifyAuditLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[31]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2320,162 @@ func (x *VerifyAuditLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditLogRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditLogRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{31}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *VerifyAuditLogRequest) GetHead() *AuditHead {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+// AuditHead names one event of the audit trail by its seq and its MAC (the
+// event's hash, keyed with the audit key).
+type AuditHead struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq is the event's sequence number.
+	Seq int64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// hash is the event's MAC, lowercase hex.
+	Hash          string `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditHead) Reset() {
+	*x = AuditHead{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditHead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditHead) ProtoMessage() {}
+
+func (x *AuditHead) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditHead.ProtoReflect.Descriptor instead.
+func (*AuditHead) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AuditHead) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditHead) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+// GetAuditHeadRequest asks for the last event of the audit trail.
+type GetAuditHeadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuditHeadRequest) Reset() {
+	*x = GetAuditHeadRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuditHeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuditHeadRequest) ProtoMessage() {}
+
+func (x *GetAuditHeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuditHeadRequest.ProtoReflect.Descriptor instead.
+func (*GetAuditHeadRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{34}
+}
+
+// GetAuditHeadResponse holds the last event of the audit trail.
+type GetAuditHeadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// head is the last event: seq 0 and the genesis hash for an empty trail.
+	Head *AuditHead `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	// keyed is true when the trail's MACs are keyed with the audit key.
+	Keyed         bool `protobuf:"varint,2,opt,name=keyed,proto3" json:"keyed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuditHeadResponse) Reset() {
+	*x = GetAuditHeadResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuditHeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuditHeadResponse) ProtoMessage() {}
+
+func (x *GetAuditHeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuditHeadResponse.ProtoReflect.Descriptor instead.
+func (*GetAuditHeadResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetAuditHeadResponse) GetHead() *AuditHead {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *GetAuditHeadResponse) GetKeyed() bool {
+	if x != nil {
+		return x.Keyed
+	}
+	return false
 }
 
 // VerifyAuditLogResponse reports the outcome of walking the hash chain.
@@ -2237,14 +2489,16 @@ type VerifyAuditLogResponse struct {
 	// not hold; 0 when ok.
 	FirstBrokenSeq int64 `protobuf:"varint,3,opt,name=first_broken_seq,json=firstBrokenSeq,proto3" json:"first_broken_seq,omitempty"`
 	// reason says what is wrong with that event.
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// keyed is true when the links were checked as MACs under the audit key.
+	Keyed         bool `protobuf:"varint,5,opt,name=keyed,proto3" json:"keyed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyAuditLogResponse) Reset() {
 	*x = VerifyAuditLogResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2510,7 @@ func (x *VerifyAuditLogResponse) String() string {
 func (*VerifyAuditLogResponse) ProtoMessage() {}
 
 func (x *VerifyAuditLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[32]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2523,7 @@ func (x *VerifyAuditLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditLogResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditLogResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{32}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *VerifyAuditLogResponse) GetOk() bool {
@@ -2298,6 +2552,13 @@ func (x *VerifyAuditLogResponse) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *VerifyAuditLogResponse) GetKeyed() bool {
+	if x != nil {
+		return x.Keyed
+	}
+	return false
 }
 
 // ApiKeyRecord is the stored record of an API key: the hash of its secret,
@@ -2332,7 +2593,7 @@ type ApiKeyRecord struct {
 
 func (x *ApiKeyRecord) Reset() {
 	*x = ApiKeyRecord{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2605,7 @@ func (x *ApiKeyRecord) String() string {
 func (*ApiKeyRecord) ProtoMessage() {}
 
 func (x *ApiKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[33]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2618,7 @@ func (x *ApiKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKeyRecord.ProtoReflect.Descriptor instead.
 func (*ApiKeyRecord) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{33}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ApiKeyRecord) GetKeyId() string {
@@ -2448,7 +2709,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2460,7 +2721,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[34]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2473,7 +2734,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{34}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreateApiKeyRequest) GetRecord() *ApiKeyRecord {
@@ -2494,7 +2755,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2767,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[35]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2780,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{35}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateApiKeyResponse) GetRecord() *ApiKeyRecord {
@@ -2540,7 +2801,7 @@ type CreateBootstrapApiKeyRequest struct {
 
 func (x *CreateBootstrapApiKeyRequest) Reset() {
 	*x = CreateBootstrapApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2813,7 @@ func (x *CreateBootstrapApiKeyRequest) String() string {
 func (*CreateBootstrapApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateBootstrapApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[36]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2826,7 @@ func (x *CreateBootstrapApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBootstrapApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateBootstrapApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{36}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateBootstrapApiKeyRequest) GetRecord() *ApiKeyRecord {
@@ -2586,7 +2847,7 @@ type CreateBootstrapApiKeyResponse struct {
 
 func (x *CreateBootstrapApiKeyResponse) Reset() {
 	*x = CreateBootstrapApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +2859,7 @@ func (x *CreateBootstrapApiKeyResponse) String() string {
 func (*CreateBootstrapApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateBootstrapApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[37]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +2872,7 @@ func (x *CreateBootstrapApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBootstrapApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateBootstrapApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{37}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateBootstrapApiKeyResponse) GetRecord() *ApiKeyRecord {
@@ -2632,7 +2893,7 @@ type GetApiKeyRequest struct {
 
 func (x *GetApiKeyRequest) Reset() {
 	*x = GetApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2905,7 @@ func (x *GetApiKeyRequest) String() string {
 func (*GetApiKeyRequest) ProtoMessage() {}
 
 func (x *GetApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[38]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2918,7 @@ func (x *GetApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{38}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetApiKeyRequest) GetKeyId() string {
@@ -2678,7 +2939,7 @@ type GetApiKeyResponse struct {
 
 func (x *GetApiKeyResponse) Reset() {
 	*x = GetApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +2951,7 @@ func (x *GetApiKeyResponse) String() string {
 func (*GetApiKeyResponse) ProtoMessage() {}
 
 func (x *GetApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[39]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +2964,7 @@ func (x *GetApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{39}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetApiKeyResponse) GetRecord() *ApiKeyRecord {
@@ -2724,7 +2985,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[40]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2736,7 +2997,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[40]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2749,7 +3010,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{40}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListApiKeysRequest) GetIncludeRevoked() bool {
@@ -2770,7 +3031,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[41]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +3043,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[41]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +3056,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{41}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListApiKeysResponse) GetRecords() []*ApiKeyRecord {
@@ -2818,7 +3079,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[42]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +3091,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[42]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +3104,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{42}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevokeApiKeyRequest) GetKeyId() string {
@@ -2871,7 +3132,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[43]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2883,7 +3144,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[43]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2896,7 +3157,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{43}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RevokeApiKeyResponse) GetRecord() *ApiKeyRecord {
@@ -2919,7 +3180,7 @@ type SetApiKeyExpiryRequest struct {
 
 func (x *SetApiKeyExpiryRequest) Reset() {
 	*x = SetApiKeyExpiryRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[44]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2931,7 +3192,7 @@ func (x *SetApiKeyExpiryRequest) String() string {
 func (*SetApiKeyExpiryRequest) ProtoMessage() {}
 
 func (x *SetApiKeyExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[44]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2944,7 +3205,7 @@ func (x *SetApiKeyExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApiKeyExpiryRequest.ProtoReflect.Descriptor instead.
 func (*SetApiKeyExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{44}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SetApiKeyExpiryRequest) GetKeyId() string {
@@ -2972,7 +3233,7 @@ type SetApiKeyExpiryResponse struct {
 
 func (x *SetApiKeyExpiryResponse) Reset() {
 	*x = SetApiKeyExpiryResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[45]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3245,7 @@ func (x *SetApiKeyExpiryResponse) String() string {
 func (*SetApiKeyExpiryResponse) ProtoMessage() {}
 
 func (x *SetApiKeyExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[45]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3258,7 @@ func (x *SetApiKeyExpiryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApiKeyExpiryResponse.ProtoReflect.Descriptor instead.
 func (*SetApiKeyExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{45}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SetApiKeyExpiryResponse) GetRecord() *ApiKeyRecord {
@@ -3020,7 +3281,7 @@ type TouchApiKeyRequest struct {
 
 func (x *TouchApiKeyRequest) Reset() {
 	*x = TouchApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[46]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3293,7 @@ func (x *TouchApiKeyRequest) String() string {
 func (*TouchApiKeyRequest) ProtoMessage() {}
 
 func (x *TouchApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[46]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3306,7 @@ func (x *TouchApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TouchApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*TouchApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{46}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TouchApiKeyRequest) GetKeyId() string {
@@ -3071,7 +3332,7 @@ type TouchApiKeyResponse struct {
 
 func (x *TouchApiKeyResponse) Reset() {
 	*x = TouchApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[47]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3083,7 +3344,7 @@ func (x *TouchApiKeyResponse) String() string {
 func (*TouchApiKeyResponse) ProtoMessage() {}
 
 func (x *TouchApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[47]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3096,7 +3357,7 @@ func (x *TouchApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TouchApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*TouchApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{47}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{51}
 }
 
 // RotateApiKeyRequest replaces a key with a new one.
@@ -3114,7 +3375,7 @@ type RotateApiKeyRequest struct {
 
 func (x *RotateApiKeyRequest) Reset() {
 	*x = RotateApiKeyRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[48]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3126,7 +3387,7 @@ func (x *RotateApiKeyRequest) String() string {
 func (*RotateApiKeyRequest) ProtoMessage() {}
 
 func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[48]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3139,7 +3400,7 @@ func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{48}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RotateApiKeyRequest) GetOldKeyId() string {
@@ -3176,7 +3437,7 @@ type RotateApiKeyResponse struct {
 
 func (x *RotateApiKeyResponse) Reset() {
 	*x = RotateApiKeyResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[49]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3188,7 +3449,7 @@ func (x *RotateApiKeyResponse) String() string {
 func (*RotateApiKeyResponse) ProtoMessage() {}
 
 func (x *RotateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[49]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3201,7 +3462,7 @@ func (x *RotateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{49}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RotateApiKeyResponse) GetPrevious() *ApiKeyRecord {
@@ -3285,12 +3546,18 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x17.dotdo.db.v1.DeploymentR\n" +
 	"deployment\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"\x98\x01\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\xc7\x01\n" +
 	"\x19CompleteDeploymentRequest\x12\x17\n" +
 	"\x02id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x02id\x12A\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.dotdo.db.v1.DeploymentStatusB\n" +
 	"\xbaH\a\x82\x01\x04\x18\x02\x18\x03R\x06status\x12\x1f\n" +
-	"\x05error\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04R\x05error\"g\n" +
+	"\x05error\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04R\x05error\x12-\n" +
+	"\x05lease\x18\x04 \x01(\v2\x17.dotdo.db.v1.LeaseFenceR\x05lease\"O\n" +
+	"\n" +
+	"LeaseFence\x12\"\n" +
+	"\x06holder\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06holder\x12\x1d\n" +
+	"\x05token\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x05token\"g\n" +
 	"\x1aCompleteDeploymentResponse\x127\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x17.dotdo.db.v1.DeploymentR\n" +
@@ -3323,10 +3590,15 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"|\n" +
 	"\x17ListDeploymentsResponse\x129\n" +
 	"\vdeployments\x18\x01 \x03(\v2\x17.dotdo.db.v1.DeploymentR\vdeployments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1f\n" +
-	"\x1dListPendingDeploymentsRequest\"[\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n" +
+	"\x1dListPendingDeploymentsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x83\x01\n" +
 	"\x1eListPendingDeploymentsResponse\x129\n" +
-	"\vdeployments\x18\x01 \x03(\v2\x17.dotdo.db.v1.DeploymentR\vdeployments\"\xc1\x01\n" +
+	"\vdeployments\x18\x01 \x03(\v2\x17.dotdo.db.v1.DeploymentR\vdeployments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc1\x01\n" +
 	"\x05Lease\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06holder\x18\x02 \x01(\tR\x06holder\x129\n" +
@@ -3403,13 +3675,22 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.dotdo.db.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x17\n" +
-	"\x15VerifyAuditLogRequest\"\x84\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"C\n" +
+	"\x15VerifyAuditLogRequest\x12*\n" +
+	"\x04head\x18\x01 \x01(\v2\x16.dotdo.db.v1.AuditHeadR\x04head\"D\n" +
+	"\tAuditHead\x12\x19\n" +
+	"\x03seq\x18\x01 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x03seq\x12\x1c\n" +
+	"\x04hash\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04hash\"\x15\n" +
+	"\x13GetAuditHeadRequest\"X\n" +
+	"\x14GetAuditHeadResponse\x12*\n" +
+	"\x04head\x18\x01 \x01(\v2\x16.dotdo.db.v1.AuditHeadR\x04head\x12\x14\n" +
+	"\x05keyed\x18\x02 \x01(\bR\x05keyed\"\x9a\x01\n" +
 	"\x16VerifyAuditLogResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\achecked\x18\x02 \x01(\x03R\achecked\x12(\n" +
 	"\x10first_broken_seq\x18\x03 \x01(\x03R\x0efirstBrokenSeq\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xc6\x03\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05keyed\x18\x05 \x01(\bR\x05keyed\"\xc6\x03\n" +
 	"\fApiKeyRecord\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -3480,7 +3761,7 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x0eDeploymentKind\x12\x1f\n" +
 	"\x1bDEPLOYMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DEPLOYMENT_KIND_DEPLOY\x10\x01\x12\x1c\n" +
-	"\x18DEPLOYMENT_KIND_ROLLBACK\x10\x022\xf5\x10\n" +
+	"\x18DEPLOYMENT_KIND_ROLLBACK\x10\x022\xcf\x11\n" +
 	"\tDBService\x12^\n" +
 	"\x0fBeginDeployment\x12#.dotdo.db.v1.BeginDeploymentRequest\x1a$.dotdo.db.v1.BeginDeploymentResponse\"\x00\x12g\n" +
 	"\x12CompleteDeployment\x12&.dotdo.db.v1.CompleteDeploymentRequest\x1a'.dotdo.db.v1.CompleteDeploymentResponse\"\x00\x12[\n" +
@@ -3497,7 +3778,8 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\rGetScriptBlob\x12!.dotdo.db.v1.GetScriptBlobRequest\x1a\".dotdo.db.v1.GetScriptBlobResponse\"\x03\x90\x02\x01\x12a\n" +
 	"\x10AppendAuditEvent\x12$.dotdo.db.v1.AppendAuditEventRequest\x1a%.dotdo.db.v1.AppendAuditEventResponse\"\x00\x12a\n" +
 	"\x0fListAuditEvents\x12#.dotdo.db.v1.ListAuditEventsRequest\x1a$.dotdo.db.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x12^\n" +
-	"\x0eVerifyAuditLog\x12\".dotdo.db.v1.VerifyAuditLogRequest\x1a#.dotdo.db.v1.VerifyAuditLogResponse\"\x03\x90\x02\x01\x12U\n" +
+	"\x0eVerifyAuditLog\x12\".dotdo.db.v1.VerifyAuditLogRequest\x1a#.dotdo.db.v1.VerifyAuditLogResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\fGetAuditHead\x12 .dotdo.db.v1.GetAuditHeadRequest\x1a!.dotdo.db.v1.GetAuditHeadResponse\"\x03\x90\x02\x01\x12U\n" +
 	"\fCreateApiKey\x12 .dotdo.db.v1.CreateApiKeyRequest\x1a!.dotdo.db.v1.CreateApiKeyResponse\"\x00\x12p\n" +
 	"\x15CreateBootstrapApiKey\x12).dotdo.db.v1.CreateBootstrapApiKeyRequest\x1a*.dotdo.db.v1.CreateBootstrapApiKeyResponse\"\x00\x12O\n" +
 	"\tGetApiKey\x12\x1d.dotdo.db.v1.GetApiKeyRequest\x1a\x1e.dotdo.db.v1.GetApiKeyResponse\"\x03\x90\x02\x01\x12U\n" +
@@ -3521,7 +3803,7 @@ func file_dotdo_db_v1_db_proto_rawDescGZIP() []byte {
 }
 
 var file_dotdo_db_v1_db_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_dotdo_db_v1_db_proto_goTypes = []any{
 	(DeploymentStatus)(0),                  // 0: dotdo.db.v1.DeploymentStatus
 	(DeploymentKind)(0),                    // 1: dotdo.db.v1.DeploymentKind
@@ -3529,156 +3811,165 @@ var file_dotdo_db_v1_db_proto_goTypes = []any{
 	(*BeginDeploymentRequest)(nil),         // 3: dotdo.db.v1.BeginDeploymentRequest
 	(*BeginDeploymentResponse)(nil),        // 4: dotdo.db.v1.BeginDeploymentResponse
 	(*CompleteDeploymentRequest)(nil),      // 5: dotdo.db.v1.CompleteDeploymentRequest
-	(*CompleteDeploymentResponse)(nil),     // 6: dotdo.db.v1.CompleteDeploymentResponse
-	(*GetDeploymentRequest)(nil),           // 7: dotdo.db.v1.GetDeploymentRequest
-	(*GetDeploymentResponse)(nil),          // 8: dotdo.db.v1.GetDeploymentResponse
-	(*GetLiveDeploymentRequest)(nil),       // 9: dotdo.db.v1.GetLiveDeploymentRequest
-	(*GetLiveDeploymentResponse)(nil),      // 10: dotdo.db.v1.GetLiveDeploymentResponse
-	(*ListDeploymentsRequest)(nil),         // 11: dotdo.db.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),        // 12: dotdo.db.v1.ListDeploymentsResponse
-	(*ListPendingDeploymentsRequest)(nil),  // 13: dotdo.db.v1.ListPendingDeploymentsRequest
-	(*ListPendingDeploymentsResponse)(nil), // 14: dotdo.db.v1.ListPendingDeploymentsResponse
-	(*Lease)(nil),                          // 15: dotdo.db.v1.Lease
-	(*AcquireLeaseRequest)(nil),            // 16: dotdo.db.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),           // 17: dotdo.db.v1.AcquireLeaseResponse
-	(*RenewLeaseRequest)(nil),              // 18: dotdo.db.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),             // 19: dotdo.db.v1.RenewLeaseResponse
-	(*GetLeaseRequest)(nil),                // 20: dotdo.db.v1.GetLeaseRequest
-	(*GetLeaseResponse)(nil),               // 21: dotdo.db.v1.GetLeaseResponse
-	(*ReleaseLeaseRequest)(nil),            // 22: dotdo.db.v1.ReleaseLeaseRequest
-	(*ReleaseLeaseResponse)(nil),           // 23: dotdo.db.v1.ReleaseLeaseResponse
-	(*PutScriptBlobRequest)(nil),           // 24: dotdo.db.v1.PutScriptBlobRequest
-	(*PutScriptBlobResponse)(nil),          // 25: dotdo.db.v1.PutScriptBlobResponse
-	(*GetScriptBlobRequest)(nil),           // 26: dotdo.db.v1.GetScriptBlobRequest
-	(*GetScriptBlobResponse)(nil),          // 27: dotdo.db.v1.GetScriptBlobResponse
-	(*AuditEvent)(nil),                     // 28: dotdo.db.v1.AuditEvent
-	(*AppendAuditEventRequest)(nil),        // 29: dotdo.db.v1.AppendAuditEventRequest
-	(*AppendAuditEventResponse)(nil),       // 30: dotdo.db.v1.AppendAuditEventResponse
-	(*ListAuditEventsRequest)(nil),         // 31: dotdo.db.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),        // 32: dotdo.db.v1.ListAuditEventsResponse
-	(*VerifyAuditLogRequest)(nil),          // 33: dotdo.db.v1.VerifyAuditLogRequest
-	(*VerifyAuditLogResponse)(nil),         // 34: dotdo.db.v1.VerifyAuditLogResponse
-	(*ApiKeyRecord)(nil),                   // 35: dotdo.db.v1.ApiKeyRecord
-	(*CreateApiKeyRequest)(nil),            // 36: dotdo.db.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),           // 37: dotdo.db.v1.CreateApiKeyResponse
-	(*CreateBootstrapApiKeyRequest)(nil),   // 38: dotdo.db.v1.CreateBootstrapApiKeyRequest
-	(*CreateBootstrapApiKeyResponse)(nil),  // 39: dotdo.db.v1.CreateBootstrapApiKeyResponse
-	(*GetApiKeyRequest)(nil),               // 40: dotdo.db.v1.GetApiKeyRequest
-	(*GetApiKeyResponse)(nil),              // 41: dotdo.db.v1.GetApiKeyResponse
-	(*ListApiKeysRequest)(nil),             // 42: dotdo.db.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),            // 43: dotdo.db.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),            // 44: dotdo.db.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),           // 45: dotdo.db.v1.RevokeApiKeyResponse
-	(*SetApiKeyExpiryRequest)(nil),         // 46: dotdo.db.v1.SetApiKeyExpiryRequest
-	(*SetApiKeyExpiryResponse)(nil),        // 47: dotdo.db.v1.SetApiKeyExpiryResponse
-	(*TouchApiKeyRequest)(nil),             // 48: dotdo.db.v1.TouchApiKeyRequest
-	(*TouchApiKeyResponse)(nil),            // 49: dotdo.db.v1.TouchApiKeyResponse
-	(*RotateApiKeyRequest)(nil),            // 50: dotdo.db.v1.RotateApiKeyRequest
-	(*RotateApiKeyResponse)(nil),           // 51: dotdo.db.v1.RotateApiKeyResponse
-	nil,                                    // 52: dotdo.db.v1.Deployment.MetadataEntry
-	nil,                                    // 53: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
-	nil,                                    // 54: dotdo.db.v1.AuditEvent.DetailsEntry
-	(*timestamppb.Timestamp)(nil),          // 55: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 56: google.protobuf.Duration
+	(*LeaseFence)(nil),                     // 6: dotdo.db.v1.LeaseFence
+	(*CompleteDeploymentResponse)(nil),     // 7: dotdo.db.v1.CompleteDeploymentResponse
+	(*GetDeploymentRequest)(nil),           // 8: dotdo.db.v1.GetDeploymentRequest
+	(*GetDeploymentResponse)(nil),          // 9: dotdo.db.v1.GetDeploymentResponse
+	(*GetLiveDeploymentRequest)(nil),       // 10: dotdo.db.v1.GetLiveDeploymentRequest
+	(*GetLiveDeploymentResponse)(nil),      // 11: dotdo.db.v1.GetLiveDeploymentResponse
+	(*ListDeploymentsRequest)(nil),         // 12: dotdo.db.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),        // 13: dotdo.db.v1.ListDeploymentsResponse
+	(*ListPendingDeploymentsRequest)(nil),  // 14: dotdo.db.v1.ListPendingDeploymentsRequest
+	(*ListPendingDeploymentsResponse)(nil), // 15: dotdo.db.v1.ListPendingDeploymentsResponse
+	(*Lease)(nil),                          // 16: dotdo.db.v1.Lease
+	(*AcquireLeaseRequest)(nil),            // 17: dotdo.db.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),           // 18: dotdo.db.v1.AcquireLeaseResponse
+	(*RenewLeaseRequest)(nil),              // 19: dotdo.db.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),             // 20: dotdo.db.v1.RenewLeaseResponse
+	(*GetLeaseRequest)(nil),                // 21: dotdo.db.v1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),               // 22: dotdo.db.v1.GetLeaseResponse
+	(*ReleaseLeaseRequest)(nil),            // 23: dotdo.db.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),           // 24: dotdo.db.v1.ReleaseLeaseResponse
+	(*PutScriptBlobRequest)(nil),           // 25: dotdo.db.v1.PutScriptBlobRequest
+	(*PutScriptBlobResponse)(nil),          // 26: dotdo.db.v1.PutScriptBlobResponse
+	(*GetScriptBlobRequest)(nil),           // 27: dotdo.db.v1.GetScriptBlobRequest
+	(*GetScriptBlobResponse)(nil),          // 28: dotdo.db.v1.GetScriptBlobResponse
+	(*AuditEvent)(nil),                     // 29: dotdo.db.v1.AuditEvent
+	(*AppendAuditEventRequest)(nil),        // 30: dotdo.db.v1.AppendAuditEventRequest
+	(*AppendAuditEventResponse)(nil),       // 31: dotdo.db.v1.AppendAuditEventResponse
+	(*ListAuditEventsRequest)(nil),         // 32: dotdo.db.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),        // 33: dotdo.db.v1.ListAuditEventsResponse
+	(*VerifyAuditLogRequest)(nil),          // 34: dotdo.db.v1.VerifyAuditLogRequest
+	(*AuditHead)(nil),                      // 35: dotdo.db.v1.AuditHead
+	(*GetAuditHeadRequest)(nil),            // 36: dotdo.db.v1.GetAuditHeadRequest
+	(*GetAuditHeadResponse)(nil),           // 37: dotdo.db.v1.GetAuditHeadResponse
+	(*VerifyAuditLogResponse)(nil),         // 38: dotdo.db.v1.VerifyAuditLogResponse
+	(*ApiKeyRecord)(nil),                   // 39: dotdo.db.v1.ApiKeyRecord
+	(*CreateApiKeyRequest)(nil),            // 40: dotdo.db.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),           // 41: dotdo.db.v1.CreateApiKeyResponse
+	(*CreateBootstrapApiKeyRequest)(nil),   // 42: dotdo.db.v1.CreateBootstrapApiKeyRequest
+	(*CreateBootstrapApiKeyResponse)(nil),  // 43: dotdo.db.v1.CreateBootstrapApiKeyResponse
+	(*GetApiKeyRequest)(nil),               // 44: dotdo.db.v1.GetApiKeyRequest
+	(*GetApiKeyResponse)(nil),              // 45: dotdo.db.v1.GetApiKeyResponse
+	(*ListApiKeysRequest)(nil),             // 46: dotdo.db.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),            // 47: dotdo.db.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),            // 48: dotdo.db.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),           // 49: dotdo.db.v1.RevokeApiKeyResponse
+	(*SetApiKeyExpiryRequest)(nil),         // 50: dotdo.db.v1.SetApiKeyExpiryRequest
+	(*SetApiKeyExpiryResponse)(nil),        // 51: dotdo.db.v1.SetApiKeyExpiryResponse
+	(*TouchApiKeyRequest)(nil),             // 52: dotdo.db.v1.TouchApiKeyRequest
+	(*TouchApiKeyResponse)(nil),            // 53: dotdo.db.v1.TouchApiKeyResponse
+	(*RotateApiKeyRequest)(nil),            // 54: dotdo.db.v1.RotateApiKeyRequest
+	(*RotateApiKeyResponse)(nil),           // 55: dotdo.db.v1.RotateApiKeyResponse
+	nil,                                    // 56: dotdo.db.v1.Deployment.MetadataEntry
+	nil,                                    // 57: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	nil,                                    // 58: dotdo.db.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil),          // 59: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 60: google.protobuf.Duration
 }
 var file_dotdo_db_v1_db_proto_depIdxs = []int32{
 	0,  // 0: dotdo.db.v1.Deployment.status:type_name -> dotdo.db.v1.DeploymentStatus
 	1,  // 1: dotdo.db.v1.Deployment.kind:type_name -> dotdo.db.v1.DeploymentKind
-	52, // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
-	55, // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	55, // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
+	56, // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
+	59, // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	59, // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: dotdo.db.v1.BeginDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
-	53, // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	57, // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
 	2,  // 7: dotdo.db.v1.BeginDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
 	0,  // 8: dotdo.db.v1.CompleteDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
-	2,  // 9: dotdo.db.v1.CompleteDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	2,  // 10: dotdo.db.v1.GetDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	2,  // 11: dotdo.db.v1.GetLiveDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	0,  // 12: dotdo.db.v1.ListDeploymentsRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
-	2,  // 13: dotdo.db.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
-	2,  // 14: dotdo.db.v1.ListPendingDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
-	55, // 15: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	55, // 16: dotdo.db.v1.Lease.acquired_at:type_name -> google.protobuf.Timestamp
-	56, // 17: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	15, // 18: dotdo.db.v1.AcquireLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	56, // 19: dotdo.db.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	15, // 20: dotdo.db.v1.RenewLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	15, // 21: dotdo.db.v1.GetLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	55, // 22: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	54, // 23: dotdo.db.v1.AuditEvent.details:type_name -> dotdo.db.v1.AuditEvent.DetailsEntry
-	28, // 24: dotdo.db.v1.AppendAuditEventRequest.event:type_name -> dotdo.db.v1.AuditEvent
-	28, // 25: dotdo.db.v1.AppendAuditEventResponse.event:type_name -> dotdo.db.v1.AuditEvent
-	28, // 26: dotdo.db.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
-	55, // 27: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
-	55, // 28: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
-	55, // 29: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
-	55, // 30: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
-	35, // 31: dotdo.db.v1.CreateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	35, // 32: dotdo.db.v1.CreateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	35, // 33: dotdo.db.v1.CreateBootstrapApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	35, // 34: dotdo.db.v1.CreateBootstrapApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	35, // 35: dotdo.db.v1.GetApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	35, // 36: dotdo.db.v1.ListApiKeysResponse.records:type_name -> dotdo.db.v1.ApiKeyRecord
-	55, // 37: dotdo.db.v1.RevokeApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
-	35, // 38: dotdo.db.v1.RevokeApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	55, // 39: dotdo.db.v1.SetApiKeyExpiryRequest.expires_at:type_name -> google.protobuf.Timestamp
-	35, // 40: dotdo.db.v1.SetApiKeyExpiryResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	55, // 41: dotdo.db.v1.TouchApiKeyRequest.used_at:type_name -> google.protobuf.Timestamp
-	35, // 42: dotdo.db.v1.RotateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	55, // 43: dotdo.db.v1.RotateApiKeyRequest.grace_until:type_name -> google.protobuf.Timestamp
-	35, // 44: dotdo.db.v1.RotateApiKeyResponse.previous:type_name -> dotdo.db.v1.ApiKeyRecord
-	35, // 45: dotdo.db.v1.RotateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	3,  // 46: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
-	5,  // 47: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
-	7,  // 48: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
-	9,  // 49: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
-	11, // 50: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
-	13, // 51: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
-	16, // 52: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
-	18, // 53: dotdo.db.v1.DBService.RenewLease:input_type -> dotdo.db.v1.RenewLeaseRequest
-	22, // 54: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
-	20, // 55: dotdo.db.v1.DBService.GetLease:input_type -> dotdo.db.v1.GetLeaseRequest
-	24, // 56: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
-	26, // 57: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
-	29, // 58: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
-	31, // 59: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
-	33, // 60: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
-	36, // 61: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
-	38, // 62: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
-	40, // 63: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
-	42, // 64: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
-	44, // 65: dotdo.db.v1.DBService.RevokeApiKey:input_type -> dotdo.db.v1.RevokeApiKeyRequest
-	46, // 66: dotdo.db.v1.DBService.SetApiKeyExpiry:input_type -> dotdo.db.v1.SetApiKeyExpiryRequest
-	48, // 67: dotdo.db.v1.DBService.TouchApiKey:input_type -> dotdo.db.v1.TouchApiKeyRequest
-	50, // 68: dotdo.db.v1.DBService.RotateApiKey:input_type -> dotdo.db.v1.RotateApiKeyRequest
-	4,  // 69: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
-	6,  // 70: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
-	8,  // 71: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
-	10, // 72: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
-	12, // 73: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
-	14, // 74: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
-	17, // 75: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
-	19, // 76: dotdo.db.v1.DBService.RenewLease:output_type -> dotdo.db.v1.RenewLeaseResponse
-	23, // 77: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
-	21, // 78: dotdo.db.v1.DBService.GetLease:output_type -> dotdo.db.v1.GetLeaseResponse
-	25, // 79: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
-	27, // 80: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
-	30, // 81: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
-	32, // 82: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
-	34, // 83: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
-	37, // 84: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
-	39, // 85: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
-	41, // 86: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
-	43, // 87: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
-	45, // 88: dotdo.db.v1.DBService.RevokeApiKey:output_type -> dotdo.db.v1.RevokeApiKeyResponse
-	47, // 89: dotdo.db.v1.DBService.SetApiKeyExpiry:output_type -> dotdo.db.v1.SetApiKeyExpiryResponse
-	49, // 90: dotdo.db.v1.DBService.TouchApiKey:output_type -> dotdo.db.v1.TouchApiKeyResponse
-	51, // 91: dotdo.db.v1.DBService.RotateApiKey:output_type -> dotdo.db.v1.RotateApiKeyResponse
-	69, // [69:92] is the sub-list for method output_type
-	46, // [46:69] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	6,  // 9: dotdo.db.v1.CompleteDeploymentRequest.lease:type_name -> dotdo.db.v1.LeaseFence
+	2,  // 10: dotdo.db.v1.CompleteDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	2,  // 11: dotdo.db.v1.GetDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	2,  // 12: dotdo.db.v1.GetLiveDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	0,  // 13: dotdo.db.v1.ListDeploymentsRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
+	2,  // 14: dotdo.db.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
+	2,  // 15: dotdo.db.v1.ListPendingDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
+	59, // 16: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 17: dotdo.db.v1.Lease.acquired_at:type_name -> google.protobuf.Timestamp
+	60, // 18: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	16, // 19: dotdo.db.v1.AcquireLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	60, // 20: dotdo.db.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	16, // 21: dotdo.db.v1.RenewLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	16, // 22: dotdo.db.v1.GetLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	59, // 23: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	58, // 24: dotdo.db.v1.AuditEvent.details:type_name -> dotdo.db.v1.AuditEvent.DetailsEntry
+	29, // 25: dotdo.db.v1.AppendAuditEventRequest.event:type_name -> dotdo.db.v1.AuditEvent
+	29, // 26: dotdo.db.v1.AppendAuditEventResponse.event:type_name -> dotdo.db.v1.AuditEvent
+	29, // 27: dotdo.db.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
+	35, // 28: dotdo.db.v1.VerifyAuditLogRequest.head:type_name -> dotdo.db.v1.AuditHead
+	35, // 29: dotdo.db.v1.GetAuditHeadResponse.head:type_name -> dotdo.db.v1.AuditHead
+	59, // 30: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
+	59, // 31: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 32: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
+	59, // 33: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
+	39, // 34: dotdo.db.v1.CreateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	39, // 35: dotdo.db.v1.CreateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	39, // 36: dotdo.db.v1.CreateBootstrapApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	39, // 37: dotdo.db.v1.CreateBootstrapApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	39, // 38: dotdo.db.v1.GetApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	39, // 39: dotdo.db.v1.ListApiKeysResponse.records:type_name -> dotdo.db.v1.ApiKeyRecord
+	59, // 40: dotdo.db.v1.RevokeApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
+	39, // 41: dotdo.db.v1.RevokeApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	59, // 42: dotdo.db.v1.SetApiKeyExpiryRequest.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 43: dotdo.db.v1.SetApiKeyExpiryResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	59, // 44: dotdo.db.v1.TouchApiKeyRequest.used_at:type_name -> google.protobuf.Timestamp
+	39, // 45: dotdo.db.v1.RotateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	59, // 46: dotdo.db.v1.RotateApiKeyRequest.grace_until:type_name -> google.protobuf.Timestamp
+	39, // 47: dotdo.db.v1.RotateApiKeyResponse.previous:type_name -> dotdo.db.v1.ApiKeyRecord
+	39, // 48: dotdo.db.v1.RotateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	3,  // 49: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
+	5,  // 50: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
+	8,  // 51: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
+	10, // 52: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
+	12, // 53: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
+	14, // 54: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
+	17, // 55: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
+	19, // 56: dotdo.db.v1.DBService.RenewLease:input_type -> dotdo.db.v1.RenewLeaseRequest
+	23, // 57: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
+	21, // 58: dotdo.db.v1.DBService.GetLease:input_type -> dotdo.db.v1.GetLeaseRequest
+	25, // 59: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
+	27, // 60: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
+	30, // 61: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
+	32, // 62: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
+	34, // 63: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
+	36, // 64: dotdo.db.v1.DBService.GetAuditHead:input_type -> dotdo.db.v1.GetAuditHeadRequest
+	40, // 65: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
+	42, // 66: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
+	44, // 67: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
+	46, // 68: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
+	48, // 69: dotdo.db.v1.DBService.RevokeApiKey:input_type -> dotdo.db.v1.RevokeApiKeyRequest
+	50, // 70: dotdo.db.v1.DBService.SetApiKeyExpiry:input_type -> dotdo.db.v1.SetApiKeyExpiryRequest
+	52, // 71: dotdo.db.v1.DBService.TouchApiKey:input_type -> dotdo.db.v1.TouchApiKeyRequest
+	54, // 72: dotdo.db.v1.DBService.RotateApiKey:input_type -> dotdo.db.v1.RotateApiKeyRequest
+	4,  // 73: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
+	7,  // 74: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
+	9,  // 75: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
+	11, // 76: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
+	13, // 77: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
+	15, // 78: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
+	18, // 79: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
+	20, // 80: dotdo.db.v1.DBService.RenewLease:output_type -> dotdo.db.v1.RenewLeaseResponse
+	24, // 81: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
+	22, // 82: dotdo.db.v1.DBService.GetLease:output_type -> dotdo.db.v1.GetLeaseResponse
+	26, // 83: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
+	28, // 84: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
+	31, // 85: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
+	33, // 86: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
+	38, // 87: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
+	37, // 88: dotdo.db.v1.DBService.GetAuditHead:output_type -> dotdo.db.v1.GetAuditHeadResponse
+	41, // 89: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
+	43, // 90: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
+	45, // 91: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
+	47, // 92: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
+	49, // 93: dotdo.db.v1.DBService.RevokeApiKey:output_type -> dotdo.db.v1.RevokeApiKeyResponse
+	51, // 94: dotdo.db.v1.DBService.SetApiKeyExpiry:output_type -> dotdo.db.v1.SetApiKeyExpiryResponse
+	53, // 95: dotdo.db.v1.DBService.TouchApiKey:output_type -> dotdo.db.v1.TouchApiKeyResponse
+	55, // 96: dotdo.db.v1.DBService.RotateApiKey:output_type -> dotdo.db.v1.RotateApiKeyResponse
+	73, // [73:97] is the sub-list for method output_type
+	49, // [49:73] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_db_v1_db_proto_init() }
@@ -3692,7 +3983,7 @@ func file_dotdo_db_v1_db_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dotdo_db_v1_db_proto_rawDesc), len(file_dotdo_db_v1_db_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -597,7 +597,10 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 
 // VerifyAuditLogRequest has no fields.
 type VerifyAuditLogRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// head, when set, is a head exported earlier with GetAuditHead: the
+	// trail must still hold that event with that MAC.
+	Head          *v11.AuditHead `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -632,6 +635,13 @@ func (*VerifyAuditLogRequest) Descriptor() ([]byte, []int) {
 	return file_dotdo_deploy_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
+func (x *VerifyAuditLogRequest) GetHead() *v11.AuditHead {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
 // VerifyAuditLogResponse reports the outcome of walking the hash chain.
 type VerifyAuditLogResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -642,7 +652,9 @@ type VerifyAuditLogResponse struct {
 	// first_broken_seq is the seq of the first broken event; 0 when ok.
 	FirstBrokenSeq int64 `protobuf:"varint,3,opt,name=first_broken_seq,json=firstBrokenSeq,proto3" json:"first_broken_seq,omitempty"`
 	// reason says what is wrong with that event.
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// keyed is true when the links were checked as MACs under the audit key.
+	Keyed         bool `protobuf:"varint,5,opt,name=keyed,proto3" json:"keyed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -705,6 +717,105 @@ func (x *VerifyAuditLogResponse) GetReason() string {
 	return ""
 }
 
+func (x *VerifyAuditLogResponse) GetKeyed() bool {
+	if x != nil {
+		return x.Keyed
+	}
+	return false
+}
+
+// GetAuditHeadRequest asks for the last event of the audit trail.
+type GetAuditHeadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuditHeadRequest) Reset() {
+	*x = GetAuditHeadRequest{}
+	mi := &file_dotdo_deploy_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuditHeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuditHeadRequest) ProtoMessage() {}
+
+func (x *GetAuditHeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_deploy_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuditHeadRequest.ProtoReflect.Descriptor instead.
+func (*GetAuditHeadRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_deploy_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+// GetAuditHeadResponse holds the last event of the audit trail.
+type GetAuditHeadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// head is the last event: seq 0 and the genesis hash for an empty trail.
+	Head *v11.AuditHead `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	// keyed is true when the trail's MACs are keyed with the audit key.
+	Keyed         bool `protobuf:"varint,2,opt,name=keyed,proto3" json:"keyed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuditHeadResponse) Reset() {
+	*x = GetAuditHeadResponse{}
+	mi := &file_dotdo_deploy_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuditHeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuditHeadResponse) ProtoMessage() {}
+
+func (x *GetAuditHeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_deploy_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuditHeadResponse.ProtoReflect.Descriptor instead.
+func (*GetAuditHeadResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_deploy_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetAuditHeadResponse) GetHead() *v11.AuditHead {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *GetAuditHeadResponse) GetKeyed() bool {
+	if x != nil {
+		return x.Keyed
+	}
+	return false
+}
+
 var File_dotdo_deploy_v1_admin_proto protoreflect.FileDescriptor
 
 const file_dotdo_deploy_v1_admin_proto_rawDesc = "" +
@@ -746,20 +857,27 @@ const file_dotdo_deploy_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.dotdo.db.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x17\n" +
-	"\x15VerifyAuditLogRequest\"\x84\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"C\n" +
+	"\x15VerifyAuditLogRequest\x12*\n" +
+	"\x04head\x18\x01 \x01(\v2\x16.dotdo.db.v1.AuditHeadR\x04head\"\x9a\x01\n" +
 	"\x16VerifyAuditLogResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\achecked\x18\x02 \x01(\x03R\achecked\x12(\n" +
 	"\x10first_broken_seq\x18\x03 \x01(\x03R\x0efirstBrokenSeq\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason2\xe0\x04\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05keyed\x18\x05 \x01(\bR\x05keyed\"\x15\n" +
+	"\x13GetAuditHeadRequest\"X\n" +
+	"\x14GetAuditHeadResponse\x12*\n" +
+	"\x04head\x18\x01 \x01(\v2\x16.dotdo.db.v1.AuditHeadR\x04head\x12\x14\n" +
+	"\x05keyed\x18\x02 \x01(\bR\x05keyed2\xc2\x05\n" +
 	"\fAdminService\x12]\n" +
 	"\fCreateApiKey\x12$.dotdo.deploy.v1.CreateApiKeyRequest\x1a%.dotdo.deploy.v1.CreateApiKeyResponse\"\x00\x12]\n" +
 	"\vListApiKeys\x12#.dotdo.deploy.v1.ListApiKeysRequest\x1a$.dotdo.deploy.v1.ListApiKeysResponse\"\x03\x90\x02\x01\x12`\n" +
 	"\fRevokeApiKey\x12$.dotdo.deploy.v1.RevokeApiKeyRequest\x1a%.dotdo.deploy.v1.RevokeApiKeyResponse\"\x03\x90\x02\x02\x12]\n" +
 	"\fRotateApiKey\x12$.dotdo.deploy.v1.RotateApiKeyRequest\x1a%.dotdo.deploy.v1.RotateApiKeyResponse\"\x00\x12i\n" +
 	"\x0fListAuditEvents\x12'.dotdo.deploy.v1.ListAuditEventsRequest\x1a(.dotdo.deploy.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x12f\n" +
-	"\x0eVerifyAuditLog\x12&.dotdo.deploy.v1.VerifyAuditLogRequest\x1a'.dotdo.deploy.v1.VerifyAuditLogResponse\"\x03\x90\x02\x01B\xbb\x01\n" +
+	"\x0eVerifyAuditLog\x12&.dotdo.deploy.v1.VerifyAuditLogRequest\x1a'.dotdo.deploy.v1.VerifyAuditLogResponse\"\x03\x90\x02\x01\x12`\n" +
+	"\fGetAuditHead\x12$.dotdo.deploy.v1.GetAuditHeadRequest\x1a%.dotdo.deploy.v1.GetAuditHeadResponse\"\x03\x90\x02\x01B\xbb\x01\n" +
 	"\x13com.dotdo.deploy.v1B\n" +
 	"AdminProtoP\x01Z:github.com/dot-do/platform/gen/go/dotdo/deploy/v1;deployv1\xa2\x02\x03DDX\xaa\x02\x0fDotdo.Deploy.V1\xca\x02\x0fDotdo\\Deploy\\V1\xe2\x02\x1bDotdo\\Deploy\\V1\\GPBMetadata\xea\x02\x11Dotdo::Deploy::V1b\x06proto3"
 
@@ -775,7 +893,7 @@ func file_dotdo_deploy_v1_admin_proto_rawDescGZIP() []byte {
 	return file_dotdo_deploy_v1_admin_proto_rawDescData
 }
 
-var file_dotdo_deploy_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_dotdo_deploy_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_dotdo_deploy_v1_admin_proto_goTypes = []any{
 	(*CreateApiKeyRequest)(nil),     // 0: dotdo.deploy.v1.CreateApiKeyRequest
 	(*CreateApiKeyResponse)(nil),    // 1: dotdo.deploy.v1.CreateApiKeyResponse
@@ -789,38 +907,45 @@ var file_dotdo_deploy_v1_admin_proto_goTypes = []any{
 	(*ListAuditEventsResponse)(nil), // 9: dotdo.deploy.v1.ListAuditEventsResponse
 	(*VerifyAuditLogRequest)(nil),   // 10: dotdo.deploy.v1.VerifyAuditLogRequest
 	(*VerifyAuditLogResponse)(nil),  // 11: dotdo.deploy.v1.VerifyAuditLogResponse
-	(v1.Role)(0),                    // 12: dotdo.auth.v1.Role
-	(*durationpb.Duration)(nil),     // 13: google.protobuf.Duration
-	(*v1.ApiKey)(nil),               // 14: dotdo.auth.v1.ApiKey
-	(*v11.AuditEvent)(nil),          // 15: dotdo.db.v1.AuditEvent
+	(*GetAuditHeadRequest)(nil),     // 12: dotdo.deploy.v1.GetAuditHeadRequest
+	(*GetAuditHeadResponse)(nil),    // 13: dotdo.deploy.v1.GetAuditHeadResponse
+	(v1.Role)(0),                    // 14: dotdo.auth.v1.Role
+	(*durationpb.Duration)(nil),     // 15: google.protobuf.Duration
+	(*v1.ApiKey)(nil),               // 16: dotdo.auth.v1.ApiKey
+	(*v11.AuditEvent)(nil),          // 17: dotdo.db.v1.AuditEvent
+	(*v11.AuditHead)(nil),           // 18: dotdo.db.v1.AuditHead
 }
 var file_dotdo_deploy_v1_admin_proto_depIdxs = []int32{
-	12, // 0: dotdo.deploy.v1.CreateApiKeyRequest.role:type_name -> dotdo.auth.v1.Role
-	13, // 1: dotdo.deploy.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
-	14, // 2: dotdo.deploy.v1.CreateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
-	14, // 3: dotdo.deploy.v1.ListApiKeysResponse.api_keys:type_name -> dotdo.auth.v1.ApiKey
-	14, // 4: dotdo.deploy.v1.RevokeApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
-	13, // 5: dotdo.deploy.v1.RotateApiKeyRequest.grace_period:type_name -> google.protobuf.Duration
-	14, // 6: dotdo.deploy.v1.RotateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
-	14, // 7: dotdo.deploy.v1.RotateApiKeyResponse.previous:type_name -> dotdo.auth.v1.ApiKey
-	15, // 8: dotdo.deploy.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
-	0,  // 9: dotdo.deploy.v1.AdminService.CreateApiKey:input_type -> dotdo.deploy.v1.CreateApiKeyRequest
-	2,  // 10: dotdo.deploy.v1.AdminService.ListApiKeys:input_type -> dotdo.deploy.v1.ListApiKeysRequest
-	4,  // 11: dotdo.deploy.v1.AdminService.RevokeApiKey:input_type -> dotdo.deploy.v1.RevokeApiKeyRequest
-	6,  // 12: dotdo.deploy.v1.AdminService.RotateApiKey:input_type -> dotdo.deploy.v1.RotateApiKeyRequest
-	8,  // 13: dotdo.deploy.v1.AdminService.ListAuditEvents:input_type -> dotdo.deploy.v1.ListAuditEventsRequest
-	10, // 14: dotdo.deploy.v1.AdminService.VerifyAuditLog:input_type -> dotdo.deploy.v1.VerifyAuditLogRequest
-	1,  // 15: dotdo.deploy.v1.AdminService.CreateApiKey:output_type -> dotdo.deploy.v1.CreateApiKeyResponse
-	3,  // 16: dotdo.deploy.v1.AdminService.ListApiKeys:output_type -> dotdo.deploy.v1.ListApiKeysResponse
-	5,  // 17: dotdo.deploy.v1.AdminService.RevokeApiKey:output_type -> dotdo.deploy.v1.RevokeApiKeyResponse
-	7,  // 18: dotdo.deploy.v1.AdminService.RotateApiKey:output_type -> dotdo.deploy.v1.RotateApiKeyResponse
-	9,  // 19: dotdo.deploy.v1.AdminService.ListAuditEvents:output_type -> dotdo.deploy.v1.ListAuditEventsResponse
-	11, // 20: dotdo.deploy.v1.AdminService.VerifyAuditLog:output_type -> dotdo.deploy.v1.VerifyAuditLogResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	14, // 0: dotdo.deploy.v1.CreateApiKeyRequest.role:type_name -> dotdo.auth.v1.Role
+	15, // 1: dotdo.deploy.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
+	16, // 2: dotdo.deploy.v1.CreateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
+	16, // 3: dotdo.deploy.v1.ListApiKeysResponse.api_keys:type_name -> dotdo.auth.v1.ApiKey
+	16, // 4: dotdo.deploy.v1.RevokeApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
+	15, // 5: dotdo.deploy.v1.RotateApiKeyRequest.grace_period:type_name -> google.protobuf.Duration
+	16, // 6: dotdo.deploy.v1.RotateApiKeyResponse.api_key:type_name -> dotdo.auth.v1.ApiKey
+	16, // 7: dotdo.deploy.v1.RotateApiKeyResponse.previous:type_name -> dotdo.auth.v1.ApiKey
+	17, // 8: dotdo.deploy.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
+	18, // 9: dotdo.deploy.v1.VerifyAuditLogRequest.head:type_name -> dotdo.db.v1.AuditHead
+	18, // 10: dotdo.deploy.v1.GetAuditHeadResponse.head:type_name -> dotdo.db.v1.AuditHead
+	0,  // 11: dotdo.deploy.v1.AdminService.CreateApiKey:input_type -> dotdo.deploy.v1.CreateApiKeyRequest
+	2,  // 12: dotdo.deploy.v1.AdminService.ListApiKeys:input_type -> dotdo.deploy.v1.ListApiKeysRequest
+	4,  // 13: dotdo.deploy.v1.AdminService.RevokeApiKey:input_type -> dotdo.deploy.v1.RevokeApiKeyRequest
+	6,  // 14: dotdo.deploy.v1.AdminService.RotateApiKey:input_type -> dotdo.deploy.v1.RotateApiKeyRequest
+	8,  // 15: dotdo.deploy.v1.AdminService.ListAuditEvents:input_type -> dotdo.deploy.v1.ListAuditEventsRequest
+	10, // 16: dotdo.deploy.v1.AdminService.VerifyAuditLog:input_type -> dotdo.deploy.v1.VerifyAuditLogRequest
+	12, // 17: dotdo.deploy.v1.AdminService.GetAuditHead:input_type -> dotdo.deploy.v1.GetAuditHeadRequest
+	1,  // 18: dotdo.deploy.v1.AdminService.CreateApiKey:output_type -> dotdo.deploy.v1.CreateApiKeyResponse
+	3,  // 19: dotdo.deploy.v1.AdminService.ListApiKeys:output_type -> dotdo.deploy.v1.ListApiKeysResponse
+	5,  // 20: dotdo.deploy.v1.AdminService.RevokeApiKey:output_type -> dotdo.deploy.v1.RevokeApiKeyResponse
+	7,  // 21: dotdo.deploy.v1.AdminService.RotateApiKey:output_type -> dotdo.deploy.v1.RotateApiKeyResponse
+	9,  // 22: dotdo.deploy.v1.AdminService.ListAuditEvents:output_type -> dotdo.deploy.v1.ListAuditEventsResponse
+	11, // 23: dotdo.deploy.v1.AdminService.VerifyAuditLog:output_type -> dotdo.deploy.v1.VerifyAuditLogResponse
+	13, // 24: dotdo.deploy.v1.AdminService.GetAuditHead:output_type -> dotdo.deploy.v1.GetAuditHeadResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_deploy_v1_admin_proto_init() }
@@ -834,7 +959,7 @@ func file_dotdo_deploy_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dotdo_deploy_v1_admin_proto_rawDesc), len(file_dotdo_deploy_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

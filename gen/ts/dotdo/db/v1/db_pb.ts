@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dotdo/db/v1/db.proto.
  */
 export const file_dotdo_db_v1_db: GenFile = /*@__PURE__*/
-  fileDesc("ChRkb3Rkby9kYi92MS9kYi5wcm90bxILZG90ZG8uZGIudjEi9QQKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxItCgZzdGF0dXMYBiABKA4yHS5kb3Rkby5kYi52MS5EZXBsb3ltZW50U3RhdHVzEikKBGtpbmQYByABKA4yGy5kb3Rkby5kYi52MS5EZXBsb3ltZW50S2luZBIYChByZXN0b3JlZF92ZXJzaW9uGAggASgDEhUKDXNjcmlwdF9zaGEyNTYYCSABKAkSEwoLc2NyaXB0X3NpemUYCiABKAMSEwoLbWFpbl9tb2R1bGUYCyABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGAwgASgJEgwKBHRhZ3MYDSADKAkSNwoIbWV0YWRhdGEYDiADKAsyJS5kb3Rkby5kYi52MS5EZXBsb3ltZW50Lk1ldGFkYXRhRW50cnkSFAoMYWN0b3Jfa2V5X2lkGA8gASgJEhIKCmFjdG9yX25hbWUYECABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GBEgASgJEi4KCmNyZWF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgUIAEoCRIVCg1zdXBlcnNlZGVkX2J5GBUgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKzBAoWQmVnaW5EZXBsb3ltZW50UmVxdWVzdBIbCgdzZXJ2aWNlGAEgASgJQgq6SAdyBRABGP8BEh8KC2Vudmlyb25tZW50GAIgASgJQgq6SAdyBRABGP8BEhsKCW5hbWVzcGFjZRgDIAEoCUIIukgFcgMY/wESMwoEa2luZBgEIAEoDjIbLmRvdGRvLmRiLnYxLkRlcGxveW1lbnRLaW5kQgi6SAWCAQIQARIhChByZXN0b3JlZF92ZXJzaW9uGAUgASgDQge6SAQiAigAEjIKDXNjcmlwdF9zaGEyNTYYBiABKAlCG7pIGHIWMhReKFswLTlhLWZBLUZdezY0fSk/JBIcCgtzY3JpcHRfc2l6ZRgHIAEoA0IHukgEIgIoABIdCgttYWluX21vZHVsZRgIIAEoCUIIukgFcgMY/wESGgoSY29tcGF0aWJpbGl0eV9kYXRlGAkgASgJEgwKBHRhZ3MYCiADKAkSQwoIbWV0YWRhdGEYCyADKAsyMS5kb3Rkby5kYi52MS5CZWdpbkRlcGxveW1lbnRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSHgoMYWN0b3Jfa2V5X2lkGAwgASgJQgi6SAVyAxj/ARISCgphY3Rvcl9uYW1lGA0gASgJEiEKD2lkZW1wb3RlbmN5X2tleRgOIAEoCUIIukgFcgMYgAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlcKF0JlZ2luRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50Eg8KB2NyZWF0ZWQYAiABKAgihQEKGUNvbXBsZXRlRGVwbG95bWVudFJlcXVlc3QSEwoCaWQYASABKAlCB7pIBHICEAESOQoGc3RhdHVzGAIgASgOMh0uZG90ZG8uZGIudjEuRGVwbG95bWVudFN0YXR1c0IKukgHggEEGAIYAxIYCgVlcnJvchgDIAEoCUIJukgGcgQYgIAEIlsKGkNvbXBsZXRlRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50SgQIAhADUgpzdXBlcnNlZGVkIugCChRHZXREZXBsb3ltZW50UmVxdWVzdBITCgJpZBgBIAEoCUIHukgEcgIYQBIcCgtlbnZpcm9ubWVudBgCIAEoCUIHukgEcgIYIBIYCgdzZXJ2aWNlGAMgASgJQge6SARyAhg/EhgKB3ZlcnNpb24YBCABKANCB7pIBCICKAA66AG6SOQBGuEBChdnZXRfZGVwbG95bWVudC5zZWxlY3RvchIrc2V0IGlkLCBvciBlbnZpcm9ubWVudCwgc2VydmljZSBhbmQgdmVyc2lvbhqYAXRoaXMuaWQgIT0gJycgPyAodGhpcy5lbnZpcm9ubWVudCA9PSAnJyAmJiB0aGlzLnNlcnZpY2UgPT0gJycgJiYgdGhpcy52ZXJzaW9uID09IDApIDogKHRoaXMuZW52aXJvbm1lbnQgIT0gJycgJiYgdGhpcy5zZXJ2aWNlICE9ICcnICYmIHRoaXMudmVyc2lvbiA+IDApIkQKFUdldERlcGxveW1lbnRSZXNwb25zZRIrCgpkZXBsb3ltZW50GAEgASgLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudCJSChhHZXRMaXZlRGVwbG95bWVudFJlcXVlc3QSHAoLZW52aXJvbm1lbnQYASABKAlCB7pIBHICEAESGAoHc2VydmljZRgCIAEoCUIHukgEcgIQASJIChlHZXRMaXZlRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50IrQBChZMaXN0RGVwbG95bWVudHNSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSNwoGc3RhdHVzGAMgASgOMh0uZG90ZG8uZGIudjEuRGVwbG95bWVudFN0YXR1c0IIukgFggECEAESHQoJcGFnZV9zaXplGAQgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YBSABKAlCCLpIBXIDGIAEImAKF0xpc3REZXBsb3ltZW50c1Jlc3BvbnNlEiwKC2RlcGxveW1lbnRzGAEgAygLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHwodTGlzdFBlbmRpbmdEZXBsb3ltZW50c1JlcXVlc3QiTgoeTGlzdFBlbmRpbmdEZXBsb3ltZW50c1Jlc3BvbnNlEiwKC2RlcGxveW1lbnRzGAEgAygLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudCKVAQoFTGVhc2USDAoEbmFtZRgBIAEoCRIOCgZob2xkZXIYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdG9rZW4YBCABKAMSLwoLYWNxdWlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoIBChNBY3F1aXJlTGVhc2VSZXF1ZXN0EhgKBG5hbWUYASABKAlCCrpIB3IFEAEYgAISGgoGaG9sZGVyGAIgASgJQgq6SAdyBRABGIACEjUKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwqACI5ChRBY3F1aXJlTGVhc2VSZXNwb25zZRIhCgVsZWFzZRgBIAEoCzISLmRvdGRvLmRiLnYxLkxlYXNlInoKEVJlbmV3TGVhc2VSZXF1ZXN0EhUKBG5hbWUYASABKAlCB7pIBHICEAESFwoGaG9sZGVyGAIgASgJQge6SARyAhABEjUKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwqACI3ChJSZW5ld0xlYXNlUmVzcG9uc2USIQoFbGVhc2UYASABKAsyEi5kb3Rkby5kYi52MS5MZWFzZSIoCg9HZXRMZWFzZVJlcXVlc3QSFQoEbmFtZRgBIAEoCUIHukgEcgIQASI1ChBHZXRMZWFzZVJlc3BvbnNlEiEKBWxlYXNlGAEgASgLMhIuZG90ZG8uZGIudjEuTGVhc2UiRQoTUmVsZWFzZUxlYXNlUmVxdWVzdBIVCgRuYW1lGAEgASgJQge6SARyAhABEhcKBmhvbGRlchgCIAEoCUIHukgEcgIQASIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSItChRQdXRTY3JpcHRCbG9iUmVxdWVzdBIVCgRkYXRhGAEgASgMQge6SAR6AhABIicKFVB1dFNjcmlwdEJsb2JSZXNwb25zZRIOCgZzaGEyNTYYASABKAkiPQoUR2V0U2NyaXB0QmxvYlJlcXVlc3QSJQoGc2hhMjU2GAEgASgJQhW6SBJyEDIOXlswLTlhLWZdezY0fSQiJQoVR2V0U2NyaXB0QmxvYlJlc3BvbnNlEgwKBGRhdGEYASABKAwi6gIKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjdG9yX2tleV9pZBgDIAEoCRISCgphY3Rvcl9uYW1lGAQgASgJEg4KBmFjdGlvbhgFIAEoCRIQCghyZXNvdXJjZRgGIAEoCRIPCgdvdXRjb21lGAcgASgJEhIKCnJlcXVlc3RfaWQYCSABKAkSEAoIdHJhY2VfaWQYCiABKAkSEQoJcHJldl9oYXNoGAwgASgJEgwKBGhhc2gYDSABKAkSNQoHZGV0YWlscxgOIAMoCzIkLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnQuRGV0YWlsc0VudHJ5Gi4KDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBSgQICBAJSgQICxAMUgZkZXRhaWxSBmNsaWVudCJJChdBcHBlbmRBdWRpdEV2ZW50UmVxdWVzdBIuCgVldmVudBgBIAEoCzIXLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnRCBrpIA8gBASJCChhBcHBlbmRBdWRpdEV2ZW50UmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy5kb3Rkby5kYi52MS5BdWRpdEV2ZW50Io0BChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhQKDGFjdG9yX2tleV9pZBgBIAEoCRIOCgZhY3Rpb24YAiABKAkSEAoIcmVzb3VyY2UYAyABKAkSHQoJcGFnZV9zaXplGAQgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YBSABKAlCCLpIBXIDGIAEIlsKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEicKBmV2ZW50cxgBIAMoCzIXLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhcKFVZlcmlmeUF1ZGl0TG9nUmVxdWVzdCJfChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg8KB2NoZWNrZWQYAiABKAMSGAoQZmlyc3RfYnJva2VuX3NlcRgDIAEoAxIOCgZyZWFzb24YBCABKAki1QIKDEFwaUtleVJlY29yZBIOCgZrZXlfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgRyb2xlGAMgASgJEhQKDGVudmlyb25tZW50cxgEIAMoCRIYCgtzZWNyZXRfaGFzaBgFIAEoDEIDgAEBEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtyZXBsYWNlZF9ieRgLIAEoCSJIChNDcmVhdGVBcGlLZXlSZXF1ZXN0EjEKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZEIGukgDyAEBIkEKFENyZWF0ZUFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJRChxDcmVhdGVCb290c3RyYXBBcGlLZXlSZXF1ZXN0EjEKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZEIGukgDyAEBIkoKHUNyZWF0ZUJvb3RzdHJhcEFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCItChBHZXRBcGlLZXlSZXF1ZXN0EhkKBmtleV9pZBgBIAEoCUIJukgGcgQQARhAIj4KEUdldEFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCItChJMaXN0QXBpS2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIkEKE0xpc3RBcGlLZXlzUmVzcG9uc2USKgoHcmVjb3JkcxgBIAMoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJgChNSZXZva2VBcGlLZXlSZXF1ZXN0EhkKBmtleV9pZBgBIAEoCUIJukgGcgQQARhAEi4KCnJldm9rZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKFFJldm9rZUFwaUtleVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJjChZTZXRBcGlLZXlFeHBpcnlSZXF1ZXN0EhkKBmtleV9pZBgBIAEoCUIJukgGcgQQARhAEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKF1NldEFwaUtleUV4cGlyeVJlc3BvbnNlEikKBnJlY29yZBgBIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCJcChJUb3VjaEFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEASKwoHdXNlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFQoTVG91Y2hBcGlLZXlSZXNwb25zZSKYAQoTUm90YXRlQXBpS2V5UmVxdWVzdBIdCgpvbGRfa2V5X2lkGAEgASgJQgm6SAZyBBABGEASMQoGcmVjb3JkGAIgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkQga6SAPIAQESLwoLZ3JhY2VfdW50aWwYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm4KFFJvdGF0ZUFwaUtleVJlc3BvbnNlEisKCHByZXZpb3VzGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkEikKBnJlY29yZBgCIAEoCzIZLmRvdGRvLmRiLnYxLkFwaUtleVJlY29yZCqwAQoQRGVwbG95bWVudFN0YXR1cxIhCh1ERVBMT1lNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGURFUExPWU1FTlRfU1RBVFVTX1BFTkRJTkcQARIaChZERVBMT1lNRU5UX1NUQVRVU19MSVZFEAISHAoYREVQTE9ZTUVOVF9TVEFUVVNfRkFJTEVEEAMSIAocREVQTE9ZTUVOVF9TVEFUVVNfU1VQRVJTRURFRBAEKmsKDkRlcGxveW1lbnRLaW5kEh8KG0RFUExPWU1FTlRfS0lORF9VTlNQRUNJRklFRBAAEhoKFkRFUExPWU1FTlRfS0lORF9ERVBMT1kQARIcChhERVBMT1lNRU5UX0tJTkRfUk9MTEJBQ0sQAjL1EAoJREJTZXJ2aWNlEl4KD0JlZ2luRGVwbG95bWVudBIjLmRvdGRvLmRiLnYxLkJlZ2luRGVwbG95bWVudFJlcXVlc3QaJC5kb3Rkby5kYi52MS5CZWdpbkRlcGxveW1lbnRSZXNwb25zZSIAEmcKEkNvbXBsZXRlRGVwbG95bWVudBImLmRvdGRvLmRiLnYxLkNvbXBsZXRlRGVwbG95bWVudFJlcXVlc3QaJy5kb3Rkby5kYi52MS5Db21wbGV0ZURlcGxveW1lbnRSZXNwb25zZSIAElsKDUdldERlcGxveW1lbnQSIS5kb3Rkby5kYi52MS5HZXREZXBsb3ltZW50UmVxdWVzdBoiLmRvdGRvLmRiLnYxLkdldERlcGxveW1lbnRSZXNwb25zZSIDkAIBEmcKEUdldExpdmVEZXBsb3ltZW50EiUuZG90ZG8uZGIudjEuR2V0TGl2ZURlcGxveW1lbnRSZXF1ZXN0GiYuZG90ZG8uZGIudjEuR2V0TGl2ZURlcGxveW1lbnRSZXNwb25zZSIDkAIBEmEKD0xpc3REZXBsb3ltZW50cxIjLmRvdGRvLmRiLnYxLkxpc3REZXBsb3ltZW50c1JlcXVlc3QaJC5kb3Rkby5kYi52MS5MaXN0RGVwbG95bWVudHNSZXNwb25zZSIDkAIBEnYKFkxpc3RQZW5kaW5nRGVwbG95bWVudHMSKi5kb3Rkby5kYi52MS5MaXN0UGVuZGluZ0RlcGxveW1lbnRzUmVxdWVzdBorLmRvdGRvLmRiLnYxLkxpc3RQZW5kaW5nRGVwbG95bWVudHNSZXNwb25zZSIDkAIBElUKDEFjcXVpcmVMZWFzZRIgLmRvdGRvLmRiLnYxLkFjcXVpcmVMZWFzZVJlcXVlc3QaIS5kb3Rkby5kYi52MS5BY3F1aXJlTGVhc2VSZXNwb25zZSIAEk8KClJlbmV3TGVhc2USHi5kb3Rkby5kYi52MS5SZW5ld0xlYXNlUmVxdWVzdBofLmRvdGRvLmRiLnYxLlJlbmV3TGVhc2VSZXNwb25zZSIAElUKDFJlbGVhc2VMZWFzZRIgLmRvdGRvLmRiLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaIS5kb3Rkby5kYi52MS5SZWxlYXNlTGVhc2VSZXNwb25zZSIAEkwKCEdldExlYXNlEhwuZG90ZG8uZGIudjEuR2V0TGVhc2VSZXF1ZXN0Gh0uZG90ZG8uZGIudjEuR2V0TGVhc2VSZXNwb25zZSIDkAIBElsKDVB1dFNjcmlwdEJsb2ISIS5kb3Rkby5kYi52MS5QdXRTY3JpcHRCbG9iUmVxdWVzdBoiLmRvdGRvLmRiLnYxLlB1dFNjcmlwdEJsb2JSZXNwb25zZSIDkAICElsKDUdldFNjcmlwdEJsb2ISIS5kb3Rkby5kYi52MS5HZXRTY3JpcHRCbG9iUmVxdWVzdBoiLmRvdGRvLmRiLnYxLkdldFNjcmlwdEJsb2JSZXNwb25zZSIDkAIBEmEKEEFwcGVuZEF1ZGl0RXZlbnQSJC5kb3Rkby5kYi52MS5BcHBlbmRBdWRpdEV2ZW50UmVxdWVzdBolLmRvdGRvLmRiLnYxLkFwcGVuZEF1ZGl0RXZlbnRSZXNwb25zZSIAEmEKD0xpc3RBdWRpdEV2ZW50cxIjLmRvdGRvLmRiLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJC5kb3Rkby5kYi52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEl4KDlZlcmlmeUF1ZGl0TG9nEiIuZG90ZG8uZGIudjEuVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0GiMuZG90ZG8uZGIudjEuVmVyaWZ5QXVkaXRMb2dSZXNwb25zZSIDkAIBElUKDENyZWF0ZUFwaUtleRIgLmRvdGRvLmRiLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5kb3Rkby5kYi52MS5DcmVhdGVBcGlLZXlSZXNwb25zZSIAEnAKFUNyZWF0ZUJvb3RzdHJhcEFwaUtleRIpLmRvdGRvLmRiLnYxLkNyZWF0ZUJvb3RzdHJhcEFwaUtleVJlcXVlc3QaKi5kb3Rkby5kYi52MS5DcmVhdGVCb290c3RyYXBBcGlLZXlSZXNwb25zZSIAEk8KCUdldEFwaUtleRIdLmRvdGRvLmRiLnYxLkdldEFwaUtleVJlcXVlc3QaHi5kb3Rkby5kYi52MS5HZXRBcGlLZXlSZXNwb25zZSIDkAIBElUKC0xpc3RBcGlLZXlzEh8uZG90ZG8uZGIudjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAuZG90ZG8uZGIudjEuTGlzdEFwaUtleXNSZXNwb25zZSIDkAIBElUKDFJldm9rZUFwaUtleRIgLmRvdGRvLmRiLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5kb3Rkby5kYi52MS5SZXZva2VBcGlLZXlSZXNwb25zZSIAEl4KD1NldEFwaUtleUV4cGlyeRIjLmRvdGRvLmRiLnYxLlNldEFwaUtleUV4cGlyeVJlcXVlc3QaJC5kb3Rkby5kYi52MS5TZXRBcGlLZXlFeHBpcnlSZXNwb25zZSIAElIKC1RvdWNoQXBpS2V5Eh8uZG90ZG8uZGIudjEuVG91Y2hBcGlLZXlSZXF1ZXN0GiAuZG90ZG8uZGIudjEuVG91Y2hBcGlLZXlSZXNwb25zZSIAElUKDFJvdGF0ZUFwaUtleRIgLmRvdGRvLmRiLnYxLlJvdGF0ZUFwaUtleVJlcXVlc3QaIS5kb3Rkby5kYi52MS5Sb3RhdGVBcGlLZXlSZXNwb25zZSIAQpwBCg9jb20uZG90ZG8uZGIudjFCB0RiUHJvdG9QAVoyZ2l0aHViLmNvbS9kb3QtZG8vcGxhdGZvcm0vZ2VuL2dvL2RvdGRvL2RiL3YxO2RidjGiAgNERFiqAgtEb3Rkby5EYi5WMcoCC0RvdGRvXERiXFYx4gIXRG90ZG9cRGJcVjFcR1BCTWV0YWRhdGHqAg1Eb3Rkbzo6RGI6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChRkb3Rkby9kYi92MS9kYi5wcm90bxILZG90ZG8uZGIudjEi9QQKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxItCgZzdGF0dXMYBiABKA4yHS5kb3Rkby5kYi52MS5EZXBsb3ltZW50U3RhdHVzEikKBGtpbmQYByABKA4yGy5kb3Rkby5kYi52MS5EZXBsb3ltZW50S2luZBIYChByZXN0b3JlZF92ZXJzaW9uGAggASgDEhUKDXNjcmlwdF9zaGEyNTYYCSABKAkSEwoLc2NyaXB0X3NpemUYCiABKAMSEwoLbWFpbl9tb2R1bGUYCyABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGAwgASgJEgwKBHRhZ3MYDSADKAkSNwoIbWV0YWRhdGEYDiADKAsyJS5kb3Rkby5kYi52MS5EZXBsb3ltZW50Lk1ldGFkYXRhRW50cnkSFAoMYWN0b3Jfa2V5X2lkGA8gASgJEhIKCmFjdG9yX25hbWUYECABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GBEgASgJEi4KCmNyZWF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgUIAEoCRIVCg1zdXBlcnNlZGVkX2J5GBUgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKzBAoWQmVnaW5EZXBsb3ltZW50UmVxdWVzdBIbCgdzZXJ2aWNlGAEgASgJQgq6SAdyBRABGP8BEh8KC2Vudmlyb25tZW50GAIgASgJQgq6SAdyBRABGP8BEhsKCW5hbWVzcGFjZRgDIAEoCUIIukgFcgMY/wESMwoEa2luZBgEIAEoDjIbLmRvdGRvLmRiLnYxLkRlcGxveW1lbnRLaW5kQgi6SAWCAQIQARIhChByZXN0b3JlZF92ZXJzaW9uGAUgASgDQge6SAQiAigAEjIKDXNjcmlwdF9zaGEyNTYYBiABKAlCG7pIGHIWMhReKFswLTlhLWZBLUZdezY0fSk/JBIcCgtzY3JpcHRfc2l6ZRgHIAEoA0IHukgEIgIoABIdCgttYWluX21vZHVsZRgIIAEoCUIIukgFcgMY/wESGgoSY29tcGF0aWJpbGl0eV9kYXRlGAkgASgJEgwKBHRhZ3MYCiADKAkSQwoIbWV0YWRhdGEYCyADKAsyMS5kb3Rkby5kYi52MS5CZWdpbkRlcGxveW1lbnRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSHgoMYWN0b3Jfa2V5X2lkGAwgASgJQgi6SAVyAxj/ARISCgphY3Rvcl9uYW1lGA0gASgJEiEKD2lkZW1wb3RlbmN5X2tleRgOIAEoCUIIukgFcgMYgAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlcKF0JlZ2luRGVwbG95bWVudFJlc3BvbnNlEisKCmRlcGxveW1lbnQYASABKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50Eg8KB2NyZWF0ZWQYAiABKAgirQEKGUNvbXBsZXRlRGVwbG95bWVudFJlcXVlc3QSEwoCaWQYASABKAlCB7pIBHICEAESOQoGc3RhdHVzGAIgASgOMh0uZG90ZG8uZGIudjEuRGVwbG95bWVudFN0YXR1c0IKukgHggEEGAIYAxIYCgVlcnJvchgDIAEoCUIJukgGcgQYgIAEEiYKBWxlYXNlGAQgASgLMhcuZG90ZG8uZGIudjEuTGVhc2VGZW5jZSJACgpMZWFzZUZlbmNlEhoKBmhvbGRlchgBIAEoCUIKukgHcgUQARiAAhIWCgV0b2tlbhgCIAEoA0IHukgEIgIgACJbChpDb21wbGV0ZURlcGxveW1lbnRSZXNwb25zZRIrCgpkZXBsb3ltZW50GAEgASgLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudEoECAIQA1IKc3VwZXJzZWRlZCLoAgoUR2V0RGVwbG95bWVudFJlcXVlc3QSEwoCaWQYASABKAlCB7pIBHICGEASHAoLZW52aXJvbm1lbnQYAiABKAlCB7pIBHICGCASGAoHc2VydmljZRgDIAEoCUIHukgEcgIYPxIYCgd2ZXJzaW9uGAQgASgDQge6SAQiAigAOugBukjkARrhAQoXZ2V0X2RlcGxveW1lbnQuc2VsZWN0b3ISK3NldCBpZCwgb3IgZW52aXJvbm1lbnQsIHNlcnZpY2UgYW5kIHZlcnNpb24amAF0aGlzLmlkICE9ICcnID8gKHRoaXMuZW52aXJvbm1lbnQgPT0gJycgJiYgdGhpcy5zZXJ2aWNlID09ICcnICYmIHRoaXMudmVyc2lvbiA9PSAwKSA6ICh0aGlzLmVudmlyb25tZW50ICE9ICcnICYmIHRoaXMuc2VydmljZSAhPSAnJyAmJiB0aGlzLnZlcnNpb24gPiAwKSJEChVHZXREZXBsb3ltZW50UmVzcG9uc2USKwoKZGVwbG95bWVudBgBIAEoCzIXLmRvdGRvLmRiLnYxLkRlcGxveW1lbnQiUgoYR2V0TGl2ZURlcGxveW1lbnRSZXF1ZXN0EhwKC2Vudmlyb25tZW50GAEgASgJQge6SARyAhABEhgKB3NlcnZpY2UYAiABKAlCB7pIBHICEAEiSAoZR2V0TGl2ZURlcGxveW1lbnRSZXNwb25zZRIrCgpkZXBsb3ltZW50GAEgASgLMhcuZG90ZG8uZGIudjEuRGVwbG95bWVudCK0AQoWTGlzdERlcGxveW1lbnRzUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjcKBnN0YXR1cxgDIAEoDjIdLmRvdGRvLmRiLnYxLkRlcGxveW1lbnRTdGF0dXNCCLpIBYIBAhABEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABCJgChdMaXN0RGVwbG95bWVudHNSZXNwb25zZRIsCgtkZXBsb3ltZW50cxgBIAMoCzIXLmRvdGRvLmRiLnYxLkRlcGxveW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlwKHUxpc3RQZW5kaW5nRGVwbG95bWVudHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJnCh5MaXN0UGVuZGluZ0RlcGxveW1lbnRzUmVzcG9uc2USLAoLZGVwbG95bWVudHMYASADKAsyFy5kb3Rkby5kYi52MS5EZXBsb3ltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKVAQoFTGVhc2USDAoEbmFtZRgBIAEoCRIOCgZob2xkZXIYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdG9rZW4YBCABKAMSLwoLYWNxdWlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoIBChNBY3F1aXJlTGVhc2VSZXF1ZXN0EhgKBG5hbWUYASABKAlCCrpIB3IFEAEYgAISGgoGaG9sZGVyGAIgASgJQgq6SAdyBRABGIACEjUKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwqACI5ChRBY3F1aXJlTGVhc2VSZXNwb25zZRIhCgVsZWFzZRgBIAEoCzISLmRvdGRvLmRiLnYxLkxlYXNlInoKEVJlbmV3TGVhc2VSZXF1ZXN0EhUKBG5hbWUYASABKAlCB7pIBHICEAESFwoGaG9sZGVyGAIgASgJQge6SARyAhABEjUKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwqACI3ChJSZW5ld0xlYXNlUmVzcG9uc2USIQoFbGVhc2UYASABKAsyEi5kb3Rkby5kYi52MS5MZWFzZSIoCg9HZXRMZWFzZVJlcXVlc3QSFQoEbmFtZRgBIAEoCUIHukgEcgIQASI1ChBHZXRMZWFzZVJlc3BvbnNlEiEKBWxlYXNlGAEgASgLMhIuZG90ZG8uZGIudjEuTGVhc2UiRQoTUmVsZWFzZUxlYXNlUmVxdWVzdBIVCgRuYW1lGAEgASgJQge6SARyAhABEhcKBmhvbGRlchgCIAEoCUIHukgEcgIQASIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSItChRQdXRTY3JpcHRCbG9iUmVxdWVzdBIVCgRkYXRhGAEgASgMQge6SAR6AhABIicKFVB1dFNjcmlwdEJsb2JSZXNwb25zZRIOCgZzaGEyNTYYASABKAkiPQoUR2V0U2NyaXB0QmxvYlJlcXVlc3QSJQoGc2hhMjU2GAEgASgJQhW6SBJyEDIOXlswLTlhLWZdezY0fSQiJQoVR2V0U2NyaXB0QmxvYlJlc3BvbnNlEgwKBGRhdGEYASABKAwi6gIKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjdG9yX2tleV9pZBgDIAEoCRISCgphY3Rvcl9uYW1lGAQgASgJEg4KBmFjdGlvbhgFIAEoCRIQCghyZXNvdXJjZRgGIAEoCRIPCgdvdXRjb21lGAcgASgJEhIKCnJlcXVlc3RfaWQYCSABKAkSEAoIdHJhY2VfaWQYCiABKAkSEQoJcHJldl9oYXNoGAwgASgJEgwKBGhhc2gYDSABKAkSNQoHZGV0YWlscxgOIAMoCzIkLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnQuRGV0YWlsc0VudHJ5Gi4KDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBSgQICBAJSgQICxAMUgZkZXRhaWxSBmNsaWVudCJJChdBcHBlbmRBdWRpdEV2ZW50UmVxdWVzdBIuCgVldmVudBgBIAEoCzIXLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnRCBrpIA8gBASJCChhBcHBlbmRBdWRpdEV2ZW50UmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy5kb3Rkby5kYi52MS5BdWRpdEV2ZW50Io0BChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhQKDGFjdG9yX2tleV9pZBgBIAEoCRIOCgZhY3Rpb24YAiABKAkSEAoIcmVzb3VyY2UYAyABKAkSHQoJcGFnZV9zaXplGAQgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YBSABKAlCCLpIBXIDGIAEIlsKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEicKBmV2ZW50cxgBIAMoCzIXLmRvdGRvLmRiLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIj0KFVZlcmlmeUF1ZGl0TG9nUmVxdWVzdBIkCgRoZWFkGAEgASgLMhYuZG90ZG8uZGIudjEuQXVkaXRIZWFkIjkKCUF1ZGl0SGVhZBIUCgNzZXEYASABKANCB7pIBCICKAASFgoEaGFzaBgCIAEoCUIIukgFcgMYgAEiFQoTR2V0QXVkaXRIZWFkUmVxdWVzdCJLChRHZXRBdWRpdEhlYWRSZXNwb25zZRIkCgRoZWFkGAEgASgLMhYuZG90ZG8uZGIudjEuQXVkaXRIZWFkEg0KBWtleWVkGAIgASgIIm4KFlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2USCgoCb2sYASABKAgSDwoHY2hlY2tlZBgCIAEoAxIYChBmaXJzdF9icm9rZW5fc2VxGAMgASgDEg4KBnJlYXNvbhgEIAEoCRINCgVrZXllZBgFIAEoCCLVAgoMQXBpS2V5UmVjb3JkEg4KBmtleV9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHJvbGUYAyABKAkSFAoMZW52aXJvbm1lbnRzGAQgAygJEhgKC3NlY3JldF9oYXNoGAUgASgMQgOAAQESLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3JlcGxhY2VkX2J5GAsgASgJIkgKE0NyZWF0ZUFwaUtleVJlcXVlc3QSMQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkQga6SAPIAQEiQQoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USKQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkIlEKHENyZWF0ZUJvb3RzdHJhcEFwaUtleVJlcXVlc3QSMQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkQga6SAPIAQEiSgodQ3JlYXRlQm9vdHN0cmFwQXBpS2V5UmVzcG9uc2USKQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkIi0KEEdldEFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEAiPgoRR2V0QXBpS2V5UmVzcG9uc2USKQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiQQoTTGlzdEFwaUtleXNSZXNwb25zZRIqCgdyZWNvcmRzGAEgAygLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkImAKE1Jldm9rZUFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEASLgoKcmV2b2tlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoUUmV2b2tlQXBpS2V5UmVzcG9uc2USKQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkImMKFlNldEFwaUtleUV4cGlyeVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEASLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAoXU2V0QXBpS2V5RXhwaXJ5UmVzcG9uc2USKQoGcmVjb3JkGAEgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkIlwKElRvdWNoQXBpS2V5UmVxdWVzdBIZCgZrZXlfaWQYASABKAlCCbpIBnIEEAEYQBIrCgd1c2VkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIVChNUb3VjaEFwaUtleVJlc3BvbnNlIpgBChNSb3RhdGVBcGlLZXlSZXF1ZXN0Eh0KCm9sZF9rZXlfaWQYASABKAlCCbpIBnIEEAEYQBIxCgZyZWNvcmQYAiABKAsyGS5kb3Rkby5kYi52MS5BcGlLZXlSZWNvcmRCBrpIA8gBARIvCgtncmFjZV91bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoUUm90YXRlQXBpS2V5UmVzcG9uc2USKwoIcHJldmlvdXMYASABKAsyGS5kb3Rkby5kYi52MS5BcGlLZXlSZWNvcmQSKQoGcmVjb3JkGAIgASgLMhkuZG90ZG8uZGIudjEuQXBpS2V5UmVjb3JkKrABChBEZXBsb3ltZW50U3RhdHVzEiEKHURFUExPWU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZREVQTE9ZTUVOVF9TVEFUVVNfUEVORElORxABEhoKFkRFUExPWU1FTlRfU1RBVFVTX0xJVkUQAhIcChhERVBMT1lNRU5UX1NUQVRVU19GQUlMRUQQAxIgChxERVBMT1lNRU5UX1NUQVRVU19TVVBFUlNFREVEEAQqawoORGVwbG95bWVudEtpbmQSHwobREVQTE9ZTUVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWREVQTE9ZTUVOVF9LSU5EX0RFUExPWRABEhwKGERFUExPWU1FTlRfS0lORF9ST0xMQkFDSxACMs8RCglEQlNlcnZpY2USXgoPQmVnaW5EZXBsb3ltZW50EiMuZG90ZG8uZGIudjEuQmVnaW5EZXBsb3ltZW50UmVxdWVzdBokLmRvdGRvLmRiLnYxLkJlZ2luRGVwbG95bWVudFJlc3BvbnNlIgASZwoSQ29tcGxldGVEZXBsb3ltZW50EiYuZG90ZG8uZGIudjEuQ29tcGxldGVEZXBsb3ltZW50UmVxdWVzdBonLmRvdGRvLmRiLnYxLkNvbXBsZXRlRGVwbG95bWVudFJlc3BvbnNlIgASWwoNR2V0RGVwbG95bWVudBIhLmRvdGRvLmRiLnYxLkdldERlcGxveW1lbnRSZXF1ZXN0GiIuZG90ZG8uZGIudjEuR2V0RGVwbG95bWVudFJlc3BvbnNlIgOQAgESZwoRR2V0TGl2ZURlcGxveW1lbnQSJS5kb3Rkby5kYi52MS5HZXRMaXZlRGVwbG95bWVudFJlcXVlc3QaJi5kb3Rkby5kYi52MS5HZXRMaXZlRGVwbG95bWVudFJlc3BvbnNlIgOQAgESYQoPTGlzdERlcGxveW1lbnRzEiMuZG90ZG8uZGIudjEuTGlzdERlcGxveW1lbnRzUmVxdWVzdBokLmRvdGRvLmRiLnYxLkxpc3REZXBsb3ltZW50c1Jlc3BvbnNlIgOQAgESdgoWTGlzdFBlbmRpbmdEZXBsb3ltZW50cxIqLmRvdGRvLmRiLnYxLkxpc3RQZW5kaW5nRGVwbG95bWVudHNSZXF1ZXN0GisuZG90ZG8uZGIudjEuTGlzdFBlbmRpbmdEZXBsb3ltZW50c1Jlc3BvbnNlIgOQAgESVQoMQWNxdWlyZUxlYXNlEiAuZG90ZG8uZGIudjEuQWNxdWlyZUxlYXNlUmVxdWVzdBohLmRvdGRvLmRiLnYxLkFjcXVpcmVMZWFzZVJlc3BvbnNlIgASTwoKUmVuZXdMZWFzZRIeLmRvdGRvLmRiLnYxLlJlbmV3TGVhc2VSZXF1ZXN0Gh8uZG90ZG8uZGIudjEuUmVuZXdMZWFzZVJlc3BvbnNlIgASVQoMUmVsZWFzZUxlYXNlEiAuZG90ZG8uZGIudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBohLmRvdGRvLmRiLnYxLlJlbGVhc2VMZWFzZVJlc3BvbnNlIgASTAoIR2V0TGVhc2USHC5kb3Rkby5kYi52MS5HZXRMZWFzZVJlcXVlc3QaHS5kb3Rkby5kYi52MS5HZXRMZWFzZVJlc3BvbnNlIgOQAgESWwoNUHV0U2NyaXB0QmxvYhIhLmRvdGRvLmRiLnYxLlB1dFNjcmlwdEJsb2JSZXF1ZXN0GiIuZG90ZG8uZGIudjEuUHV0U2NyaXB0QmxvYlJlc3BvbnNlIgOQAgISWwoNR2V0U2NyaXB0QmxvYhIhLmRvdGRvLmRiLnYxLkdldFNjcmlwdEJsb2JSZXF1ZXN0GiIuZG90ZG8uZGIudjEuR2V0U2NyaXB0QmxvYlJlc3BvbnNlIgOQAgESYQoQQXBwZW5kQXVkaXRFdmVudBIkLmRvdGRvLmRiLnYxLkFwcGVuZEF1ZGl0RXZlbnRSZXF1ZXN0GiUuZG90ZG8uZGIudjEuQXBwZW5kQXVkaXRFdmVudFJlc3BvbnNlIgASYQoPTGlzdEF1ZGl0RXZlbnRzEiMuZG90ZG8uZGIudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBokLmRvdGRvLmRiLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgESXgoOVmVyaWZ5QXVkaXRMb2cSIi5kb3Rkby5kYi52MS5WZXJpZnlBdWRpdExvZ1JlcXVlc3QaIy5kb3Rkby5kYi52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlIgOQAgESWAoMR2V0QXVkaXRIZWFkEiAuZG90ZG8uZGIudjEuR2V0QXVkaXRIZWFkUmVxdWVzdBohLmRvdGRvLmRiLnYxLkdldEF1ZGl0SGVhZFJlc3BvbnNlIgOQAgESVQoMQ3JlYXRlQXBpS2V5EiAuZG90ZG8uZGIudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBohLmRvdGRvLmRiLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIgAScAoVQ3JlYXRlQm9vdHN0cmFwQXBpS2V5EikuZG90ZG8uZGIudjEuQ3JlYXRlQm9vdHN0cmFwQXBpS2V5UmVxdWVzdBoqLmRvdGRvLmRiLnYxLkNyZWF0ZUJvb3RzdHJhcEFwaUtleVJlc3BvbnNlIgASTwoJR2V0QXBpS2V5Eh0uZG90ZG8uZGIudjEuR2V0QXBpS2V5UmVxdWVzdBoeLmRvdGRvLmRiLnYxLkdldEFwaUtleVJlc3BvbnNlIgOQAgESVQoLTGlzdEFwaUtleXMSHy5kb3Rkby5kYi52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5kb3Rkby5kYi52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIgOQAgESVQoMUmV2b2tlQXBpS2V5EiAuZG90ZG8uZGIudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmRvdGRvLmRiLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIgASXgoPU2V0QXBpS2V5RXhwaXJ5EiMuZG90ZG8uZGIudjEuU2V0QXBpS2V5RXhwaXJ5UmVxdWVzdBokLmRvdGRvLmRiLnYxLlNldEFwaUtleUV4cGlyeVJlc3BvbnNlIgASUgoLVG91Y2hBcGlLZXkSHy5kb3Rkby5kYi52MS5Ub3VjaEFwaUtleVJlcXVlc3QaIC5kb3Rkby5kYi52MS5Ub3VjaEFwaUtleVJlc3BvbnNlIgASVQoMUm90YXRlQXBpS2V5EiAuZG90ZG8uZGIudjEuUm90YXRlQXBpS2V5UmVxdWVzdBohLmRvdGRvLmRiLnYxLlJvdGF0ZUFwaUtleVJlc3BvbnNlIgBCnAEKD2NvbS5kb3Rkby5kYi52MUIHRGJQcm90b1ABWjJnaXRodWIuY29tL2RvdC1kby9wbGF0Zm9ybS9nZW4vZ28vZG90ZG8vZGIvdjE7ZGJ2MaICA0REWKoCC0RvdGRvLkRiLlYxygILRG90ZG9cRGJcVjHiAhdEb3Rkb1xEYlxWMVxHUEJNZXRhZGF0YeoCDURvdGRvOjpEYjo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Deployment is the stored record of one version of a worker in one
@@ -348,6 +348,15 @@ export type CompleteDeploymentRequest = Message<"dotdo.db.v1.CompleteDeploymentR
    * @generated from field: string error = 3;
    */
   error: string;
+
+  /**
+   * lease, when set, fences the completion by the deploy lease of the
+   * deployment's service: it is refused unless that holder still holds the
+   * lease with that token.
+   *
+   * @generated from field: dotdo.db.v1.LeaseFence lease = 4;
+   */
+  lease?: LeaseFence | undefined;
 };
 
 /**
@@ -356,6 +365,35 @@ export type CompleteDeploymentRequest = Message<"dotdo.db.v1.CompleteDeploymentR
  */
 export const CompleteDeploymentRequestSchema: GenMessage<CompleteDeploymentRequest> = /*@__PURE__*/
   messageDesc(file_dotdo_db_v1_db, 3);
+
+/**
+ * LeaseFence names a lease holding: who holds it, and the token it got
+ * when it took the lease.
+ *
+ * @generated from message dotdo.db.v1.LeaseFence
+ */
+export type LeaseFence = Message<"dotdo.db.v1.LeaseFence"> & {
+  /**
+   * holder is the holder that took the lease.
+   *
+   * @generated from field: string holder = 1;
+   */
+  holder: string;
+
+  /**
+   * token is the lease's token when holder took it.
+   *
+   * @generated from field: int64 token = 2;
+   */
+  token: bigint;
+};
+
+/**
+ * Describes the message dotdo.db.v1.LeaseFence.
+ * Use `create(LeaseFenceSchema)` to create a new message.
+ */
+export const LeaseFenceSchema: GenMessage<LeaseFence> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 4);
 
 /**
  * CompleteDeploymentResponse holds the finished deployment.
@@ -376,7 +414,7 @@ export type CompleteDeploymentResponse = Message<"dotdo.db.v1.CompleteDeployment
  * Use `create(CompleteDeploymentResponseSchema)` to create a new message.
  */
 export const CompleteDeploymentResponseSchema: GenMessage<CompleteDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 4);
+  messageDesc(file_dotdo_db_v1_db, 5);
 
 /**
  * GetDeploymentRequest names a deployment by id, or by environment, service
@@ -419,7 +457,7 @@ export type GetDeploymentRequest = Message<"dotdo.db.v1.GetDeploymentRequest"> &
  * Use `create(GetDeploymentRequestSchema)` to create a new message.
  */
 export const GetDeploymentRequestSchema: GenMessage<GetDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 5);
+  messageDesc(file_dotdo_db_v1_db, 6);
 
 /**
  * GetDeploymentResponse holds the deployment.
@@ -440,7 +478,7 @@ export type GetDeploymentResponse = Message<"dotdo.db.v1.GetDeploymentResponse">
  * Use `create(GetDeploymentResponseSchema)` to create a new message.
  */
 export const GetDeploymentResponseSchema: GenMessage<GetDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 6);
+  messageDesc(file_dotdo_db_v1_db, 7);
 
 /**
  * GetLiveDeploymentRequest names a service in an environment.
@@ -468,7 +506,7 @@ export type GetLiveDeploymentRequest = Message<"dotdo.db.v1.GetLiveDeploymentReq
  * Use `create(GetLiveDeploymentRequestSchema)` to create a new message.
  */
 export const GetLiveDeploymentRequestSchema: GenMessage<GetLiveDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 7);
+  messageDesc(file_dotdo_db_v1_db, 8);
 
 /**
  * GetLiveDeploymentResponse holds the live deployment.
@@ -489,7 +527,7 @@ export type GetLiveDeploymentResponse = Message<"dotdo.db.v1.GetLiveDeploymentRe
  * Use `create(GetLiveDeploymentResponseSchema)` to create a new message.
  */
 export const GetLiveDeploymentResponseSchema: GenMessage<GetLiveDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 8);
+  messageDesc(file_dotdo_db_v1_db, 9);
 
 /**
  * ListDeploymentsRequest filters and pages deployments.
@@ -538,7 +576,7 @@ export type ListDeploymentsRequest = Message<"dotdo.db.v1.ListDeploymentsRequest
  * Use `create(ListDeploymentsRequestSchema)` to create a new message.
  */
 export const ListDeploymentsRequestSchema: GenMessage<ListDeploymentsRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 9);
+  messageDesc(file_dotdo_db_v1_db, 10);
 
 /**
  * ListDeploymentsResponse is one page of deployments.
@@ -566,7 +604,7 @@ export type ListDeploymentsResponse = Message<"dotdo.db.v1.ListDeploymentsRespon
  * Use `create(ListDeploymentsResponseSchema)` to create a new message.
  */
 export const ListDeploymentsResponseSchema: GenMessage<ListDeploymentsResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 10);
+  messageDesc(file_dotdo_db_v1_db, 11);
 
 /**
  * ListPendingDeploymentsRequest has no fields.
@@ -574,6 +612,19 @@ export const ListDeploymentsResponseSchema: GenMessage<ListDeploymentsResponse> 
  * @generated from message dotdo.db.v1.ListPendingDeploymentsRequest
  */
 export type ListPendingDeploymentsRequest = Message<"dotdo.db.v1.ListPendingDeploymentsRequest"> & {
+  /**
+   * page_size is 1 to 500; 50 when 0.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * page_token continues from a previous next_page_token.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -581,7 +632,7 @@ export type ListPendingDeploymentsRequest = Message<"dotdo.db.v1.ListPendingDepl
  * Use `create(ListPendingDeploymentsRequestSchema)` to create a new message.
  */
 export const ListPendingDeploymentsRequestSchema: GenMessage<ListPendingDeploymentsRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 11);
+  messageDesc(file_dotdo_db_v1_db, 12);
 
 /**
  * ListPendingDeploymentsResponse lists pending deployments.
@@ -595,6 +646,13 @@ export type ListPendingDeploymentsResponse = Message<"dotdo.db.v1.ListPendingDep
    * @generated from field: repeated dotdo.db.v1.Deployment deployments = 1;
    */
   deployments: Deployment[];
+
+  /**
+   * next_page_token fetches the next page; empty on the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -602,7 +660,7 @@ export type ListPendingDeploymentsResponse = Message<"dotdo.db.v1.ListPendingDep
  * Use `create(ListPendingDeploymentsResponseSchema)` to create a new message.
  */
 export const ListPendingDeploymentsResponseSchema: GenMessage<ListPendingDeploymentsResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 12);
+  messageDesc(file_dotdo_db_v1_db, 13);
 
 /**
  * Lease is a named lock with an expiry, held by one holder at a time.
@@ -651,7 +709,7 @@ export type Lease = Message<"dotdo.db.v1.Lease"> & {
  * Use `create(LeaseSchema)` to create a new message.
  */
 export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 13);
+  messageDesc(file_dotdo_db_v1_db, 14);
 
 /**
  * AcquireLeaseRequest asks for a lease.
@@ -686,7 +744,7 @@ export type AcquireLeaseRequest = Message<"dotdo.db.v1.AcquireLeaseRequest"> & {
  * Use `create(AcquireLeaseRequestSchema)` to create a new message.
  */
 export const AcquireLeaseRequestSchema: GenMessage<AcquireLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 14);
+  messageDesc(file_dotdo_db_v1_db, 15);
 
 /**
  * AcquireLeaseResponse holds the lease.
@@ -707,7 +765,7 @@ export type AcquireLeaseResponse = Message<"dotdo.db.v1.AcquireLeaseResponse"> &
  * Use `create(AcquireLeaseResponseSchema)` to create a new message.
  */
 export const AcquireLeaseResponseSchema: GenMessage<AcquireLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 15);
+  messageDesc(file_dotdo_db_v1_db, 16);
 
 /**
  * RenewLeaseRequest extends a lease.
@@ -742,7 +800,7 @@ export type RenewLeaseRequest = Message<"dotdo.db.v1.RenewLeaseRequest"> & {
  * Use `create(RenewLeaseRequestSchema)` to create a new message.
  */
 export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 16);
+  messageDesc(file_dotdo_db_v1_db, 17);
 
 /**
  * RenewLeaseResponse holds the extended lease.
@@ -763,7 +821,7 @@ export type RenewLeaseResponse = Message<"dotdo.db.v1.RenewLeaseResponse"> & {
  * Use `create(RenewLeaseResponseSchema)` to create a new message.
  */
 export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 17);
+  messageDesc(file_dotdo_db_v1_db, 18);
 
 /**
  * GetLeaseRequest names a lease.
@@ -784,7 +842,7 @@ export type GetLeaseRequest = Message<"dotdo.db.v1.GetLeaseRequest"> & {
  * Use `create(GetLeaseRequestSchema)` to create a new message.
  */
 export const GetLeaseRequestSchema: GenMessage<GetLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 18);
+  messageDesc(file_dotdo_db_v1_db, 19);
 
 /**
  * GetLeaseResponse holds a lease's state.
@@ -805,7 +863,7 @@ export type GetLeaseResponse = Message<"dotdo.db.v1.GetLeaseResponse"> & {
  * Use `create(GetLeaseResponseSchema)` to create a new message.
  */
 export const GetLeaseResponseSchema: GenMessage<GetLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 19);
+  messageDesc(file_dotdo_db_v1_db, 20);
 
 /**
  * ReleaseLeaseRequest gives a lease back.
@@ -833,7 +891,7 @@ export type ReleaseLeaseRequest = Message<"dotdo.db.v1.ReleaseLeaseRequest"> & {
  * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 20);
+  messageDesc(file_dotdo_db_v1_db, 21);
 
 /**
  * ReleaseLeaseResponse has no fields.
@@ -848,7 +906,7 @@ export type ReleaseLeaseResponse = Message<"dotdo.db.v1.ReleaseLeaseResponse"> &
  * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 21);
+  messageDesc(file_dotdo_db_v1_db, 22);
 
 /**
  * PutScriptBlobRequest holds a blob to store.
@@ -869,7 +927,7 @@ export type PutScriptBlobRequest = Message<"dotdo.db.v1.PutScriptBlobRequest"> &
  * Use `create(PutScriptBlobRequestSchema)` to create a new message.
  */
 export const PutScriptBlobRequestSchema: GenMessage<PutScriptBlobRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 22);
+  messageDesc(file_dotdo_db_v1_db, 23);
 
 /**
  * PutScriptBlobResponse names the stored blob.
@@ -890,7 +948,7 @@ export type PutScriptBlobResponse = Message<"dotdo.db.v1.PutScriptBlobResponse">
  * Use `create(PutScriptBlobResponseSchema)` to create a new message.
  */
 export const PutScriptBlobResponseSchema: GenMessage<PutScriptBlobResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 23);
+  messageDesc(file_dotdo_db_v1_db, 24);
 
 /**
  * GetScriptBlobRequest names a blob.
@@ -911,7 +969,7 @@ export type GetScriptBlobRequest = Message<"dotdo.db.v1.GetScriptBlobRequest"> &
  * Use `create(GetScriptBlobRequestSchema)` to create a new message.
  */
 export const GetScriptBlobRequestSchema: GenMessage<GetScriptBlobRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 24);
+  messageDesc(file_dotdo_db_v1_db, 25);
 
 /**
  * GetScriptBlobResponse holds the blob.
@@ -932,7 +990,7 @@ export type GetScriptBlobResponse = Message<"dotdo.db.v1.GetScriptBlobResponse">
  * Use `create(GetScriptBlobResponseSchema)` to create a new message.
  */
 export const GetScriptBlobResponseSchema: GenMessage<GetScriptBlobResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 25);
+  messageDesc(file_dotdo_db_v1_db, 26);
 
 /**
  * AuditEvent is one entry of the tamper-evident audit trail.
@@ -1034,7 +1092,7 @@ export type AuditEvent = Message<"dotdo.db.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 26);
+  messageDesc(file_dotdo_db_v1_db, 27);
 
 /**
  * AppendAuditEventRequest holds the event to append; seq and hashes are set
@@ -1056,7 +1114,7 @@ export type AppendAuditEventRequest = Message<"dotdo.db.v1.AppendAuditEventReque
  * Use `create(AppendAuditEventRequestSchema)` to create a new message.
  */
 export const AppendAuditEventRequestSchema: GenMessage<AppendAuditEventRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 27);
+  messageDesc(file_dotdo_db_v1_db, 28);
 
 /**
  * AppendAuditEventResponse holds the appended event.
@@ -1077,7 +1135,7 @@ export type AppendAuditEventResponse = Message<"dotdo.db.v1.AppendAuditEventResp
  * Use `create(AppendAuditEventResponseSchema)` to create a new message.
  */
 export const AppendAuditEventResponseSchema: GenMessage<AppendAuditEventResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 28);
+  messageDesc(file_dotdo_db_v1_db, 29);
 
 /**
  * ListAuditEventsRequest filters and pages audit events.
@@ -1126,7 +1184,7 @@ export type ListAuditEventsRequest = Message<"dotdo.db.v1.ListAuditEventsRequest
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 29);
+  messageDesc(file_dotdo_db_v1_db, 30);
 
 /**
  * ListAuditEventsResponse is one page of events.
@@ -1154,7 +1212,7 @@ export type ListAuditEventsResponse = Message<"dotdo.db.v1.ListAuditEventsRespon
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 30);
+  messageDesc(file_dotdo_db_v1_db, 31);
 
 /**
  * VerifyAuditLogRequest has no fields.
@@ -1162,6 +1220,13 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
  * @generated from message dotdo.db.v1.VerifyAuditLogRequest
  */
 export type VerifyAuditLogRequest = Message<"dotdo.db.v1.VerifyAuditLogRequest"> & {
+  /**
+   * head, when set, is a head exported earlier (GetAuditHead): the trail
+   * must still hold that event with that MAC.
+   *
+   * @generated from field: dotdo.db.v1.AuditHead head = 1;
+   */
+  head?: AuditHead | undefined;
 };
 
 /**
@@ -1169,7 +1234,79 @@ export type VerifyAuditLogRequest = Message<"dotdo.db.v1.VerifyAuditLogRequest">
  * Use `create(VerifyAuditLogRequestSchema)` to create a new message.
  */
 export const VerifyAuditLogRequestSchema: GenMessage<VerifyAuditLogRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 31);
+  messageDesc(file_dotdo_db_v1_db, 32);
+
+/**
+ * AuditHead names one event of the audit trail by its seq and its MAC (the
+ * event's hash, keyed with the audit key).
+ *
+ * @generated from message dotdo.db.v1.AuditHead
+ */
+export type AuditHead = Message<"dotdo.db.v1.AuditHead"> & {
+  /**
+   * seq is the event's sequence number.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * hash is the event's MAC, lowercase hex.
+   *
+   * @generated from field: string hash = 2;
+   */
+  hash: string;
+};
+
+/**
+ * Describes the message dotdo.db.v1.AuditHead.
+ * Use `create(AuditHeadSchema)` to create a new message.
+ */
+export const AuditHeadSchema: GenMessage<AuditHead> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 33);
+
+/**
+ * GetAuditHeadRequest asks for the last event of the audit trail.
+ *
+ * @generated from message dotdo.db.v1.GetAuditHeadRequest
+ */
+export type GetAuditHeadRequest = Message<"dotdo.db.v1.GetAuditHeadRequest"> & {
+};
+
+/**
+ * Describes the message dotdo.db.v1.GetAuditHeadRequest.
+ * Use `create(GetAuditHeadRequestSchema)` to create a new message.
+ */
+export const GetAuditHeadRequestSchema: GenMessage<GetAuditHeadRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 34);
+
+/**
+ * GetAuditHeadResponse holds the last event of the audit trail.
+ *
+ * @generated from message dotdo.db.v1.GetAuditHeadResponse
+ */
+export type GetAuditHeadResponse = Message<"dotdo.db.v1.GetAuditHeadResponse"> & {
+  /**
+   * head is the last event: seq 0 and the genesis hash for an empty trail.
+   *
+   * @generated from field: dotdo.db.v1.AuditHead head = 1;
+   */
+  head?: AuditHead | undefined;
+
+  /**
+   * keyed is true when the trail's MACs are keyed with the audit key.
+   *
+   * @generated from field: bool keyed = 2;
+   */
+  keyed: boolean;
+};
+
+/**
+ * Describes the message dotdo.db.v1.GetAuditHeadResponse.
+ * Use `create(GetAuditHeadResponseSchema)` to create a new message.
+ */
+export const GetAuditHeadResponseSchema: GenMessage<GetAuditHeadResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_db_v1_db, 35);
 
 /**
  * VerifyAuditLogResponse reports the outcome of walking the hash chain.
@@ -1205,6 +1342,13 @@ export type VerifyAuditLogResponse = Message<"dotdo.db.v1.VerifyAuditLogResponse
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * keyed is true when the links were checked as MACs under the audit key.
+   *
+   * @generated from field: bool keyed = 5;
+   */
+  keyed: boolean;
 };
 
 /**
@@ -1212,7 +1356,7 @@ export type VerifyAuditLogResponse = Message<"dotdo.db.v1.VerifyAuditLogResponse
  * Use `create(VerifyAuditLogResponseSchema)` to create a new message.
  */
 export const VerifyAuditLogResponseSchema: GenMessage<VerifyAuditLogResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 32);
+  messageDesc(file_dotdo_db_v1_db, 36);
 
 /**
  * ApiKeyRecord is the stored record of an API key: the hash of its secret,
@@ -1304,7 +1448,7 @@ export type ApiKeyRecord = Message<"dotdo.db.v1.ApiKeyRecord"> & {
  * Use `create(ApiKeyRecordSchema)` to create a new message.
  */
 export const ApiKeyRecordSchema: GenMessage<ApiKeyRecord> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 33);
+  messageDesc(file_dotdo_db_v1_db, 37);
 
 /**
  * CreateApiKeyRequest holds the record to store.
@@ -1325,7 +1469,7 @@ export type CreateApiKeyRequest = Message<"dotdo.db.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 34);
+  messageDesc(file_dotdo_db_v1_db, 38);
 
 /**
  * CreateApiKeyResponse holds the stored record.
@@ -1346,7 +1490,7 @@ export type CreateApiKeyResponse = Message<"dotdo.db.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 35);
+  messageDesc(file_dotdo_db_v1_db, 39);
 
 /**
  * CreateBootstrapApiKeyRequest holds the first admin key's record.
@@ -1367,7 +1511,7 @@ export type CreateBootstrapApiKeyRequest = Message<"dotdo.db.v1.CreateBootstrapA
  * Use `create(CreateBootstrapApiKeyRequestSchema)` to create a new message.
  */
 export const CreateBootstrapApiKeyRequestSchema: GenMessage<CreateBootstrapApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 36);
+  messageDesc(file_dotdo_db_v1_db, 40);
 
 /**
  * CreateBootstrapApiKeyResponse holds the stored record.
@@ -1388,7 +1532,7 @@ export type CreateBootstrapApiKeyResponse = Message<"dotdo.db.v1.CreateBootstrap
  * Use `create(CreateBootstrapApiKeyResponseSchema)` to create a new message.
  */
 export const CreateBootstrapApiKeyResponseSchema: GenMessage<CreateBootstrapApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 37);
+  messageDesc(file_dotdo_db_v1_db, 41);
 
 /**
  * GetApiKeyRequest names a key.
@@ -1409,7 +1553,7 @@ export type GetApiKeyRequest = Message<"dotdo.db.v1.GetApiKeyRequest"> & {
  * Use `create(GetApiKeyRequestSchema)` to create a new message.
  */
 export const GetApiKeyRequestSchema: GenMessage<GetApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 38);
+  messageDesc(file_dotdo_db_v1_db, 42);
 
 /**
  * GetApiKeyResponse holds the key's record.
@@ -1430,7 +1574,7 @@ export type GetApiKeyResponse = Message<"dotdo.db.v1.GetApiKeyResponse"> & {
  * Use `create(GetApiKeyResponseSchema)` to create a new message.
  */
 export const GetApiKeyResponseSchema: GenMessage<GetApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 39);
+  messageDesc(file_dotdo_db_v1_db, 43);
 
 /**
  * ListApiKeysRequest filters the listing.
@@ -1451,7 +1595,7 @@ export type ListApiKeysRequest = Message<"dotdo.db.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 40);
+  messageDesc(file_dotdo_db_v1_db, 44);
 
 /**
  * ListApiKeysResponse lists key records, oldest first.
@@ -1472,7 +1616,7 @@ export type ListApiKeysResponse = Message<"dotdo.db.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 41);
+  messageDesc(file_dotdo_db_v1_db, 45);
 
 /**
  * RevokeApiKeyRequest names the key to revoke.
@@ -1500,7 +1644,7 @@ export type RevokeApiKeyRequest = Message<"dotdo.db.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 42);
+  messageDesc(file_dotdo_db_v1_db, 46);
 
 /**
  * RevokeApiKeyResponse holds the revoked key's record.
@@ -1521,7 +1665,7 @@ export type RevokeApiKeyResponse = Message<"dotdo.db.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 43);
+  messageDesc(file_dotdo_db_v1_db, 47);
 
 /**
  * SetApiKeyExpiryRequest sets when a key expires.
@@ -1549,7 +1693,7 @@ export type SetApiKeyExpiryRequest = Message<"dotdo.db.v1.SetApiKeyExpiryRequest
  * Use `create(SetApiKeyExpiryRequestSchema)` to create a new message.
  */
 export const SetApiKeyExpiryRequestSchema: GenMessage<SetApiKeyExpiryRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 44);
+  messageDesc(file_dotdo_db_v1_db, 48);
 
 /**
  * SetApiKeyExpiryResponse holds the key's record.
@@ -1570,7 +1714,7 @@ export type SetApiKeyExpiryResponse = Message<"dotdo.db.v1.SetApiKeyExpiryRespon
  * Use `create(SetApiKeyExpiryResponseSchema)` to create a new message.
  */
 export const SetApiKeyExpiryResponseSchema: GenMessage<SetApiKeyExpiryResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 45);
+  messageDesc(file_dotdo_db_v1_db, 49);
 
 /**
  * TouchApiKeyRequest records a use of a key.
@@ -1598,7 +1742,7 @@ export type TouchApiKeyRequest = Message<"dotdo.db.v1.TouchApiKeyRequest"> & {
  * Use `create(TouchApiKeyRequestSchema)` to create a new message.
  */
 export const TouchApiKeyRequestSchema: GenMessage<TouchApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 46);
+  messageDesc(file_dotdo_db_v1_db, 50);
 
 /**
  * TouchApiKeyResponse has no fields.
@@ -1613,7 +1757,7 @@ export type TouchApiKeyResponse = Message<"dotdo.db.v1.TouchApiKeyResponse"> & {
  * Use `create(TouchApiKeyResponseSchema)` to create a new message.
  */
 export const TouchApiKeyResponseSchema: GenMessage<TouchApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 47);
+  messageDesc(file_dotdo_db_v1_db, 51);
 
 /**
  * RotateApiKeyRequest replaces a key with a new one.
@@ -1648,7 +1792,7 @@ export type RotateApiKeyRequest = Message<"dotdo.db.v1.RotateApiKeyRequest"> & {
  * Use `create(RotateApiKeyRequestSchema)` to create a new message.
  */
 export const RotateApiKeyRequestSchema: GenMessage<RotateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 48);
+  messageDesc(file_dotdo_db_v1_db, 52);
 
 /**
  * RotateApiKeyResponse holds both records.
@@ -1676,7 +1820,7 @@ export type RotateApiKeyResponse = Message<"dotdo.db.v1.RotateApiKeyResponse"> &
  * Use `create(RotateApiKeyResponseSchema)` to create a new message.
  */
 export const RotateApiKeyResponseSchema: GenMessage<RotateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_db_v1_db, 49);
+  messageDesc(file_dotdo_db_v1_db, 53);
 
 /**
  * DeploymentStatus is where a deployment is in its life.
@@ -1785,7 +1929,9 @@ export const DBService: GenService<{
   /**
    * CompleteDeployment moves a pending deployment to live (the previous live
    * one becomes superseded) or to failed. Other transitions get
-   * FailedPrecondition.
+   * FailedPrecondition. With a lease fence, the caller must still hold the
+   * deploy lease of the deployment's service with that token, or it gets
+   * FailedPrecondition and nothing changes.
    *
    * @generated from rpc dotdo.db.v1.DBService.CompleteDeployment
    */
@@ -1827,8 +1973,8 @@ export const DBService: GenService<{
     output: typeof ListDeploymentsResponseSchema;
   },
   /**
-   * ListPendingDeployments lists every pending deployment, oldest first, for
-   * the reconciler that resolves them after a crash.
+   * ListPendingDeployments lists pending deployments, oldest first, one
+   * page at a time, for the reconciler that resolves them after a crash.
    *
    * @generated from rpc dotdo.db.v1.DBService.ListPendingDeployments
    */
@@ -1924,7 +2070,8 @@ export const DBService: GenService<{
   },
   /**
    * VerifyAuditLog walks the hash chain of the audit trail and reports the
-   * first broken link.
+   * first broken link; given an exported head, it also checks that the
+   * trail still holds that event.
    *
    * @generated from rpc dotdo.db.v1.DBService.VerifyAuditLog
    */
@@ -1932,6 +2079,17 @@ export const DBService: GenService<{
     methodKind: "unary";
     input: typeof VerifyAuditLogRequestSchema;
     output: typeof VerifyAuditLogResponseSchema;
+  },
+  /**
+   * GetAuditHead returns the last event of the audit trail, as seq and MAC,
+   * for an operator to keep outside the database.
+   *
+   * @generated from rpc dotdo.db.v1.DBService.GetAuditHead
+   */
+  getAuditHead: {
+    methodKind: "unary";
+    input: typeof GetAuditHeadRequestSchema;
+    output: typeof GetAuditHeadResponseSchema;
   },
   /**
    * CreateApiKey stores a new API key record.

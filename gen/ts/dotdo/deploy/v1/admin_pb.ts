@@ -7,7 +7,7 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { ApiKey, Role } from "../../auth/v1/auth_pb.js";
 import { file_dotdo_auth_v1_auth } from "../../auth/v1/auth_pb.js";
-import type { AuditEvent } from "../../db/v1/db_pb.js";
+import type { AuditEvent, AuditHead } from "../../db/v1/db_pb.js";
 import { file_dotdo_db_v1_db } from "../../db/v1/db_pb.js";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dotdo/deploy/v1/admin.proto.
  */
 export const file_dotdo_deploy_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("Chtkb3Rkby9kZXBsb3kvdjEvYWRtaW4ucHJvdG8SD2RvdGRvLmRlcGxveS52MSLNAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIYCgRuYW1lGAEgASgJQgq6SAdyBRABGIABEi0KBHJvbGUYAiABKA4yEy5kb3Rkby5hdXRoLnYxLlJvbGVCCrpIB4IBBBABIAASOwoMZW52aXJvbm1lbnRzGAMgAygJQiW6SCKSAR8QEBgBIhlyFxABGCAyEV5bYS16XVthLXowLTktXSokEjAKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgAiUwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5EhMKBnNlY3JldBgCIAEoCUIDgAEBIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiPgoTTGlzdEFwaUtleXNSZXNwb25zZRInCghhcGlfa2V5cxgBIAMoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5IjAKE1Jldm9rZUFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEAiPgoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5InIKE1JvdGF0ZUFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEASQAoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg+6SAyqAQkiBQiAmp4BMgAifAoUUm90YXRlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5EhMKBnNlY3JldBgCIAEoCUIDgAEBEicKCHByZXZpb3VzGAMgASgLMhUuZG90ZG8uYXV0aC52MS5BcGlLZXkiqgEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSHQoMYWN0b3Jfa2V5X2lkGAEgASgJQge6SARyAhhAEhgKBmFjdGlvbhgCIAEoCUIIukgFcgMYgAESGgoIcmVzb3VyY2UYAyABKAlCCLpIBXIDGIACEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABCJbChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy5kb3Rkby5kYi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIXChVWZXJpZnlBdWRpdExvZ1JlcXVlc3QiXwoWVmVyaWZ5QXVkaXRMb2dSZXNwb25zZRIKCgJvaxgBIAEoCBIPCgdjaGVja2VkGAIgASgDEhgKEGZpcnN0X2Jyb2tlbl9zZXEYAyABKAMSDgoGcmVhc29uGAQgASgJMuAECgxBZG1pblNlcnZpY2USXQoMQ3JlYXRlQXBpS2V5EiQuZG90ZG8uZGVwbG95LnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJS5kb3Rkby5kZXBsb3kudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiABJdCgtMaXN0QXBpS2V5cxIjLmRvdGRvLmRlcGxveS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJC5kb3Rkby5kZXBsb3kudjEuTGlzdEFwaUtleXNSZXNwb25zZSIDkAIBEmAKDFJldm9rZUFwaUtleRIkLmRvdGRvLmRlcGxveS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiUuZG90ZG8uZGVwbG95LnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIgOQAgISXQoMUm90YXRlQXBpS2V5EiQuZG90ZG8uZGVwbG95LnYxLlJvdGF0ZUFwaUtleVJlcXVlc3QaJS5kb3Rkby5kZXBsb3kudjEuUm90YXRlQXBpS2V5UmVzcG9uc2UiABJpCg9MaXN0QXVkaXRFdmVudHMSJy5kb3Rkby5kZXBsb3kudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBooLmRvdGRvLmRlcGxveS52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEmYKDlZlcmlmeUF1ZGl0TG9nEiYuZG90ZG8uZGVwbG95LnYxLlZlcmlmeUF1ZGl0TG9nUmVxdWVzdBonLmRvdGRvLmRlcGxveS52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlIgOQAgFCuwEKE2NvbS5kb3Rkby5kZXBsb3kudjFCCkFkbWluUHJvdG9QAVo6Z2l0aHViLmNvbS9kb3QtZG8vcGxhdGZvcm0vZ2VuL2dvL2RvdGRvL2RlcGxveS92MTtkZXBsb3l2MaICA0REWKoCD0RvdGRvLkRlcGxveS5WMcoCD0RvdGRvXERlcGxveVxWMeICG0RvdGRvXERlcGxveVxWMVxHUEJNZXRhZGF0YeoCEURvdGRvOjpEZXBsb3k6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_dotdo_auth_v1_auth, file_dotdo_db_v1_db, file_google_protobuf_duration]);
+  fileDesc("Chtkb3Rkby9kZXBsb3kvdjEvYWRtaW4ucHJvdG8SD2RvdGRvLmRlcGxveS52MSLNAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIYCgRuYW1lGAEgASgJQgq6SAdyBRABGIABEi0KBHJvbGUYAiABKA4yEy5kb3Rkby5hdXRoLnYxLlJvbGVCCrpIB4IBBBABIAASOwoMZW52aXJvbm1lbnRzGAMgAygJQiW6SCKSAR8QEBgBIhlyFxABGCAyEV5bYS16XVthLXowLTktXSokEjAKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgAiUwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5EhMKBnNlY3JldBgCIAEoCUIDgAEBIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiPgoTTGlzdEFwaUtleXNSZXNwb25zZRInCghhcGlfa2V5cxgBIAMoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5IjAKE1Jldm9rZUFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEAiPgoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5InIKE1JvdGF0ZUFwaUtleVJlcXVlc3QSGQoGa2V5X2lkGAEgASgJQgm6SAZyBBABGEASQAoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg+6SAyqAQkiBQiAmp4BMgAifAoUUm90YXRlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmRvdGRvLmF1dGgudjEuQXBpS2V5EhMKBnNlY3JldBgCIAEoCUIDgAEBEicKCHByZXZpb3VzGAMgASgLMhUuZG90ZG8uYXV0aC52MS5BcGlLZXkiqgEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSHQoMYWN0b3Jfa2V5X2lkGAEgASgJQge6SARyAhhAEhgKBmFjdGlvbhgCIAEoCUIIukgFcgMYgAESGgoIcmVzb3VyY2UYAyABKAlCCLpIBXIDGIACEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABCJbChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy5kb3Rkby5kYi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI9ChVWZXJpZnlBdWRpdExvZ1JlcXVlc3QSJAoEaGVhZBgBIAEoCzIWLmRvdGRvLmRiLnYxLkF1ZGl0SGVhZCJuChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg8KB2NoZWNrZWQYAiABKAMSGAoQZmlyc3RfYnJva2VuX3NlcRgDIAEoAxIOCgZyZWFzb24YBCABKAkSDQoFa2V5ZWQYBSABKAgiFQoTR2V0QXVkaXRIZWFkUmVxdWVzdCJLChRHZXRBdWRpdEhlYWRSZXNwb25zZRIkCgRoZWFkGAEgASgLMhYuZG90ZG8uZGIudjEuQXVkaXRIZWFkEg0KBWtleWVkGAIgASgIMsIFCgxBZG1pblNlcnZpY2USXQoMQ3JlYXRlQXBpS2V5EiQuZG90ZG8uZGVwbG95LnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJS5kb3Rkby5kZXBsb3kudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiABJdCgtMaXN0QXBpS2V5cxIjLmRvdGRvLmRlcGxveS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJC5kb3Rkby5kZXBsb3kudjEuTGlzdEFwaUtleXNSZXNwb25zZSIDkAIBEmAKDFJldm9rZUFwaUtleRIkLmRvdGRvLmRlcGxveS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiUuZG90ZG8uZGVwbG95LnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIgOQAgISXQoMUm90YXRlQXBpS2V5EiQuZG90ZG8uZGVwbG95LnYxLlJvdGF0ZUFwaUtleVJlcXVlc3QaJS5kb3Rkby5kZXBsb3kudjEuUm90YXRlQXBpS2V5UmVzcG9uc2UiABJpCg9MaXN0QXVkaXRFdmVudHMSJy5kb3Rkby5kZXBsb3kudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBooLmRvdGRvLmRlcGxveS52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEmYKDlZlcmlmeUF1ZGl0TG9nEiYuZG90ZG8uZGVwbG95LnYxLlZlcmlmeUF1ZGl0TG9nUmVxdWVzdBonLmRvdGRvLmRlcGxveS52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlIgOQAgESYAoMR2V0QXVkaXRIZWFkEiQuZG90ZG8uZGVwbG95LnYxLkdldEF1ZGl0SGVhZFJlcXVlc3QaJS5kb3Rkby5kZXBsb3kudjEuR2V0QXVkaXRIZWFkUmVzcG9uc2UiA5ACAUK7AQoTY29tLmRvdGRvLmRlcGxveS52MUIKQWRtaW5Qcm90b1ABWjpnaXRodWIuY29tL2RvdC1kby9wbGF0Zm9ybS9nZW4vZ28vZG90ZG8vZGVwbG95L3YxO2RlcGxveXYxogIDRERYqgIPRG90ZG8uRGVwbG95LlYxygIPRG90ZG9cRGVwbG95XFYx4gIbRG90ZG9cRGVwbG95XFYxXEdQQk1ldGFkYXRh6gIRRG90ZG86OkRlcGxveTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_dotdo_auth_v1_auth, file_dotdo_db_v1_db, file_google_protobuf_duration]);
 
 /**
  * CreateApiKeyRequest describes the key to create.
@@ -321,6 +321,13 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
  * @generated from message dotdo.deploy.v1.VerifyAuditLogRequest
  */
 export type VerifyAuditLogRequest = Message<"dotdo.deploy.v1.VerifyAuditLogRequest"> & {
+  /**
+   * head, when set, is a head exported earlier with GetAuditHead: the
+   * trail must still hold that event with that MAC.
+   *
+   * @generated from field: dotdo.db.v1.AuditHead head = 1;
+   */
+  head?: AuditHead | undefined;
 };
 
 /**
@@ -363,6 +370,13 @@ export type VerifyAuditLogResponse = Message<"dotdo.deploy.v1.VerifyAuditLogResp
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * keyed is true when the links were checked as MACs under the audit key.
+   *
+   * @generated from field: bool keyed = 5;
+   */
+  keyed: boolean;
 };
 
 /**
@@ -371,6 +385,49 @@ export type VerifyAuditLogResponse = Message<"dotdo.deploy.v1.VerifyAuditLogResp
  */
 export const VerifyAuditLogResponseSchema: GenMessage<VerifyAuditLogResponse> = /*@__PURE__*/
   messageDesc(file_dotdo_deploy_v1_admin, 11);
+
+/**
+ * GetAuditHeadRequest asks for the last event of the audit trail.
+ *
+ * @generated from message dotdo.deploy.v1.GetAuditHeadRequest
+ */
+export type GetAuditHeadRequest = Message<"dotdo.deploy.v1.GetAuditHeadRequest"> & {
+};
+
+/**
+ * Describes the message dotdo.deploy.v1.GetAuditHeadRequest.
+ * Use `create(GetAuditHeadRequestSchema)` to create a new message.
+ */
+export const GetAuditHeadRequestSchema: GenMessage<GetAuditHeadRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_deploy_v1_admin, 12);
+
+/**
+ * GetAuditHeadResponse holds the last event of the audit trail.
+ *
+ * @generated from message dotdo.deploy.v1.GetAuditHeadResponse
+ */
+export type GetAuditHeadResponse = Message<"dotdo.deploy.v1.GetAuditHeadResponse"> & {
+  /**
+   * head is the last event: seq 0 and the genesis hash for an empty trail.
+   *
+   * @generated from field: dotdo.db.v1.AuditHead head = 1;
+   */
+  head?: AuditHead | undefined;
+
+  /**
+   * keyed is true when the trail's MACs are keyed with the audit key.
+   *
+   * @generated from field: bool keyed = 2;
+   */
+  keyed: boolean;
+};
+
+/**
+ * Describes the message dotdo.deploy.v1.GetAuditHeadResponse.
+ * Use `create(GetAuditHeadResponseSchema)` to create a new message.
+ */
+export const GetAuditHeadResponseSchema: GenMessage<GetAuditHeadResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_deploy_v1_admin, 13);
 
 /**
  * AdminService holds the operators' RPCs, served on the public deploy
@@ -434,7 +491,8 @@ export const AdminService: GenService<{
   },
   /**
    * VerifyAuditLog walks the hash chain of the audit trail and reports the
-   * first broken link.
+   * first broken link; given a head exported earlier with GetAuditHead, it
+   * also fails when the trail no longer holds that event.
    *
    * @generated from rpc dotdo.deploy.v1.AdminService.VerifyAuditLog
    */
@@ -442,6 +500,17 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof VerifyAuditLogRequestSchema;
     output: typeof VerifyAuditLogResponseSchema;
+  },
+  /**
+   * GetAuditHead returns the last event of the audit trail as seq and MAC,
+   * to keep outside the database and check later with VerifyAuditLog.
+   *
+   * @generated from rpc dotdo.deploy.v1.AdminService.GetAuditHead
+   */
+  getAuditHead: {
+    methodKind: "unary";
+    input: typeof GetAuditHeadRequestSchema;
+    output: typeof GetAuditHeadResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dotdo_deploy_v1_admin, 0);

@@ -1104,8 +1104,10 @@ export const DeployService: GenService<{
   },
   /**
    * Health reports whether the Deploy API and the services it depends on are
-   * healthy. Like the original API it needs a valid API key; orchestrators
-   * use the unauthenticated `grpc.health.v1.Health` check instead.
+   * healthy. With a valid API key it details each dependency; without one
+   * (no Authorization header: a load balancer's probe) it answers the
+   * overall status only, from a check made at most every 5 s. The
+   * `grpc.health.v1.Health` check is open too.
    *
    * @generated from rpc dotdo.deploy.v1.DeployService.Health
    */

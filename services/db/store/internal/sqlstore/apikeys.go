@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
@@ -46,8 +47,9 @@ func (e *Engine) getAPIKey(ctx context.Context, q Queryer, keyID, lock string) (
 }
 
 // insertAPIKey inserts a normalized key, holding the admin lock for admin
-// keys. A taken key id is errkind.Exists.
-func (e *Engine) insertAPIKey(ctx context.Context, tx Queryer, k store.APIKey) error {
+// keys, and appends its store.ActionAPIKeyStored audit event in tx (op
+// says how the key came to be). A taken key id is errkind.Exists.
+func (e *Engine) insertAPIKey(ctx context.Context, tx Queryer, k store.APIKey, op string) error {
 	if k.Role == store.RoleAdmin {
 		if err := e.d.LockTx(ctx, tx, adminLock); err != nil {
 			return err
@@ -63,7 +65,30 @@ ON CONFLICT (key_id) DO NOTHING`,
 	if n == 0 {
 		return fmt.Errorf("api key %q: %w", k.KeyID, errkind.Exists)
 	}
+	ev, err := keyStoredEvent(k, op).Normalize(e.now())
+	if err != nil {
+		return err
+	}
+	if _, err := e.appendAuditTx(ctx, tx, ev); err != nil {
+		return fmt.Errorf("audit api key %q: %w", k.KeyID, err)
+	}
 	return nil
+}
+
+// keyStoredEvent is the audit event of storing k by op.
+func keyStoredEvent(k store.APIKey, op string) store.AuditEvent {
+	envs := "all"
+	if len(k.Environments) > 0 {
+		envs = strings.Join(k.Environments, ",")
+	}
+	expires := "never"
+	if !k.ExpiresAt.IsZero() {
+		expires = k.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return store.AuditEvent{
+		Time: k.CreatedAt, Actor: k.CreatedBy, Action: store.ActionAPIKeyStored, Resource: "api_key/" + k.KeyID, Outcome: "success",
+		Detail: map[string]string{"op": op, "key_id": k.KeyID, "name": k.Name, "role": string(k.Role), "environments": envs, "expires_at": expires},
+	}
 }
 
 // CreateAPIKey implements store.APIKeys.
@@ -72,7 +97,7 @@ func (e *Engine) CreateAPIKey(ctx context.Context, k store.APIKey) (store.APIKey
 	if err != nil {
 		return store.APIKey{}, err
 	}
-	if err := e.d.InTx(ctx, func(tx Queryer) error { return e.insertAPIKey(ctx, tx, k) }); err != nil {
+	if err := e.d.InTx(ctx, func(tx Queryer) error { return e.insertAPIKey(ctx, tx, k, "create") }); err != nil {
 		return store.APIKey{}, fmt.Errorf("create api key: %w", err)
 	}
 	return k, nil
@@ -107,7 +132,7 @@ func (e *Engine) CreateBootstrapAPIKey(ctx context.Context, k store.APIKey) (sto
 		if n > 0 {
 			return fmt.Errorf("%d active admin key(s) exist: %w", n, errkind.Exists)
 		}
-		return e.insertAPIKey(ctx, tx, k)
+		return e.insertAPIKey(ctx, tx, k, "bootstrap")
 	})
 	if err != nil {
 		return store.APIKey{}, fmt.Errorf("bootstrap api key: %w", err)
@@ -141,7 +166,7 @@ func (e *Engine) RotateAPIKey(ctx context.Context, oldKeyID string, newKey store
 		if old.ReplacedBy != "" {
 			return fmt.Errorf("api key %q was already replaced by %q: %w", oldKeyID, old.ReplacedBy, errkind.Precondition)
 		}
-		if err := e.insertAPIKey(ctx, tx, newKey); err != nil {
+		if err := e.insertAPIKey(ctx, tx, newKey, "rotate"); err != nil {
 			return err
 		}
 		if old.ExpiresAt.IsZero() || graceUntil.Before(old.ExpiresAt) {

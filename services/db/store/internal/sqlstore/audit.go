@@ -30,6 +30,9 @@ func scanAudit(r interface{ Scan(...any) error }) (store.AuditEvent, error) {
 	return ev, err
 }
 
+// mac returns the link of ev: its MAC under the store's audit key.
+func (e *Engine) mac(ev store.AuditEvent) string { return store.AuditMAC(e.opts.AuditKey, ev) }
+
 // AppendAudit implements store.Audit.
 func (e *Engine) AppendAudit(ctx context.Context, ev store.AuditEvent) (store.AuditEvent, error) {
 	ev, err := ev.Normalize(e.now())
@@ -38,31 +41,37 @@ func (e *Engine) AppendAudit(ctx context.Context, ev store.AuditEvent) (store.Au
 	}
 	var out store.AuditEvent
 	err = e.d.InTx(ctx, func(tx Queryer) error {
-		ev := ev
-		// Advancing the chain head row locks it until commit: appenders in
-		// every process queue here, so each event links to the one before it
-		// and seq has no gaps. RETURNING yields the new seq and the hash of
-		// the previous event (hash is not changed by this statement).
-		if err := tx.QueryRow(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).
-			Scan(&ev.Seq, &ev.PrevHash); err != nil {
-			return fmt.Errorf("advance audit chain head: %w", err)
-		}
-		ev.Hash = store.HashAuditEvent(ev)
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_events (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ev.Seq, micros(ev.Time), ev.Actor, ev.ActorName, ev.Action, ev.Resource, ev.Outcome, mapJSON(ev.Detail),
-			ev.RequestID, ev.TraceID, ev.PrevHash, ev.Hash); err != nil {
-			return fmt.Errorf("insert audit event: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, ev.Hash); err != nil {
-			return fmt.Errorf("update audit chain head: %w", err)
-		}
-		out = ev
-		return nil
+		var err error
+		out, err = e.appendAuditTx(ctx, tx, ev)
+		return err
 	})
 	if err != nil {
 		return store.AuditEvent{}, fmt.Errorf("append audit event %q: %w", ev.Action, err)
 	}
 	return out, nil
+}
+
+// appendAuditTx appends the normalized event ev in tx. Other writes of tx
+// (a key it stores) commit with their event or not at all.
+func (e *Engine) appendAuditTx(ctx context.Context, tx Queryer, ev store.AuditEvent) (store.AuditEvent, error) {
+	// Advancing the chain head row locks it until commit: appenders in
+	// every process queue here, so each event links to the one before it
+	// and seq has no gaps. RETURNING yields the new seq and the hash of
+	// the previous event (hash is not changed by this statement).
+	if err := tx.QueryRow(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).
+		Scan(&ev.Seq, &ev.PrevHash); err != nil {
+		return ev, fmt.Errorf("advance audit chain head: %w", err)
+	}
+	ev.Hash = e.mac(ev)
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.Seq, micros(ev.Time), ev.Actor, ev.ActorName, ev.Action, ev.Resource, ev.Outcome, mapJSON(ev.Detail),
+		ev.RequestID, ev.TraceID, ev.PrevHash, ev.Hash); err != nil {
+		return ev, fmt.Errorf("insert audit event: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, ev.Hash); err != nil {
+		return ev, fmt.Errorf("update audit chain head: %w", err)
+	}
+	return ev, nil
 }
 
 // ListAudit implements store.Audit.
@@ -118,14 +127,30 @@ func (e *Engine) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Au
 	return evs[:size], encodeToken(tokenAudit, fp, evs[size-1].Seq), nil
 }
 
+// AuditHead implements store.Audit.
+func (e *Engine) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	h := store.AuditHead{Keyed: len(e.opts.AuditKey) > 0}
+	if err := e.d.Reader().QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
+		return store.AuditHead{}, fmt.Errorf("read audit chain head: %w", err)
+	}
+	return h, nil
+}
+
 // VerifyAudit implements store.Audit. It reads the chain head, walks the
 // events up to it in batches of Options.VerifyBatchSize, recomputing every
-// hash and link, and finally checks that no event exists beyond the head.
-func (e *Engine) VerifyAudit(ctx context.Context) (store.VerifyResult, error) {
-	r := e.d.Reader()
+// MAC and link, checks that no event exists beyond the head and, given an
+// exported head, that the chain still holds it.
+func (e *Engine) VerifyAudit(ctx context.Context, want *store.AuditHead) (store.VerifyResult, error) {
+	res, err := e.verifyAudit(ctx, e.d.Reader(), e.opts.AuditKey, want)
+	res.Keyed = len(e.opts.AuditKey) > 0
+	return res, err
+}
+
+// verifyAudit verifies the chain read through q with key.
+func (e *Engine) verifyAudit(ctx context.Context, q Queryer, key []byte, want *store.AuditHead) (store.VerifyResult, error) {
 	var headSeq int64
 	var headHash string
-	if err := r.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+	if err := q.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
 		return store.VerifyResult{}, fmt.Errorf("read audit chain head: %w", err)
 	}
 	res := store.VerifyResult{}
@@ -133,18 +158,22 @@ func (e *Engine) VerifyAudit(ctx context.Context) (store.VerifyResult, error) {
 		res.FirstBrokenSeq, res.Reason = seq, fmt.Sprintf(format, args...)
 		return res, nil
 	}
-	prev, next := store.AuditGenesisHash, int64(1)
-	for next <= headSeq {
-		rows, err := r.Query(ctx, `SELECT `+auditCols+` FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
-			next, headSeq, e.opts.VerifyBatchSize)
+	w := walk{key: key, prev: store.AuditGenesisHash, next: 1}
+	if want != nil {
+		w.want, w.hash = want.Seq, want.Hash
+		w.found = want.Seq == 0 && want.Hash == store.AuditGenesisHash
+	}
+	for w.next <= headSeq {
+		rows, err := q.Query(ctx, `SELECT `+auditCols+` FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
+			w.next, headSeq, e.opts.VerifyBatchSize)
 		if err != nil {
-			return res, fmt.Errorf("read audit events from %d: %w", next, err)
+			return res, fmt.Errorf("read audit events from %d: %w", w.next, err)
 		}
-		n, brokenSeq, reason, err := e.verifyBatch(rows, &prev, &next)
+		n, brokenSeq, reason, err := w.batch(rows)
 		rows.Close()
 		res.Checked += n
 		if err != nil {
-			return res, fmt.Errorf("read audit events from %d: %w", next, err)
+			return res, fmt.Errorf("read audit events from %d: %w", w.next, err)
 		}
 		if brokenSeq != 0 {
 			return broken(brokenSeq, "%s", reason)
@@ -153,21 +182,21 @@ func (e *Engine) VerifyAudit(ctx context.Context) (store.VerifyResult, error) {
 			break
 		}
 	}
-	if next <= headSeq {
-		return broken(next, "event %d is missing (the chain head is at %d)", next, headSeq)
+	if w.next <= headSeq {
+		return broken(w.next, "event %d is missing (the chain head is at %d)", w.next, headSeq)
 	}
-	if prev != headHash {
+	if w.prev != headHash {
 		res.Checked-- // the last event is the one that does not match
 		return broken(headSeq, "event %d does not match the chain head hash", headSeq)
 	}
 	// Events past the head were not written by AppendAudit. Read the max
 	// before re-reading the head: a concurrent append commits both together.
 	var maxSeq *int64
-	if err := r.QueryRow(ctx, `SELECT MAX(seq) FROM audit_events`).Scan(&maxSeq); err != nil {
+	if err := q.QueryRow(ctx, `SELECT MAX(seq) FROM audit_events`).Scan(&maxSeq); err != nil {
 		return res, fmt.Errorf("read last audit event: %w", err)
 	}
 	var head2 int64
-	if err := r.QueryRow(ctx, `SELECT seq FROM audit_head WHERE id = 1`).Scan(&head2); err != nil {
+	if err := q.QueryRow(ctx, `SELECT seq FROM audit_head WHERE id = 1`).Scan(&head2); err != nil {
 		return res, fmt.Errorf("read audit chain head: %w", err)
 	}
 	if head2 < headSeq {
@@ -176,31 +205,55 @@ func (e *Engine) VerifyAudit(ctx context.Context) (store.VerifyResult, error) {
 	if maxSeq != nil && *maxSeq > head2 {
 		return broken(head2+1, "events exist beyond the chain head (%d > %d)", *maxSeq, head2)
 	}
+	if want != nil {
+		switch {
+		case want.Seq > headSeq:
+			return broken(headSeq+1, "the chain ends at event %d, before the exported head %d: events were deleted and the head moved back", headSeq, want.Seq)
+		case !w.found:
+			return broken(want.Seq, "event %d does not match the exported head: the chain was rewritten since it was exported", want.Seq)
+		}
+	}
 	res.OK = true
 	return res, nil
 }
 
-// verifyBatch checks the rows of one batch, advancing prev (hash of the
-// last good event) and next (seq expected next). It returns how many events
-// it checked and the first broken one, if any.
-func (e *Engine) verifyBatch(rows Rows, prev *string, next *int64) (checked, brokenSeq int64, reason string, err error) {
+// walk is the state of a walk along the chain: the hash of the last good
+// event, the seq expected next, and the exported head looked for.
+type walk struct {
+	key   []byte
+	prev  string
+	next  int64
+	want  int64 // seq of the exported head, 0 for none
+	hash  string
+	found bool
+}
+
+// batch checks the rows of one batch, advancing the walk. It returns how
+// many events it checked and the first broken one, if any.
+func (w *walk) batch(rows Rows) (checked, brokenSeq int64, reason string, err error) {
 	for rows.Next() {
 		ev, err := scanAudit(rows)
 		if errors.Is(err, errkind.Corrupt) {
-			return checked, *next, fmt.Sprintf("event %d cannot be decoded: %v", *next, err), nil
+			return checked, w.next, fmt.Sprintf("event %d cannot be decoded: %v", w.next, err), nil
 		}
 		if err != nil {
 			return checked, 0, "", err
 		}
 		switch {
-		case ev.Seq != *next:
-			return checked, *next, fmt.Sprintf("event %d is missing (found %d next)", *next, ev.Seq), nil
-		case ev.PrevHash != *prev:
+		case ev.Seq != w.next:
+			return checked, w.next, fmt.Sprintf("event %d is missing (found %d next)", w.next, ev.Seq), nil
+		case ev.PrevHash != w.prev:
 			return checked, ev.Seq, fmt.Sprintf("event %d does not link to the hash of event %d", ev.Seq, ev.Seq-1), nil
-		case store.HashAuditEvent(ev) != ev.Hash:
+		case store.AuditMAC(w.key, ev) != ev.Hash:
+			if len(w.key) > 0 && store.HashAuditEvent(ev) == ev.Hash {
+				return checked, ev.Seq, fmt.Sprintf("event %d is linked with plain SHA-256, not with the audit key: a log of an earlier version that was never migrated, or one rewritten without the key", ev.Seq), nil
+			}
 			return checked, ev.Seq, fmt.Sprintf("event %d does not match its hash (content changed)", ev.Seq), nil
 		}
-		*prev, *next = ev.Hash, *next+1
+		if ev.Seq == w.want {
+			w.found = ev.Hash == w.hash
+		}
+		w.prev, w.next = ev.Hash, w.next+1
 		checked++
 	}
 	return checked, 0, "", rows.Err()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/db/store"
@@ -89,15 +90,33 @@ func (e *Engine) GetLive(ctx context.Context, environment, service string) (stor
 		`environment = ? AND service = ? AND status = 'live'`, environment, service)
 }
 
-// ListPending implements store.Deployments.
-func (e *Engine) ListPending(ctx context.Context) ([]store.Deployment, error) {
-	_, ds, err := e.queryDeployments(ctx, e.d.Reader(),
-		`SELECT `+deploymentCols+` FROM deployments WHERE status = 'pending' ORDER BY seq`)
+// ListPending implements store.Deployments. The keyset is seq, which
+// BeginDeployment allocates in commit order (see seqLock), so a deployment
+// that commits after a page was read cannot have a seq below that page's.
+func (e *Engine) ListPending(ctx context.Context, p store.Page) ([]store.Deployment, string, error) {
+	fp := fingerprint("pending")
+	after, err := decodeToken(p.PageToken, tokenPending, fp)
 	if err != nil {
-		return nil, fmt.Errorf("list pending deployments: %w", err)
+		return nil, "", err
 	}
-	return ds, nil
+	size := store.PageSize(p.PageSize)
+	seqs, ds, err := e.queryDeployments(ctx, e.d.Reader(),
+		`SELECT `+deploymentCols+` FROM deployments WHERE status = 'pending' AND seq > ? ORDER BY seq LIMIT ?`, after, size+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list pending deployments: %w", err)
+	}
+	if len(ds) <= size {
+		return ds, "", nil
+	}
+	return ds[:size], encodeToken(tokenPending, fp, seqs[size-1]), nil
 }
+
+// seqLock serializes the transactions that insert deployments, from before
+// their seq is drawn until they commit, so that seqs become visible in
+// order: the keysets of ListPending and ListDeployments never skip a row
+// that committed late. (PostgreSQL draws an identity value when the row is
+// inserted, not when it commits; on SQLite writers are serialized anyway.)
+const seqLock = "deployments/seq"
 
 // ListDeployments implements store.Deployments.
 func (e *Engine) ListDeployments(ctx context.Context, f store.ListFilter) ([]store.Deployment, string, error) {
@@ -158,6 +177,9 @@ func (e *Engine) BeginDeployment(ctx context.Context, nd store.NewDeployment) (s
 	)
 	err = e.d.InTx(ctx, func(tx Queryer) error {
 		replay = false
+		if err := e.d.LockTx(ctx, tx, seqLock); err != nil {
+			return err
+		}
 		if idempotent {
 			if d, found, err := e.findIdempotent(ctx, tx, nd); found || err != nil {
 				out, replay = d, found
@@ -297,6 +319,11 @@ func (e *Engine) CompleteDeployment(ctx context.Context, id string, outcome stor
 				id, d.Status, outcome.Status, errkind.Precondition)
 		}
 		now := e.now()
+		if f := outcome.Lease; f != nil {
+			if err := e.checkFence(ctx, tx, store.DeployLeaseName(d.Environment, d.Service), *f, now); err != nil {
+				return fmt.Errorf("complete deployment %s: %w", id, err)
+			}
+		}
 		if outcome.Status == store.StatusLive {
 			if _, err := tx.Exec(ctx, `UPDATE deployments SET status = 'superseded', superseded_by = ?
 WHERE environment = ? AND service = ? AND status = 'live'`, id, d.Environment, d.Service); err != nil {
@@ -319,4 +346,22 @@ WHERE environment = ? AND service = ? AND status = 'live'`, id, d.Environment, d
 		return store.Deployment{}, fmt.Errorf("complete deployment: %w", err)
 	}
 	return out, nil
+}
+
+// checkFence returns errkind.Precondition unless the lease name is held at
+// now by f.Holder with token f.Token. It locks the lease row until tx ends,
+// so the lease cannot change hands before the transaction commits.
+func (e *Engine) checkFence(ctx context.Context, tx Queryer, name string, f store.LeaseFence, now time.Time) error {
+	l, err := scanLease(tx.QueryRow(ctx, `SELECT `+leaseCols+` FROM leases WHERE name = ?`+e.dialect.ForUpdate, name))
+	if errors.Is(err, ErrNoRows) {
+		return fmt.Errorf("lease %q was never taken, so holder %q does not hold it: %w", name, f.Holder, errkind.Precondition)
+	}
+	if err != nil {
+		return fmt.Errorf("read lease %q: %w", name, err)
+	}
+	if l.Holder != f.Holder || l.Token != f.Token || !l.Held(now) {
+		return fmt.Errorf("the deploy lease %q is no longer held by %q with token %d (now %q, token %d, expires %s): a later deploy took over: %w",
+			name, f.Holder, f.Token, l.Holder, l.Token, l.ExpiresAt.Format(time.RFC3339Nano), errkind.Precondition)
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ const tokenVersion = 1
 const (
 	tokenDeployments byte = 'd'
 	tokenAudit       byte = 'a'
+	tokenPending     byte = 'p'
 )
 
 func fingerprint(parts ...string) uint32 {

@@ -71,6 +71,8 @@ const (
 	// DBServiceVerifyAuditLogProcedure is the fully-qualified name of the DBService's VerifyAuditLog
 	// RPC.
 	DBServiceVerifyAuditLogProcedure = "/dotdo.db.v1.DBService/VerifyAuditLog"
+	// DBServiceGetAuditHeadProcedure is the fully-qualified name of the DBService's GetAuditHead RPC.
+	DBServiceGetAuditHeadProcedure = "/dotdo.db.v1.DBService/GetAuditHead"
 	// DBServiceCreateApiKeyProcedure is the fully-qualified name of the DBService's CreateApiKey RPC.
 	DBServiceCreateApiKeyProcedure = "/dotdo.db.v1.DBService/CreateApiKey"
 	// DBServiceCreateBootstrapApiKeyProcedure is the fully-qualified name of the DBService's
@@ -99,7 +101,9 @@ type DBServiceClient interface {
 	BeginDeployment(context.Context, *connect.Request[v1.BeginDeploymentRequest]) (*connect.Response[v1.BeginDeploymentResponse], error)
 	// CompleteDeployment moves a pending deployment to live (the previous live
 	// one becomes superseded) or to failed. Other transitions get
-	// FailedPrecondition.
+	// FailedPrecondition. With a lease fence, the caller must still hold the
+	// deploy lease of the deployment's service with that token, or it gets
+	// FailedPrecondition and nothing changes.
 	CompleteDeployment(context.Context, *connect.Request[v1.CompleteDeploymentRequest]) (*connect.Response[v1.CompleteDeploymentResponse], error)
 	// GetDeployment returns one deployment, by id or by version.
 	GetDeployment(context.Context, *connect.Request[v1.GetDeploymentRequest]) (*connect.Response[v1.GetDeploymentResponse], error)
@@ -109,8 +113,8 @@ type DBServiceClient interface {
 	// ListDeployments lists deployments newest first, with filters and keyset
 	// pagination.
 	ListDeployments(context.Context, *connect.Request[v1.ListDeploymentsRequest]) (*connect.Response[v1.ListDeploymentsResponse], error)
-	// ListPendingDeployments lists every pending deployment, oldest first, for
-	// the reconciler that resolves them after a crash.
+	// ListPendingDeployments lists pending deployments, oldest first, one
+	// page at a time, for the reconciler that resolves them after a crash.
 	ListPendingDeployments(context.Context, *connect.Request[v1.ListPendingDeploymentsRequest]) (*connect.Response[v1.ListPendingDeploymentsResponse], error)
 	// AcquireLease takes or extends a named lease for a holder. Another
 	// holder's unexpired lease gets Aborted.
@@ -134,8 +138,12 @@ type DBServiceClient interface {
 	// ListAuditEvents lists audit events, newest first, with filters.
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 	// VerifyAuditLog walks the hash chain of the audit trail and reports the
-	// first broken link.
+	// first broken link; given an exported head, it also checks that the
+	// trail still holds that event.
 	VerifyAuditLog(context.Context, *connect.Request[v1.VerifyAuditLogRequest]) (*connect.Response[v1.VerifyAuditLogResponse], error)
+	// GetAuditHead returns the last event of the audit trail, as seq and MAC,
+	// for an operator to keep outside the database.
+	GetAuditHead(context.Context, *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error)
 	// CreateApiKey stores a new API key record.
 	CreateApiKey(context.Context, *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error)
 	// CreateBootstrapApiKey stores the first admin key record, atomically
@@ -268,6 +276,13 @@ func NewDBServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getAuditHead: connect.NewClient[v1.GetAuditHeadRequest, v1.GetAuditHeadResponse](
+			httpClient,
+			baseURL+DBServiceGetAuditHeadProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("GetAuditHead")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		createApiKey: connect.NewClient[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse](
 			httpClient,
 			baseURL+DBServiceCreateApiKeyProcedure,
@@ -338,6 +353,7 @@ type dBServiceClient struct {
 	appendAuditEvent       *connect.Client[v1.AppendAuditEventRequest, v1.AppendAuditEventResponse]
 	listAuditEvents        *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
 	verifyAuditLog         *connect.Client[v1.VerifyAuditLogRequest, v1.VerifyAuditLogResponse]
+	getAuditHead           *connect.Client[v1.GetAuditHeadRequest, v1.GetAuditHeadResponse]
 	createApiKey           *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
 	createBootstrapApiKey  *connect.Client[v1.CreateBootstrapApiKeyRequest, v1.CreateBootstrapApiKeyResponse]
 	getApiKey              *connect.Client[v1.GetApiKeyRequest, v1.GetApiKeyResponse]
@@ -423,6 +439,11 @@ func (c *dBServiceClient) VerifyAuditLog(ctx context.Context, req *connect.Reque
 	return c.verifyAuditLog.CallUnary(ctx, req)
 }
 
+// GetAuditHead calls dotdo.db.v1.DBService.GetAuditHead.
+func (c *dBServiceClient) GetAuditHead(ctx context.Context, req *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error) {
+	return c.getAuditHead.CallUnary(ctx, req)
+}
+
 // CreateApiKey calls dotdo.db.v1.DBService.CreateApiKey.
 func (c *dBServiceClient) CreateApiKey(ctx context.Context, req *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error) {
 	return c.createApiKey.CallUnary(ctx, req)
@@ -471,7 +492,9 @@ type DBServiceHandler interface {
 	BeginDeployment(context.Context, *connect.Request[v1.BeginDeploymentRequest]) (*connect.Response[v1.BeginDeploymentResponse], error)
 	// CompleteDeployment moves a pending deployment to live (the previous live
 	// one becomes superseded) or to failed. Other transitions get
-	// FailedPrecondition.
+	// FailedPrecondition. With a lease fence, the caller must still hold the
+	// deploy lease of the deployment's service with that token, or it gets
+	// FailedPrecondition and nothing changes.
 	CompleteDeployment(context.Context, *connect.Request[v1.CompleteDeploymentRequest]) (*connect.Response[v1.CompleteDeploymentResponse], error)
 	// GetDeployment returns one deployment, by id or by version.
 	GetDeployment(context.Context, *connect.Request[v1.GetDeploymentRequest]) (*connect.Response[v1.GetDeploymentResponse], error)
@@ -481,8 +504,8 @@ type DBServiceHandler interface {
 	// ListDeployments lists deployments newest first, with filters and keyset
 	// pagination.
 	ListDeployments(context.Context, *connect.Request[v1.ListDeploymentsRequest]) (*connect.Response[v1.ListDeploymentsResponse], error)
-	// ListPendingDeployments lists every pending deployment, oldest first, for
-	// the reconciler that resolves them after a crash.
+	// ListPendingDeployments lists pending deployments, oldest first, one
+	// page at a time, for the reconciler that resolves them after a crash.
 	ListPendingDeployments(context.Context, *connect.Request[v1.ListPendingDeploymentsRequest]) (*connect.Response[v1.ListPendingDeploymentsResponse], error)
 	// AcquireLease takes or extends a named lease for a holder. Another
 	// holder's unexpired lease gets Aborted.
@@ -506,8 +529,12 @@ type DBServiceHandler interface {
 	// ListAuditEvents lists audit events, newest first, with filters.
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 	// VerifyAuditLog walks the hash chain of the audit trail and reports the
-	// first broken link.
+	// first broken link; given an exported head, it also checks that the
+	// trail still holds that event.
 	VerifyAuditLog(context.Context, *connect.Request[v1.VerifyAuditLogRequest]) (*connect.Response[v1.VerifyAuditLogResponse], error)
+	// GetAuditHead returns the last event of the audit trail, as seq and MAC,
+	// for an operator to keep outside the database.
+	GetAuditHead(context.Context, *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error)
 	// CreateApiKey stores a new API key record.
 	CreateApiKey(context.Context, *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error)
 	// CreateBootstrapApiKey stores the first admin key record, atomically
@@ -636,6 +663,13 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	dBServiceGetAuditHeadHandler := connect.NewUnaryHandler(
+		DBServiceGetAuditHeadProcedure,
+		svc.GetAuditHead,
+		connect.WithSchema(dBServiceMethods.ByName("GetAuditHead")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	dBServiceCreateApiKeyHandler := connect.NewUnaryHandler(
 		DBServiceCreateApiKeyProcedure,
 		svc.CreateApiKey,
@@ -718,6 +752,8 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 			dBServiceListAuditEventsHandler.ServeHTTP(w, r)
 		case DBServiceVerifyAuditLogProcedure:
 			dBServiceVerifyAuditLogHandler.ServeHTTP(w, r)
+		case DBServiceGetAuditHeadProcedure:
+			dBServiceGetAuditHeadHandler.ServeHTTP(w, r)
 		case DBServiceCreateApiKeyProcedure:
 			dBServiceCreateApiKeyHandler.ServeHTTP(w, r)
 		case DBServiceCreateBootstrapApiKeyProcedure:
@@ -801,6 +837,10 @@ func (UnimplementedDBServiceHandler) ListAuditEvents(context.Context, *connect.R
 
 func (UnimplementedDBServiceHandler) VerifyAuditLog(context.Context, *connect.Request[v1.VerifyAuditLogRequest]) (*connect.Response[v1.VerifyAuditLogResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.VerifyAuditLog is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) GetAuditHead(context.Context, *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.GetAuditHead is not implemented"))
 }
 
 func (UnimplementedDBServiceHandler) CreateApiKey(context.Context, *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error) {

@@ -51,6 +51,9 @@ const (
 	// AdminServiceVerifyAuditLogProcedure is the fully-qualified name of the AdminService's
 	// VerifyAuditLog RPC.
 	AdminServiceVerifyAuditLogProcedure = "/dotdo.deploy.v1.AdminService/VerifyAuditLog"
+	// AdminServiceGetAuditHeadProcedure is the fully-qualified name of the AdminService's GetAuditHead
+	// RPC.
+	AdminServiceGetAuditHeadProcedure = "/dotdo.deploy.v1.AdminService/GetAuditHead"
 )
 
 // AdminServiceClient is a client for the dotdo.deploy.v1.AdminService service.
@@ -67,8 +70,12 @@ type AdminServiceClient interface {
 	// ListAuditEvents lists audit events, newest first.
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 	// VerifyAuditLog walks the hash chain of the audit trail and reports the
-	// first broken link.
+	// first broken link; given a head exported earlier with GetAuditHead, it
+	// also fails when the trail no longer holds that event.
 	VerifyAuditLog(context.Context, *connect.Request[v1.VerifyAuditLogRequest]) (*connect.Response[v1.VerifyAuditLogResponse], error)
+	// GetAuditHead returns the last event of the audit trail as seq and MAC,
+	// to keep outside the database and check later with VerifyAuditLog.
+	GetAuditHead(context.Context, *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the dotdo.deploy.v1.AdminService service. By
@@ -122,6 +129,13 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getAuditHead: connect.NewClient[v1.GetAuditHeadRequest, v1.GetAuditHeadResponse](
+			httpClient,
+			baseURL+AdminServiceGetAuditHeadProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetAuditHead")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -133,6 +147,7 @@ type adminServiceClient struct {
 	rotateApiKey    *connect.Client[v1.RotateApiKeyRequest, v1.RotateApiKeyResponse]
 	listAuditEvents *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
 	verifyAuditLog  *connect.Client[v1.VerifyAuditLogRequest, v1.VerifyAuditLogResponse]
+	getAuditHead    *connect.Client[v1.GetAuditHeadRequest, v1.GetAuditHeadResponse]
 }
 
 // CreateApiKey calls dotdo.deploy.v1.AdminService.CreateApiKey.
@@ -165,6 +180,11 @@ func (c *adminServiceClient) VerifyAuditLog(ctx context.Context, req *connect.Re
 	return c.verifyAuditLog.CallUnary(ctx, req)
 }
 
+// GetAuditHead calls dotdo.deploy.v1.AdminService.GetAuditHead.
+func (c *adminServiceClient) GetAuditHead(ctx context.Context, req *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error) {
+	return c.getAuditHead.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the dotdo.deploy.v1.AdminService service.
 type AdminServiceHandler interface {
 	// CreateApiKey creates an API key. The response holds the secret once.
@@ -179,8 +199,12 @@ type AdminServiceHandler interface {
 	// ListAuditEvents lists audit events, newest first.
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 	// VerifyAuditLog walks the hash chain of the audit trail and reports the
-	// first broken link.
+	// first broken link; given a head exported earlier with GetAuditHead, it
+	// also fails when the trail no longer holds that event.
 	VerifyAuditLog(context.Context, *connect.Request[v1.VerifyAuditLogRequest]) (*connect.Response[v1.VerifyAuditLogResponse], error)
+	// GetAuditHead returns the last event of the audit trail as seq and MAC,
+	// to keep outside the database and check later with VerifyAuditLog.
+	GetAuditHead(context.Context, *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -230,6 +254,13 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceGetAuditHeadHandler := connect.NewUnaryHandler(
+		AdminServiceGetAuditHeadProcedure,
+		svc.GetAuditHead,
+		connect.WithSchema(adminServiceMethods.ByName("GetAuditHead")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/dotdo.deploy.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreateApiKeyProcedure:
@@ -244,6 +275,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListAuditEventsHandler.ServeHTTP(w, r)
 		case AdminServiceVerifyAuditLogProcedure:
 			adminServiceVerifyAuditLogHandler.ServeHTTP(w, r)
+		case AdminServiceGetAuditHeadProcedure:
+			adminServiceGetAuditHeadHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -275,4 +308,8 @@ func (UnimplementedAdminServiceHandler) ListAuditEvents(context.Context, *connec
 
 func (UnimplementedAdminServiceHandler) VerifyAuditLog(context.Context, *connect.Request[v1.VerifyAuditLogRequest]) (*connect.Response[v1.VerifyAuditLogResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.deploy.v1.AdminService.VerifyAuditLog is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetAuditHead(context.Context, *connect.Request[v1.GetAuditHeadRequest]) (*connect.Response[v1.GetAuditHeadResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.deploy.v1.AdminService.GetAuditHead is not implemented"))
 }

@@ -81,8 +81,10 @@ type DeployServiceClient interface {
 	// root path, so the server maps `GET /` to `GET /info`).
 	GetServiceInfo(context.Context, *connect.Request[v1.GetServiceInfoRequest]) (*connect.Response[v1.GetServiceInfoResponse], error)
 	// Health reports whether the Deploy API and the services it depends on are
-	// healthy. Like the original API it needs a valid API key; orchestrators
-	// use the unauthenticated `grpc.health.v1.Health` check instead.
+	// healthy. With a valid API key it details each dependency; without one
+	// (no Authorization header: a load balancer's probe) it answers the
+	// overall status only, from a check made at most every 5 s. The
+	// `grpc.health.v1.Health` check is open too.
 	Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error)
 	// ListNamespaces lists the dispatch namespace of each configured
 	// environment and whether it exists in the backend. It needs the
@@ -239,8 +241,10 @@ type DeployServiceHandler interface {
 	// root path, so the server maps `GET /` to `GET /info`).
 	GetServiceInfo(context.Context, *connect.Request[v1.GetServiceInfoRequest]) (*connect.Response[v1.GetServiceInfoResponse], error)
 	// Health reports whether the Deploy API and the services it depends on are
-	// healthy. Like the original API it needs a valid API key; orchestrators
-	// use the unauthenticated `grpc.health.v1.Health` check instead.
+	// healthy. With a valid API key it details each dependency; without one
+	// (no Authorization header: a load balancer's probe) it answers the
+	// overall status only, from a check made at most every 5 s. The
+	// `grpc.health.v1.Health` check is open too.
 	Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error)
 	// ListNamespaces lists the dispatch namespace of each configured
 	// environment and whether it exists in the backend. It needs the

@@ -1,0 +1,86 @@
+package credential
+
+import (
+	"fmt"
+
+	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
+	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
+)
+
+// DefaultPolicy is what each internal caller of the platform may call: a
+// table by procedure name. To let a caller call a new RPC, add a line to
+// its list (with Allow to constrain its requests).
+func DefaultPolicy() Policy {
+	return Policy{
+		Deploy: grants(
+			// db: deployments, script blobs, the audit trail, leases.
+			dbv1connect.DBServiceBeginDeploymentProcedure,
+			dbv1connect.DBServiceCompleteDeploymentProcedure,
+			dbv1connect.DBServiceGetDeploymentProcedure,
+			dbv1connect.DBServiceGetLiveDeploymentProcedure,
+			dbv1connect.DBServiceListDeploymentsProcedure,
+			dbv1connect.DBServiceListPendingDeploymentsProcedure,
+			dbv1connect.DBServicePutScriptBlobProcedure,
+			dbv1connect.DBServiceGetScriptBlobProcedure,
+			dbv1connect.DBServiceAppendAuditEventProcedure,
+			dbv1connect.DBServiceListAuditEventsProcedure,
+			dbv1connect.DBServiceVerifyAuditLogProcedure,
+			dbv1connect.DBServiceGetAuditHeadProcedure,
+			dbv1connect.DBServiceAcquireLeaseProcedure,
+			dbv1connect.DBServiceRenewLeaseProcedure,
+			dbv1connect.DBServiceReleaseLeaseProcedure,
+			dbv1connect.DBServiceGetLeaseProcedure,
+			// auth: every key operation on behalf of an operator's key;
+			// not BootstrapAdminKey.
+			authv1connect.AuthServiceAuthenticateProcedure,
+			authv1connect.AuthServiceAuthorizeProcedure,
+			authv1connect.AuthServiceCreateApiKeyProcedure,
+			authv1connect.AuthServiceListApiKeysProcedure,
+			authv1connect.AuthServiceRevokeApiKeyProcedure,
+			authv1connect.AuthServiceRotateApiKeyProcedure,
+		),
+		Auth: grants(
+			// db: API key records and audit appends.
+			dbv1connect.DBServiceCreateApiKeyProcedure,
+			dbv1connect.DBServiceCreateBootstrapApiKeyProcedure,
+			dbv1connect.DBServiceGetApiKeyProcedure,
+			dbv1connect.DBServiceListApiKeysProcedure,
+			dbv1connect.DBServiceRevokeApiKeyProcedure,
+			dbv1connect.DBServiceSetApiKeyExpiryProcedure,
+			dbv1connect.DBServiceTouchApiKeyProcedure,
+			dbv1connect.DBServiceRotateApiKeyProcedure,
+			dbv1connect.DBServiceAppendAuditEventProcedure,
+		),
+		Dispatcher: append(grants(
+			// db: live deployments, read only.
+			dbv1connect.DBServiceGetLiveDeploymentProcedure,
+		), Grant{Procedure: dbv1connect.DBServiceListDeploymentsProcedure, Allow: onlyLive}),
+		Bootstrap: grants(
+			// auth: the first admin key, nothing else.
+			authv1connect.AuthServiceBootstrapAdminKeyProcedure,
+		),
+	}
+}
+
+// Grants grants each procedure with any request.
+func Grants(procedures ...string) []Grant { return grants(procedures...) }
+
+// grants grants each procedure with any request.
+func grants(procedures ...string) []Grant {
+	out := make([]Grant, len(procedures))
+	for i, p := range procedures {
+		out[i] = Grant{Procedure: p}
+	}
+	return out
+}
+
+// onlyLive accepts a ListDeployments request that asks for live
+// deployments only.
+func onlyLive(req any) error {
+	r, ok := req.(*dbv1.ListDeploymentsRequest)
+	if !ok || r.GetStatus() != dbv1.DeploymentStatus_DEPLOYMENT_STATUS_LIVE {
+		return fmt.Errorf("only live deployments may be listed, not status %v", r.GetStatus())
+	}
+	return nil
+}
