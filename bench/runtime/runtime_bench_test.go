@@ -67,12 +67,10 @@ func newBench(b *testing.B) *bench {
 		b.Skipf("skipping: no workerd binary: %v", err)
 	}
 	rt, err := runtime.New(context.Background(), runtime.Config{
-		DataDir:           b.TempDir(),
-		APIToken:          apiToken,
-		InvokeToken:       invokeToken,
-		MaxLoadedVersions: 10000,
-		MaxRSSBytes:       8 << 30,
-		Logger:            slog.New(slog.DiscardHandler),
+		DataDir:     b.TempDir(),
+		APIToken:    apiToken,
+		InvokeToken: invokeToken,
+		Logger:      slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,21 +59,22 @@ type Config struct {
 	// MaxScriptBytes bounds the total size of an upload's modules
 	// (DefaultMaxScriptBytes if zero).
 	MaxScriptBytes int64
-	// MaxLoadedVersions is how many worker versions one workerd process
-	// may load before it is replaced (workerd never unloads them).
-	MaxLoadedVersions int
-	// MaxRSSBytes is the resident memory above which a workerd process is
-	// replaced.
-	MaxRSSBytes int64
-	// HealthInterval is the time between health checks of each process.
-	HealthInterval time.Duration
-	// HealthTimeout is how long a process may take to answer a health
-	// check before it is killed as hung.
-	HealthTimeout time.Duration
+	// IdleTimeout is how long a worker's process may serve nothing before
+	// it stops (scale to zero; workerd.DefaultIdleTimeout if zero).
+	IdleTimeout time.Duration
+	// CPULimit is the CPU time one invocation may use unless the worker's
+	// own limits say otherwise (workerd.DefaultCPULimit if zero).
+	CPULimit time.Duration
+	// MemoryMB is a worker's isolate memory (workerd.DefaultMemoryMB if
+	// zero).
+	MemoryMB int
+	// MaxProcesses bounds the workerd processes running at once
+	// (workerd.DefaultMaxProcesses if zero).
+	MaxProcesses int
 	// StartupCheckTimeout bounds the start-up check of an upload.
 	StartupCheckTimeout time.Duration
-	// DrainTimeout bounds how long a replaced process may finish its
-	// in-flight requests.
+	// DrainTimeout bounds how long a replaced or idle process may finish
+	// its in-flight requests.
 	DrainTimeout time.Duration
 	// DefaultCompatibilityDate applies to uploads without one.
 	DefaultCompatibilityDate string
@@ -133,14 +134,14 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt.sup, err = workerd.New(workerd.Options{
 		Binary:              bin,
 		Source:              workerd.SourceFunc(rt.bundle),
-		PoolAllowed:         rt.namespaceExists,
+		Live:                rt.live,
 		Logger:              cfg.Logger,
-		HealthInterval:      cfg.HealthInterval,
-		HealthTimeout:       cfg.HealthTimeout,
+		IdleTimeout:         cfg.IdleTimeout,
+		CPULimit:            cfg.CPULimit,
+		MemoryMB:            cfg.MemoryMB,
+		MaxProcesses:        cfg.MaxProcesses,
 		StartupCheckTimeout: cfg.StartupCheckTimeout,
 		DrainTimeout:        cfg.DrainTimeout,
-		MaxLoadedVersions:   cfg.MaxLoadedVersions,
-		MaxRSSBytes:         cfg.MaxRSSBytes,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -153,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		DefaultCompatibilityDate: cfg.DefaultCompatibilityDate,
 		Store:                    st,
 		Checker:                  checker{rt},
-		OnNamespaceDeleted:       rt.sup.StopPool,
+		OnNamespaceDeleted:       rt.sup.StopNamespace,
 		Logger:                   cfg.Logger,
 	})
 	if err != nil {
@@ -178,13 +179,9 @@ func (rt *Runtime) Close() error {
 	return rt.closeErr
 }
 
-// Processes lists the running workerd processes.
+// Processes lists the running workerd processes: one per worker version
+// with traffic.
 func (rt *Runtime) Processes() []ProcessInfo { return rt.sup.Processes() }
-
-// Recycle replaces a namespace's workerd process blue/green (a new process
-// takes new requests, the old one finishes its in-flight requests). It
-// returns once the new process serves.
-func (rt *Runtime) Recycle(namespace string) { rt.sup.Recycle(namespace) }
 
 func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
@@ -214,8 +211,10 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Header.Del(InvokeTokenHeader)
-	for _, h := range workerd.ControlHeaders {
-		r.Header.Del(h)
+	for k := range r.Header {
+		if strings.HasPrefix(k, "X-Dotdo-") {
+			delete(r.Header, k) // the platform's own headers never reach a worker
+		}
 	}
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), InvokePrefix)
 	parts := strings.SplitN(rest, "/", 4)
@@ -251,13 +250,22 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 		workerd.WriteError(w, http.StatusBadRequest, "bad host")
 		return
 	}
-	u := scheme + "://" + host + path
-	if r.URL.RawQuery != "" {
-		u += "?" + r.URL.RawQuery
-	}
 	rt.sup.Invoke(w, r, workerd.Target{
-		Namespace: ns, Script: script, Version: version, SecretsGeneration: gen, URL: u, Host: host,
+		Key:  workerd.Key{Namespace: ns, Script: script, Version: version, SecretsGeneration: gen},
+		Host: host, Proto: scheme, Path: path, RawQuery: r.URL.RawQuery,
 	})
+}
+
+// live is what a service binding to script in namespace reaches: the
+// script's current version, the one its namespace serves (a failed deploy
+// never becomes current, and a pending one is settled by the deploy
+// service's reconciler against exactly this).
+func (rt *Runtime) live(namespace, script string) (int64, uint64, error) {
+	sc, err := rt.store.Script(namespace, script)
+	if err != nil {
+		return 0, 0, workerd.ErrNotFound
+	}
+	return sc.Current.Number, sc.SecretsGeneration, nil
 }
 
 func (rt *Runtime) namespaceExists(ns string) bool {
@@ -283,7 +291,9 @@ func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, er
 	for i, m := range v.Modules {
 		mods[i] = scripts.Module{ModuleInfo: m, Content: v.Contents[i]}
 	}
-	return newBundle(v.MainModule, v.CompatibilityDate, v.CompatibilityFlags, v.Bindings, mods, secrets), nil
+	b := newBundle(v.MainModule, v.CompatibilityDate, v.CompatibilityFlags, v.Bindings, mods, secrets)
+	b.Limits.CPU = time.Duration(v.Limits.CPUMs) * time.Millisecond
+	return b, nil
 }
 
 func newBundle(main, date string, flags []string, bindings []scripts.Binding, mods []scripts.Module, secrets map[string]string) *workerd.Bundle {
@@ -291,23 +301,30 @@ func newBundle(main, date string, flags []string, bindings []scripts.Binding, mo
 		CompatibilityDate:  date,
 		CompatibilityFlags: flags,
 		MainModule:         main,
-		Env:                make(map[string]json.RawMessage, len(bindings)+len(secrets)),
 	}
 	for _, m := range mods {
 		b.Modules = append(b.Modules, workerd.Module{Name: m.Name, Type: string(m.Type), Content: m.Content})
 	}
 	for _, bd := range bindings {
+		if _, secret := secrets[bd.Name]; secret {
+			continue // a secret of the same name wins
+		}
 		switch bd.Type {
 		case scripts.BindingJSON:
-			b.Env[bd.Name] = bd.JSON
+			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingJSON, Value: string(bd.JSON)})
+		case scripts.BindingSecretText:
+			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingSecret, Value: bd.Text})
 		default:
-			s, _ := json.Marshal(bd.Text)
-			b.Env[bd.Name] = s
+			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingText, Value: bd.Text})
 		}
 	}
-	for k, v := range secrets {
-		s, _ := json.Marshal(v)
-		b.Env[k] = s
+	keys := make([]string, 0, len(secrets))
+	for k := range secrets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.Bindings = append(b.Bindings, workerd.Binding{Name: k, Kind: workerd.BindingSecret, Value: secrets[k]})
 	}
 	return b
 }

@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/authz"
@@ -114,11 +113,10 @@ func StartRuntime(tb testing.TB) *Runtime {
 		tb.Skipf("skipping: the local runtime needs workerd: %v", err)
 	}
 	rt, err := runtime.New(context.Background(), runtime.Config{
-		DataDir:        tb.TempDir(),
-		APIToken:       RuntimeToken,
-		InvokeToken:    invokeToken,
-		HealthInterval: time.Second,
-		Logger:         QuietLogger(),
+		DataDir:     tb.TempDir(),
+		APIToken:    RuntimeToken,
+		InvokeToken: invokeToken,
+		Logger:      QuietLogger(),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	cloudflare "github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/option"
@@ -52,12 +51,10 @@ func StartRuntime(tb testing.TB) *Runtime {
 		tb.Skipf("skipping: this test runs workerd, and none was found: %v", err)
 	}
 	rt, err := runtime.New(context.Background(), runtime.Config{
-		DataDir:        tb.TempDir(),
-		APIToken:       APIToken,
-		InvokeToken:    InvokeToken,
-		HealthInterval: 500 * time.Millisecond,
-		HealthTimeout:  5 * time.Second,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DataDir:     tb.TempDir(),
+		APIToken:    APIToken,
+		InvokeToken: InvokeToken,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		tb.Fatalf("runtime.New: %v", err)

@@ -2,13 +2,13 @@ package workerd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,25 +64,92 @@ func TestFindBinary(t *testing.T) {
 	}
 }
 
-func TestBundleEncode(t *testing.T) {
-	b := &Bundle{
-		CompatibilityDate: "2025-01-01",
-		MainModule:        "w.js",
-		Modules: []Module{
-			{Name: "w.js", Type: "js", Content: []byte("export default {}")},
-			{Name: "m.wasm", Type: "wasm", Content: []byte{0, 1, 2}},
-			{Name: "d.json", Type: "json", Content: []byte(`{"a":[1]}`)},
-			{Name: "w.js.map", Type: "sourcemap", Content: []byte("{}")},
-		},
-		Env: map[string]json.RawMessage{"K": json.RawMessage(`"v"`)},
+func TestCapnpString(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain`:           `"plain"`,
+		`say "hi"`:        `"say \"hi\""`,
+		`back\slash`:      `"back\\slash"`,
+		"line\nbreak\tx":  `"line\nbreak\tx"`,
+		"bell\x07del\x7f": `"bell\x07del\x7f"`,
+		"ünïcødé ✓":       `"ünïcødé ✓"`,
+	} {
+		if got := capnpString(in); got != want {
+			t.Errorf("capnpString(%q) = %s, want %s", in, got, want)
+		}
 	}
-	out, err := b.encode()
+}
+
+// TestWriteConfig: modules are files named by index, secrets stay out of
+// every file, and the configuration names the socket, the heap limit and
+// the bindings.
+func TestWriteConfig(t *testing.T) {
+	dir := t.TempDir()
+	b := &Bundle{
+		CompatibilityDate:  "2025-01-01",
+		CompatibilityFlags: []string{"nodejs_compat"},
+		MainModule:         "w.js",
+		Modules: []Module{
+			{Name: "w.js", Type: ModuleESM, Content: []byte("export default {}")},
+			{Name: "../evil \"name\".js", Type: ModuleESM, Content: []byte("export const x = 1")},
+			{Name: "w.js.map", Type: ModuleSourceMap, Content: []byte("{}")},
+		},
+		Bindings: []Binding{
+			{Name: "GREETING", Kind: BindingText, Value: "hello \"world\""},
+			{Name: "CONF", Kind: BindingJSON, Value: `{"a":1}`},
+			{Name: "API_KEY", Kind: BindingSecret, Value: "sk-very-secret"},
+			{Name: "DB", Kind: BindingService, Value: "db"},
+		},
+	}
+	path, env, err := writeConfig(b, processConfig{dir: dir, sock: dir + "/http.sock", memoryMB: 96,
+		bindingSocket: func(script string) string { return "/run/b-" + script + ".sock" }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"compatibilityDate":"2025-01-01","compatibilityFlags":[],"mainModule":"w.js","modules":{"d.json":{"json":{"a":[1]}},"m.wasm":{"wasm":"AAEC"},"w.js":{"js":"export default {}"}},"env":{"K":"v"}}`
-	if string(out) != want {
-		t.Fatalf("encode:\n%s\nwant\n%s", out, want)
+	if len(env) != 1 || env[0] != "DOTDO_SECRET_2=sk-very-secret" {
+		t.Fatalf("env = %q", env)
+	}
+	cfg, _ := os.ReadFile(path)
+	for _, want := range []string{
+		`(name = "w.js", esModule = embed "m0")`,
+		`(name = "../evil \"name\".js", esModule = embed "m1")`,
+		`(name = "GREETING", text = "hello \"world\"")`,
+		`(name = "CONF", json = "{\"a\":1}")`,
+		`(name = "API_KEY", fromEnvironment = "DOTDO_SECRET_2")`,
+		`(name = "DB", service = "binding3")`,
+		`external = (address = "unix:/run/b-db.sock"`,
+		`"--max-heap-size=96"`,
+		`compatibilityFlags = ["nodejs_compat"]`,
+		`forwardedProtoHeader = "x-dotdo-proto"`,
+	} {
+		if !strings.Contains(string(cfg), want) {
+			t.Errorf("config lacks %s:\n%s", want, cfg)
+		}
+	}
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		b, _ := os.ReadFile(filepath.Join(dir, f.Name()))
+		if strings.Contains(string(b), "sk-very-secret") {
+			t.Errorf("%s holds the secret", f.Name())
+		}
+		if strings.Contains(f.Name(), "evil") || f.Name() == "m2" {
+			t.Errorf("unexpected file %s", f.Name())
+		}
+	}
+}
+
+func TestStartupMessage(t *testing.T) {
+	for _, c := range []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"service main: Uncaught Error: boom", "  at w.js:1:7"}, "Uncaught Error: boom\n  at w.js:1:7"},
+		{[]string{"noise", "service main: Uncaught SyntaxError: x", "  at w.js:2"}, "Uncaught SyntaxError: x\n  at w.js:2"},
+		{nil, "The Worker could not be started."},
+		{[]string{"something odd"}, "The Worker could not be started: something odd"},
+	} {
+		if got := startupMessage(c.lines); got != c.want {
+			t.Errorf("startupMessage(%q) = %q, want %q", c.lines, got, c.want)
+		}
 	}
 }
 
@@ -96,7 +163,7 @@ func findBinary(t *testing.T) string {
 }
 
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}
@@ -104,14 +171,11 @@ func alive(pid int) bool {
 	return len(f) > 2 && f[2] != "Z"
 }
 
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
-}
-
-// TestSupervisor covers lazy start (one process for concurrent first
-// requests), the loader id, Close killing every process group and removing
-// its directory, and StopPool.
+// TestSupervisor covers the start on demand (one process for concurrent
+// first requests, the URL and env the worker sees), a service binding
+// between two workers' processes, a failing source, the startup check,
+// StopNamespace, and Close killing every process group and removing its
+// directory.
 func TestSupervisor(t *testing.T) {
 	bin := findBinary(t)
 	var mu sync.Mutex
@@ -120,17 +184,24 @@ func TestSupervisor(t *testing.T) {
 		mu.Lock()
 		loads[ns+"/"+script]++
 		mu.Unlock()
-		if script == "missing" {
+		code := `export default { fetch(req, env) { return new Response(env.NAME + " " + req.url) } }`
+		var binds []Binding
+		switch script {
+		case "missing":
 			return nil, ErrNotFound
+		case "gateway":
+			code = `export default { async fetch(req, env) { const r = await env.DB.fetch(req); return new Response("via gateway: " + await r.text()) } }`
+			binds = append(binds, Binding{Name: "DB", Kind: BindingService, Value: "db"})
 		}
 		return &Bundle{
 			CompatibilityDate: "2025-01-01",
 			MainModule:        "w.js",
-			Modules:           []Module{{Name: "w.js", Type: "js", Content: []byte(`export default { fetch(req, env) { return new Response(env.NAME + " " + req.url) } }`)}},
-			Env:               map[string]json.RawMessage{"NAME": json.RawMessage(`"` + script + `"`)},
+			Modules:           []Module{{Name: "w.js", Type: ModuleESM, Content: []byte(code)}},
+			Bindings:          append(binds, Binding{Name: "NAME", Kind: BindingText, Value: script}),
 		}, nil
 	})
-	s, err := New(Options{Binary: bin, Source: src})
+	live := func(ns, script string) (int64, uint64, error) { return 7, 0, nil }
+	s, err := New(Options{Binary: bin, Source: src, Live: live})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,74 +214,74 @@ func TestSupervisor(t *testing.T) {
 	invoke := func(ns, script string) (int, string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/x", nil)
-		s.Invoke(rec, req, Target{Namespace: ns, Script: script, Version: 1, URL: "https://example.com/p?q=1", Host: "example.com"})
+		s.Invoke(rec, req, Target{Key: Key{Namespace: ns, Script: script, Version: 1}, Host: "example.com", Proto: "https", Path: "/p%2Fq", RawQuery: "q=1"})
 		b, _ := io.ReadAll(rec.Result().Body)
 		return rec.Code, string(b)
 	}
 	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if code, body := invoke("ns1", "app"); code != 200 || body != "app https://example.com/p?q=1" {
+	for range 8 {
+		wg.Go(func() {
+			if code, body := invoke("ns1", "app"); code != 200 || body != "app https://example.com/p%2Fq?q=1" {
 				t.Errorf("invoke: %d %q", code, body)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	procs := s.Processes()
-	if len(procs) != 1 || procs[0].Pool != "ns1" || procs[0].LoadedVersions != 1 {
-		t.Fatalf("processes after concurrent first requests: %+v", procs)
+	if len(procs) != 1 || procs[0].Key.Namespace != "ns1" || loads["ns1/app"] != 1 {
+		t.Fatalf("after concurrent first requests: processes %+v, loads %v", procs, loads)
 	}
-	if loads["ns1/app"] != 1 {
-		t.Fatalf("code loaded %d times, want once", loads["ns1/app"])
+	// A service binding reaches the live version (7) of the target in a
+	// process of its own.
+	if code, body := invoke("ns1", "gateway"); code != 200 || body != "via gateway: db https://example.com/p%2Fq?q=1" {
+		t.Fatalf("binding: %d %q", code, body)
 	}
-	// A code source failure is a 503 from the router and replaces the
-	// process (the failed load would stay cached).
-	if code, _ := invoke("ns1", "missing"); code != http.StatusServiceUnavailable {
-		t.Fatalf("missing code: %d", code)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.Processes()) != 1 || s.Processes()[0].PID == procs[0].PID {
-		if time.Now().After(deadline) {
-			t.Fatalf("process not replaced after a code failure: %+v", s.Processes())
+	var dbVersion int64
+	for _, p := range s.Processes() {
+		if p.Key.Script == "db" {
+			dbVersion = p.Key.Version
 		}
-		time.Sleep(20 * time.Millisecond)
+	}
+	if dbVersion != 7 {
+		t.Fatalf("the binding ran db version %d, want the live 7: %+v", dbVersion, s.Processes())
+	}
+	if code, _ := invoke("ns1", "missing"); code != http.StatusNotFound {
+		t.Fatalf("missing code: %d", code)
 	}
 	if code, _ := invoke("ns2", "app"); code != 200 {
 		t.Fatal("ns2")
 	}
-	if _, err := s.CheckStartup(context.Background(), &Bundle{CompatibilityDate: "2025-01-01", MainModule: "w.js", Modules: []Module{{Name: "w.js", Type: "js", Content: []byte(`export default {}`)}}}); err != nil {
+	if _, err := s.CheckStartup(context.Background(), &Bundle{CompatibilityDate: "2025-01-01", MainModule: "w.js", Modules: []Module{{Name: "w.js", Type: ModuleESM, Content: []byte(`export default { fetch() {} }`)}}}); err != nil {
 		t.Fatalf("check: %v", err)
 	}
 	var se *StartupError
-	if _, err := s.CheckStartup(context.Background(), &Bundle{CompatibilityDate: "2025-01-01", MainModule: "w.js", Modules: []Module{{Name: "w.js", Type: "js", Content: []byte(`throw new Error("nope")`)}}}); !errors.As(err, &se) || !strings.Contains(se.Message, "Uncaught Error: nope") {
+	if _, err := s.CheckStartup(context.Background(), &Bundle{CompatibilityDate: "2025-01-01", MainModule: "w.js", Modules: []Module{{Name: "w.js", Type: ModuleESM, Content: []byte(`throw new Error("nope")`)}}}); !errors.As(err, &se) || !strings.Contains(se.Message, "Uncaught Error: nope") {
 		t.Fatalf("check of a throwing script: %v", err)
 	}
 	all := s.Processes()
-	if len(all) != 3 {
-		t.Fatalf("want 3 processes (ns1, ns2, check): %+v", all)
+	if len(all) != 4 {
+		t.Fatalf("want 4 processes (ns1 app, gateway, db; ns2 app): %+v", all)
 	}
-	s.StopPool("ns2")
+	s.StopNamespace("ns2")
 	for _, p := range all {
-		if p.Pool == "ns2" {
+		if p.Key.Namespace == "ns2" {
 			deadline := time.Now().Add(5 * time.Second)
 			for alive(p.PID) && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			if alive(p.PID) {
-				t.Errorf("StopPool left pid %d", p.PID)
+				t.Errorf("StopNamespace left pid %d", p.PID)
 			}
 		}
 	}
-	dir := s.stateDir
+	dir := s.dir
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	closed = true
 	for _, p := range all {
 		if alive(p.PID) {
-			t.Errorf("pid %d (%s) outlived Close", p.PID, p.Pool)
+			t.Errorf("pid %d (%s) outlived Close", p.PID, p.Key)
 		}
 		if err := syscall.Kill(-p.PID, 0); !errors.Is(err, syscall.ESRCH) {
 			t.Errorf("process group %d outlived Close: %v", p.PID, err)

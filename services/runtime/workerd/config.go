@@ -1,0 +1,141 @@
+package workerd
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// protoHeader is the request header with which the supervisor tells
+// workerd the scheme of the request URL the worker sees; workerd consumes
+// it (the worker never sees it).
+const protoHeader = "x-dotdo-proto"
+
+// processConfig is what a process's configuration needs beyond its bundle.
+type processConfig struct {
+	// dir is the process's private directory (0700): the configuration,
+	// the module files and the socket live there.
+	dir string
+	// sock is the Unix socket the process serves on.
+	sock string
+	// memoryMB is the V8 heap limit.
+	memoryMB int
+	// bindingSocket returns the socket of the service binding to script.
+	bindingSocket func(script string) string
+}
+
+// secretEnvVar names the environment variable that carries the secret of
+// binding i to the process.
+func secretEnvVar(i int) string { return "DOTDO_SECRET_" + strconv.Itoa(i) }
+
+// writeConfig writes b's modules and a workerd configuration serving b
+// statically into pc.dir, and returns the configuration's path and the
+// environment (the secrets) the process needs. Module files are named by
+// index, so no module name becomes a path; secrets reach the process in its
+// environment only, never on disk.
+func writeConfig(b *Bundle, pc processConfig) (string, []string, error) {
+	var mods strings.Builder
+	for i, m := range b.Modules {
+		kind := ""
+		switch m.Type {
+		case ModuleESM:
+			kind = "esModule"
+		case ModuleCommonJS:
+			kind = "commonJsModule"
+		case ModuleText:
+			kind = "text"
+		case ModuleData:
+			kind = "data"
+		case ModuleJSON:
+			kind = "json"
+		case ModuleWasm:
+			kind = "wasm"
+		default:
+			continue // source maps and unknown types are not loaded
+		}
+		file := "m" + strconv.Itoa(i)
+		if err := os.WriteFile(filepath.Join(pc.dir, file), m.Content, 0o600); err != nil {
+			return "", nil, err
+		}
+		fmt.Fprintf(&mods, "      (name = %s, %s = embed %s),\n", capnpString(m.Name), kind, capnpString(file))
+	}
+	var binds, services strings.Builder
+	var env []string
+	for i, bd := range b.Bindings {
+		switch bd.Kind {
+		case BindingText:
+			fmt.Fprintf(&binds, "      (name = %s, text = %s),\n", capnpString(bd.Name), capnpString(bd.Value))
+		case BindingJSON:
+			fmt.Fprintf(&binds, "      (name = %s, json = %s),\n", capnpString(bd.Name), capnpString(bd.Value))
+		case BindingSecret:
+			v := secretEnvVar(i)
+			env = append(env, v+"="+bd.Value)
+			fmt.Fprintf(&binds, "      (name = %s, fromEnvironment = %s),\n", capnpString(bd.Name), capnpString(v))
+		case BindingService:
+			if pc.bindingSocket == nil {
+				return "", nil, fmt.Errorf("service binding %q: this supervisor serves no bindings", bd.Name)
+			}
+			svc := "binding" + strconv.Itoa(i)
+			fmt.Fprintf(&binds, "      (name = %s, service = %s),\n", capnpString(bd.Name), capnpString(svc))
+			fmt.Fprintf(&services, "    (name = %s, external = (address = %s, http = (forwardedProtoHeader = %s))),\n",
+				capnpString(svc), capnpString("unix:"+pc.bindingSocket(bd.Value)), capnpString(protoHeader))
+		}
+	}
+	var flags strings.Builder
+	for _, f := range b.CompatibilityFlags {
+		flags.WriteString(capnpString(f))
+		flags.WriteString(", ")
+	}
+	cfg := `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+` + services.String() + `  ],
+  sockets = [(name = "http", address = ` + capnpString("unix:"+pc.sock) + `,
+    http = (forwardedProtoHeader = ` + capnpString(protoHeader) + `), service = "main")],
+  v8Flags = [` + capnpString("--max-heap-size="+strconv.Itoa(pc.memoryMB)) + `],
+);
+const worker :Workerd.Worker = (
+  modules = [
+` + mods.String() + `  ],
+  compatibilityDate = ` + capnpString(b.CompatibilityDate) + `,
+  compatibilityFlags = [` + strings.TrimSuffix(flags.String(), ", ") + `],
+  bindings = [
+` + binds.String() + `  ],
+);
+`
+	path := filepath.Join(pc.dir, "config.capnp")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return "", nil, err
+	}
+	return path, env, nil
+}
+
+// capnpString quotes s as a Cap'n Proto text string: UTF-8 as it is, with
+// quotes, backslashes and control characters escaped (the text format has
+// no \u escape).
+func capnpString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
