@@ -14,6 +14,8 @@ import (
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
@@ -37,45 +39,58 @@ type RuntimeConfig struct {
 	local *localRuntime
 }
 
-// localRuntime hands the runtime's handler, once the runtime is open, to a
-// dispatcher in the same process, which then calls it directly instead of
-// over HTTP (dispatcher.Config.Runtime). It counts the requests in flight
-// through it, so that the runtime, when it stops, can let them finish
-// before it stops workerd, as its own server's graceful shutdown does for
-// requests over HTTP.
+// localRuntime hands the runtime, once it is open, to a dispatcher in the
+// same process, which then calls its Invoke directly instead of its
+// invocation endpoint over HTTP (dispatcher.Config.Runtime). It traces each
+// call as the runtime's HTTP server would, and counts the calls in flight,
+// so that the runtime, when it stops, can let them finish before it stops
+// workerd, as its own server's graceful shutdown does for requests over
+// HTTP.
 type localRuntime struct {
-	ready   chan struct{}
-	handler http.Handler
+	ready chan struct{}
+	rt    dispatcher.LocalRuntime
+	tel   *telemetry.Telemetry
 
 	mu       sync.Mutex
 	closed   bool
 	inflight sync.WaitGroup
 }
 
+var _ dispatcher.LocalRuntime = (*localRuntime)(nil)
+
 func newLocalRuntime() *localRuntime { return &localRuntime{ready: make(chan struct{})} }
 
-// set publishes h; call it once.
-func (l *localRuntime) set(h http.Handler) {
-	l.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l.mu.Lock()
-		if l.closed {
-			l.mu.Unlock()
-			workerd.WriteError(w, http.StatusServiceUnavailable, "Worker runtime is shutting down")
-			return
-		}
-		l.inflight.Add(1)
-		l.mu.Unlock()
-		defer l.inflight.Done()
-		h.ServeHTTP(w, r)
-	})
+// set publishes rt (traced on tel, when set); call it once.
+func (l *localRuntime) set(rt dispatcher.LocalRuntime, tel *telemetry.Telemetry) {
+	l.rt, l.tel = rt, tel
 	close(l.ready)
 }
 
-// wait returns the runtime's handler once it is published, or ctx's error.
-func (l *localRuntime) wait(ctx context.Context) (http.Handler, error) {
+// Invoke implements dispatcher.LocalRuntime.
+func (l *localRuntime) Invoke(w http.ResponseWriter, r *http.Request, namespace, worker string, version int64, host, proto string) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		workerd.WriteError(w, http.StatusServiceUnavailable, "Worker runtime is shutting down")
+		return
+	}
+	l.inflight.Add(1)
+	l.mu.Unlock()
+	defer l.inflight.Done()
+	if l.tel == nil {
+		l.rt.Invoke(w, r, namespace, worker, version, host, proto)
+		return
+	}
+	l.tel.InProcess(w, r, "runtime", func(w http.ResponseWriter, r *http.Request) {
+		l.rt.Invoke(w, r, namespace, worker, version, host, proto)
+	})
+}
+
+// wait returns the runtime once it is published, or ctx's error.
+func (l *localRuntime) wait(ctx context.Context) (dispatcher.LocalRuntime, error) {
 	select {
 	case <-l.ready:
-		return l.handler, nil
+		return l, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the runtime: %w", context.Cause(ctx))
 	}
@@ -173,17 +188,12 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 
-// shareLocal hands rt's handler, traced, to the dispatcher in this process,
-// if there is one.
+// shareLocal hands rt, traced, to the dispatcher in this process, if there
+// is one.
 func (c *RuntimeConfig) shareLocal(rt *runtime.Runtime) {
-	if c.local == nil {
-		return
+	if c.local != nil {
+		c.local.set(rt, c.Telemetry)
 	}
-	h := rt.Handler()
-	if c.Telemetry != nil {
-		h = c.Telemetry.InProcessHTTPHandler(h, "runtime")
-	}
-	c.local.set(h)
 }
 
 // Server serves rt's API and invocation endpoint, traced, with the
@@ -191,21 +201,22 @@ func (c *RuntimeConfig) shareLocal(rt *runtime.Runtime) {
 // which would clean (and redirect) the worker's path: /api//db must reach
 // the worker as it was sent.
 func (c *RuntimeConfig) Server(logger *slog.Logger, rt *runtime.Runtime) *server.Server {
-	var h http.Handler = rt.Handler()
+	api, inv := rt.Handler(), rt.Handler()
 	if c.Telemetry != nil {
-		h = c.Telemetry.HTTPHandler(h, "runtime")
+		api = c.Telemetry.HTTPHandler(api, "runtime")
+		inv = c.Telemetry.DataPlaneHandler(inv, "runtime")
 	}
 	invoke := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.URL.Path, runtime.InvokePrefix) {
-				h.ServeHTTP(w, r)
+				inv.ServeHTTP(w, r)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
 	srv := server.New("runtime", server.WithLogger(logger), server.WithMiddleware(invoke))
-	srv.Handle("/", h)
+	srv.Handle("/", api)
 	c.mountMetrics(srv, false)
 	return srv
 }

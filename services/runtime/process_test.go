@@ -2,7 +2,11 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -232,5 +236,47 @@ func TestInFlightSurvivesNewVersion(t *testing.T) {
 	}
 	if got := <-slow; got != "OK v1" {
 		t.Fatalf("the request in flight on v1 ended %q", got)
+	}
+}
+
+// TestInvokeStreamsPastServerTimeouts: the invocation endpoint over HTTP
+// trades the server's whole-request timeouts for progress-based ones, so a
+// stream that keeps making progress outlives the server's WriteTimeout and
+// ReadTimeout (in the split layout, the runtime's server cut event streams
+// at its 120 s write timeout).
+func TestInvokeStreamsPastServerTimeouts(t *testing.T) {
+	e := start(t, t.TempDir(), func(c *runtime.Config) { c.StreamTimeout = time.Second })
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "ticks", `export default { fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter();
+  (async () => {
+    for (let i = 0; i < 8; i++) {
+      await w.write(new TextEncoder().encode("data: tick " + i + "\n\n"));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await w.close();
+  })();
+  return new Response(readable, { headers: { "content-type": "text/event-stream" } });
+} }`, nil)
+	srv := httptest.NewUnstartedServer(e.rt.Handler())
+	srv.Config.WriteTimeout = 400 * time.Millisecond
+	srv.Config.ReadTimeout = 400 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/invoke/ns/ticks/"+strconv.FormatInt(v, 10)+"/", nil)
+	req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
+	begin := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if n := strings.Count(string(body), "data: tick"); err != nil || n != 8 {
+		t.Fatalf("after %v: %d of 8 ticks (err %v): %q", time.Since(begin), n, err, body)
+	}
+	if took := time.Since(begin); took < time.Second {
+		t.Fatalf("the stream took %v; the test needs it to outlast the server's timeouts", took)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/internal/names"
+	"github.com/dot-do/platform/internal/progress"
 	"github.com/dot-do/platform/services/runtime/cfapi"
 	"github.com/dot-do/platform/services/runtime/scripts"
 	"github.com/dot-do/platform/services/runtime/workerd"
@@ -27,6 +28,9 @@ const (
 	DefaultAccountID = "local"
 	// DefaultMaxScriptBytes bounds the total size of a version's modules.
 	DefaultMaxScriptBytes = cfapi.DefaultMaxScriptBytes
+	// DefaultStreamTimeout is the default Config.StreamTimeout, the
+	// dispatcher's own.
+	DefaultStreamTimeout = time.Minute
 )
 
 // InvokePrefix is the path prefix of the invocation endpoint.
@@ -76,6 +80,12 @@ type Config struct {
 	// DrainTimeout bounds how long a replaced or idle process may finish
 	// its in-flight requests.
 	DrainTimeout time.Duration
+	// StreamTimeout bounds each read of a request body and each write of a
+	// response on the invocation endpoint over HTTP, in place of the
+	// server's whole-request timeouts, so that a long download or event
+	// stream lasts as long as it makes progress (DefaultStreamTimeout if
+	// zero).
+	StreamTimeout time.Duration
 	// DefaultCompatibilityDate applies to uploads without one.
 	DefaultCompatibilityDate string
 	// Logger receives the runtime's logs (slog.Default() if nil). Tokens
@@ -118,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.MaxScriptBytes <= 0 {
 		cfg.MaxScriptBytes = DefaultMaxScriptBytes
+	}
+	if cfg.StreamTimeout <= 0 {
+		cfg.StreamTimeout = DefaultStreamTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -188,6 +201,13 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, cfapi.Prefix):
 		rt.api.ServeHTTP(w, r)
 	case strings.HasPrefix(p, InvokePrefix):
+		// Stream both ways at once (on HTTP/1.1 net/http would otherwise
+		// stop reading the body once the answer starts), bounded by
+		// progress, not by the server's whole-request timeouts.
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		w, r, _, release := progress.Deadlines(w, r, rc, rt.cfg.StreamTimeout)
+		defer release()
 		rt.invoke(w, r)
 	case p == "/healthz":
 		w.Header().Set("Content-Type", "application/json")
@@ -211,25 +231,14 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Header.Del(InvokeTokenHeader)
-	for k := range r.Header {
-		if strings.HasPrefix(k, "X-Dotdo-") {
-			delete(r.Header, k) // the platform's own headers never reach a worker
-		}
-	}
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), InvokePrefix)
 	parts := strings.SplitN(rest, "/", 4)
 	if len(parts) < 3 {
 		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
 		return
 	}
-	ns, script := parts[0], parts[1]
 	version, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || version <= 0 || !names.ValidScript(ns) || !names.ValidScript(script) {
-		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
-		return
-	}
-	gen, ok := rt.store.Lookup(ns, script, version)
-	if !ok {
+	if err != nil {
 		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
 		return
 	}
@@ -246,13 +255,41 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 		host, _, _ = strings.Cut(fh, ",")
 		host = strings.TrimSpace(host)
 	}
-	if host == "" || strings.ContainsAny(host, "/?#@\\ \t") {
+	rt.run(w, r, parts[0], parts[1], version, host, scheme, path)
+}
+
+// Invoke runs r on version of script in namespace, in this process, as a
+// request to the invocation endpoint would (the dispatcher of `dotdo dev`
+// calls it, with no HTTP hop and no credential): r's URL path and query
+// are the worker's, host and proto the host and scheme of the URL the
+// worker sees. r's headers are changed in place.
+func (rt *Runtime) Invoke(w http.ResponseWriter, r *http.Request, namespace, script string, version int64, host, proto string) {
+	rt.run(w, r, namespace, script, version, host, proto, r.URL.EscapedPath())
+}
+
+// run checks a request for a worker version and runs it.
+func (rt *Runtime) run(w http.ResponseWriter, r *http.Request, ns, script string, version int64, host, proto, path string) {
+	for k := range r.Header {
+		if strings.HasPrefix(k, "X-Dotdo-") {
+			delete(r.Header, k) // the platform's own headers never reach a worker
+		}
+	}
+	if version <= 0 || !names.ValidScript(ns) || !names.ValidScript(script) {
+		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
+		return
+	}
+	gen, ok := rt.store.Lookup(ns, script, version)
+	if !ok {
+		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
+		return
+	}
+	if host == "" || strings.ContainsAny(host, "/?#@\\ \t\r\n") {
 		workerd.WriteError(w, http.StatusBadRequest, "bad host")
 		return
 	}
 	rt.sup.Invoke(w, r, workerd.Target{
 		Key:  workerd.Key{Namespace: ns, Script: script, Version: version, SecretsGeneration: gen},
-		Host: host, Proto: scheme, Path: path, RawQuery: r.URL.RawQuery,
+		Host: host, Proto: proto, Path: path, RawQuery: r.URL.RawQuery,
 	})
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -134,9 +133,9 @@ func upload(tb testing.TB, client *cloudflare.Client, namespace, script, code st
 	return version
 }
 
-// Handler is the runtime's handler, for a dispatcher that reaches the
-// runtime in process (Config.Runtime).
-func (r *Runtime) Handler() http.Handler { return r.rt.Handler() }
+// Local returns the runtime for a dispatcher in the same process
+// (Config.Runtime).
+func (r *Runtime) Local() *runtime.Runtime { return r.rt }
 
 // InvokeURL is the URL of the runtime's invocation endpoint for a worker
 // version and path; requests need the header runtime.InvokeTokenHeader set

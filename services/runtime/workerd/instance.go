@@ -59,6 +59,7 @@ type instance struct {
 	pid  int
 	cmd  *exec.Cmd
 	tr   *http.Transport
+	pool *connPool
 
 	cpuLimit   time.Duration
 	memLimit   int64 // bytes of anonymous memory before the process is killed
@@ -192,6 +193,7 @@ func (s *Supervisor) spawn(key Key, b *Bundle, timeout time.Duration) (*instance
 		ReadBufferSize:      16 << 10,
 	}
 
+	in.pool = &connPool{sock: in.sock}
 	cmd := exec.Command(s.opt.Binary, "serve", "--socket-fd", "http=3", "--control-fd=4", cfgPath)
 	cmd.Dir = dir
 	// The secrets, and nothing else of ours (which holds tokens). A nil Env
@@ -406,6 +408,7 @@ func (s *Supervisor) reaped(in *instance, err error) {
 	_ = syscall.Kill(-in.pid, syscall.SIGKILL)
 	s.forget(in)
 	in.tr.CloseIdleConnections()
+	in.pool.closeIdle()
 	_ = os.RemoveAll(in.dir)
 }
 

@@ -145,10 +145,13 @@ func (s *Supervisor) invoke(w http.ResponseWriter, r *http.Request, t Target) (i
 	out.Host = t.Host
 	out.RequestURI = ""
 	out.Close = false
-	if r.ContentLength == 0 {
-		out.Body = nil // no body: nothing to stream, and the connection is reusable at once
+	var res *http.Response
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
+		delete(out.Header, "Expect")
+		res, err = in.pool.roundTrip(out)
+	} else {
+		res, err = in.tr.RoundTrip(out)
 	}
-	res, err := in.tr.RoundTrip(out)
 	if err != nil {
 		return s.processError(w, ctx, in, t, err)
 	}
@@ -256,11 +259,12 @@ func (s *Supervisor) processError(w http.ResponseWriter, ctx context.Context, in
 	if ctx.Err() != nil {
 		return 0, OutcomeCanceled
 	}
-	if in.endReason() == "" {
-		select {
-		case <-in.done:
-		case <-time.After(limitWait):
-		}
+	// Wait for the process's end: its reason is final then (a heap abort
+	// is read from its stderr), and a client that hears of a limit can
+	// count on the next request finding a new process.
+	select {
+	case <-in.done:
+	case <-time.After(limitWait):
 	}
 	switch in.endReason() {
 	case endExceededCPU:

@@ -1,0 +1,306 @@
+// Package frontdoor measures the local data plane's front door against its
+// true reference: workerd serving the same worker by itself, from a static
+// configuration on its own socket. The front door is `dotdo dev` as the
+// binary runs it (boot.Dev, in this process): the dispatcher routes by
+// Host, calls the runtime in process, and the runtime proxies to the
+// worker's own workerd process over a Unix socket.
+//
+// Both sides are loaded by wrk (Debian's wrk package; the test skips
+// without it) with one thread and 32 connections, in alternating rounds in
+// one run, since this machine is noisy:
+//
+//	go test ./bench/frontdoor -run TestFrontDoor -v
+//	FRONTDOOR_ROUNDS=6 FRONTDOOR_SECONDS=5 go test ./bench/frontdoor -run TestFrontDoor -v -cpuprofile cpu.out
+//
+// The test is skipped unless -run names it, so that `go test ./...` stays
+// fast; it asserts nothing about speed (figures are reported, not
+// asserted), only that both sides answer correctly.
+package frontdoor
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dot-do/platform/internal/boot"
+	"github.com/dot-do/platform/services/runtime/workerd"
+)
+
+const hello = `export default { fetch() { return new Response("hello") } }`
+
+func explicitlyRun(name string) bool {
+	f := flag.Lookup("test.run")
+	return f != nil && strings.Contains(f.Value.String(), name)
+}
+
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func freePort(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Dev is a `dotdo dev` running in this process on free loopback ports.
+type Dev struct {
+	DataDir, DeployURL, DispatcherURL, AdminKey string
+}
+
+// StartDev runs boot.Dev with its data under a temporary directory, waits
+// until it serves, and stops it when tb ends.
+func StartDev(tb testing.TB) *Dev {
+	tb.Helper()
+	bin, err := workerd.FindBinary("", "")
+	if err != nil {
+		tb.Skipf("skipping: no workerd: %v", err)
+	}
+	d := &Dev{DataDir: filepath.Join(tb.TempDir(), "data")}
+	tb.Setenv("DOTDO_WORKERD", bin)
+	tb.Setenv("DOTDO_DATA_DIR", d.DataDir)
+	tb.Setenv("DOTDO_LOG_LEVEL", "error")
+	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER"} {
+		addr := freePort(tb)
+		tb.Setenv("DOTDO_"+s+"_ADDR", addr)
+		switch s {
+		case "DEPLOY":
+			d.DeployURL = "http://" + addr
+		case "DISPATCHER":
+			d.DispatcherURL = "http://" + addr
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- boot.Dev(ctx, io.Discard, io.Discard, nil) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Logf("dotdo dev: %v", err)
+		}
+	})
+	keyPath := filepath.Join(d.DataDir, "admin.key")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(keyPath); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			d.AdminKey = string(bytes.TrimSpace(b))
+			break
+		}
+		select {
+		case err := <-done:
+			tb.Fatalf("dotdo dev stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("dotdo dev did not start within 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return d
+}
+
+// Deploy deploys script as service in production through the REST API.
+func (d *Dev) Deploy(tb testing.TB, service, script string) {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"service": service, "environment": "production",
+		"script": base64.StdEncoding.EncodeToString([]byte(script)),
+	})
+	req, _ := http.NewRequest(http.MethodPost, d.DeployURL+"/deploy", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+d.AdminKey)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		tb.Fatalf("deploy %s: %d %s", service, res.StatusCode, b)
+	}
+}
+
+// WorkerdAlone serves script by itself from a static configuration on a
+// loopback port, as the reference, and returns its URL.
+func WorkerdAlone(tb testing.TB, script string) string {
+	tb.Helper()
+	bin, err := workerd.FindBinary("", "")
+	if err != nil {
+		tb.Skipf("skipping: no workerd: %v", err)
+	}
+	dir := tb.TempDir()
+	addr := freePort(tb)
+	if err := os.WriteFile(filepath.Join(dir, "worker.js"), []byte(script), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cfg := `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = (
+    modules = [(name = "worker.js", esModule = embed "worker.js")],
+    compatibilityDate = "2025-01-01"))],
+  sockets = [(name = "http", address = "` + addr + `", http = (), service = "main")],
+);
+`
+	if err := os.WriteFile(filepath.Join(dir, "config.capnp"), []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "config.capnp")
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := "http://" + addr + "/"
+	WaitOK(tb, url, "")
+	return url
+}
+
+// WaitOK polls url (with Host host, when set) until it answers 200.
+func WaitOK(tb testing.TB, url, host string) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if host != "" {
+			req.Host = host
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 && string(b) == "hello" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s (Host %q) did not answer hello: %v", url, host, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Load is what one wrk run measured.
+type Load struct {
+	RPS           float64
+	P50, P99      time.Duration
+	Errors        int
+	Non2xx        int
+	TotalRequests int
+}
+
+var (
+	reRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reLatency = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)`)
+	reNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reErrors  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	reTotal   = regexp.MustCompile(`(\d+) requests in`)
+)
+
+// Wrk runs wrk -t1 -c<conns> for d against url with Host host.
+func Wrk(tb testing.TB, url, host string, conns int, d time.Duration) Load {
+	tb.Helper()
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+	if host != "" {
+		args = append(args, "-H", "Host: "+host)
+	}
+	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("wrk: %v\n%s", err, out)
+	}
+	var l Load
+	if m := reRPS.FindSubmatch(out); m != nil {
+		l.RPS, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	for _, m := range reLatency.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(m[2]), 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[3])]
+		if string(m[1]) == "50" {
+			l.P50 = time.Duration(v * float64(unit))
+		} else {
+			l.P99 = time.Duration(v * float64(unit))
+		}
+	}
+	if m := reNon2xx.FindSubmatch(out); m != nil {
+		l.Non2xx, _ = strconv.Atoi(string(m[1]))
+	}
+	if m := reErrors.FindSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.Atoi(string(s))
+			l.Errors += n
+		}
+	}
+	if m := reTotal.FindSubmatch(out); m != nil {
+		l.TotalRequests, _ = strconv.Atoi(string(m[1]))
+	}
+	return l
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// TestFrontDoor compares, in alternating rounds, workerd serving a hello
+// worker alone with the same worker through `dotdo dev`'s dispatcher.
+func TestFrontDoor(t *testing.T) {
+	if !explicitlyRun("TestFrontDoor") {
+		t.Skip("a load test: run it with -run TestFrontDoor")
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("skipping: wrk is not installed (apt-get install wrk)")
+	}
+	rounds, secs := envInt("FRONTDOOR_ROUNDS", 4), envInt("FRONTDOOR_SECONDS", 4)
+	conns := envInt("FRONTDOOR_CONNECTIONS", 32)
+	dev := StartDev(t)
+	dev.Deploy(t, "gateway", hello)
+	front := dev.DispatcherURL + "/"
+	WaitOK(t, front, "api.do")
+	ref := WorkerdAlone(t, hello)
+	// Warm both up.
+	Wrk(t, ref, "", conns, time.Second)
+	Wrk(t, front, "api.do", conns, time.Second)
+
+	var refRPS, frontRPS, ratios, refP50, frontP50 []float64
+	for i := range rounds {
+		r := Wrk(t, ref, "", conns, time.Duration(secs)*time.Second)
+		f := Wrk(t, front, "api.do", conns, time.Duration(secs)*time.Second)
+		if r.Errors+r.Non2xx+f.Errors+f.Non2xx > 0 {
+			t.Errorf("round %d: errors: reference %d/%d, front door %d/%d (socket/non-2xx)", i, r.Errors, r.Non2xx, f.Errors, f.Non2xx)
+		}
+		refRPS, frontRPS = append(refRPS, r.RPS), append(frontRPS, f.RPS)
+		ratios = append(ratios, f.RPS/r.RPS)
+		refP50, frontP50 = append(refP50, float64(r.P50)), append(frontP50, float64(f.P50))
+		t.Logf("round %d: workerd alone %.0f req/s (p50 %v, p99 %v); dispatcher %.0f req/s (p50 %v, p99 %v); ratio %.2f",
+			i, r.RPS, r.P50, r.P99, f.RPS, f.P50, f.P99, f.RPS/r.RPS)
+	}
+	t.Logf("median over %d rounds of %d s, wrk -t1 -c%d: workerd alone %.0f req/s, dispatcher %.0f req/s, ratio %.2f (min %.2f, max %.2f); p50 %v vs %v",
+		rounds, secs, conns, median(refRPS), median(frontRPS), median(ratios), slices.Min(ratios), slices.Max(ratios),
+		time.Duration(median(refP50)), time.Duration(median(frontP50)))
+	fmt.Fprintf(os.Stderr, "FRONTDOOR ratio=%.2f ref=%.0f front=%.0f\n", median(ratios), median(refRPS), median(frontRPS))
+}
