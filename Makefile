@@ -12,7 +12,7 @@ RACE_PKGS := ./internal/... ./services/...
 
 all: build
 
-## deps: install npm packages (workerd, protoc-gen-es, TypeScript) when package-lock.json changed.
+## deps: install npm packages (workerd, protoc-gen-es, TypeScript, the @stdy/cli contract mock) when package-lock.json changed.
 deps: npm
 npm: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json

@@ -8,9 +8,6 @@ package auth_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -22,28 +19,19 @@ import (
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
+// serve serves srv on loopback until b ends; the idle connections of the
+// shared client close first, so that the h2c server stops at once.
 func serve(b *testing.B, srv *server.Server) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	b.Cleanup(func() {
-		rpc.HTTPClient().CloseIdleConnections()
-		cancel()
-		<-done
-	})
-	return "http://" + ln.Addr().String()
+	return testsupport.Serve(b, srv, testsupport.CloseIdle(rpc.HTTPClient()))
 }
 
 // stack starts db (SQLite) and auth, and returns the auth URL, the internal
 // credential and an admin key.
 func stack(b *testing.B) (string, string, string) {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := testsupport.QuietLogger()
 	dir := b.TempDir()
 	tok := credential.Generate()
 	dbc := boot.DBConfig{Common: boot.Common{DataDir: dir, InternalToken: tok}}

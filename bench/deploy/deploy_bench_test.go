@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -34,6 +33,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/backend"
 	"github.com/dot-do/platform/services/deploy/deploytest"
@@ -78,33 +78,22 @@ func start(b *testing.B, kind string) *stack {
 	}
 	authSvc, keys := deploytest.Auth(b)
 	st := deploytest.Store(b)
-	svc, err := deploy.New(deploy.Config{}, authSvc, st, be, deploy.WithLogger(deploytest.QuietLogger()))
+	svc, err := deploy.New(deploy.Config{}, authSvc, st, be, deploy.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	if _, err := svc.EnsureConfiguredNamespaces(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()), rpc.WithLogger(deploytest.QuietLogger()))
+	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()), rpc.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := server.New("deploy", server.WithLogger(deploytest.QuietLogger()), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
+	srv := server.New("deploy", server.WithLogger(testsupport.QuietLogger()), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: parallel * 2}}
-	b.Cleanup(func() {
-		client.CloseIdleConnections()
-		cancel()
-		<-done
-	})
-	return &stack{url: "http://" + ln.Addr().String(), token: keys.Deployer, backend: be, client: client}
+	url := testsupport.Serve(b, srv, testsupport.CloseIdle(client))
+	return &stack{url: url, token: keys.Deployer, backend: be, client: client}
 }
 
 // deploy POSTs the original REST body to /deploy.

@@ -3,11 +3,11 @@ package dispatcher_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/dispatcher/dispatchertest"
@@ -26,11 +26,9 @@ func (s staticLive) ListDeployments(context.Context, store.ListFilter) ([]store.
 	return out, "", nil
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 func newDispatcher(tb testing.TB, cfg dispatcher.Config, live staticLive) *dispatcher.Dispatcher {
 	tb.Helper()
-	cfg.InvokeToken, cfg.Logger = dispatchertest.InvokeToken, quiet
+	cfg.InvokeToken, cfg.Logger = dispatchertest.InvokeToken, testsupport.QuietLogger()
 	d, err := dispatcher.New(cfg, live)
 	if err != nil {
 		tb.Fatal(err)

@@ -28,7 +28,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -45,6 +44,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
@@ -74,7 +74,7 @@ func newBench(b *testing.B) *bench {
 		DataDir:     b.TempDir(),
 		APIToken:    apiToken,
 		InvokeToken: invokeToken,
-		Logger:      slog.New(slog.DiscardHandler),
+		Logger:      testsupport.QuietLogger(),
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -1,10 +1,8 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db"
 	"github.com/dot-do/platform/services/db/store"
 )
@@ -88,26 +87,26 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	g := newGate()
 	t.Cleanup(g.open)
-	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token), rpc.WithLogger(quietLogger()), rpc.WithInterceptors(g.interceptor()))
+	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token), rpc.WithLogger(testsupport.QuietLogger()), rpc.WithInterceptors(g.interceptor()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbSrv := server.New("db", server.WithLogger(quietLogger()))
+	dbSrv := server.New("db", server.WithLogger(testsupport.QuietLogger()))
 	dbSrv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st), opts...))
 	dbURL := serve(t, dbSrv)
 	ac := AuthConfig{Common: Common{DataDir: dir, InternalToken: token}, DBURL: dbURL}
-	authSrv, err := ac.Server(quietLogger())
+	authSrv, err := ac.Server(testsupport.QuietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	authURL := serve(t, authSrv)
 	rc := RuntimeConfig{Common: Common{DataDir: dir, InternalToken: token}}
-	rt, err := rc.Runtime(ctx, quietLogger())
+	rt, err := rc.Runtime(ctx, testsupport.QuietLogger())
 	if err != nil {
 		t.Skipf("runtime unavailable (is workerd installed? run npm ci): %v", err)
 	}
 	t.Cleanup(func() { rt.Close() })
-	runtimeURL := serve(t, rc.Server(quietLogger(), rt))
+	runtimeURL := serve(t, rc.Server(testsupport.QuietLogger(), rt))
 	adminKey, err := Bootstrap(ctx, authURL, token, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -118,20 +117,16 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/deploy").CombinedOutput(); err != nil {
 		t.Fatalf("build deploy: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testsupport.FreeAddr(t)
 	env := append(os.Environ(),
 		"DOTDO_DEPLOY_ADDR="+addr, "DOTDO_DB_URL="+dbURL, "DOTDO_AUTH_URL="+authURL, "DOTDO_RUNTIME_URL="+runtimeURL,
 		"DOTDO_INTERNAL_TOKEN="+token, "DOTDO_DATA_DIR="+dir, "DOTDO_DEPLOY_LEASE_TTL=2s",
 		"DOTDO_ENVIRONMENTS=production=dotdo-production")
-	startDeploy := func() (*exec.Cmd, *bytes.Buffer) {
+	startDeploy := func() (*exec.Cmd, *testsupport.LogBuffer) {
 		cmd := exec.Command(bin)
 		cmd.Env = env
-		var logs bytes.Buffer
+		// Read while the process still writes to it.
+		var logs testsupport.LogBuffer
 		cmd.Stderr = &logs
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
@@ -140,7 +135,9 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		if err := WaitHealthy(wctx, "http://"+addr); err != nil {
-			cmd.Process.Kill()
+			// The test fails either way; a process that has exited
+			// already makes Kill fail, which is no news.
+			_ = cmd.Process.Kill()
 			t.Fatalf("deploy did not start: %v\n%s", err, logs.String())
 		}
 		return cmd, &logs
@@ -169,7 +166,9 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	first.Wait()
+	if err := first.Wait(); err == nil {
+		t.Fatal("the deploy process exited cleanly after SIGKILL")
+	}
 	if err := <-deployErr; err == nil {
 		t.Fatal("the client saw success from a killed process")
 	}
@@ -177,8 +176,12 @@ func TestCrashBetweenUploadAndCompletion(t *testing.T) {
 
 	second, logs := startDeploy()
 	defer func() {
-		second.Process.Signal(syscall.SIGTERM)
-		second.Wait()
+		if err := second.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Errorf("stop the deploy process: %v", err)
+		}
+		if err := second.Wait(); err != nil {
+			t.Errorf("the deploy process after SIGTERM: %v\n%s", err, logs.String())
+		}
 	}()
 	// Healthy means Prepare ran, including the reconciler.
 	d, err := st.GetDeployment(ctx, pending[0].ID)

@@ -81,7 +81,11 @@ func known(fs *flag.FlagSet, args []string) []string {
 			continue
 		}
 		out = append(out, args[i])
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) && i+1 < len(args) {
+		isBool := false
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok {
+			isBool = b.IsBoolFlag()
+		}
+		if !hasValue && !isBool && i+1 < len(args) {
 			i++
 			out = append(out, args[i])
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db/remote"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/storetest"
@@ -35,13 +36,13 @@ func internalStackIn(t *testing.T, dir, token string) (dbURL, authURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	dbSrv, err := dbc.Server(quietLogger(), st)
+	dbSrv, err := dbc.Server(testsupport.QuietLogger(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dbURL = serve(t, dbSrv)
 	ac := AuthConfig{Common: Common{DataDir: dir, InternalToken: token}, DBURL: dbURL}
-	authSrv, err := ac.Server(quietLogger())
+	authSrv, err := ac.Server(testsupport.QuietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

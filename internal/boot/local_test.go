@@ -2,12 +2,12 @@ package boot
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/dispatcher/dispatchertest"
 	"github.com/dot-do/platform/services/runtime/workerd"
@@ -72,17 +72,12 @@ func TestRuntimeRunDrainsInProcessRequests(t *testing.T) {
 	if _, err := workerd.FindBinary("", ""); err != nil {
 		t.Skipf("skipping: this test runs workerd, and none was found: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testsupport.FreeAddr(t)
 	c := RuntimeConfig{Common: Common{DataDir: t.TempDir()}, Addr: addr, MaxScriptBytes: 1 << 20, local: newLocalRuntime()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopped := make(chan error, 1)
-	go func() { stopped <- c.Run(ctx, quietLogger()) }()
+	go func() { stopped <- c.Run(ctx, testsupport.QuietLogger()) }()
 	h, err := c.local.wait(ctx)
 	if err != nil {
 		t.Fatal(err)

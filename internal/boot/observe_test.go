@@ -1,14 +1,12 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,38 +21,25 @@ import (
 	"github.com/dot-do/platform/internal/logging"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 )
-
-// syncBuffer is a bytes.Buffer safe for the loggers of several services.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // observedStack runs the platform with every span recorded and every log
 // line (debug included) captured.
-func observedStack(t *testing.T) (*testStack, *tracetest.SpanRecorder, *syncBuffer) {
+func observedStack(t *testing.T) (*testStack, *tracetest.SpanRecorder, *testsupport.LogBuffer) {
 	rec := tracetest.NewSpanRecorder()
-	logs := &syncBuffer{}
+	logs := &testsupport.LogBuffer{}
 	o := &observe{
 		telemetry: func(service string) *telemetry.Telemetry {
 			tel, err := telemetry.New(context.Background(), service, telemetry.WithSpanProcessor(rec), telemetry.WithoutRuntimeMetrics())
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { tel.Shutdown(context.Background()) })
+			t.Cleanup(func() {
+				if err := tel.Shutdown(context.Background()); err != nil {
+					t.Errorf("%s telemetry Shutdown: %v", service, err)
+				}
+			})
 			return tel
 		},
 		logger: func(service string) *slog.Logger { return logging.New(logs, service, slog.LevelDebug) },
@@ -285,7 +270,9 @@ func TestDeploymentMetrics(t *testing.T) {
 		t.Fatal("a worker that throws at top level deployed")
 	}
 	// Refused before anything was recorded: not counted.
-	c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "m", Environment: "mars", Script: worker("x")}))
+	if _, err := c.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "m", Environment: "mars", Script: worker("x")})); err == nil {
+		t.Fatal("a deploy to an unknown environment succeeded")
+	}
 	res, err := http.Get(s.apiURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // protocols are the client protocols every RPC test runs through.
@@ -31,29 +30,12 @@ var protocols = []struct {
 }
 
 // serve starts srv on a loopback port and returns its base URL. The server
-// stops, gracefully, when the test ends.
+// stops, gracefully, when the test ends; the shared client's idle
+// connections close first, so that the HTTP/2 server stops at once.
 func serve(t *testing.T, srv *server.Server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		// An HTTP/2 server waits up to a second for clients to close their
-		// connections after GOAWAY; close the idle ones so tests stay fast.
-		rpc.HTTPClient().CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return testsupport.Serve(t, srv, testsupport.CloseIdle(rpc.HTTPClient()))
 }
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
 
 // checkHealth asks the standard health service about service over every
 // protocol and expects SERVING.
@@ -123,17 +105,14 @@ func TestDeployPlumbing(t *testing.T) {
 }
 
 func TestServerShutsDownGracefully(t *testing.T) {
-	srv := server.New("test", server.WithLogger(quietLogger()))
+	srv := server.New("test", server.WithLogger(testsupport.QuietLogger()))
 	slow := make(chan struct{})
 	srv.Handle("/slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(slow)
 		time.Sleep(200 * time.Millisecond)
-		io.WriteString(w, "done")
+		_, _ = io.WriteString(w, "done") // what arrives is checked below
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // testStack is the whole platform (db on SQLite, auth, runtime with workerd,
@@ -33,7 +34,7 @@ type observe struct {
 func (o *observe) common(s *testStack, service string) (Common, *slog.Logger) {
 	c := Common{DataDir: s.dir, InternalToken: s.token}
 	if o == nil {
-		return c, quietLogger()
+		return c, testsupport.QuietLogger()
 	}
 	c.Telemetry = o.telemetry(service)
 	c.dev = true // one machine, one user: /metrics beside every service
@@ -130,8 +131,15 @@ func serveDispatcher(t *testing.T, pc DispatcherConfig, logger *slog.Logger) str
 	if err != nil {
 		t.Fatal(err)
 	}
-	go d.Run(ctx)
-	t.Cleanup(func() { cancel(); d.Close() })
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("dispatcher Run: %v", err)
+		}
+		d.Close()
+	})
 	srv, err := pc.Server(logger, d)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,18 @@ import (
 // Work that net/http does after the handler returns (the last flush of
 // the response, the drain of an unread request body) gets the timeout
 // from release. An upgraded connection (WebSocket) has no deadline.
+//
+// Setting a deadline is best effort, so its error is dropped on purpose:
+// http.ResponseController reports ErrNotSupported for a ResponseWriter
+// without deadlines (a test's recorder), which then serves without a stall
+// bound, and a connection that cannot take a deadline any more fails the
+// read or write that follows, where the error is handled.
+//
+// Setting a deadline is best effort, so its error is dropped on purpose:
+// http.ResponseController reports ErrNotSupported for a ResponseWriter
+// without deadlines (a test's recorder), which then serves without a stall
+// bound, and a connection that cannot take a deadline any more fails the
+// read or write that follows, where the error is handled.
 
 // Deadlines clears the deadlines of a request and returns w and r wrapped
 // so that each body read and response write gets timeout, and the body, if
@@ -113,7 +125,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	defer w.rc.SetWriteDeadline(time.Time{})
+	defer func() { _ = w.rc.SetWriteDeadline(time.Time{}) }()
 	return w.ResponseWriter.Write(p)
 }
 
@@ -123,7 +135,7 @@ func (w *streamWriter) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	defer w.rc.SetWriteDeadline(time.Time{})
+	defer func() { _ = w.rc.SetWriteDeadline(time.Time{}) }()
 	return w.rc.Flush()
 }
 

@@ -2,9 +2,6 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -16,27 +13,17 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // TestReflection: reflection lists our services with health and reflection,
 // and describes ours with their doc comments (from the buf image).
 func TestReflection(t *testing.T) {
-	srv := server.New("test", server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := server.New("test", server.WithLogger(testsupport.QuietLogger()))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deployv1connect.UnimplementedDeployServiceHandler{}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() {
-		rpc.HTTPClient().CloseIdleConnections()
-		cancel()
-		<-done
-	}()
+	base := testsupport.Serve(t, srv, testsupport.CloseIdle(rpc.HTTPClient()))
 
-	client := grpcreflect.NewClient(rpc.HTTPClient(), "http://"+ln.Addr().String(), connect.WithGRPC())
+	client := grpcreflect.NewClient(rpc.HTTPClient(), base, connect.WithGRPC())
 	stream := client.NewStream(context.Background())
 	defer stream.Close()
 	names, err := stream.ListServices()

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // clearOTelEnv unsets every variable that could make a test export spans
@@ -53,12 +54,19 @@ func newTelemetry(t *testing.T, service string, opts ...telemetry.Option) (*tele
 	if err != nil {
 		t.Fatalf("New(%q): %v", service, err)
 	}
+	shutdownAtEnd(t, tel, context.Background())
+	return tel, rec
+}
+
+// shutdownAtEnd shuts tel down with ctx when t ends, and fails t when that
+// fails.
+func shutdownAtEnd(t *testing.T, tel *telemetry.Telemetry, ctx context.Context) {
+	t.Helper()
 	t.Cleanup(func() {
-		if err := tel.Shutdown(context.Background()); err != nil {
+		if err := tel.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return tel, rec
 }
 
 // h2cClient speaks HTTP/2 without TLS, as the platform's services do.
@@ -219,7 +227,7 @@ func TestSetupInstallsGlobals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	shutdownAtEnd(t, tel, context.Background())
 	if got := otel.GetTracerProvider(); got != tel.TracerProvider() {
 		t.Fatalf("global tracer provider is %T, not Setup's", got)
 	}
@@ -307,7 +315,7 @@ func TestOTLPExportFromEnvironment(t *testing.T) {
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Write(out)
+		_, _ = w.Write(out) // the exporter reports a short answer itself
 	}))
 	defer collector.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
@@ -366,7 +374,7 @@ func TestNoExporterStillTraces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	shutdownAtEnd(t, tel, context.Background())
 	if tel.TraceExporter() != telemetry.ExporterNone {
 		t.Fatalf("TraceExporter() = %q, want none", tel.TraceExporter())
 	}
@@ -440,8 +448,8 @@ func TestExporterChoice(t *testing.T) {
 			// Nothing was exported, so shutting down must not wait on the
 			// unreachable endpoint.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			defer tel.Shutdown(ctx)
+			t.Cleanup(cancel)
+			shutdownAtEnd(t, tel, ctx)
 			if got := tel.TraceExporter(); got != c.want {
 				t.Errorf("TraceExporter() = %q, want %q", got, c.want)
 			}
@@ -472,14 +480,9 @@ func TestShutdownIsIdempotent(t *testing.T) {
 func TestServeMetrics(t *testing.T) {
 	clearOTelEnv(t)
 	tel, _ := newTelemetry(t, "dispatcher")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tel.ServeMetrics(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	// Serve's cleanup cancels the context and fails the test unless
+	// ServeMetrics then returns nil.
+	base := testsupport.Serve(t, testsupport.ServeFunc(tel.ServeMetrics))
 
 	res, err := http.Get(base + telemetry.MetricsPath)
 	if err != nil {
@@ -497,15 +500,6 @@ func TestServeMetrics(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /: %d, want 404 (only /metrics is served)", res.StatusCode)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("ServeMetrics after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ServeMetrics did not return after cancel")
 	}
 }
 

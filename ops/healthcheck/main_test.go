@@ -2,10 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,13 +12,16 @@ import (
 	"connectrpc.com/grpchealth"
 
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 func TestRun(t *testing.T) {
 	checker := grpchealth.NewStaticChecker("dotdo.db.v1.DBService")
 	mux := http.NewServeMux()
 	mux.Handle(grpchealth.NewHandler(checker))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"status":"ok"}`) // the probe checks what arrives
+	})
 	mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusServiceUnavailable) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -65,20 +65,9 @@ func TestRun(t *testing.T) {
 // TestAgainstPlatformServer probes the platform's own server (h1 and h2c,
 // grpchealth mounted by package server), as the containers do.
 func TestAgainstPlatformServer(t *testing.T) {
-	srv := server.New("probe", server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := server.New("probe", server.WithLogger(testsupport.QuietLogger()))
 	srv.Handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	base := "http://" + ln.Addr().String()
+	base := testsupport.Serve(t, srv)
 	var stderr bytes.Buffer
 	for _, u := range []string{base, base + "/healthz"} {
 		// The server may still be starting: retry briefly.

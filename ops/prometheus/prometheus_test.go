@@ -33,6 +33,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
 	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
@@ -173,14 +174,18 @@ func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if err := tel.Shutdown(context.Background()); err != nil {
+			t.Errorf("telemetry Shutdown: %v", err)
+		}
+	})
 	mp := tel.MeterProvider()
 
-	auth.New(sqlitetest.Open(t), auth.WithMeterProvider(mp), auth.WithLogger(deploytest.QuietLogger()))
+	auth.New(sqlitetest.Open(t), auth.WithMeterProvider(mp), auth.WithLogger(testsupport.QuietLogger()))
 
 	authz, keys := deploytest.Auth(t)
 	svc, err := deploy.New(deploy.Config{}, authz, deploytest.Store(t), backend.NewMemory(),
-		deploy.WithMeterProvider(mp), deploy.WithLogger(deploytest.QuietLogger()))
+		deploy.WithMeterProvider(mp), deploy.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +198,7 @@ func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 		t.Fatal(err)
 	}
 
-	d, err := dispatcher.New(dispatcher.Config{InvokeToken: "ops-test", MeterProvider: mp, Logger: deploytest.QuietLogger()}, nothingLive{})
+	d, err := dispatcher.New(dispatcher.Config{InvokeToken: "ops-test", MeterProvider: mp, Logger: testsupport.QuietLogger()}, nothingLive{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,10 @@ package auth
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
@@ -15,7 +14,7 @@ import (
 func benchService(b *testing.B, opts ...Option) (*Service, string) {
 	b.Helper()
 	ctx := context.Background()
-	opts = append([]Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
+	opts = append([]Option{WithLogger(testsupport.QuietLogger())}, opts...)
 	svc := New(sqlitetest.Open(b), opts...)
 	root, _, err := svc.Bootstrap(ctx, "root")
 	if err != nil {

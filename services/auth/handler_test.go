@@ -3,8 +3,6 @@ package auth_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 )
@@ -24,7 +23,7 @@ import (
 func rpcStack(t *testing.T) (authv1connect.AuthServiceClient, string) {
 	t.Helper()
 	token := credential.Generate()
-	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(testsupport.QuietLogger()))
 	opts, err := rpc.HandlerOptions(rpc.WithInternalToken(token))
 	if err != nil {
 		t.Fatal(err)

@@ -3,13 +3,13 @@ package auth
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth/apikey"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
@@ -122,9 +122,12 @@ type harness struct {
 	t     *testing.T
 	svc   *Service
 	store *countingStore
-	sink  *recordingSink
-	clock *fakeClock
-	admin authz.Principal
+	// shared is the store under the counting wrapper: what another
+	// replica reads and writes, uncounted.
+	shared Store
+	sink   *recordingSink
+	clock  *fakeClock
+	admin  authz.Principal
 	// adminToken is the bootstrap admin's token.
 	adminToken string
 	// secrets collects every token and secret minted, to check for leaks.
@@ -134,8 +137,9 @@ type harness struct {
 func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Helper()
 	h := &harness{t: t, sink: &recordingSink{}, clock: newFakeClock()}
-	h.store = &countingStore{Store: sqlitetest.Open(t, store.WithClock(h.clock.Now)), sink: h.sink}
-	all := append([]Option{WithClock(h.clock.Now), WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	h.shared = sqlitetest.Open(t, store.WithClock(h.clock.Now))
+	h.store = &countingStore{Store: h.shared, sink: h.sink}
+	all := append([]Option{WithClock(h.clock.Now), WithLogger(testsupport.QuietLogger())}, opts...)
 	h.svc = New(h.store, all...)
 	key, _, err := h.svc.Bootstrap(context.Background(), "root")
 	if err != nil {

@@ -369,7 +369,7 @@ func validEnvironment(e string) bool {
 	}
 	for i := 0; i < len(e); i++ {
 		c := e[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 			return false
 		}
 	}

@@ -2,8 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/telemetry/telemetrytest"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
@@ -27,7 +26,7 @@ import (
 func TestAttemptMetrics(t *testing.T) {
 	ctx := context.Background()
 	rec := telemetrytest.NewRecorder()
-	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	svc := auth.New(sqlitetest.Open(t), auth.WithLogger(testsupport.QuietLogger()),
 		auth.WithThrottle(auth.ThrottleConfig{MaxFailures: 2}),
 		auth.WithMeterProvider(rec))
 	if got := attempts(t, rec); len(got) != 5 || got[auth.AttemptError] != 0 {
@@ -50,16 +49,32 @@ func TestAttemptMetrics(t *testing.T) {
 	t.Cleanup(srv.Close)
 	client := authv1connect.NewAuthServiceClient(srv.Client(), srv.URL)
 
-	authenticate := func(key string) {
-		client.Authenticate(ctx, connect.NewRequest(&authv1.AuthenticateRequest{ApiKey: key, Client: "10.0.0.1"}))
+	// wantCode checks the code each call gets; the metrics are checked
+	// below. ok stands for no error.
+	wantCode := func(what string, err error, want string) {
+		t.Helper()
+		got := "ok"
+		if err != nil {
+			got = connect.CodeOf(err).String()
+		}
+		if got != want {
+			t.Errorf("%s: %s (%v), want %s", what, got, err, want)
+		}
 	}
-	authenticate(admin.Token)
-	client.Authorize(ctx, connect.NewRequest(&authv1.AuthorizeRequest{ApiKey: viewer.Token, Permission: string(authz.PermKeysManage), Client: "10.0.0.1"}))
-	authenticate("dotdo_garbage")
-	authenticate("dotdo_garbage")
-	authenticate(admin.Token) // the client is cooling down now
-	// Not an authentication: not counted.
-	client.ListApiKeys(ctx, connect.NewRequest(&authv1.ListApiKeysRequest{}))
+	authenticate := func(key, want string) {
+		t.Helper()
+		_, err := client.Authenticate(ctx, connect.NewRequest(&authv1.AuthenticateRequest{ApiKey: key, Client: "10.0.0.1"}))
+		wantCode("Authenticate", err, want)
+	}
+	authenticate(admin.Token, "ok")
+	_, err = client.Authorize(ctx, connect.NewRequest(&authv1.AuthorizeRequest{ApiKey: viewer.Token, Permission: string(authz.PermKeysManage), Client: "10.0.0.1"}))
+	wantCode("Authorize", err, "permission_denied")
+	authenticate("dotdo_garbage", "unauthenticated")
+	authenticate("dotdo_garbage", "unauthenticated")
+	authenticate(admin.Token, "resource_exhausted") // the client is cooling down now
+	// Refused, but not an Authenticate or Authorize call: not counted.
+	_, err = client.ListApiKeys(ctx, connect.NewRequest(&authv1.ListApiKeysRequest{}))
+	wantCode("ListApiKeys", err, "unauthenticated")
 
 	want := map[auth.AttemptOutcome]int64{
 		auth.AttemptSuccess: 1, auth.AttemptPermissionDenied: 1, auth.AttemptUnauthenticated: 2,

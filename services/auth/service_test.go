@@ -274,7 +274,7 @@ func TestRevocationElsewhereWithinTTL(t *testing.T) {
 	k, rec := h.create("ci", store.RoleDeployer, nil, 0)
 	h.mustAuth(k.Token)
 	// Another replica revokes the key directly in the shared store.
-	if _, err := h.store.Store.RevokeAPIKey(ctx, rec.KeyID, h.clock.Now()); err != nil {
+	if _, err := h.shared.RevokeAPIKey(ctx, rec.KeyID, h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Advance(10*time.Second - time.Nanosecond)
@@ -286,7 +286,9 @@ func TestRevocationElsewhereWithinTTL(t *testing.T) {
 	// Invalidate applies an external change at once.
 	k2, rec2 := h.create("ci2", store.RoleDeployer, nil, 0)
 	h.mustAuth(k2.Token)
-	_, _ = h.store.Store.RevokeAPIKey(ctx, rec2.KeyID, h.clock.Now())
+	if _, err := h.shared.RevokeAPIKey(ctx, rec2.KeyID, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	h.svc.Invalidate(rec2.KeyID)
 	_, err = h.svc.Authenticate(ctx, k2.Token, "c")
 	wantUnauthenticated(t, err)
@@ -307,7 +309,7 @@ func TestRotationGrace(t *testing.T) {
 		newRec.CreatedBy != h.admin.KeyID || newRec.SecretHash != nil || !newRec.ExpiresAt.Equal(rotatedAt.Add(30*24*time.Hour)) {
 		t.Fatalf("new record = %+v", newRec)
 	}
-	oldNow, _ := h.store.Store.GetAPIKey(ctx, oldRec.KeyID)
+	oldNow, _ := h.shared.GetAPIKey(ctx, oldRec.KeyID)
 	if oldNow.ReplacedBy != newRec.KeyID || !oldNow.ExpiresAt.Equal(rotatedAt.Add(time.Hour)) {
 		t.Fatalf("old record = %+v", oldNow)
 	}
@@ -347,7 +349,7 @@ func TestRotationDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.remember(nk)
-	old, _ := h.store.Store.GetAPIKey(ctx, rec.KeyID)
+	old, _ := h.shared.GetAPIKey(ctx, rec.KeyID)
 	if !old.ExpiresAt.Equal(h.clock.Now().Add(DefaultRotationGrace)) || !newRec.ExpiresAt.IsZero() {
 		t.Fatalf("old expires %v, new expires %v", old.ExpiresAt, newRec.ExpiresAt)
 	}
@@ -357,7 +359,7 @@ func TestRotationDefaults(t *testing.T) {
 	if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, short.KeyID, 0); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := h2.store.Store.GetAPIKey(ctx, short.KeyID)
+	got, _ := h2.shared.GetAPIKey(ctx, short.KeyID)
 	if !got.ExpiresAt.Equal(short.ExpiresAt) {
 		t.Fatalf("rotation extended expiry from %v to %v", short.ExpiresAt, got.ExpiresAt)
 	}
@@ -365,7 +367,7 @@ func TestRotationDefaults(t *testing.T) {
 	if _, _, _, err := h2.svc.RotateKey(ctx, h2.admin, long.KeyID, 0); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = h2.store.Store.GetAPIKey(ctx, long.KeyID)
+	got, _ = h2.shared.GetAPIKey(ctx, long.KeyID)
 	if !got.ExpiresAt.Equal(h2.clock.Now().Add(time.Hour)) {
 		t.Fatalf("WithRotationGrace ignored: %v", got.ExpiresAt)
 	}
@@ -464,7 +466,7 @@ func TestCreateKeyValidation(t *testing.T) {
 		rec.CreatedBy != h.admin.KeyID || rec.KeyID != k.ID {
 		t.Fatalf("record = %+v", rec)
 	}
-	stored, _ := h.store.Store.GetAPIKey(ctx, rec.KeyID)
+	stored, _ := h.shared.GetAPIKey(ctx, rec.KeyID)
 	if !apikey.VerifySecret(k.Secret, stored.SecretHash, nil) {
 		t.Fatal("stored hash does not verify")
 	}
@@ -511,7 +513,7 @@ func TestLastUsedIsThrottled(t *testing.T) {
 	if got := h.store.touches.Load() - before; got != 1 {
 		t.Fatalf("%d TouchKey calls in 20 s, want 1", got)
 	}
-	stored, _ := h.store.Store.GetAPIKey(ctx, rec.KeyID)
+	stored, _ := h.shared.GetAPIKey(ctx, rec.KeyID)
 	if stored.LastUsedAt.IsZero() {
 		t.Fatal("LastUsedAt not set")
 	}

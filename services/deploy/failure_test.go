@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy"
@@ -21,24 +21,6 @@ import (
 	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
 	"github.com/dot-do/platform/services/deploy/deploytest"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestTokenNeverLeaks points the cloudflare backend at an API that quotes
 // the request's Authorization header in its errors, and checks that the
@@ -65,7 +47,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testsupport.LogBuffer
 	f := newFixture(t, withBackend(b))
 	svc, err := deploy.New(f.cfg, f.auth, f.store, f.backend, deploy.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	if err != nil {
@@ -331,7 +313,7 @@ func TestAdminAuditFailsClosed(t *testing.T) {
 	f := newFixture(t, withBackend(backend.NewMemory()))
 	ctx := context.Background()
 	rec := &failingAudit{Records: f.store, fail: true}
-	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), rec, deploy.WithLogger(deploytest.QuietLogger()))
+	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), rec, deploy.WithLogger(testsupport.QuietLogger()))
 	before, err := f.auth.ListKeys(ctx, adminPrincipal(t, f), true)
 	if err != nil {
 		t.Fatal(err)

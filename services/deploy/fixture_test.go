@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/sqlite"
@@ -74,7 +75,7 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 // process would be) over rec and the fixture's backend.
 func (f *fixture) newService(rec deploy.Records) *deploy.Service {
 	f.t.Helper()
-	svc, err := deploy.New(f.cfg, f.auth, rec, f.backend, deploy.WithLogger(deploytest.QuietLogger()))
+	svc, err := deploy.New(f.cfg, f.auth, rec, f.backend, deploy.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		f.t.Fatal(err)
 	}

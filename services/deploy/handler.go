@@ -5,13 +5,13 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	"github.com/dot-do/platform/internal/pbtime"
 	"github.com/dot-do/platform/internal/rpcerr"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -274,18 +274,11 @@ func deploymentProto(d store.Deployment) *deployv1.Deployment {
 		ScriptSize:        d.ScriptSize,
 		Metadata:          &deployv1.Metadata{Commit: meta.Commit, Branch: meta.Branch, Author: meta.Author, Labels: meta.Labels},
 		Actor:             &deployv1.Actor{KeyId: d.ActorKeyID, Name: d.ActorName},
-		CreatedAt:         timestampOrNil(d.CreatedAt),
-		FinishedAt:        timestampOrNil(d.FinishedAt),
+		CreatedAt:         pbtime.To(d.CreatedAt),
+		FinishedAt:        pbtime.To(d.FinishedAt),
 		Error:             d.Error,
 		MainModule:        d.MainModule,
 		CompatibilityDate: d.CompatibilityDate,
 		Tags:              d.Tags,
 	}
-}
-
-func timestampOrNil(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
 }

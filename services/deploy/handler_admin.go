@@ -9,6 +9,8 @@ import (
 	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	"github.com/dot-do/platform/internal/pbtime"
+	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
 )
 
@@ -22,26 +24,11 @@ type adminHandler struct{ admin *Admin }
 
 var _ deployv1connect.AdminServiceHandler = (*adminHandler)(nil)
 
-var roles = map[authv1.Role]store.Role{
-	authv1.Role_ROLE_ADMIN:    store.RoleAdmin,
-	authv1.Role_ROLE_DEPLOYER: store.RoleDeployer,
-	authv1.Role_ROLE_VIEWER:   store.RoleViewer,
-}
-
-func roleProto(r store.Role) authv1.Role {
-	for k, v := range roles {
-		if v == r {
-			return k
-		}
-	}
-	return authv1.Role_ROLE_UNSPECIFIED
-}
-
 // CreateAPIKey implements deployv1connect.AdminServiceHandler.
 func (h *adminHandler) CreateApiKey(ctx context.Context, req *connect.Request[deployv1.CreateApiKeyRequest]) (*connect.Response[deployv1.CreateApiKeyResponse], error) {
 	m := req.Msg
-	role, ok := roles[m.GetRole()]
-	if !ok {
+	role := authz.RoleFromProto(m.GetRole())
+	if role == "" {
 		return nil, invalid("role", "unknown role %d", int32(m.GetRole()))
 	}
 	k, rec, err := h.admin.CreateKey(ctx, callerOf(req), KeySpec{
@@ -50,7 +37,7 @@ func (h *adminHandler) CreateApiKey(ctx context.Context, req *connect.Request[de
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&deployv1.CreateApiKeyResponse{ApiKey: keyProto(rec), Secret: k.Token}), nil
+	return connect.NewResponse(&deployv1.CreateApiKeyResponse{ApiKey: authz.KeyToProto(rec), Secret: k.Token}), nil
 }
 
 // ListAPIKeys implements deployv1connect.AdminServiceHandler.
@@ -61,7 +48,7 @@ func (h *adminHandler) ListApiKeys(ctx context.Context, req *connect.Request[dep
 	}
 	out := &deployv1.ListApiKeysResponse{ApiKeys: make([]*authv1.ApiKey, len(recs))}
 	for i, r := range recs {
-		out.ApiKeys[i] = keyProto(r)
+		out.ApiKeys[i] = authz.KeyToProto(r)
 	}
 	return connect.NewResponse(out), nil
 }
@@ -72,7 +59,7 @@ func (h *adminHandler) RevokeApiKey(ctx context.Context, req *connect.Request[de
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&deployv1.RevokeApiKeyResponse{ApiKey: keyProto(rec)}), nil
+	return connect.NewResponse(&deployv1.RevokeApiKeyResponse{ApiKey: authz.KeyToProto(rec)}), nil
 }
 
 // RotateAPIKey implements deployv1connect.AdminServiceHandler.
@@ -81,7 +68,7 @@ func (h *adminHandler) RotateApiKey(ctx context.Context, req *connect.Request[de
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&deployv1.RotateApiKeyResponse{ApiKey: keyProto(r.Record), Secret: r.Key.Token, Previous: keyProto(r.Previous)}), nil
+	return connect.NewResponse(&deployv1.RotateApiKeyResponse{ApiKey: authz.KeyToProto(r.Record), Secret: r.Key.Token, Previous: authz.KeyToProto(r.Previous)}), nil
 }
 
 // ListAuditEvents implements deployv1connect.AdminServiceHandler.
@@ -97,7 +84,7 @@ func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request
 	out := &deployv1.ListAuditEventsResponse{NextPageToken: next, Events: make([]*dbv1.AuditEvent, len(events))}
 	for i, e := range events {
 		out.Events[i] = &dbv1.AuditEvent{
-			Seq: e.Seq, Time: timestampOrNil(e.Time), ActorKeyId: e.Actor, ActorName: e.ActorName, Action: e.Action,
+			Seq: e.Seq, Time: pbtime.To(e.Time), ActorKeyId: e.Actor, ActorName: e.ActorName, Action: e.Action,
 			Resource: e.Resource, Outcome: e.Outcome, RequestId: e.RequestID, TraceId: e.TraceID,
 			PrevHash: e.PrevHash, Hash: e.Hash, Details: e.Detail,
 		}
@@ -112,19 +99,4 @@ func (h *adminHandler) VerifyAuditLog(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	return connect.NewResponse(&deployv1.VerifyAuditLogResponse{Ok: res.OK, Checked: res.Checked, FirstBrokenSeq: res.FirstBrokenSeq, Reason: res.Reason}), nil
-}
-
-func keyProto(r store.APIKey) *authv1.ApiKey {
-	return &authv1.ApiKey{
-		KeyId:        r.KeyID,
-		Name:         r.Name,
-		Role:         roleProto(r.Role),
-		Environments: r.Environments,
-		CreatedAt:    timestampOrNil(r.CreatedAt),
-		CreatedBy:    r.CreatedBy,
-		ExpiresAt:    timestampOrNil(r.ExpiresAt),
-		RevokedAt:    timestampOrNil(r.RevokedAt),
-		LastUsedAt:   timestampOrNil(r.LastUsedAt),
-		ReplacedBy:   r.ReplacedBy,
-	}
 }

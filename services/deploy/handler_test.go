@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/backend"
 	"github.com/dot-do/platform/services/deploy/deploytest"
@@ -28,28 +28,15 @@ import (
 // gRPC-Web and REST through vanguard) on a loopback port.
 func serve(t *testing.T, f *fixture) string {
 	t.Helper()
-	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(f.svc.Config().ReadMaxBytes()), rpc.WithLogger(deploytest.QuietLogger()))
+	opts, err := rpc.HandlerOptions(rpc.WithReadMaxBytes(f.svc.Config().ReadMaxBytes()), rpc.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New("deploy", server.WithLogger(deploytest.QuietLogger()), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
+	srv := server.New("deploy", server.WithLogger(testsupport.QuietLogger()), server.WithREST(), server.WithMiddleware(deploy.RESTCompat))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(f.svc), opts...))
-	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), f.store, deploy.WithLogger(deploytest.QuietLogger()))
+	admin := deploy.NewAdmin(f.auth, deploytest.LocalKeyManager(f.auth), f.store, deploy.WithLogger(testsupport.QuietLogger()))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return testsupport.Serve(t, srv)
 }
 
 var protocols = []struct {
@@ -73,13 +60,15 @@ func bearer(token string) connect.ClientOption {
 	}))
 }
 
-func wantCode(t *testing.T, err error, code connect.Code, contains string) *connect.Error {
+// wantCode fails t unless err is a Connect error with code and a message
+// containing contains, and returns the error's details.
+func wantCode(t *testing.T, err error, code connect.Code, contains string) []*connect.ErrorDetail {
 	t.Helper()
 	var cerr *connect.Error
 	if !errors.As(err, &cerr) || cerr.Code() != code || !strings.Contains(cerr.Message(), contains) {
 		t.Fatalf("err = %v, want %v containing %q", err, code, contains)
 	}
-	return cerr
+	return cerr.Details()
 }
 
 // TestHandler runs the Deploy API through Connect, gRPC and gRPC-Web
@@ -183,9 +172,9 @@ func TestHandler(t *testing.T) {
 			})
 			_, err = deployer.Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: service, Environment: "production", Script: script("x")}))
 			mem.SetUploadHook(nil)
-			cerr := wantCode(t, err, connect.CodeInvalidArgument, "Uncaught SyntaxError")
+			details := wantCode(t, err, connect.CodeInvalidArgument, "Uncaught SyntaxError")
 			var failed *deployv1.Deployment
-			for _, det := range cerr.Details() {
+			for _, det := range details {
 				if v, err := det.Value(); err == nil {
 					failed, _ = v.(*deployv1.Deployment)
 				}

@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/dot-do/platform/internal/telemetry/telemetrytest"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/backend"
-	"github.com/dot-do/platform/services/deploy/deploytest"
 )
 
 // TestDeploymentMetrics: each deployment is counted once, when it reaches
@@ -23,7 +23,7 @@ func TestDeploymentMetrics(t *testing.T) {
 	mem := backend.NewMemory()
 	f := newFixture(t, withBackend(mem))
 	rec := telemetrytest.NewRecorder()
-	svc, err := deploy.New(f.cfg, f.auth, f.store, f.backend, deploy.WithLogger(deploytest.QuietLogger()), deploy.WithMeterProvider(rec))
+	svc, err := deploy.New(f.cfg, f.auth, f.store, f.backend, deploy.WithLogger(testsupport.QuietLogger()), deploy.WithMeterProvider(rec))
 	if err != nil {
 		t.Fatal(err)
 	}

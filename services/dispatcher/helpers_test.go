@@ -3,8 +3,6 @@ package dispatcher_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/dispatcher"
 )
@@ -77,8 +76,6 @@ func (f *fakeDeployments) ListDeployments(ctx context.Context, filter store.List
 	return all[start:end], next, nil
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // newDispatcher returns a dispatcher over src with the live versions
 // loaded.
 func newDispatcher(t testing.TB, cfg dispatcher.Config, src dispatcher.Deployments) *dispatcher.Dispatcher {
@@ -87,7 +84,7 @@ func newDispatcher(t testing.TB, cfg dispatcher.Config, src dispatcher.Deploymen
 		cfg.InvokeToken = "test-invoke-token"
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
+		cfg.Logger = testsupport.QuietLogger()
 	}
 	d, err := dispatcher.New(cfg, src)
 	if err != nil {

@@ -1,38 +1,18 @@
 package dispatcher_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dot-do/platform/internal/telemetry/telemetrytest"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/dispatcher"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
-}
 
 // eventually polls cond every millisecond until it holds or d passes, and
 // returns how long it took.
@@ -53,7 +33,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) ti
 // last table with one log line per LogInterval, and recovery is logged.
 func TestRunRefreshes(t *testing.T) {
 	const interval = 50 * time.Millisecond
-	logs := &syncBuffer{}
+	logs := &testsupport.LogBuffer{}
 	src := newFake("production", map[string]int64{"gateway": 1})
 	d, err := dispatcher.New(dispatcher.Config{
 		InvokeToken: "t", RefreshInterval: interval, LogInterval: time.Hour,
@@ -77,14 +57,14 @@ func TestRunRefreshes(t *testing.T) {
 	src.fail(errors.New("db unavailable"))
 	calls := src.calls.Load()
 	eventually(t, 5*time.Second, "five failed refreshes", func() bool { return src.calls.Load() >= calls+5 })
-	if n := logs.count("refreshing the live versions failed"); n != 1 {
+	if n := logs.Count("refreshing the live versions failed"); n != 1 {
 		t.Errorf("%d failure log lines for five failures within LogInterval; want 1", n)
 	}
 	if r := d.Route("gateway.do", "/"); r.Version != 2 || r.Miss != dispatcher.MissNone {
 		t.Errorf("while the source fails: %+v; want the last table", r)
 	}
 	src.fail(nil)
-	eventually(t, 2*time.Second, "recovery logged", func() bool { return logs.count("works again") == 1 })
+	eventually(t, 2*time.Second, "recovery logged", func() bool { return logs.Count("works again") == 1 })
 
 	cancel()
 	select {
@@ -137,7 +117,7 @@ func TestMetrics(t *testing.T) {
 // live re-reads the live versions (at most every 100 ms), so a worker's
 // first deploy serves without waiting for the periodic refresh.
 func TestFirstDeployServesAtOnce(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "served") })
 	src := newFake("production", map[string]int64{"gateway": 1})
 	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, RefreshInterval: time.Hour}, src)
 	base := front(t, d)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/runtime"
 )
@@ -238,11 +239,7 @@ func TestProxyForwardsHeadersAndBody(t *testing.T) {
 // TestProxyRemovesResponseHopHeaders answers from a raw upstream, whose
 // headers net/http cannot tidy up, and checks what reaches the client.
 func TestProxyRemovesResponseHopHeaders(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testsupport.Listen(t)
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -460,12 +457,7 @@ func TestProxyClientDisconnectCancelsUpstream(t *testing.T) {
 }
 
 func TestProxyRuntimeUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testsupport.FreeAddr(t) // nothing listens there
 	d := newDispatcher(t, dispatcher.Config{RuntimeURL: "http://" + addr}, newFake("production", standardLive()))
 	wantError(t, do(t, http.MethodGet, front(t, d), "gateway.do", "/", nil, nil), http.StatusBadGateway, "runtime_unreachable")
 }
@@ -566,7 +558,7 @@ func TestProxyRefusals(t *testing.T) {
 		// here): 503 not_ready.
 		down := newFake("production", nil)
 		down.fail(errors.New("db unreachable"))
-		notReady, err := dispatcher.New(l.to(dispatcher.Config{InvokeToken: "t", Logger: quietLogger()}, up), down)
+		notReady, err := dispatcher.New(l.to(dispatcher.Config{InvokeToken: "t", Logger: testsupport.QuietLogger()}, up), down)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -833,7 +825,8 @@ func TestProxyStalledClientLetGo(t *testing.T) {
 			b, _ := io.ReadAll(res.Body)
 			// Whether the worker's answer or the stall comes first depends on
 			// the link: over HTTP, the runtime's connection still wants the body.
-			if !(res.StatusCode == http.StatusOK && string(b) == "answered") && res.StatusCode != http.StatusRequestTimeout {
+			workerAnswered := res.StatusCode == http.StatusOK && string(b) == "answered"
+			if !workerAnswered && res.StatusCode != http.StatusRequestTimeout {
 				t.Fatalf("reading=%v: answer %d %q; want the worker's, or 408", reading, res.StatusCode, b)
 			}
 			start := time.Now()

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/dispatcher"
 )
 
@@ -178,7 +179,7 @@ func TestRouteAnyWorker(t *testing.T) {
 
 func TestRouteBeforeFirstLoad(t *testing.T) {
 	for _, anyWorker := range []bool{false, true} {
-		d, err := dispatcher.New(dispatcher.Config{InvokeToken: "t", AnyWorker: anyWorker, Logger: quietLogger()}, newFake("production", standardLive()))
+		d, err := dispatcher.New(dispatcher.Config{InvokeToken: "t", AnyWorker: anyWorker, Logger: testsupport.QuietLogger()}, newFake("production", standardLive()))
 		if err != nil {
 			t.Fatal(err)
 		}

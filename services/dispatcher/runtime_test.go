@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 	"github.com/dot-do/platform/services/dispatcher"
@@ -88,7 +89,7 @@ func testThroughRuntime(t *testing.T, inProcess bool) {
 	deploy(t, rt, st, "db", dispatchertest.EchoWorker("db", "v1"))
 
 	const interval = 100 * time.Millisecond
-	cfg := dispatcher.Config{RuntimeURL: rt.URL, InvokeToken: dispatchertest.InvokeToken, RefreshInterval: interval, Logger: quietLogger()}
+	cfg := dispatcher.Config{RuntimeURL: rt.URL, InvokeToken: dispatchertest.InvokeToken, RefreshInterval: interval, Logger: testsupport.QuietLogger()}
 	if inProcess {
 		cfg.Runtime = rt.Local()
 	}

@@ -17,40 +17,29 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/dispatcher"
 )
 
 // serve runs d the way the dispatcher binary does: internal/server with the
 // proxy as root (Middleware) and DispatcherService registered. It returns
-// the listener's address.
+// the server's base URL.
 func serve(t *testing.T, d *dispatcher.Dispatcher) string {
 	t.Helper()
-	opts, err := rpc.HandlerOptions(rpc.WithLogger(quietLogger()))
+	opts, err := rpc.HandlerOptions(rpc.WithLogger(testsupport.QuietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New("dispatcher", server.WithLogger(quietLogger()), server.WithMiddleware(dispatcher.Middleware(d)))
+	srv := server.New("dispatcher", server.WithLogger(testsupport.QuietLogger()), server.WithMiddleware(dispatcher.Middleware(d)))
 	srv.Register(dispatcherv1connect.NewDispatcherServiceHandler(dispatcher.NewHandler(d), opts...))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testsupport.Serve(t, srv)
 }
 
-// raw sends req as is on a new connection and reads one response.
-func raw(t *testing.T, addr, req string) (*http.Response, []byte) {
+// raw sends req as is on a new connection to the server at base and reads
+// one response.
+func raw(t *testing.T, base, req string) (*http.Response, []byte) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +63,7 @@ func raw(t *testing.T, addr, req string) (*http.Response, []byte) {
 func TestBadRequests(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "worker") })
 	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
-	addr := serve(t, d)
+	base := serve(t, d)
 	big := func(n int) string { return "X-Big: " + strings.Repeat("a", n) + "\r\n" }
 	for _, c := range []struct {
 		name, req string
@@ -99,7 +88,7 @@ func TestBadRequests(t *testing.T) {
 		{"headers over the server's limit", "GET / HTTP/1.1\r\nHost: gateway.do\r\n" + big(100<<10) + "\r\n", 431, ""},
 		{"unknown host", "GET / HTTP/1.1\r\nHost: nope.do\r\n\r\n", 404, "not_found"},
 	} {
-		res, body := raw(t, addr, c.req)
+		res, body := raw(t, base, c.req)
 		if res.StatusCode != c.status {
 			t.Errorf("%s: status %d %q; want %d", c.name, res.StatusCode, body, c.status)
 			continue
@@ -114,7 +103,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	// Still serving. A raw backslash is forwarded escaped (%5C), as net/url
 	// reads it, so the worker sees the path that was routed on.
-	res, body := raw(t, addr, "GET /api\\db/x HTTP/1.1\r\nHost: api.do\r\n\r\n")
+	res, body := raw(t, base, "GET /api\\db/x HTTP/1.1\r\nHost: api.do\r\n\r\n")
 	if res.StatusCode != 200 || string(body) != "worker" {
 		t.Fatalf("after the bad requests: %d %q", res.StatusCode, body)
 	}
@@ -129,8 +118,7 @@ func TestBadRequests(t *testing.T) {
 func TestResolveRPC(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "worker") })
 	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL}, newFake("production", standardLive()))
-	addr := serve(t, d)
-	base := "http://" + addr
+	base := serve(t, d)
 	clients := map[string]dispatcherv1connect.DispatcherServiceClient{
 		"connect": dispatcherv1connect.NewDispatcherServiceClient(http.DefaultClient, base),
 		"grpc":    dispatcherv1connect.NewDispatcherServiceClient(rpc.HTTPClient(), base, connect.WithGRPC()),

@@ -305,11 +305,6 @@ func (rt *Runtime) live(namespace, script string) (int64, uint64, error) {
 	return sc.Current.Number, sc.SecretsGeneration, nil
 }
 
-func (rt *Runtime) namespaceExists(ns string) bool {
-	_, err := rt.store.Namespace(ns)
-	return err == nil
-}
-
 // bundle is the supervisor's code source: a stored version with the
 // script's current secrets.
 func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, error) {

@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/runtime"
 )
 
@@ -325,28 +325,10 @@ func TestPersistence(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestLogsLeakNothing: at debug level, no token or secret value reaches the
 // log, whatever the client sends.
 func TestLogsLeakNothing(t *testing.T) {
-	var logs lockedBuffer
+	var logs testsupport.LogBuffer
 	e := start(t, t.TempDir(), func(c *runtime.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/internal/cli"
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 var keyRE = regexp.MustCompile(`dotdo_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}`)
@@ -18,10 +18,7 @@ var keyRE = regexp.MustCompile(`dotdo_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}`)
 func writeWorker(t *testing.T, label string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "worker.js")
-	src := `export default { fetch(req) { return new Response("` + label + ` " + new URL(req.url).pathname) } }`
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, p, `export default { fetch(req) { return new Response("`+label+` " + new URL(req.url).pathname) } }`, 0o644)
 	return p
 }
 
@@ -46,9 +43,8 @@ func TestCLIDeployRollbackDeployments(t *testing.T) {
 	}
 	// Multi-module, with GitHub Actions metadata.
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
-	os.WriteFile(filepath.Join(dir, "index.js"), []byte(`import { label } from "./lib/label.js"; export default { fetch() { return new Response(label) } }`), 0o644)
-	os.WriteFile(filepath.Join(dir, "lib", "label.js"), []byte(`export const label = "two";`), 0o644)
+	testsupport.WriteFile(t, filepath.Join(dir, "index.js"), `import { label } from "./lib/label.js"; export default { fetch() { return new Response(label) } }`, 0o644)
+	testsupport.WriteFile(t, filepath.Join(dir, "lib", "label.js"), `export const label = "two";`, 0o644)
 	r := dotdo(t, platform.adminKey, []string{"GITHUB_SHA=cafef00d", "GITHUB_REF_NAME=main", "GITHUB_ACTOR=octocat"},
 		"deploy", "--service", "cli-worker", "--env", "production", "--dir", dir)
 	wantExit(t, r, 0, "")
@@ -110,7 +106,7 @@ func TestCLIFailures(t *testing.T) {
 	wantExit(t, dotdo(t, viewer, nil, "deployments"), 0, "")
 	// A script the runtime refuses to start: recorded as failed, 6.
 	bad := filepath.Join(t.TempDir(), "bad.js")
-	os.WriteFile(bad, []byte(`throw new Error("boom at top level");`), 0o644)
+	testsupport.WriteFile(t, bad, `throw new Error("boom at top level");`, 0o644)
 	r := dotdo(t, platform.adminKey, nil, "deploy", "--service", "throws", "--file", bad)
 	if r.code == 0 || !strings.Contains(r.stderr, "boom at top level") {
 		t.Fatalf("deploy of a throwing worker: exit %d, %q", r.code, r.stderr)

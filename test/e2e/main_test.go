@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 // platform is the running `dotdo dev`.
@@ -33,26 +34,17 @@ var platform struct {
 
 func TestMain(m *testing.M) {
 	code, stop := start()
-	if stop != nil {
-		defer stop()
-	}
 	if code != 0 {
 		os.Exit(code)
 	}
 	code = m.Run()
 	if stop != nil {
-		stop()
+		if err := stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = max(code, 1)
+		}
 	}
 	os.Exit(code)
-}
-
-func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // workerd returns the workerd binary installed by npm, or "".
@@ -69,8 +61,8 @@ func workerd(root string) string {
 }
 
 // start builds dotdo and runs `dotdo dev`; it returns a function that stops
-// it with SIGINT and waits.
-func start() (int, func()) {
+// it with SIGINT, waits, and reports a stop that was not clean.
+func start() (int, func() error) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		panic(err)
@@ -95,7 +87,7 @@ func start() (int, func()) {
 	platform.dataDir = filepath.Join(tmp, "data")
 	addrs := map[string]string{}
 	for _, s := range []string{"DEPLOY", "AUTH", "DB", "RUNTIME", "DISPATCHER"} {
-		addrs[s] = freePort()
+		addrs[s] = testsupport.FreeAddr(nil) // TestMain has no testing.TB
 	}
 	platform.apiURL = "http://" + addrs["DEPLOY"]
 	platform.dispURL = "http://" + addrs["DISPATCHER"]
@@ -114,22 +106,25 @@ func start() (int, func()) {
 		fmt.Fprintf(os.Stderr, "dotdo dev: %v\n", err)
 		return 1, nil
 	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
+	stop := func() error {
+		defer os.RemoveAll(tmp)
+		if err := dev.Process.Signal(os.Interrupt); err != nil {
+			return fmt.Errorf("stop dotdo dev: %w", err)
 		}
-		stopped = true
-		_ = dev.Process.Signal(os.Interrupt)
 		done := make(chan error, 1)
 		go func() { done <- dev.Wait() }()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("dotdo dev after SIGINT: %w", err)
+			}
+			return nil
 		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-dev.Process.Pid, syscall.SIGKILL)
-			<-done
+			if err := syscall.Kill(-dev.Process.Pid, syscall.SIGKILL); err != nil {
+				return fmt.Errorf("dotdo dev did not stop within 20s of SIGINT, nor on SIGKILL: %w", err)
+			}
+			return fmt.Errorf("dotdo dev did not stop within 20s of SIGINT: %v", <-done)
 		}
-		os.RemoveAll(tmp)
 	}
 	ready := make(chan struct{})
 	var banner bytes.Buffer
@@ -147,13 +142,13 @@ func start() (int, func()) {
 	case <-time.After(120 * time.Second):
 		log, _ := os.ReadFile(logFile.Name())
 		fmt.Fprintf(os.Stderr, "dotdo dev did not start:\n%s\n%s\n", banner.String(), log)
-		stop()
+		_ = stop() // the start failed, as reported; how it stops adds nothing
 		return 1, nil
 	}
 	key, err := os.ReadFile(filepath.Join(platform.dataDir, "admin.key"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "admin key: %v\n", err)
-		stop()
+		_ = stop() // the start failed, as reported; how it stops adds nothing
 		return 1, nil
 	}
 	platform.adminKey = strings.TrimSpace(string(key))

@@ -88,7 +88,7 @@ func key(name string, attrs []attribute.KeyValue) string {
 	var b strings.Builder
 	b.WriteString(name)
 	for _, kv := range attrs {
-		b.WriteString(" " + string(kv.Key) + "=" + kv.Value.Emit())
+		b.WriteString(" " + string(kv.Key) + "=" + kv.Value.String())
 	}
 	return b.String()
 }

@@ -92,7 +92,9 @@ func (p Permission) EnvironmentScoped() bool {
 }
 
 // AllRoles returns every role, most privileged first (a fresh slice).
-func AllRoles() []store.Role { return []store.Role{store.RoleAdmin, store.RoleDeployer, store.RoleViewer} }
+func AllRoles() []store.Role {
+	return []store.Role{store.RoleAdmin, store.RoleDeployer, store.RoleViewer}
+}
 
 // ParseRole converts a string ("admin", "deployer", "viewer"; exact,
 // lower-case) to a role, or returns an error of kind errkind.Invalid.

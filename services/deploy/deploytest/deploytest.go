@@ -9,12 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
 	"github.com/dot-do/platform/services/auth/authz"
 	"github.com/dot-do/platform/services/db/store"
@@ -24,9 +24,6 @@ import (
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
-
-// QuietLogger discards everything.
-func QuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Store opens a SQLite store in a new temporary directory; it is closed
 // when tb ends.
@@ -57,7 +54,7 @@ type Keys struct {
 func Auth(tb testing.TB) (*auth.Service, Keys) {
 	tb.Helper()
 	ctx := context.Background()
-	svc := auth.New(sqlitetest.Open(tb), auth.WithThrottle(auth.ThrottleConfig{MaxFailures: -1}), auth.WithLogger(QuietLogger()))
+	svc := auth.New(sqlitetest.Open(tb), auth.WithThrottle(auth.ThrottleConfig{MaxFailures: -1}), auth.WithLogger(testsupport.QuietLogger()))
 	admin, adminRec, err := svc.Bootstrap(ctx, "test-admin")
 	if err != nil {
 		tb.Fatal(err)
@@ -116,7 +113,7 @@ func StartRuntime(tb testing.TB) *Runtime {
 		DataDir:     tb.TempDir(),
 		APIToken:    RuntimeToken,
 		InvokeToken: invokeToken,
-		Logger:      QuietLogger(),
+		Logger:      testsupport.QuietLogger(),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	wfp "github.com/cloudflare/cloudflare-go/v6/workers_for_platforms"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
@@ -53,7 +53,7 @@ func StartRuntime(tb testing.TB) *Runtime {
 		DataDir:     tb.TempDir(),
 		APIToken:    APIToken,
 		InvokeToken: InvokeToken,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      testsupport.QuietLogger(),
 	})
 	if err != nil {
 		tb.Fatalf("runtime.New: %v", err)

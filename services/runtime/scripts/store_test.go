@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 func draft(code string) Draft {
@@ -87,13 +89,13 @@ func TestOpenCleansInterruptedWrites(t *testing.T) {
 	// (crash between the two), a half-written temporary, a script whose
 	// first upload never finished, a namespace whose creation never did.
 	vdir := filepath.Join(dir, "namespaces", "ns", "scripts", "app", "versions")
-	write(t, filepath.Join(vdir, "7.json"), `{"format":1}`)
-	write(t, filepath.Join(vdir, ".tmp-123"), `{"form`)
-	write(t, filepath.Join(dir, "namespaces", "ns", "scripts", "half", "versions", "1.json"), `{}`)
+	testsupport.WriteFile(t, filepath.Join(vdir, "7.json"), `{"format":1}`, 0o600)
+	testsupport.WriteFile(t, filepath.Join(vdir, ".tmp-123"), `{"form`, 0o600)
+	testsupport.WriteFile(t, filepath.Join(dir, "namespaces", "ns", "scripts", "half", "versions", "1.json"), `{}`, 0o600)
 	if err := os.MkdirAll(filepath.Join(dir, "namespaces", "halfns", "scripts"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(dir, "tmp", "trash-1", "x"), "x")
+	testsupport.WriteFile(t, filepath.Join(dir, "tmp", "trash-1", "x"), "x", 0o600)
 
 	s = open(t, dir)
 	for _, p := range []string{
@@ -118,16 +120,6 @@ func TestOpenCleansInterruptedWrites(t *testing.T) {
 	}
 	if sc.Versions[0] != 1 || len(sc.Versions) != 2 {
 		t.Fatalf("versions: %v", sc.Versions)
-	}
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -139,7 +139,7 @@ func ValidateDraft(d *Draft) error {
 		return invalidf("too many compatibility_flags")
 	}
 	for _, f := range d.CompatibilityFlags {
-		if f == "" || len(f) > 128 || strings.ContainsFunc(f, func(r rune) bool { return !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') }) {
+		if f == "" || len(f) > 128 || strings.ContainsFunc(f, func(r rune) bool { return r != '_' && r != '-' && (r < 'a' || r > 'z') && (r < '0' || r > '9') }) {
 			return invalidf("invalid compatibility flag")
 		}
 	}

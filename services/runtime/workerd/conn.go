@@ -34,6 +34,8 @@ type pooledConn struct {
 	// stop ends the watch on the current request's context, which cuts
 	// the connection when the client goes away.
 	stop func() bool
+	// line is the buffer the request line is written into.
+	line []byte
 }
 
 var dialer = net.Dialer{Timeout: 5 * time.Second}
@@ -124,22 +126,28 @@ func (pc *pooledConn) exchange(req *http.Request) (res *http.Response, err error
 			pc.stop()
 		}
 	}()
-	bw := pc.bw
-	bw.WriteString(req.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(req.URL.Opaque)
+	// The request line and Host, then the headers and the blank line:
+	// bufio.Writer's errors stick, so the Flush reports any of them.
+	pc.line = append(pc.line[:0], req.Method...)
+	pc.line = append(pc.line, ' ')
+	pc.line = append(pc.line, req.URL.Opaque...)
 	if req.URL.RawQuery != "" {
-		bw.WriteByte('?')
-		bw.WriteString(req.URL.RawQuery)
+		pc.line = append(pc.line, '?')
+		pc.line = append(pc.line, req.URL.RawQuery...)
 	}
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(hostReplacer.Replace(req.Host))
-	bw.WriteString("\r\n")
-	if err := req.Header.Write(bw); err != nil {
+	pc.line = append(pc.line, " HTTP/1.1\r\nHost: "...)
+	pc.line = append(pc.line, hostReplacer.Replace(req.Host)...)
+	pc.line = append(pc.line, "\r\n"...)
+	if _, err := pc.bw.Write(pc.line); err != nil {
 		return nil, err
 	}
-	bw.WriteString("\r\n")
-	if err := bw.Flush(); err != nil {
+	if err := req.Header.Write(pc.bw); err != nil {
+		return nil, err
+	}
+	if _, err := pc.bw.WriteString("\r\n"); err != nil {
+		return nil, err
+	}
+	if err := pc.bw.Flush(); err != nil {
 		return nil, err
 	}
 	for {

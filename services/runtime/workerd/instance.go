@@ -88,9 +88,6 @@ type instance struct {
 	// the message of a failed start.
 	stderrMu   sync.Mutex
 	stderrTail []string
-
-	upgradeOnce sync.Once
-	upgrade     http.Handler
 }
 
 func (in *instance) touch() { in.lastActive.Store(time.Now().UnixNano()) }
@@ -400,7 +397,7 @@ func (s *Supervisor) reaped(in *instance, err error) {
 	}
 	if r := in.endReason(); r != "" {
 		s.log.Warn("workerd: process ended", "worker", in.key.String(), "pid", in.pid, "reason", r,
-			"err", fmt.Sprint(err), "stderr", strings.Join(in.stderr(), "\n"))
+			"err", fmt.Sprint(err), "stderr", stderrSummary(in.stderr()))
 	} else {
 		s.log.Debug("workerd: process stopped", "worker", in.key.String(), "pid", in.pid)
 	}
@@ -410,6 +407,21 @@ func (s *Supervisor) reaped(in *instance, err error) {
 	in.tr.CloseIdleConnections()
 	in.pool.closeIdle()
 	_ = os.RemoveAll(in.dir)
+}
+
+// stderrSummary is the end of a process's stderr for the log: its last
+// few lines, without the native stack of a crash.
+func stderrSummary(lines []string) string {
+	var keep []string
+	for _, l := range lines {
+		if l != "" && !strings.HasPrefix(l, "stack: ") {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > 4 {
+		keep = keep[len(keep)-4:]
+	}
+	return strings.Join(keep, "\n")
 }
 
 // schedstatPath is where the watchdog reads the CPU time of a process's

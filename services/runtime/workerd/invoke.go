@@ -157,7 +157,7 @@ func (s *Supervisor) invoke(w http.ResponseWriter, r *http.Request, t Target) (i
 	}
 	defer res.Body.Close()
 	if workerThrew(res) {
-		s.log.Warn("worker threw exception", "worker", t.Key.String())
+		s.log.Warn("worker threw exception", "worker", t.String())
 		WriteError(w, http.StatusInternalServerError, "Worker threw exception")
 		return http.StatusInternalServerError, OutcomeException
 	}
@@ -173,7 +173,7 @@ func (s *Supervisor) invoke(w http.ResponseWriter, r *http.Request, t Target) (i
 		}
 		// The response has begun: the client can only learn of the
 		// failure by the connection's end.
-		s.log.Warn("workerd: response cut", "worker", t.Key.String(), "err", err, "reason", in.endReason())
+		s.log.Warn("workerd: response cut", "worker", t.String(), "err", err, "reason", in.endReason())
 		panic(http.ErrAbortHandler)
 	}
 	for k, vv := range res.Trailer {
@@ -235,14 +235,14 @@ func (s *Supervisor) acquireError(w http.ResponseWriter, ctx context.Context, t 
 		WriteError(w, http.StatusNotFound, "Worker not found")
 		return http.StatusNotFound, OutcomeError
 	case errors.As(err, &se):
-		s.log.Warn("worker failed to start", "worker", t.Key.String(), "err", se.Message)
+		s.log.Warn("worker failed to start", "worker", t.String(), "err", se.Message)
 		WriteError(w, http.StatusInternalServerError, "Worker failed to start")
 		return http.StatusInternalServerError, OutcomeException
 	case errors.Is(err, ErrBusy):
 		WriteError(w, http.StatusServiceUnavailable, "Worker runtime at capacity; try again")
 		return http.StatusServiceUnavailable, OutcomeError
 	default:
-		s.log.Error("workerd: no process for request", "worker", t.Key.String(), "err", err)
+		s.log.Error("workerd: no process for request", "worker", t.String(), "err", err)
 		WriteError(w, http.StatusServiceUnavailable, "Worker runtime unavailable")
 		return http.StatusServiceUnavailable, OutcomeError
 	}
@@ -276,7 +276,7 @@ func (s *Supervisor) processError(w http.ResponseWriter, ctx context.Context, in
 			"error": "Worker exceeded its memory limit", "code": endExceededMemory, "limit_mb": in.memoryMB})
 		return http.StatusServiceUnavailable, OutcomeExceededMemory
 	}
-	s.log.Warn("workerd: request failed", "worker", t.Key.String(), "pid", in.pid, "process_alive", !in.exited(), "err", err)
+	s.log.Warn("workerd: request failed", "worker", t.String(), "pid", in.pid, "process_alive", !in.exited(), "err", err)
 	WriteError(w, http.StatusBadGateway, "Worker runtime failed while handling the request")
 	return http.StatusBadGateway, OutcomeError
 }

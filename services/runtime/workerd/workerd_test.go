@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dot-do/platform/internal/testsupport"
 )
 
 func TestFindBinary(t *testing.T) {
@@ -30,12 +32,7 @@ func TestFindBinary(t *testing.T) {
 	bin := filepath.Join(root, "node_modules", ".bin", "workerd")
 	native := filepath.Join(root, "node_modules", "@cloudflare", platformPackage(), "bin", "workerd")
 	for p, content := range map[string]string{bin: "#!/usr/bin/env node\n", native: "\x7fELF"} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		testsupport.WriteFile(t, p, content, 0o755)
 	}
 	got, err := FindBinary("", deep)
 	if err != nil || got != native {
@@ -43,9 +40,7 @@ func TestFindBinary(t *testing.T) {
 	}
 	// The environment variable wins over the search, an explicit path over both.
 	other := filepath.Join(root, "other-workerd")
-	if err := os.WriteFile(other, []byte("\x7fELF"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, other, "\x7fELF", 0o755)
 	t.Setenv(EnvBinary, other)
 	if got, err := FindBinary("", deep); err != nil || got != other {
 		t.Fatalf("env: %q %v", got, err)
@@ -58,7 +53,7 @@ func TestFindBinary(t *testing.T) {
 		t.Fatalf("missing env binary: %v", err)
 	}
 	noexec := filepath.Join(root, "noexec")
-	_ = os.WriteFile(noexec, []byte("x"), 0o644)
+	testsupport.WriteFile(t, noexec, "x", 0o644)
 	if _, err := FindBinary(noexec, ""); !errors.Is(err, ErrBinaryNotFound) {
 		t.Fatalf("non-executable: %v", err)
 	}

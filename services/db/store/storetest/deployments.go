@@ -457,10 +457,10 @@ func testPagination(t *testing.T, open func(*testing.T) store.Store) {
 	var all []store.Deployment
 	for i := range 38 {
 		env, svc := "prod", "api"
-		switch {
-		case i%19 == 4 || i%19 == 9 || i%19 == 14 || i%19 == 18:
+		switch i % 19 {
+		case 4, 9, 14, 18:
 			env = "staging"
-		case i%19 == 5 || i%19 == 10 || i%19 == 15 || i%19 == 17:
+		case 5, 10, 15, 17:
 			svc = "web"
 		}
 		d := begin(t, s, newDep(env, svc))

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/deploy/backend"
 	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
 	"github.com/dot-do/platform/services/deploy/deploytest"
@@ -153,7 +153,7 @@ func TestRequests(t *testing.T) {
 		reqs = append(reqs, s)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"success":true,"errors":[],"messages":[],"result":["a"]}`)
+		_, _ = io.WriteString(w, `{"success":true,"errors":[],"messages":[],"result":["a"]}`) // the client checks what arrives
 	}))
 	defer srv.Close()
 	b, err := cloudflare.New(cloudflare.Config{
@@ -209,7 +209,7 @@ func TestErrorsHoldNoToken(t *testing.T) {
 			fmt.Fprintf(w, `{"success":false,"errors":[{"code":10021,"message":%q}],"messages":[],"result":null}`, "bad request: "+echo)
 		case "text":
 			w.WriteHeader(http.StatusBadGateway)
-			io.WriteString(w, "proxy error for "+echo)
+			_, _ = io.WriteString(w, "proxy error for "+echo) // the client checks what arrives
 		case "drop":
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			conn.Close()
@@ -243,12 +243,7 @@ func TestErrorsHoldNoToken(t *testing.T) {
 
 // TestUnreachable reports an API that cannot be reached as unavailable.
 func TestUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testsupport.FreeAddr(t)
 	b, err := cloudflare.New(cloudflare.Config{AccountID: "acct", APIToken: "tok-123456789", BaseURL: "http://" + addr + "/client/v4", MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)

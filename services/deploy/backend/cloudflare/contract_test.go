@@ -1,7 +1,6 @@
 package cloudflare_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/deploy/backend"
 	"github.com/dot-do/platform/services/deploy/backend/cloudflare"
 )
@@ -26,40 +26,48 @@ import (
 // namespaces, vendored with its provenance in testdata/contract/README.md.
 const contract = "testdata/contract/cloudflare-wfp-openapi.json"
 
-// startSteady runs the @stdy/cli validating mock of the contract on a free
-// loopback port, in its own process group, killed with the group when t
-// ends. It fails t when the contract is missing, and skips it when npx is
-// missing or the mock does not start.
+// steady is the validating mock of @stdy/cli, pinned in the package.json at
+// the repository's root (four levels up) and installed by npm ci.
+const steady = "../../../../node_modules/.bin/steady"
+
+// startSteady runs the validating mock of the contract on a free loopback
+// port, in its own process group, killed with the group when t ends. It
+// fails t when the contract is missing or the mock does not serve, and
+// skips it when the mock is not installed.
 func startSteady(t *testing.T) string {
 	t.Helper()
 	if _, err := os.Stat(contract); err != nil {
 		t.Fatalf("the contract is missing: %v", err)
 	}
-	npx, err := exec.LookPath("npx")
-	if err != nil {
-		t.Skip("skipping the contract test: npx is not installed")
+	if _, err := os.Stat(steady); err != nil {
+		t.Skipf("skipping the contract test: the @stdy/cli mock is not installed (npm ci installs it): %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := testsupport.FreeAddr(t)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(npx, "--yes", "--package=@stdy/cli@0.22.2", "steady", "--host", "127.0.0.1", "-p", fmt.Sprint(port),
+	cmd := exec.Command(steady, "--host", "127.0.0.1", "-p", port,
 		"--validator-form-array-format=repeat", "--validator-form-object-format=dots", "-q", contract)
-	var out bytes.Buffer
+	var out testsupport.LogBuffer // read while the mock still writes to it
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Skipf("skipping the contract test: npx failed to start: %v", err)
+		t.Fatalf("start the mock: %v", err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() {
+		// The mock only ever ends killed (below) or by failing to start,
+		// which the wait for its port reports with its output.
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("kill the mock: %v", err)
+		}
 		<-exited
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
@@ -68,11 +76,11 @@ func startSteady(t *testing.T) string {
 		}
 		select {
 		case <-exited:
-			t.Skipf("skipping the contract test: the mock exited: %s", out.String())
+			t.Fatalf("the mock exited: %s", out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Skipf("skipping the contract test: the mock did not listen within a minute: %s", out.String())
+			t.Fatalf("the mock did not listen within a minute: %s", out.String())
 		}
 	}
 }

@@ -1975,8 +1975,8 @@ export const DBService: GenService<{
     output: typeof ListApiKeysResponseSchema;
   },
   /**
-   * RevokeApiKey marks an API key revoked. Revoking a revoked key gets
-   * FailedPrecondition.
+   * RevokeApiKey marks an API key revoked. Revoking a revoked key succeeds
+   * and keeps the first revocation time.
    *
    * @generated from rpc dotdo.db.v1.DBService.RevokeApiKey
    */

@@ -145,8 +145,8 @@ type DBServiceClient interface {
 	GetApiKey(context.Context, *connect.Request[v1.GetApiKeyRequest]) (*connect.Response[v1.GetApiKeyResponse], error)
 	// ListApiKeys lists API key records, oldest first.
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
-	// RevokeApiKey marks an API key revoked. Revoking a revoked key gets
-	// FailedPrecondition.
+	// RevokeApiKey marks an API key revoked. Revoking a revoked key succeeds
+	// and keeps the first revocation time.
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
 	// SetApiKeyExpiry sets or clears when an API key expires.
 	SetApiKeyExpiry(context.Context, *connect.Request[v1.SetApiKeyExpiryRequest]) (*connect.Response[v1.SetApiKeyExpiryResponse], error)
@@ -517,8 +517,8 @@ type DBServiceHandler interface {
 	GetApiKey(context.Context, *connect.Request[v1.GetApiKeyRequest]) (*connect.Response[v1.GetApiKeyResponse], error)
 	// ListApiKeys lists API key records, oldest first.
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
-	// RevokeApiKey marks an API key revoked. Revoking a revoked key gets
-	// FailedPrecondition.
+	// RevokeApiKey marks an API key revoked. Revoking a revoked key succeeds
+	// and keeps the first revocation time.
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
 	// SetApiKeyExpiry sets or clears when an API key expires.
 	SetApiKeyExpiry(context.Context, *connect.Request[v1.SetApiKeyExpiryRequest]) (*connect.Response[v1.SetApiKeyExpiryResponse], error)
