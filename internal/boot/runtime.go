@@ -33,6 +33,16 @@ type RuntimeConfig struct {
 	APIToken string
 	// MaxScriptBytes bounds an upload.
 	MaxScriptBytes int64
+	// IdleTimeout is how long a worker's process may serve nothing before
+	// it stops (scale to zero).
+	IdleTimeout time.Duration
+	// CPULimit is the CPU time one invocation may use, unless the
+	// worker's limits.cpu_ms says otherwise.
+	CPULimit time.Duration
+	// MemoryMB is a worker's isolate memory.
+	MemoryMB int64
+	// MaxProcesses bounds the workerd processes running at once.
+	MaxProcesses int64
 
 	// local, when set (by Dev), receives the runtime's handler for a
 	// dispatcher in this process.
@@ -117,6 +127,10 @@ func (c *RuntimeConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.Addr, "addr", "DOTDO_RUNTIME_ADDR", config.DefaultRuntimeAddr, "address of the Cloudflare-compatible API and the invocation endpoint")
 	config.String(fs, &c.AccountID, "account-id", "DOTDO_RUNTIME_ACCOUNT_ID", runtime.DefaultAccountID, "account id the API answers for")
 	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", 10<<20, "largest upload, all modules together")
+	config.Duration(fs, &c.IdleTimeout, "idle-timeout", "DOTDO_IDLE_TIMEOUT", workerd.DefaultIdleTimeout, "how long a worker's process may serve nothing before it stops (scale to zero)")
+	config.Duration(fs, &c.CPULimit, "cpu-limit", "DOTDO_CPU_LIMIT", workerd.DefaultCPULimit, "CPU time one invocation may use, unless the worker's limits.cpu_ms says otherwise")
+	config.Int64(fs, &c.MemoryMB, "memory-mb", "DOTDO_MEMORY_MB", workerd.DefaultMemoryMB, "a worker's isolate memory, in MiB")
+	config.Int64(fs, &c.MaxProcesses, "max-processes", "DOTDO_MAX_PROCESSES", workerd.DefaultMaxProcesses, "workerd processes running at once; at the bound the least recently used idle one stops")
 	c.APIToken = config.Env("", "DOTDO_RUNTIME_TOKEN") // a secret: never a flag
 }
 
@@ -166,6 +180,10 @@ func (c *RuntimeConfig) Runtime(ctx context.Context, logger *slog.Logger) (*runt
 		APIToken:       apiToken,
 		InvokeToken:    invokeToken,
 		MaxScriptBytes: c.MaxScriptBytes,
+		IdleTimeout:    c.IdleTimeout,
+		CPULimit:       c.CPULimit,
+		MemoryMB:       int(c.MemoryMB),
+		MaxProcesses:   int(c.MaxProcesses),
 		Logger:         logger,
 	})
 }
