@@ -12,6 +12,14 @@
 //	go test ./bench/frontdoor -run TestFrontDoor -v
 //	FRONTDOOR_ROUNDS=6 FRONTDOOR_SECONDS=5 go test ./bench/frontdoor -run TestFrontDoor -v -cpuprofile cpu.out
 //
+// TestFrontDoor also reports the resident memory of the control plane (the
+// five services of `dotdo dev`, this process) and of the worker's process.
+// TestDeployToLive measures how long a deploy takes to reach traffic
+// through the front door after the Deploy API has answered, p50 and p99
+// over FRONTDOOR_DEPLOYS deploys (default 30):
+//
+//	go test ./bench/frontdoor -run TestDeployToLive -v
+//
 // The test is skipped unless -run names it, so that `go test ./...` stays
 // fast; it asserts nothing about speed (figures are reported, not
 // asserted), only that both sides answer correctly.
@@ -257,6 +265,47 @@ func Wrk(tb testing.TB, url, host string, conns int, d time.Duration) Load {
 	return l
 }
 
+// statusBytes returns a field of /proc/<pid>/status (VmRSS, RssAnon) in
+// bytes.
+func statusBytes(pid int, field string) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// workerMemory describes the memory of the worker processes this process
+// started (the children named workerd).
+func workerMemory() string {
+	dirs, _ := os.ReadDir("/proc")
+	var out []string
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil || !strings.Contains(string(stat), "(workerd)") {
+			continue
+		}
+		f := strings.Fields(string(stat))
+		if len(f) > 3 && f[3] == strconv.Itoa(os.Getpid()) {
+			out = append(out, fmt.Sprintf("worker process %d: RSS %.1f MB, RssAnon %.1f MB",
+				pid, float64(statusBytes(pid, "VmRSS"))/(1<<20), float64(statusBytes(pid, "RssAnon"))/(1<<20)))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
@@ -285,6 +334,8 @@ func TestFrontDoor(t *testing.T) {
 	// Warm both up.
 	Wrk(t, ref, "", conns, time.Second)
 	Wrk(t, front, "api.do", conns, time.Second)
+	t.Logf("resident memory after warm-up: control plane (dotdo dev, this process) %.0f MB; %s",
+		float64(statusBytes(os.Getpid(), "VmRSS"))/(1<<20), workerMemory())
 
 	var refRPS, frontRPS, ratios, refP50, frontP50 []float64
 	for i := range rounds {
@@ -303,4 +354,53 @@ func TestFrontDoor(t *testing.T) {
 		rounds, secs, conns, median(refRPS), median(frontRPS), median(ratios), slices.Min(ratios), slices.Max(ratios),
 		time.Duration(median(refP50)), time.Duration(median(frontP50)))
 	fmt.Fprintf(os.Stderr, "FRONTDOOR ratio=%.2f ref=%.0f front=%.0f\n", median(ratios), median(refRPS), median(frontRPS))
+}
+
+// TestDeployToLive deploys a new version of a worker again and again and
+// measures, for each, the time from the Deploy API's answer to the first
+// response of the new version through the front door (polled every
+// millisecond).
+func TestDeployToLive(t *testing.T) {
+	if !explicitlyRun("TestDeployToLive") {
+		t.Skip("a benchmark: run it with -run TestDeployToLive")
+	}
+	n := envInt("FRONTDOOR_DEPLOYS", 30)
+	dev := StartDev(t)
+	versioned := func(i int) string {
+		return `export default { fetch() { return new Response("v` + strconv.Itoa(i) + `") } }`
+	}
+	dev.Deploy(t, "gateway", versioned(0))
+	front := dev.DispatcherURL + "/"
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func() string {
+		req, _ := http.NewRequest(http.MethodGet, front, nil)
+		req.Host = "api.do"
+		res, err := client.Do(req)
+		if err != nil {
+			return ""
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	for get() != "v0" {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var lags []float64
+	for i := 1; i <= n; i++ {
+		dev.Deploy(t, "gateway", versioned(i))
+		answered := time.Now()
+		want := "v" + strconv.Itoa(i)
+		for get() != want {
+			if time.Since(answered) > 10*time.Second {
+				t.Fatalf("deploy %d did not reach traffic within 10 s", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		lags = append(lags, float64(time.Since(answered)))
+	}
+	slices.Sort(lags)
+	t.Logf("deploy to live through the front door, %d deploys: p50 %v, p99 %v, max %v",
+		n, time.Duration(lags[len(lags)/2]).Round(time.Millisecond), time.Duration(lags[len(lags)*99/100]).Round(time.Millisecond),
+		time.Duration(lags[len(lags)-1]).Round(time.Millisecond))
 }

@@ -168,6 +168,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		Store:                    st,
 		Checker:                  checker{rt},
 		OnNamespaceDeleted:       rt.sup.StopNamespace,
+		OnVersion: func(sc scripts.Script) {
+			rt.sup.Prewarm(workerd.Key{Namespace: sc.Namespace, Script: sc.Name, Version: sc.Current.Number, SecretsGeneration: sc.SecretsGeneration})
+		},
 		Logger:                   cfg.Logger,
 	})
 	if err != nil {

@@ -19,9 +19,10 @@ import (
 
 const helloWorker = `export default { fetch() { return new Response("hello") } }`
 
-// TestNewVersionBlueGreen: a new version gets a process of its own, the old
-// version's process ends once the new one serves, and the old version stays
-// reachable by number (in a process started for it again).
+// TestNewVersionBlueGreen: a new version gets a process of its own, started
+// when it is uploaded (the script has traffic); the old version's process
+// serves until the new one gets its first request, then ends; and the old
+// version stays reachable by number (in a process started for it again).
 func TestNewVersionBlueGreen(t *testing.T) {
 	e := start(t, t.TempDir(), nil)
 	e.mustCreateNamespace("ns")
@@ -36,6 +37,22 @@ func TestNewVersionBlueGreen(t *testing.T) {
 	v2 := e.mustUpload("ns", "app", `export default { fetch() { return new Response("v2") } }`, nil)
 	if v2 != v1+1 {
 		t.Fatalf("versions %d then %d", v1, v2)
+	}
+	// The new version starts before its first request (the script has
+	// traffic), and the old one keeps serving until then.
+	waitFor(t, 5*time.Second, "v2's process to start ahead of traffic", func() bool {
+		for _, p := range e.rt.Processes() {
+			if p.Key.Version == v2 {
+				return true
+			}
+		}
+		return false
+	})
+	if !processAlive(pid1) || e.pid("ns", "app") != pid1 {
+		t.Fatal("v1's process stopped before v2 had traffic")
+	}
+	if s, b := e.invoke("ns", "app", v1, "/"); s != 200 || b != "v1" {
+		t.Fatalf("v1 while v2 is warm: %d %q", s, b)
 	}
 	if s, b := e.invoke("ns", "app", v2, "/"); s != 200 || b != "v2" {
 		t.Fatalf("v2: %d %q", s, b)

@@ -266,6 +266,9 @@ func (a *API) commit(w http.ResponseWriter, r *http.Request, ns, name string, d 
 	}
 	a.log.Info("runtime api: script uploaded", "namespace", ns, "script", name, "version", s.Current.Number,
 		"size", s.Current.Size, "startup_ms", s.Current.StartupTimeMs)
+	if a.cfg.OnVersion != nil {
+		a.cfg.OnVersion(s)
+	}
 	setVersionHeader(w, s.Current.Number)
 	writeResult(w, toScriptJSON(s))
 	return nil

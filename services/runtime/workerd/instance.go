@@ -74,6 +74,8 @@ type instance struct {
 	// idle process and whenever one ends).
 	resetCPU atomic.Bool
 	cpuBase  int64 // the watchdog's alone
+	// served is set by the first request; the worker's lock guards it.
+	served bool
 	// retired is set once the process takes no new requests.
 	retired atomic.Bool
 	// serving is set once the process listens.

@@ -319,8 +319,18 @@ func (s *Supervisor) acquire(ctx context.Context, key Key) (*instance, error) {
 				if in.inflight.Add(1) == 1 {
 					in.resetCPU.Store(true)
 				}
+				var old []*instance
+				if !in.served {
+					// Traffic has moved to this version: the processes of
+					// older versions (or older secrets) go.
+					in.served = true
+					old = w.takeOlder(key)
+				}
 				w.mu.Unlock()
 				in.touch()
+				for _, o := range old {
+					s.terminate(o)
+				}
 				return in, nil
 			}
 		}
@@ -367,34 +377,63 @@ func (s *Supervisor) worker(key Key) (*worker, error) {
 	return w, nil
 }
 
-// start starts the process of key for call, and retires the processes of
-// older versions (or older secrets) of the same script once it serves.
+// start starts the process of key for call.
 func (s *Supervisor) start(w *worker, key Key, call *startCall) {
 	in, err := s.startInstance(key)
 	w.mu.Lock()
 	delete(w.starting, key)
-	var old []*instance
 	if err == nil {
-		kept := w.instances[:0]
-		for _, o := range w.instances {
-			if o.key.Version < key.Version || (o.key.Version == key.Version && o.key.SecretsGeneration < key.SecretsGeneration) {
-				old = append(old, o)
-				continue
-			}
-			kept = append(kept, o)
-		}
-		w.instances = append(kept, in)
+		w.instances = append(w.instances, in)
 	}
 	w.mu.Unlock()
 	call.err = err
 	close(call.done)
-	for _, o := range old {
-		o.retired.Store(true)
-		s.terminate(o)
-	}
 	if err != nil && !errors.Is(err, ErrClosed) {
 		s.log.Warn("workerd: start failed", "worker", key.String(), "err", err)
 	}
+}
+
+// takeOlder removes from w, and returns, the processes of versions older
+// than key's (or of its version with older secrets). Call with w.mu held.
+func (w *worker) takeOlder(key Key) []*instance {
+	var old []*instance
+	kept := w.instances[:0]
+	for _, o := range w.instances {
+		if o.key.Version < key.Version || (o.key.Version == key.Version && o.key.SecretsGeneration < key.SecretsGeneration) {
+			o.retired.Store(true)
+			old = append(old, o)
+			continue
+		}
+		kept = append(kept, o)
+	}
+	w.instances = kept
+	return old
+}
+
+// Prewarm starts the process of key in the background when its script has
+// a process serving already (a new version on its way to going live), so
+// that the first request for key finds it running. The older process keeps
+// serving until key's first request.
+func (s *Supervisor) Prewarm(key Key) {
+	s.mu.Lock()
+	w := s.workers[workerKey{key.Namespace, key.Script}]
+	s.mu.Unlock()
+	if w == nil {
+		return // no traffic: nothing to be quick for
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gone || len(w.instances) == 0 || w.starting[key] != nil {
+		return
+	}
+	for _, in := range w.instances {
+		if in.key == key {
+			return
+		}
+	}
+	call := &startCall{done: make(chan struct{})}
+	w.starting[key] = call
+	s.goBG(func() { s.start(w, key, call) })
 }
 
 // startInstance makes room for a process if needed, reads key's bundle and
