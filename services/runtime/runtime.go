@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		OnVersion: func(sc scripts.Script) {
 			rt.sup.Prewarm(workerd.Key{Namespace: sc.Namespace, Script: sc.Name, Version: sc.Current.Number, SecretsGeneration: sc.SecretsGeneration})
 		},
-		Logger:                   cfg.Logger,
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		_ = rt.sup.Close()
