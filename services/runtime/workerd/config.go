@@ -26,6 +26,23 @@ type processConfig struct {
 	bindingSocket func(script string) string
 }
 
+// cronSocket is the socket, in a process's directory, of its cron shim: a
+// worker of the platform's in the same process that runs the user worker's
+// scheduled handler over a JS-RPC binding (workerd has no other way to fire
+// it without --experimental). Only the supervisor reaches it.
+const cronSocket = "cron.sock"
+
+// cronJS is the cron shim: GET /?cron=<expr>&time=<ms> runs
+// env.TARGET.scheduled(controller) and answers 200, or 500 with the
+// handler's error.
+const cronJS = `export default { async fetch(req, env) {
+  const u = new URL(req.url);
+  const controller = { type: "scheduled", cron: u.searchParams.get("cron") || "",
+    scheduledTime: Number(u.searchParams.get("time")) || Date.now(), noRetry() {} };
+  try { await env.TARGET.scheduled(controller); return new Response("ok"); }
+  catch (e) { return new Response(String((e && e.stack) || e), { status: 500 }); }
+} }`
+
 // secretEnvVar names the environment variable that carries the secret of
 // binding i to the process.
 func secretEnvVar(i int) string { return "DOTDO_SECRET_" + strconv.Itoa(i) }
@@ -92,9 +109,13 @@ func writeConfig(b *Bundle, pc processConfig) (string, []string, error) {
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
+    (name = "dotdo-cron", worker = .cron),
 ` + services.String() + `  ],
-  sockets = [(name = "http", address = ` + capnpString("unix:"+pc.sock) + `,
-    http = (forwardedProtoHeader = ` + capnpString(protoHeader) + `), service = "main")],
+  sockets = [
+    (name = "http", address = ` + capnpString("unix:"+pc.sock) + `,
+      http = (forwardedProtoHeader = ` + capnpString(protoHeader) + `), service = "main"),
+    (name = "cron", address = ` + capnpString("unix:"+filepath.Join(pc.dir, cronSocket)) + `, http = (), service = "dotdo-cron"),
+  ],
   v8Flags = [` + capnpString("--max-heap-size="+strconv.Itoa(pc.memoryMB)) + `],
 );
 const worker :Workerd.Worker = (
@@ -104,6 +125,11 @@ const worker :Workerd.Worker = (
   compatibilityFlags = [` + strings.TrimSuffix(flags.String(), ", ") + `],
   bindings = [
 ` + binds.String() + `  ],
+);
+const cron :Workerd.Worker = (
+  modules = [(name = "cron.js", esModule = ` + capnpString(cronJS) + `)],
+  compatibilityDate = "2025-01-01",
+  bindings = [(name = "TARGET", service = "main")],
 );
 `
 	path := filepath.Join(pc.dir, "config.capnp")

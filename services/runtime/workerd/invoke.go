@@ -53,6 +53,10 @@ type Invocation struct {
 	Status int
 	// Outcome is one of the Outcome* constants.
 	Outcome string
+	// Scheduled is set for a run of the scheduled handler, Cron to its
+	// cron expression ("" for a trigger by hand).
+	Scheduled bool
+	Cron      string
 }
 
 // WriteError writes the JSON error body of the invocation path:

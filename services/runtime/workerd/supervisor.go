@@ -55,6 +55,9 @@ var (
 	// ErrBusy means every process slot is taken by a process with
 	// requests in flight.
 	ErrBusy = errors.New("workerd: every process slot is busy")
+	// ErrLimit means an invocation exceeded the worker's CPU or memory
+	// limit.
+	ErrLimit = errors.New("worker exceeded a limit")
 )
 
 // Options configure a Supervisor.

@@ -289,3 +289,52 @@ func TestSupervisor(t *testing.T) {
 		t.Errorf("invoke after Close: %d", code)
 	}
 }
+
+// TestScheduled: the scheduled handler runs in the version's process with
+// the cron and time it is given; a worker without one, or one that throws,
+// gives a ScheduledError.
+func TestScheduled(t *testing.T) {
+	bin := findBinary(t)
+	codes := map[string]string{
+		"cron":   `let last = "none"; export default { fetch() { return new Response(last) }, scheduled(c) { last = c.cron + " " + c.scheduledTime } }`,
+		"nocron": `export default { fetch() { return new Response("x") } }`,
+		"throws": `export default { fetch() { return new Response("x") }, scheduled() { throw new Error("cron broke") } }`,
+	}
+	src := SourceFunc(func(ns, script string, v int64) (*Bundle, error) {
+		return &Bundle{CompatibilityDate: "2025-01-01", MainModule: "w.js",
+			Modules: []Module{{Name: "w.js", Type: ModuleESM, Content: []byte(codes[script])}}}, nil
+	})
+	var mu sync.Mutex
+	var events []Invocation
+	s, err := New(Options{Binary: bin, Source: src, OnInvocation: func(i Invocation) {
+		mu.Lock()
+		events = append(events, i)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	at := time.UnixMilli(1700000000000)
+	key := Key{Namespace: "ns", Script: "cron", Version: 1}
+	if err := s.Scheduled(context.Background(), key, "*/5 * * * *", at); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.Invoke(rec, httptest.NewRequest(http.MethodGet, "/", nil), Target{Key: key, Host: "x", Proto: "http", Path: "/"})
+	if got := rec.Body.String(); got != "*/5 * * * * 1700000000000" {
+		t.Fatalf("after the cron: %q", got)
+	}
+	var se *ScheduledError
+	if err := s.Scheduled(context.Background(), Key{Namespace: "ns", Script: "nocron", Version: 1}, "", at); !errors.As(err, &se) || !strings.Contains(se.Message, "scheduled") {
+		t.Fatalf("a worker without a scheduled handler: %v", err)
+	}
+	if err := s.Scheduled(context.Background(), Key{Namespace: "ns", Script: "throws", Version: 1}, "0 * * * *", at); !errors.As(err, &se) || !strings.Contains(se.Message, "cron broke") {
+		t.Fatalf("a scheduled handler that throws: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 4 || !events[0].Scheduled || events[0].Cron != "*/5 * * * *" || events[0].Outcome != OutcomeOK || events[3].Outcome != OutcomeException {
+		t.Fatalf("invocations: %+v", events)
+	}
+}
