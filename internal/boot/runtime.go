@@ -184,6 +184,7 @@ func (c *RuntimeConfig) Runtime(ctx context.Context, logger *slog.Logger) (*runt
 		CPULimit:       c.CPULimit,
 		MemoryMB:       int(c.MemoryMB),
 		MaxProcesses:   int(c.MaxProcesses),
+		MeterProvider:  c.meterProvider(),
 		Logger:         logger,
 	})
 }

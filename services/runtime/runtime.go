@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/dot-do/platform/internal/names"
 	"github.com/dot-do/platform/internal/progress"
 	"github.com/dot-do/platform/services/runtime/cfapi"
@@ -88,6 +90,9 @@ type Config struct {
 	StreamTimeout time.Duration
 	// DefaultCompatibilityDate applies to uploads without one.
 	DefaultCompatibilityDate string
+	// MeterProvider receives the runtime's per-worker metrics (nil:
+	// recorded nowhere).
+	MeterProvider metric.MeterProvider
 	// Logger receives the runtime's logs (slog.Default() if nil). Tokens
 	// and secret values are never logged.
 	Logger *slog.Logger
@@ -104,6 +109,10 @@ type Runtime struct {
 	sup        *workerd.Supervisor
 	api        *cfapi.API
 	invokeHash [32]byte
+	apiHash    [32]byte
+	tails      tails
+	metrics    *metrics
+	closing    chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -143,11 +152,19 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, invokeHash: sha256.Sum256([]byte(cfg.InvokeToken))}
+	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, closing: make(chan struct{}),
+		invokeHash: sha256.Sum256([]byte(cfg.InvokeToken)), apiHash: sha256.Sum256([]byte(cfg.APIToken))}
+	rt.tails.init()
+	if rt.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	rt.sup, err = workerd.New(workerd.Options{
 		Binary:              bin,
 		Source:              workerd.SourceFunc(rt.bundle),
 		Live:                rt.live,
+		OnInvocation:        rt.onInvocation,
+		OnTail:              rt.tails.onTail,
 		Logger:              cfg.Logger,
 		IdleTimeout:         cfg.IdleTimeout,
 		CPULimit:            cfg.CPULimit,
@@ -190,6 +207,7 @@ func (rt *Runtime) Handler() http.Handler { return http.HandlerFunc(rt.serveHTTP
 // fail, so shut the HTTP server down (http.Server.Shutdown) first.
 func (rt *Runtime) Close() error {
 	rt.closeOnce.Do(func() {
+		close(rt.closing)
 		rt.closeErr = errors.Join(rt.sup.Close(), rt.store.Close())
 	})
 	return rt.closeErr
@@ -212,6 +230,8 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w, r, _, release := progress.Deadlines(w, r, rc, rt.cfg.StreamTimeout)
 		defer release()
 		rt.invoke(w, r)
+	case strings.HasPrefix(p, TailPrefix):
+		rt.serveTail(w, r)
 	case p == "/healthz":
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -291,7 +311,7 @@ func (rt *Runtime) run(w http.ResponseWriter, r *http.Request, ns, script string
 		return
 	}
 	rt.sup.Invoke(w, r, workerd.Target{
-		Key:  workerd.Key{Namespace: ns, Script: script, Version: version, SecretsGeneration: gen},
+		Key:  workerd.Key{Namespace: ns, Script: script, Version: version, SecretsGeneration: gen, Tail: rt.tails.isTailed(ns, script)},
 		Host: host, Proto: proto, Path: path, RawQuery: r.URL.RawQuery,
 	})
 }
@@ -300,12 +320,44 @@ func (rt *Runtime) run(w http.ResponseWriter, r *http.Request, ns, script string
 // script's current version, the one its namespace serves (a failed deploy
 // never becomes current, and a pending one is settled by the deploy
 // service's reconciler against exactly this).
-func (rt *Runtime) live(namespace, script string) (int64, uint64, error) {
+func (rt *Runtime) live(namespace, script string) (workerd.Key, error) {
 	sc, err := rt.store.Script(namespace, script)
 	if err != nil {
-		return 0, 0, workerd.ErrNotFound
+		return workerd.Key{}, workerd.ErrNotFound
 	}
-	return sc.Current.Number, sc.SecretsGeneration, nil
+	return workerd.Key{Namespace: namespace, Script: script, Version: sc.Current.Number,
+		SecretsGeneration: sc.SecretsGeneration, Tail: rt.tails.isTailed(namespace, script)}, nil
+}
+
+// onInvocation counts an invocation and, when it left no tail event of
+// workerd's (its process was killed), tells the tailers.
+func (rt *Runtime) onInvocation(inv workerd.Invocation) {
+	rt.metrics.invocation(inv)
+	rt.tails.onInvocation(inv)
+}
+
+// Scheduled runs the scheduled handler of the current version of script
+// in namespace for cron (a cron expression, "" for a trigger by hand).
+func (rt *Runtime) Scheduled(ctx context.Context, namespace, script, cron string, at time.Time) error {
+	key, err := rt.live(namespace, script)
+	if err != nil {
+		return err
+	}
+	if key.Tail {
+		rt.tails.crons.Store(key, cron)
+	}
+	return rt.sup.Scheduled(ctx, key, cron, at)
+}
+
+// apiAuthorized reports whether r carries the API token as its bearer
+// token.
+func (rt *Runtime) apiAuthorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	h := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(h[:], rt.apiHash[:]) == 1
 }
 
 // bundle is the supervisor's code source: a stored version with the

@@ -102,7 +102,7 @@ func (s *Supervisor) serveBinding(w http.ResponseWriter, r *http.Request, namesp
 		WriteError(w, http.StatusServiceUnavailable, "service bindings are not served")
 		return
 	}
-	version, gen, err := s.opt.Live(namespace, script)
+	key, err := s.opt.Live(namespace, script)
 	if err != nil {
 		WriteError(w, http.StatusNotFound, "Worker not found")
 		return
@@ -119,7 +119,7 @@ func (s *Supervisor) serveBinding(w http.ResponseWriter, r *http.Request, namesp
 		}
 	}
 	s.Invoke(w, r, Target{
-		Key:  Key{Namespace: namespace, Script: script, Version: version, SecretsGeneration: gen},
+		Key:  key,
 		Host: r.Host, Proto: proto, Path: path, RawQuery: query,
 	})
 }

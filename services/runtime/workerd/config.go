@@ -24,6 +24,10 @@ type processConfig struct {
 	memoryMB int
 	// bindingSocket returns the socket of the service binding to script.
 	bindingSocket func(script string) string
+	// tail, when set, is the props (JSON) of the process's tail worker,
+	// which sends every invocation's events to tailSocket.
+	tail       string
+	tailSocket string
 }
 
 // cronSocket is the socket, in a process's directory, of its cron shim: a
@@ -41,6 +45,29 @@ const cronJS = `export default { async fetch(req, env) {
     scheduledTime: Number(u.searchParams.get("time")) || Date.now(), noRetry() {} };
   try { await env.TARGET.scheduled(controller); return new Response("ok"); }
   catch (e) { return new Response(String((e && e.stack) || e), { status: 500 }); }
+} }`
+
+// tailJS is the platform's tail worker: it receives each invocation's
+// events (tail(events), with the process's props as ctx.props) and sends
+// them to the supervisor's sink in batches (50 ms or 100 events), with a
+// timeout, so that a slow sink never holds the worker's requests.
+const tailJS = `let batch = null;
+async function flush(env, props) {
+  const events = batch; batch = null;
+  if (!events || events.length === 0) return;
+  try {
+    const r = await env.SINK.fetch("http://sink/", { method: "POST",
+      body: JSON.stringify({ props, events }), signal: AbortSignal.timeout(1000) });
+    await r.arrayBuffer();
+  } catch (e) {}
+}
+export default { tail(events, env, ctx) {
+  if (batch === null) {
+    batch = [];
+    ctx.waitUntil(new Promise((done) => setTimeout(done, 50)).then(() => flush(env, ctx.props)));
+  }
+  for (const e of events) batch.push(e);
+  if (batch.length >= 100) ctx.waitUntil(flush(env, ctx.props));
 } }`
 
 // secretEnvVar names the environment variable that carries the secret of
@@ -100,6 +127,12 @@ func writeConfig(b *Bundle, pc processConfig) (string, []string, error) {
 				capnpString(svc), capnpString("unix:"+pc.bindingSocket(bd.Value)), capnpString(protoHeader))
 		}
 	}
+	tails := ""
+	if pc.tail != "" {
+		tails = "  tails = [(name = \"dotdo-tail\", props = (json = " + capnpString(pc.tail) + "))],\n"
+		fmt.Fprintf(&services, "    (name = \"dotdo-tail\", worker = .tail),\n")
+		fmt.Fprintf(&services, "    (name = \"dotdo-tail-sink\", external = (address = %s, http = ())),\n", capnpString("unix:"+pc.tailSocket))
+	}
 	var flags strings.Builder
 	for _, f := range b.CompatibilityFlags {
 		flags.WriteString(capnpString(f))
@@ -125,6 +158,11 @@ const worker :Workerd.Worker = (
   compatibilityFlags = [` + strings.TrimSuffix(flags.String(), ", ") + `],
   bindings = [
 ` + binds.String() + `  ],
+` + tails + `);
+const tail :Workerd.Worker = (
+  modules = [(name = "tail.js", esModule = ` + capnpString(tailJS) + `)],
+  compatibilityDate = "2025-01-01",
+  bindings = [(name = "SINK", service = "dotdo-tail-sink")],
 );
 const cron :Workerd.Worker = (
   modules = [(name = "cron.js", esModule = ` + capnpString(cronJS) + `)],

@@ -32,6 +32,11 @@ type Key struct {
 	Version int64
 	// SecretsGeneration changes whenever the script's secrets do.
 	SecretsGeneration uint64
+	// Tail is set while someone tails the script: its process then runs
+	// the platform's tail worker, which sends each invocation's events to
+	// Options.OnTail. (Tailing costs the worker throughput, so a process
+	// runs it only then.)
+	Tail bool
 }
 
 func (k Key) String() string {
@@ -152,7 +157,9 @@ func (s *Supervisor) spawn(key Key, b *Bundle, timeout time.Duration) (*instance
 		in.memoryMB = s.opt.MemoryMB
 	}
 	in.memLimit = int64(in.memoryMB)<<20 + s.opt.MemoryHeadroom
-	cfgPath, env, err := writeConfig(b, processConfig{dir: dir, sock: in.sock, memoryMB: in.memoryMB, bindingSocket: s.bindingSocket(key.Namespace)})
+	tailProps, tailSock := s.tailConfig(key)
+	cfgPath, env, err := writeConfig(b, processConfig{dir: dir, sock: in.sock, memoryMB: in.memoryMB,
+		bindingSocket: s.bindingSocket(key.Namespace), tail: tailProps, tailSocket: tailSock})
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err

@@ -2,6 +2,7 @@ package workerd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,13 +68,17 @@ type Options struct {
 	// Source supplies the bundle of a version when a process starts for
 	// it. Required.
 	Source Source
-	// Live returns the version (and secrets generation) a service binding
-	// to script in namespace reaches, or ErrNotFound. Required for bundles
-	// with service bindings.
-	Live func(namespace, script string) (version int64, secretsGeneration uint64, err error)
+	// Live returns the version (with its secrets generation and tailing)
+	// a service binding to script in namespace reaches, or ErrNotFound.
+	// Required for bundles with service bindings.
+	Live func(namespace, script string) (Key, error)
 	// OnInvocation, when set, is called after every invocation (from the
 	// request's goroutine: keep it fast).
 	OnInvocation func(Invocation)
+	// OnTail receives the tail events (Cloudflare's TraceItem JSON, as
+	// workerd's tail workers get them) of the invocations of processes
+	// whose Key has Tail set, in batches.
+	OnTail func(key Key, events []json.RawMessage)
 	// Logger receives supervisor events and workerd's output.
 	Logger *slog.Logger
 	// IdleTimeout is how long a process may serve nothing before it stops.
@@ -145,6 +150,7 @@ type Supervisor struct {
 	running atomic.Pointer[[]*instance]
 
 	bindings bindingServer
+	tail     *tailSink
 
 	seq   atomic.Uint64
 	stop  chan struct{}
@@ -199,6 +205,10 @@ func New(opt Options) (*Supervisor, error) {
 	}
 	s.running.Store(&[]*instance{})
 	s.bindings.init(s)
+	if err := s.startTailSink(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
@@ -226,6 +236,7 @@ func (s *Supervisor) Close() error {
 		s.kill(in, "")
 	}
 	s.bindings.close()
+	s.tail.close()
 	waited := make(chan struct{})
 	go func() { s.procs.Wait(); close(waited) }()
 	var err error
@@ -397,12 +408,14 @@ func (s *Supervisor) start(w *worker, key Key, call *startCall) {
 }
 
 // takeOlder removes from w, and returns, the processes of versions older
-// than key's (or of its version with older secrets). Call with w.mu held.
+// than key's, or of its version with older secrets or with tailing the
+// other way. Call with w.mu held.
 func (w *worker) takeOlder(key Key) []*instance {
 	var old []*instance
 	kept := w.instances[:0]
 	for _, o := range w.instances {
-		if o.key.Version < key.Version || (o.key.Version == key.Version && o.key.SecretsGeneration < key.SecretsGeneration) {
+		if o.key.Version < key.Version || o.key.Version == key.Version &&
+			(o.key.SecretsGeneration < key.SecretsGeneration || o.key.SecretsGeneration == key.SecretsGeneration && o.key.Tail != key.Tail) {
 			o.retired.Store(true)
 			old = append(old, o)
 			continue

@@ -2,6 +2,7 @@ package workerd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -195,7 +196,7 @@ func TestSupervisor(t *testing.T) {
 			Bindings:          append(binds, Binding{Name: "NAME", Kind: BindingText, Value: script}),
 		}, nil
 	})
-	live := func(ns, script string) (int64, uint64, error) { return 7, 0, nil }
+	live := func(ns, script string) (Key, error) { return Key{Namespace: ns, Script: script, Version: 7}, nil }
 	s, err := New(Options{Binary: bin, Source: src, Live: live})
 	if err != nil {
 		t.Fatal(err)
@@ -336,5 +337,78 @@ func TestScheduled(t *testing.T) {
 	defer mu.Unlock()
 	if len(events) != 4 || !events[0].Scheduled || events[0].Cron != "*/5 * * * *" || events[0].Outcome != OutcomeOK || events[3].Outcome != OutcomeException {
 		t.Fatalf("invocations: %+v", events)
+	}
+}
+
+// TestTail: a process whose key is tailed runs the tail worker, and each
+// invocation's events (logs, exceptions, the response's status) reach
+// OnTail with the version they are of; an untailed process sends none.
+func TestTail(t *testing.T) {
+	bin := findBinary(t)
+	src := SourceFunc(func(ns, script string, v int64) (*Bundle, error) {
+		return &Bundle{CompatibilityDate: "2025-01-01", MainModule: "w.js", Modules: []Module{{Name: "w.js", Type: ModuleESM,
+			Content: []byte(`export default { fetch(req) {
+  console.log("marker", { n: 1 });
+  if (new URL(req.url).pathname === "/throw") throw new TypeError("tail boom");
+  return new Response("ok", { status: 201 });
+} }`)}}}, nil
+	})
+	got := make(chan Key, 16)
+	var mu sync.Mutex
+	var events []json.RawMessage
+	s, err := New(Options{Binary: bin, Source: src, OnTail: func(k Key, evs []json.RawMessage) {
+		mu.Lock()
+		events = append(events, evs...)
+		mu.Unlock()
+		t.Logf("%d tail events at %s", len(evs), time.Now().Format("15:04:05.000"))
+		got <- k
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	invoke := func(key Key, path string) int {
+		rec := httptest.NewRecorder()
+		s.Invoke(rec, httptest.NewRequest(http.MethodGet, path, nil), Target{Key: key, Host: "app.do", Proto: "https", Path: path})
+		return rec.Code
+	}
+	untailed := Key{Namespace: "ns", Script: "w", Version: 3}
+	invoke(untailed, "/")
+	tailed := untailed
+	tailed.Tail = true
+	if c := invoke(tailed, "/"); c != 201 {
+		t.Fatalf("status %d", c)
+	}
+	t.Logf("requests sent at %s", time.Now().Format("15:04:05.000"))
+	if c := invoke(tailed, "/throw"); c != 500 {
+		t.Fatalf("status %d", c)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(events)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		select {
+		case k := <-got:
+			if k != tailed {
+				t.Fatalf("events for %+v, want %+v", k, tailed)
+			}
+		case <-deadline:
+			t.Fatalf("%d tail events after 5 s", n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	all := string(events[0]) + string(events[1])
+	for _, want := range []string{`"marker"`, `"status":201`, `"outcome":"exception"`, `tail boom`, `"TypeError"`, `https://app.do/throw`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("tail events lack %s: %s", want, all)
+		}
+	}
+	if len(events) != 2 {
+		t.Errorf("%d events, want 2 (the untailed request sends none)", len(events))
 	}
 }
