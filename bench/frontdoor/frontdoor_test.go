@@ -42,10 +42,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	authv1 "github.com/dot-do/platform/gen/go/dotdo/auth/v1"
+	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/boot"
+	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
 
@@ -403,4 +411,99 @@ func TestDeployToLive(t *testing.T) {
 	t.Logf("deploy to live through the front door, %d deploys: p50 %v, p99 %v, max %v",
 		n, time.Duration(lags[len(lags)/2]).Round(time.Millisecond), time.Duration(lags[len(lags)*99/100]).Round(time.Millisecond),
 		time.Duration(lags[len(lags)-1]).Round(time.Millisecond))
+}
+
+// TestTailOverhead measures a logging worker's throughput through the
+// front door with 0, 1 and 10 tailers attached (each reading its
+// TailWorker stream as fast as it comes), in alternating rounds:
+//
+//	go test ./bench/frontdoor -run TestTailOverhead -v
+func TestTailOverhead(t *testing.T) {
+	if !explicitlyRun("TestTailOverhead") {
+		t.Skip("a load test: run it with -run TestTailOverhead")
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("skipping: wrk is not installed (apt-get install wrk)")
+	}
+	rounds, secs := envInt("FRONTDOOR_ROUNDS", 3), envInt("FRONTDOOR_SECONDS", 4)
+	conns := envInt("FRONTDOOR_CONNECTIONS", 32)
+	dev := StartDev(t)
+	dev.Deploy(t, "gateway", `export default { fetch(req) { console.log("request", req.method, req.url); return new Response("hello") } }`)
+	front := dev.DispatcherURL + "/"
+	WaitOK(t, front, "api.do")
+	Wrk(t, front, "api.do", conns, time.Second)
+
+	results := map[int][]float64{}
+	for range rounds {
+		for _, n := range []int{0, 1, 10} {
+			stop, received := dev.Tailers(t, "gateway", n)
+			if n > 0 {
+				// The first request after a tail opens goes to the worker's
+				// process with the tail worker: warm it.
+				Wrk(t, front, "api.do", conns, time.Second)
+			}
+			l := Wrk(t, front, "api.do", conns, time.Duration(secs)*time.Second)
+			got := stop()
+			results[n] = append(results[n], l.RPS)
+			t.Logf("%2d tailers: %.0f req/s (p50 %v), %d events received", n, l.RPS, l.P50, got)
+			_ = received
+		}
+	}
+	base := median(results[0])
+	t.Logf("median over %d rounds, wrk -t1 -c%d, a worker that logs once per request: 0 tailers %.0f req/s; 1 tailer %.0f (%.2fx); 10 tailers %.0f (%.2fx)",
+		rounds, conns, base, median(results[1]), median(results[1])/base, median(results[10]), median(results[10])/base)
+}
+
+// ViewerKey creates a viewer API key through the AdminService and returns
+// its secret.
+func (d *Dev) ViewerKey(tb testing.TB) string {
+	tb.Helper()
+	client := deployv1connect.NewAdminServiceClient(&http.Client{}, d.DeployURL)
+	req := connect.NewRequest(&deployv1.CreateApiKeyRequest{Name: "bench tailer", Role: authv1.Role_ROLE_VIEWER})
+	req.Header().Set("Authorization", "Bearer "+d.AdminKey)
+	res, err := client.CreateApiKey(context.Background(), req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res.Msg.GetSecret()
+}
+
+// Tailers opens n TailWorker streams of service in production, each read
+// by a goroutine, and returns a function that closes them and returns how
+// many events they received in all.
+func (d *Dev) Tailers(tb testing.TB, service string, n int) (stop func() int64, received *atomic.Int64) {
+	tb.Helper()
+	received = &atomic.Int64{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	client := deployv1connect.NewLogServiceClient(&http.Client{}, d.DeployURL)
+	var key string
+	for i := range n {
+		if i%deploy.DefaultMaxTailsPerKey == 0 {
+			// A key may hold only so many tails open: a viewer key per group.
+			key = d.ViewerKey(tb)
+		}
+		req := connect.NewRequest(&deployv1.TailWorkerRequest{Service: service, Environment: "production"})
+		req.Header().Set("Authorization", "Bearer "+key)
+		stream, err := client.TailWorker(ctx, req)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if !stream.Receive() || stream.Msg().GetStarted() == nil {
+			tb.Fatalf("tail did not start: %v", stream.Err())
+		}
+		wg.Go(func() {
+			defer stream.Close()
+			for stream.Receive() {
+				if stream.Msg().GetEvent() != nil {
+					received.Add(1)
+				}
+			}
+		})
+	}
+	return func() int64 {
+		cancel()
+		wg.Wait()
+		return received.Load()
+	}, received
 }

@@ -203,6 +203,10 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 		defer c.local.drain(server.DefaultShutdownTimeout)
 	}
 	srv := c.Server(logger, rt)
+	// Open tails never end by themselves; end them as shutdown begins so
+	// the server's drain does not wait for them.
+	stop := context.AfterFunc(ctx, rt.StopTails)
+	defer stop()
 	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }

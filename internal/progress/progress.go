@@ -254,3 +254,14 @@ func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Handler wraps h so that each of its requests is bounded by progress
+// (Deadlines with timeout) instead of the server's whole-request
+// timeouts: for a long stream such as a server-streaming RPC.
+func Handler(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, r, _, release := Deadlines(w, r, http.NewResponseController(w), timeout)
+		defer release()
+		h.ServeHTTP(w, r)
+	})
+}

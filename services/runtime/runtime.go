@@ -113,6 +113,8 @@ type Runtime struct {
 	tails      tails
 	metrics    *metrics
 	closing    chan struct{}
+	tailsDone  chan struct{}
+	stopTails  sync.Once
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -152,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, closing: make(chan struct{}),
+	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, closing: make(chan struct{}), tailsDone: make(chan struct{}),
 		invokeHash: sha256.Sum256([]byte(cfg.InvokeToken)), apiHash: sha256.Sum256([]byte(cfg.APIToken))}
 	rt.tails.init()
 	if rt.metrics, err = newMetrics(cfg.MeterProvider); err != nil {

@@ -186,6 +186,8 @@ func (rt *Runtime) serveTail(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-rt.closing:
 			return
+		case <-rt.tailsDone:
+			return
 		case e := <-sub.Events():
 			if enc.Encode(tail.Message{Event: e}) != nil {
 				return
@@ -207,3 +209,7 @@ func (rt *Runtime) serveTail(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// StopTails ends every open tail stream (their clients see the stream
+// end), so that a server shutting down need not wait for them.
+func (rt *Runtime) StopTails() { rt.stopTails.Do(func() { close(rt.tailsDone) }) }

@@ -28,6 +28,7 @@ var platform struct {
 	env      []string // DOTDO_* for the CLI
 	apiURL   string
 	dispURL  string
+	rtURL    string // the runtime
 	adminKey string
 	skip     string // why the tests skip, if they do
 }
@@ -91,6 +92,7 @@ func start() (int, func() error) {
 	}
 	platform.apiURL = "http://" + addrs["DEPLOY"]
 	platform.dispURL = "http://" + addrs["DISPATCHER"]
+	platform.rtURL = "http://" + addrs["RUNTIME"]
 	env := append(os.Environ(), "DOTDO_WORKERD="+wd, "DOTDO_DATA_DIR="+platform.dataDir)
 	for s, a := range addrs {
 		env = append(env, "DOTDO_"+s+"_ADDR="+a)
