@@ -2,12 +2,15 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
@@ -15,6 +18,7 @@ import (
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/credential"
+	"github.com/dot-do/platform/internal/progress"
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/services/db/remote"
@@ -110,29 +114,62 @@ func (c *DeployConfig) backend(envs []config.Environment) (backend.Backend, erro
 	return cloudflare.New(cfg)
 }
 
-// Service builds the deploy domain and its admin side, wired to the auth
-// and db services over Connect.
-func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Admin, error) {
+// tailReceiveBuffer is the socket receive buffer of a tail's stream from
+// the runtime.
+const tailReceiveBuffer = 256 << 10
+
+// tailSource is where the live tail reads invocations: the local runtime's
+// tail endpoint when the backend is the local runtime; none on Cloudflare.
+func (c *DeployConfig) tailSource() (backend.TailSource, error) {
+	if config.Env("", "CLOUDFLARE_API_BASE_URL") != "" {
+		return nil, nil
+	}
+	tok, err := c.RuntimeToken(config.Env("", "DOTDO_RUNTIME_TOKEN"))
+	if err != nil {
+		return nil, err
+	}
+	// No whole-request timeout: a tail lasts as long as it is read. A
+	// tail whose client reads slowly holds back its stream from the
+	// runtime, which then drops (and counts) what it cannot deliver: keep
+	// the kernel's share of that backlog small rather than autotuned to
+	// tens of megabytes per tail.
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, tailReceiveBuffer)
+		})
+		return errors.Join(err, serr)
+	}}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:           dialer.DialContext,
+		ResponseHeaderTimeout: 30 * time.Second,
+	}}
+	return backend.RuntimeTail{BaseURL: c.RuntimeURL, Token: tok, Client: client}, nil
+}
+
+// Service builds the deploy domain, its admin side and its live tail,
+// wired to the auth and db services over Connect.
+func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Admin, *deploy.Logs, error) {
 	tok, err := c.Credential(credential.Deploy)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	copts := c.rpcOptions(logger, rpc.WithInternalToken(tok))
 	envs, err := config.ParseEnvironments(c.Environments)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	authClient, err := rpc.NewClient(authv1connect.NewAuthServiceClient, c.AuthURL, copts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	dbClient, err := rpc.NewClient(dbv1connect.NewDBServiceClient, c.DBURL, copts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	be, err := c.backend(envs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("namespace backend: %w", err)
+		return nil, nil, nil, fmt.Errorf("namespace backend: %w", err)
 	}
 	cfg := deploy.Config{
 		Environments:             envs,
@@ -149,9 +186,14 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 	records := remote.New(dbClient)
 	svc, err := deploy.New(cfg, authz, records, be, deploy.WithLogger(logger), deploy.WithMeterProvider(c.meterProvider()))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return svc, deploy.NewAdmin(authz, authz, records, deploy.WithLogger(logger)), nil
+	src, err := c.tailSource()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logs := deploy.NewLogs(deploy.LogsConfig{Environments: envs, Source: src}, authz, deploy.WithLogger(logger))
+	return svc, deploy.NewAdmin(authz, authz, records, deploy.WithLogger(logger)), logs, nil
 }
 
 // DefaultBodyBudget is the default of DeployConfig.BodyBudget: four of the
@@ -159,9 +201,9 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 const DefaultBodyBudget = 64 << 20
 
 // Server builds the deploy server: DeployService and AdminService with REST
-// transcoding, behind the key gate (deploy.Gate: nothing without a
+// transcoding, and LogService (the live tail), behind the key gate (deploy.Gate: nothing without a
 // well-formed key reads a body) and the body budget.
-func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin) (*server.Server, error) {
+func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin, logs *deploy.Logs) (*server.Server, error) {
 	maxRead := svc.Config().ReadMaxBytes()
 	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithReadMaxBytes(maxRead))...)
 	if err != nil {
@@ -181,6 +223,10 @@ func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *d
 		server.WithWriteTimeout(write))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
+	// A tail lasts as long as it is read: bounded by progress, not by the
+	// server's write timeout.
+	logPath, logHandler := deployv1connect.NewLogServiceHandler(deploy.NewLogHandler(logs), opts...)
+	srv.Register(logPath, progress.Handler(logHandler, time.Minute))
 	c.mountMetrics(srv, true)
 	return srv, nil
 }
@@ -246,11 +292,11 @@ func reconcileEvery(ctx context.Context, logger *slog.Logger, svc *deploy.Servic
 // Run prepares the service (namespaces, reconciliation), then serves it
 // until ctx is done.
 func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
-	svc, admin, err := c.Service(logger)
+	svc, admin, logs, err := c.Service(logger)
 	if err != nil {
 		return err
 	}
-	srv, err := c.Server(logger, svc, admin)
+	srv, err := c.Server(logger, svc, admin, logs)
 	if err != nil {
 		return err
 	}
@@ -258,6 +304,9 @@ func (c *DeployConfig) Run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	go reconcileEvery(ctx, logger, svc, ReconcileInterval)
+	// Tails last hours; end them as shutdown begins (see RuntimeConfig.Run).
+	stop := context.AfterFunc(ctx, logs.Stop)
+	defer stop()
 	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }

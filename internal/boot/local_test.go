@@ -2,15 +2,14 @@ package boot
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/dot-do/platform/internal/testsupport"
+	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/dispatcher/dispatchertest"
-	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
 
@@ -19,18 +18,18 @@ import (
 func TestLocalRuntimeDrain(t *testing.T) {
 	l := newLocalRuntime()
 	started, release := make(chan struct{}), make(chan struct{})
-	l.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	l.set(runtimeFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
 		<-release
 		w.WriteHeader(http.StatusNoContent)
-	}))
+	}), nil)
 	h, err := l.wait(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	inflight := httptest.NewRecorder()
 	served := make(chan struct{})
-	go func() { h.ServeHTTP(inflight, httptest.NewRequest("GET", "/invoke/x", nil)); close(served) }()
+	go func() { invoke(h, inflight); close(served) }()
 	<-started
 
 	drained := make(chan time.Duration)
@@ -42,7 +41,7 @@ func TestLocalRuntimeDrain(t *testing.T) {
 	default:
 	}
 	late := httptest.NewRecorder()
-	h.ServeHTTP(late, httptest.NewRequest("GET", "/invoke/x", nil))
+	invoke(h, late)
 	if late.Code != http.StatusServiceUnavailable {
 		t.Errorf("a request after the drain began: %d, want 503", late.Code)
 	}
@@ -55,9 +54,9 @@ func TestLocalRuntimeDrain(t *testing.T) {
 	// The bound: a request that never ends does not hold the stop.
 	stuck, never := newLocalRuntime(), make(chan struct{})
 	defer close(never)
-	stuck.set(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-never }))
+	stuck.set(runtimeFunc(func(http.ResponseWriter, *http.Request) { <-never }), nil)
 	sh, _ := stuck.wait(context.Background())
-	go sh.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/invoke/x", nil))
+	go invoke(sh, httptest.NewRecorder())
 	time.Sleep(20 * time.Millisecond)
 	start := time.Now()
 	stuck.drain(100 * time.Millisecond)
@@ -92,19 +91,14 @@ func TestRuntimeRunDrainsInProcessRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	invokeToken, err := c.InvokeToken()
-	if err != nil {
-		t.Fatal(err)
-	}
 	v := dispatchertest.UploadTo(t, "http://"+addr, apiToken, "dotdo-production", "slow",
 		`export default { async fetch() { await new Promise((r) => setTimeout(r, 3000)); return new Response("done"); } };`)
 
 	res := httptest.NewRecorder()
 	served := make(chan struct{})
 	go func() {
-		req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/invoke/dotdo-production/slow/%d/", v), nil)
-		req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
-		h.ServeHTTP(res, req)
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		h.Invoke(res, req, "dotdo-production", "slow", v, "slow.do", "https")
 		close(served)
 	}()
 	time.Sleep(300 * time.Millisecond) // the worker is running
@@ -116,4 +110,16 @@ func TestRuntimeRunDrainsInProcessRequests(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Errorf("Run: %v", err)
 	}
+}
+
+// runtimeFunc is a dispatcher.LocalRuntime answering every call with f.
+type runtimeFunc func(http.ResponseWriter, *http.Request)
+
+func (f runtimeFunc) Invoke(w http.ResponseWriter, r *http.Request, _, _ string, _ int64, _, _ string) {
+	f(w, r)
+}
+
+// invoke makes one call to rt.
+func invoke(rt dispatcher.LocalRuntime, w http.ResponseWriter) {
+	rt.Invoke(w, httptest.NewRequest(http.MethodGet, "/", nil), "ns", "x", 1, "x.do", "http")
 }

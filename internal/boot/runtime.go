@@ -14,6 +14,8 @@ import (
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/credential"
 	"github.com/dot-do/platform/internal/server"
+	"github.com/dot-do/platform/internal/telemetry"
+	"github.com/dot-do/platform/services/dispatcher"
 	"github.com/dot-do/platform/services/runtime"
 	"github.com/dot-do/platform/services/runtime/workerd"
 )
@@ -31,51 +33,74 @@ type RuntimeConfig struct {
 	APIToken string
 	// MaxScriptBytes bounds an upload.
 	MaxScriptBytes int64
+	// IdleTimeout is how long a worker's process may serve nothing before
+	// it stops (scale to zero).
+	IdleTimeout time.Duration
+	// CPULimit is the CPU time one invocation may use, unless the
+	// worker's limits.cpu_ms says otherwise.
+	CPULimit time.Duration
+	// MemoryMB is a worker's isolate memory.
+	MemoryMB int64
+	// MaxProcesses bounds the workerd processes running at once.
+	MaxProcesses int64
 
 	// local, when set (by Dev), receives the runtime's handler for a
 	// dispatcher in this process.
 	local *localRuntime
 }
 
-// localRuntime hands the runtime's handler, once the runtime is open, to a
-// dispatcher in the same process, which then calls it directly instead of
-// over HTTP (dispatcher.Config.Runtime). It counts the requests in flight
-// through it, so that the runtime, when it stops, can let them finish
-// before it stops workerd, as its own server's graceful shutdown does for
-// requests over HTTP.
+// localRuntime hands the runtime, once it is open, to a dispatcher in the
+// same process, which then calls its Invoke directly instead of its
+// invocation endpoint over HTTP (dispatcher.Config.Runtime). It traces each
+// call as the runtime's HTTP server would, and counts the calls in flight,
+// so that the runtime, when it stops, can let them finish before it stops
+// workerd, as its own server's graceful shutdown does for requests over
+// HTTP.
 type localRuntime struct {
-	ready   chan struct{}
-	handler http.Handler
+	ready chan struct{}
+	rt    dispatcher.LocalRuntime
+	tel   *telemetry.Telemetry
 
 	mu       sync.Mutex
 	closed   bool
 	inflight sync.WaitGroup
 }
 
+var _ dispatcher.LocalRuntime = (*localRuntime)(nil)
+
 func newLocalRuntime() *localRuntime { return &localRuntime{ready: make(chan struct{})} }
 
-// set publishes h; call it once.
-func (l *localRuntime) set(h http.Handler) {
-	l.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l.mu.Lock()
-		if l.closed {
-			l.mu.Unlock()
-			workerd.WriteError(w, http.StatusServiceUnavailable, "Worker runtime is shutting down")
-			return
-		}
-		l.inflight.Add(1)
-		l.mu.Unlock()
-		defer l.inflight.Done()
-		h.ServeHTTP(w, r)
-	})
+// set publishes rt (traced on tel, when set); call it once.
+func (l *localRuntime) set(rt dispatcher.LocalRuntime, tel *telemetry.Telemetry) {
+	l.rt, l.tel = rt, tel
 	close(l.ready)
 }
 
-// wait returns the runtime's handler once it is published, or ctx's error.
-func (l *localRuntime) wait(ctx context.Context) (http.Handler, error) {
+// Invoke implements dispatcher.LocalRuntime.
+func (l *localRuntime) Invoke(w http.ResponseWriter, r *http.Request, namespace, worker string, version int64, host, proto string) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		workerd.WriteError(w, http.StatusServiceUnavailable, "Worker runtime is shutting down")
+		return
+	}
+	l.inflight.Add(1)
+	l.mu.Unlock()
+	defer l.inflight.Done()
+	if l.tel == nil {
+		l.rt.Invoke(w, r, namespace, worker, version, host, proto)
+		return
+	}
+	l.tel.InProcess(w, r, "runtime", func(w http.ResponseWriter, r *http.Request) {
+		l.rt.Invoke(w, r, namespace, worker, version, host, proto)
+	})
+}
+
+// wait returns the runtime once it is published, or ctx's error.
+func (l *localRuntime) wait(ctx context.Context) (dispatcher.LocalRuntime, error) {
 	select {
 	case <-l.ready:
-		return l.handler, nil
+		return l, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the runtime: %w", context.Cause(ctx))
 	}
@@ -102,6 +127,10 @@ func (c *RuntimeConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.Addr, "addr", "DOTDO_RUNTIME_ADDR", config.DefaultRuntimeAddr, "address of the Cloudflare-compatible API and the invocation endpoint")
 	config.String(fs, &c.AccountID, "account-id", "DOTDO_RUNTIME_ACCOUNT_ID", runtime.DefaultAccountID, "account id the API answers for")
 	config.Int64(fs, &c.MaxScriptBytes, "max-script-bytes", "DOTDO_MAX_SCRIPT_BYTES", 10<<20, "largest upload, all modules together")
+	config.Duration(fs, &c.IdleTimeout, "idle-timeout", "DOTDO_IDLE_TIMEOUT", workerd.DefaultIdleTimeout, "how long a worker's process may serve nothing before it stops (scale to zero)")
+	config.Duration(fs, &c.CPULimit, "cpu-limit", "DOTDO_CPU_LIMIT", workerd.DefaultCPULimit, "CPU time one invocation may use, unless the worker's limits.cpu_ms says otherwise")
+	config.Int64(fs, &c.MemoryMB, "memory-mb", "DOTDO_MEMORY_MB", workerd.DefaultMemoryMB, "a worker's isolate memory, in MiB")
+	config.Int64(fs, &c.MaxProcesses, "max-processes", "DOTDO_MAX_PROCESSES", workerd.DefaultMaxProcesses, "workerd processes running at once; at the bound the least recently used idle one stops")
 	c.APIToken = config.Env("", "DOTDO_RUNTIME_TOKEN") // a secret: never a flag
 }
 
@@ -151,6 +180,11 @@ func (c *RuntimeConfig) Runtime(ctx context.Context, logger *slog.Logger) (*runt
 		APIToken:       apiToken,
 		InvokeToken:    invokeToken,
 		MaxScriptBytes: c.MaxScriptBytes,
+		IdleTimeout:    c.IdleTimeout,
+		CPULimit:       c.CPULimit,
+		MemoryMB:       int(c.MemoryMB),
+		MaxProcesses:   int(c.MaxProcesses),
+		MeterProvider:  c.meterProvider(),
 		Logger:         logger,
 	})
 }
@@ -169,21 +203,20 @@ func (c *RuntimeConfig) Run(ctx context.Context, logger *slog.Logger) error {
 		defer c.local.drain(server.DefaultShutdownTimeout)
 	}
 	srv := c.Server(logger, rt)
+	// Open tails never end by themselves; end them as shutdown begins so
+	// the server's drain does not wait for them.
+	stop := context.AfterFunc(ctx, rt.StopTails)
+	defer stop()
 	c.listenMetrics(ctx, logger)
 	return srv.ListenAndServe(ctx, c.Addr)
 }
 
-// shareLocal hands rt's handler, traced, to the dispatcher in this process,
-// if there is one.
+// shareLocal hands rt, traced, to the dispatcher in this process, if there
+// is one.
 func (c *RuntimeConfig) shareLocal(rt *runtime.Runtime) {
-	if c.local == nil {
-		return
+	if c.local != nil {
+		c.local.set(rt, c.Telemetry)
 	}
-	h := rt.Handler()
-	if c.Telemetry != nil {
-		h = c.Telemetry.InProcessHTTPHandler(h, "runtime")
-	}
-	c.local.set(h)
 }
 
 // Server serves rt's API and invocation endpoint, traced, with the
@@ -191,21 +224,22 @@ func (c *RuntimeConfig) shareLocal(rt *runtime.Runtime) {
 // which would clean (and redirect) the worker's path: /api//db must reach
 // the worker as it was sent.
 func (c *RuntimeConfig) Server(logger *slog.Logger, rt *runtime.Runtime) *server.Server {
-	h := rt.Handler()
+	api, inv := rt.Handler(), rt.Handler()
 	if c.Telemetry != nil {
-		h = c.Telemetry.HTTPHandler(h, "runtime")
+		api = c.Telemetry.HTTPHandler(api, "runtime")
+		inv = c.Telemetry.DataPlaneHandler(inv, "runtime")
 	}
 	invoke := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.URL.Path, runtime.InvokePrefix) {
-				h.ServeHTTP(w, r)
+				inv.ServeHTTP(w, r)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
 	srv := server.New("runtime", server.WithLogger(logger), server.WithMiddleware(invoke))
-	srv.Handle("/", h)
+	srv.Handle("/", api)
 	c.mountMetrics(srv, false)
 	return srv
 }

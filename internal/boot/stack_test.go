@@ -92,14 +92,14 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	}
 	var deployLog *slog.Logger
 	dc.Common, deployLog = o.common(s, "deploy")
-	svc, admin, err := dc.Service(deployLog)
+	svc, admin, logs, err := dc.Service(deployLog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := Prepare(ctx, deployLog, svc); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := dc.Server(deployLog, svc, admin)
+	srv, err := dc.Server(deployLog, svc, admin, logs)
 	if err != nil {
 		t.Fatal(err)
 	}

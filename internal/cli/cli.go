@@ -65,6 +65,7 @@ func commands() []command {
 		{"namespaces", "dispatch namespaces: ensure | list", runNamespaces},
 		{"routes", "ask the dispatcher: resolve URL", runRoutes},
 		{"audit", "the audit trail: list | verify [--head FILE] | head", runAudit},
+		{"tail", "stream a worker's invocations: --service NAME [--env ENV] [--format pretty|json] [--status ok|error] [--method M] [--search TEXT] [--sampling-rate R]", runTail},
 		{"dev", "run the whole platform in one process on the default ports", runDev},
 	}
 }

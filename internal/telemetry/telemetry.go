@@ -40,7 +40,9 @@
 //   - OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,
 //     INSECURE,CERTIFICATE,...}: read by the exporter itself.
 //   - OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG: the sampler; the default
-//     is parentbased_always_on.
+//     is parentbased_always_on when spans go somewhere (an exporter or a span
+//     processor), else parentbased_always_off: trace ids still exist for
+//     logs and propagation, and nothing that no one reads is recorded.
 //   - OTEL_BSP_*: the batch span processor.
 //   - OTEL_RESOURCE_ATTRIBUTES: extra resource attributes, for example
 //     deployment.environment.name=staging. OTEL_SERVICE_NAME is ignored:
@@ -121,10 +123,12 @@ type Telemetry struct {
 	tp         *sdktrace.TracerProvider
 	mp         *sdkmetric.MeterProvider
 	propagator propagation.TextMapPropagator
-	registry   *prometheus.Registry
-	metrics    http.Handler
-	exporter   string
-	logger     *slog.Logger
+	// traceHeaders are the propagator's headers, canonical.
+	traceHeaders []string
+	registry     *prometheus.Registry
+	metrics      http.Handler
+	exporter     string
+	logger       *slog.Logger
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -210,6 +214,9 @@ func New(ctx context.Context, service string, opts ...Option) (*Telemetry, error
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		logger:     o.logger,
 	}
+	for _, f := range t.propagator.Fields() {
+		t.traceHeaders = append(t.traceHeaders, http.CanonicalHeaderKey(f))
+	}
 
 	// Traces.
 	exporter, name, err := spanExporter(ctx, o)
@@ -218,6 +225,11 @@ func New(ctx context.Context, service string, opts ...Option) (*Telemetry, error
 	}
 	t.exporter = name
 	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if exporter == nil && len(o.spanProcessors) == 0 && os.Getenv("OTEL_TRACES_SAMPLER") == "" {
+		// Nothing would read a recorded span: ids still exist (for logs
+		// and propagation), and a sampled caller's trace still records.
+		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+	}
 	if exporter != nil {
 		tpOpts = append(tpOpts, sdktrace.WithBatcher(exporter))
 	}

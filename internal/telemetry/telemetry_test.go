@@ -365,8 +365,9 @@ func TestOTLPExportFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestNoExporterStillTraces: without OTLP settings nothing is exported, but
-// spans have ids, so that logs carry trace ids and calls propagate them.
+// TestNoExporterStillTraces: without OTLP settings nothing is exported and
+// nothing is recorded, but spans have ids, so that logs carry trace ids and
+// calls propagate them; a caller's sampled trace still records.
 func TestNoExporterStillTraces(t *testing.T) {
 	clearOTelEnv(t)
 	tel, err := telemetry.New(context.Background(), "db")
@@ -380,9 +381,15 @@ func TestNoExporterStillTraces(t *testing.T) {
 	ctx, span := tel.Tracer().Start(context.Background(), "work")
 	defer span.End()
 	sc := span.SpanContext()
-	if !sc.IsValid() || !sc.IsSampled() {
-		t.Fatalf("span context %v: want valid and sampled by default", sc)
+	if !sc.IsValid() || sc.IsSampled() || span.IsRecording() {
+		t.Fatalf("span context %v (recording %v): want valid, and not sampled when nothing reads spans", sc, span.IsRecording())
 	}
+	remote := trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: sc.SpanID(), TraceFlags: trace.FlagsSampled, Remote: true})
+	_, child := tel.Tracer().Start(trace.ContextWithRemoteSpanContext(context.Background(), remote), "child")
+	if !child.SpanContext().IsSampled() {
+		t.Error("a sampled caller's trace does not record")
+	}
+	child.End()
 	carrier := propagation.HeaderCarrier{}
 	tel.Propagator().Inject(ctx, carrier)
 	if tp := carrier.Get("traceparent"); !strings.Contains(tp, sc.TraceID().String()) {

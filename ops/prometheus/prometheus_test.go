@@ -41,6 +41,9 @@ import (
 	"github.com/dot-do/platform/services/deploy/backend"
 	"github.com/dot-do/platform/services/deploy/deploytest"
 	"github.com/dot-do/platform/services/dispatcher"
+	"github.com/dot-do/platform/services/dispatcher/dispatchertest"
+	"github.com/dot-do/platform/services/runtime"
+	"github.com/dot-do/platform/services/runtime/workerd"
 )
 
 // promtoolInstall is how to get promtool on Debian and Ubuntu.
@@ -160,8 +163,9 @@ func selectors(expr string) []selector {
 
 // emitAll runs the services that record the platform's own metrics, each
 // on the meter provider of one service's telemetry as boot hands it: auth
-// and deploy start their series at zero, deploy makes one deployment and
-// the dispatcher answers one request that no rule routes. It also makes one
+// and deploy start their series at zero, deploy makes one deployment, the
+// dispatcher answers one request that no rule routes, and the runtime runs
+// a worker twice (once throwing). It also makes one
 // instrumented Connect call, then returns the parsed and raw scrape of
 // /metrics.
 func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
@@ -207,6 +211,24 @@ func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 		t.Fatal(err)
 	}
 	d.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://nope.do/", nil))
+
+	// The runtime counts each worker's invocations: one ok, one that throws.
+	if _, err := workerd.FindBinary("", ""); err != nil {
+		t.Skipf("skipping: the runtime's metrics need workerd: %v", err)
+	}
+	rt, err := runtime.New(ctx, runtime.Config{DataDir: t.TempDir(), APIToken: "ops-api", InvokeToken: "ops-invoke",
+		MeterProvider: mp, Logger: testsupport.QuietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	rtSrv := httptest.NewServer(rt.Handler())
+	defer rtSrv.Close()
+	v := dispatchertest.UploadTo(t, rtSrv.URL, "ops-api", "dotdo-production", "gateway",
+		`export default { fetch(req) { if (new URL(req.url).pathname === "/throw") throw new Error("x"); return new Response("ok") } }`)
+	for _, path := range []string{"/", "/throw"} {
+		rt.Invoke(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil), "dotdo-production", "gateway", v, "gateway.do", "https")
+	}
 
 	interceptor, err := otelconnect.NewInterceptor(append(tel.OtelconnectOptions(), otelconnect.WithTrustRemote())...)
 	if err != nil {

@@ -69,6 +69,8 @@ func TestAuthorizePolicyTable(t *testing.T) {
 		{authz.PermKeysManage, "", admins},
 		{authz.PermKeysManage, "production", admins}, // not environment-scoped: env ignored
 		{authz.PermAuditRead, "", admins},
+		{authz.PermLogsRead, "staging", everyone},
+		{authz.PermLogsRead, "production", allow("admin/all", "deployer/all", "viewer/all")},
 		{authz.Permission("deployments.delete"), "staging", allow()},
 	}
 	for _, row := range rows {

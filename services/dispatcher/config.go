@@ -85,13 +85,12 @@ type Config struct {
 	// RuntimeURL is the base URL of the runtime whose invocation endpoint
 	// runs the workers (DefaultRuntimeURL if empty).
 	RuntimeURL string
-	// Runtime, when set, is the runtime's HTTP handler in this process
-	// (runtime.Runtime.Handler, or a handler wrapping it): routed requests
-	// are handed to it as requests to its invocation endpoint, with no
-	// connection in between, and RuntimeURL, DialTimeout,
-	// MaxIdleConnsPerHost and WrapTransport are unused. `dotdo dev` runs
-	// the dispatcher so.
-	Runtime http.Handler
+	// Runtime, when set, is a runtime in this process (runtime.Runtime, or
+	// a wrapper of it): routed requests are handed to its Invoke, with no
+	// connection, URL or credential in between, and RuntimeURL,
+	// DialTimeout, MaxIdleConnsPerHost and WrapTransport are unused.
+	// `dotdo dev` runs the dispatcher so.
+	Runtime LocalRuntime
 	// InvokeToken is the runtime's invocation credential. Required.
 	InvokeToken string
 	// RefreshInterval is the time between reads of the live versions

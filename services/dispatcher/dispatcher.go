@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/internal/progress"
 )
 
 // InvokeTokenHeader carries Config.InvokeToken to the runtime's invocation
@@ -47,10 +48,10 @@ type Dispatcher struct {
 	allow map[string]struct{}
 	live  atomic.Pointer[table]
 
-	// Exactly one of local and proxy is set: local is the runtime's
-	// handler in this process (Config.Runtime); proxy forwards over HTTP
+	// Exactly one of local and proxy is set: local is the runtime in this
+	// process (Config.Runtime); proxy forwards over HTTP
 	// through transport to base, under invokeBase.
-	local      http.Handler
+	local      LocalRuntime
 	base       *url.URL
 	invokeBase string
 	transport  *http.Transport
@@ -195,7 +196,7 @@ type exchange struct {
 	route  Route
 	status int
 	// body is the request body as forwarded, if there is one.
-	body *streamBody
+	body *progress.Body
 }
 
 type exchangeKey struct{}
@@ -228,7 +229,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex()
 	var release func()
-	w, r, x.body, release = d.streamDeadlines(w, r, rc)
+	w, r, x.body, release = progress.Deadlines(w, r, rc, d.cfg.StreamTimeout)
 	defer release()
 	if d.local != nil {
 		d.forwardLocal(w, r, x)

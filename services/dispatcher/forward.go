@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dot-do/platform/internal/progress"
 )
 
 // A routed request reaches the runtime's invocation endpoint in one of two
@@ -25,7 +27,17 @@ import (
 //     HTTP/1.1 transport; rewrite, modifyResponse and proxyError are its
 //     hooks.
 //   - in process (Config.Runtime): forwardLocal hands the request to the
-//     runtime's handler, with no connection, copy or parse in between.
+//     runtime's Invoke, with no connection, copy or parse in between.
+
+// LocalRuntime is a runtime in the dispatcher's process. Invoke runs r on
+// version of worker in namespace and writes the worker's answer to w, as
+// the runtime's invocation endpoint does over HTTP: r's URL path and query
+// are the worker's, host and proto the host and scheme of the URL the
+// worker sees, and r's headers already are the worker's (hop-by-hop
+// headers removed, X-Forwarded-* and the request id set).
+type LocalRuntime interface {
+	Invoke(w http.ResponseWriter, r *http.Request, namespace, worker string, version int64, host, proto string)
+}
 
 // invokeURL returns the URL of the invocation endpoint for the worker
 // version of route and the inbound URL in: the invocation prefix, then the
@@ -50,8 +62,9 @@ var forwardedHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Hos
 
 // setUpstreamHeaders sets, in h (the headers of the request to the
 // runtime), X-Forwarded-For, -Host and -Proto as the inbound request in
-// describes them, the invocation credential and the request id.
-func (d *Dispatcher) setUpstreamHeaders(in *http.Request, h http.Header, id string) {
+// describes them, and the request id; it returns the scheme (http or
+// https) the client used.
+func (d *Dispatcher) setUpstreamHeaders(in *http.Request, h http.Header, id string) string {
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
@@ -73,10 +86,19 @@ func (d *Dispatcher) setUpstreamHeaders(in *http.Request, h http.Header, id stri
 		h["X-Forwarded-For"] = []string{ip}
 	}
 	h["X-Forwarded-Host"] = []string{in.Host}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h[InvokeTokenHeader] = []string{d.cfg.InvokeToken}
+	if proto == "https" {
+		h["X-Forwarded-Proto"] = protoHTTPS
+	} else {
+		h["X-Forwarded-Proto"] = protoHTTP
+	}
 	h[RequestIDHeader] = []string{id}
+	return proto
 }
+
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
 
 // newProxy returns the transport and reverse proxy that forward requests
 // to the runtime over HTTP.
@@ -124,6 +146,7 @@ func (d *Dispatcher) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL = d.invokeURL(pr.In.URL, x.route)
 	pr.Out.Host = ""
 	d.setUpstreamHeaders(pr.In, pr.Out.Header, x.id)
+	pr.Out.Header[InvokeTokenHeader] = []string{d.cfg.InvokeToken}
 }
 
 func (d *Dispatcher) modifyResponse(res *http.Response) error {
@@ -139,7 +162,7 @@ func (d *Dispatcher) modifyResponse(res *http.Response) error {
 // went away gets nothing.
 func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := r.Context().Value(exchangeKey{}).(*exchange)
-	if x.isStalled() { // before the context: a stalled body cancels it too
+	if x.body.Stalled() { // before the context: a stalled body cancels it too
 		d.bodyStalled(w, r, x)
 		return
 	}
@@ -151,7 +174,7 @@ func (d *Dispatcher) proxyError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_unreachable", UpstreamUnreachable, "the runtime is unreachable", err)
-	case isTimeout(err):
+	case progress.IsTimeout(err):
 		d.upstreamTimedOut(w, r, x, err)
 	default:
 		d.upstreamFailed(w, r, x, http.StatusBadGateway, "runtime_error", UpstreamError, "the runtime failed while handling the request", err)
@@ -188,23 +211,22 @@ func (d *Dispatcher) upstreamFailed(w http.ResponseWriter, r *http.Request, x *e
 // writes after the dispatcher took the answer over (a 504 or a 408).
 var errSuperseded = errors.New("dispatcher: the runtime's answer came too late")
 
-// forwardLocal hands r, as a request to the invocation endpoint, to the
-// runtime's handler in this process. The runtime reads the client's body
-// and writes the client's response as it goes, so both stream; the
-// client's going away cancels the runtime's work through the context;
-// hop-by-hop headers are removed as over HTTP. As over HTTP, a runtime that
-// has not begun its answer within UpstreamTimeout of having the whole
-// request is canceled and the client gets 504, once the runtime's handler
-// has returned (the runtime returns at once when canceled); a body that
-// stops coming gets 408.
+// forwardLocal hands r to the runtime's Invoke in this process. The
+// runtime reads the client's body and writes the client's response as it
+// goes, so both stream; the client's going away cancels the runtime's work
+// through the context; hop-by-hop headers are removed as over HTTP. As over
+// HTTP, a runtime that has not begun its answer within UpstreamTimeout of
+// having the whole request is canceled and the client gets 504, once the
+// runtime's Invoke has returned (the runtime returns at once when
+// canceled); a body that stops coming gets 408.
 func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exchange) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	out := r.Clone(ctx)
+	// The request is the runtime's from here on: its headers become the
+	// worker's in place (no copy), and only its context changes.
+	out := r.WithContext(ctx)
 	removeHopHeaders(out.Header)
-	out.URL = d.invokeURL(r.URL, x.route)
-	out.RequestURI = out.URL.RequestURI()
-	d.setUpstreamHeaders(r, out.Header, x.id)
+	proto := d.setUpstreamHeaders(r, out.Header, x.id)
 
 	w.Header()[RequestIDHeader] = []string{x.id} // for a hijacked (upgraded) answer too
 	lw := &localWriter{ResponseWriter: w, x: x}
@@ -219,12 +241,12 @@ func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exc
 	if x.body == nil {
 		timer.start()
 	} else {
-		x.body.whenRead(timer.start)
+		x.body.WhenRead(timer.start)
 	}
-	d.local.ServeHTTP(lw, out)
+	d.local.Invoke(lw, out, x.route.Namespace, x.route.Worker, x.route.Version, r.Host, proto)
 	timer.stop()
 
-	if !x.isStalled() && lw.state.CompareAndSwap(waiting, answered) {
+	if !x.body.Stalled() && lw.state.CompareAndSwap(waiting, answered) {
 		// The runtime wrote nothing: net/http answers 200 with no body,
 		// unless the client went away.
 		x.status = http.StatusOK
@@ -241,7 +263,7 @@ func (d *Dispatcher) forwardLocal(w http.ResponseWriter, r *http.Request, x *exc
 	// stalled: the dispatcher answers.
 	clear(w.Header())
 	switch {
-	case x.isStalled():
+	case x.body.Stalled():
 		d.bodyStalled(w, r, x)
 	case r.Context().Err() != nil:
 		x.status = StatusClientClosed
@@ -344,7 +366,7 @@ func (w *localWriter) WriteHeader(code int) {
 		}
 		return
 	}
-	if w.x.isStalled() {
+	if w.x.body.Stalled() {
 		w.state.CompareAndSwap(waiting, superseded)
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -65,9 +67,30 @@ type link struct {
 var links = []link{
 	{"http", func(cfg dispatcher.Config, up *upstream) dispatcher.Config { cfg.RuntimeURL = up.URL; return cfg }},
 	{"in-process", func(cfg dispatcher.Config, up *upstream) dispatcher.Config {
-		cfg.Runtime = up.Config.Handler
+		cfg.Runtime = handlerRuntime{up.Config.Handler}
 		return cfg
 	}},
+}
+
+// handlerRuntime is a LocalRuntime that hands each call to h as the request
+// the runtime's invocation endpoint would get over HTTP, so that one
+// upstream serves both links and sees the same request.
+type handlerRuntime struct{ h http.Handler }
+
+// inProcessToken marks, for the upstream, a request that came in process.
+const inProcessToken = "(in process)"
+
+func (hr handlerRuntime) Invoke(w http.ResponseWriter, r *http.Request, namespace, worker string, version int64, host, proto string) {
+	prefix := dispatcher.InvokePrefix + namespace + "/" + worker + "/" + strconv.FormatInt(version, 10)
+	r.URL = &url.URL{Path: prefix + r.URL.Path, RawPath: func() string {
+		if r.URL.RawPath != "" {
+			return prefix + r.URL.RawPath
+		}
+		return ""
+	}(), RawQuery: r.URL.RawQuery}
+	r.RequestURI = r.URL.RequestURI()
+	r.Header.Set(dispatcher.InvokeTokenHeader, inProcessToken) // no credential crosses an in-process call
+	hr.h.ServeHTTP(w, r)
 }
 
 // eachLink runs f as a subtest for each link.
@@ -188,7 +211,7 @@ func TestProxyForwardsHeadersAndBody(t *testing.T) {
 		checks := map[string][2]string{
 			"path":              {r.URL.Path, "/invoke/dotdo-production/db/5/api/db/users"},
 			"query":             {r.URL.RawQuery, "b=2&a=1;x=%zz"},
-			"invoke token":      {r.Header.Get(dispatcher.InvokeTokenHeader), "the-token"},
+			"invoke token":      {r.Header.Get(dispatcher.InvokeTokenHeader), map[string]string{"http": "the-token", "in-process": inProcessToken}[l.name]},
 			"X-Forwarded-For":   {strings.Join(r.Header.Values("X-Forwarded-For"), ","), "127.0.0.1"},
 			"X-Forwarded-Host":  {r.Header.Get("X-Forwarded-Host"), "api.do"},
 			"X-Forwarded-Proto": {r.Header.Get("X-Forwarded-Proto"), "http"},

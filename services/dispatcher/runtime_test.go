@@ -91,7 +91,7 @@ func testThroughRuntime(t *testing.T, inProcess bool) {
 	const interval = 100 * time.Millisecond
 	cfg := dispatcher.Config{RuntimeURL: rt.URL, InvokeToken: dispatchertest.InvokeToken, RefreshInterval: interval, Logger: testsupport.QuietLogger()}
 	if inProcess {
-		cfg.Runtime = rt.Handler()
+		cfg.Runtime = rt.Local()
 	}
 	d, err := dispatcher.New(cfg, st)
 	if err != nil {
@@ -167,7 +167,7 @@ func TestWebSocketThroughRuntime(t *testing.T) {
 			v := rt.Upload(t, ns, "gateway", dispatchertest.WebSocketWorker)
 			cfg := dispatcher.Config{RuntimeURL: rt.URL, InvokeToken: dispatchertest.InvokeToken}
 			if inProcess {
-				cfg.Runtime = rt.Handler()
+				cfg.Runtime = rt.Local()
 			}
 			d := newDispatcher(t, cfg, newFake("production", map[string]int64{"gateway": v}))
 			conn, err := net.Dial("tcp", strings.TrimPrefix(front(t, d), "http://"))

@@ -190,7 +190,7 @@ func TestCloudflareGo(t *testing.T) {
 	if _, err := ns.Delete(ctx, "customers", wfp.DispatchNamespaceDeleteParams{AccountID: acct}); err != nil {
 		t.Fatalf("namespace Delete: %v", err)
 	}
-	if e.pid("customers") != 0 {
+	if e.pid("customers", "hello") != 0 {
 		t.Fatalf("namespace process survived the namespace's deletion")
 	}
 }

@@ -69,15 +69,19 @@
 //
 // # Execution
 //
-// One workerd process per namespace, started on the first request. Workers
-// are loaded by the process's router worker through the Worker Loader under
-// the id "<namespace>/<script>@<version>" ("#s<n>" appended once the
-// script's secrets have changed), so a new version needs no restart. The
-// env of a worker holds its plain_text, json and secret_text bindings and
-// the script's secrets (secrets win over bindings of the same name).
-// Package workerd describes health checks, the hang kill and the blue/green
-// recycling by loaded versions and RSS.
-//
+// One workerd process per worker version with traffic, serving that
+// version statically (package workerd): started on the first request (the
+// cold start, tens of milliseconds), replaced blue/green when a newer
+// version or new secrets take over, stopped after Config.IdleTimeout
+// without requests (scale to zero), and killed when an invocation passes
+// its CPU limit (limits.cpu_ms of the upload's metadata, else
+// Config.CPULimit) or its memory limit (Config.MemoryMB): the request gets
+// exceeded_cpu or exceeded_memory and the next one starts a new process.
+// One worker's process never serves another's requests, so a worker that
+// spins or allocates without bound costs no other worker anything. The env
+// of a worker holds its plain_text, json and secret_text bindings and the
+// script's secrets (secrets win over bindings of the same name); secrets
+// reach the process in its environment, never on disk.
 // The only environment variable read is DOTDO_WORKERD (the workerd binary,
 // when Config.WorkerdPath is empty); everything else comes from Config.
 package runtime

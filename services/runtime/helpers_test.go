@@ -74,11 +74,11 @@ func start(t testing.TB, dir string, mod func(*runtime.Config)) *env {
 	t.Helper()
 	requireWorkerd(t)
 	cfg := runtime.Config{
-		DataDir:        dir,
-		APIToken:       apiToken,
-		InvokeToken:    invokeToken,
-		HealthInterval: 200 * time.Millisecond,
-		Logger:         testLogger(t, slog.LevelWarn),
+		DataDir:             dir,
+		APIToken:            apiToken,
+		InvokeToken:         invokeToken,
+		StartupCheckTimeout: 2 * time.Second,
+		Logger:              testLogger(t, slog.LevelWarn),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -241,17 +241,15 @@ func (e *env) invoke(ns, script string, version int64, path string) (int, string
 	return res.StatusCode, string(b)
 }
 
-func (e *env) pid(pool string) int {
+// pid returns the process serving ns/script (0 when none does).
+func (e *env) pid(ns, script string) int {
 	for _, p := range e.rt.Processes() {
-		if p.Pool == pool && p.Current {
+		if p.Key.Namespace == ns && p.Key.Script == script && p.Serving {
 			return p.PID
 		}
 	}
 	return 0
 }
-
-// fastHangDetection makes a hung process be detected within about 1.2 s.
-func fastHangDetection(c *runtime.Config) { c.HealthTimeout = time.Second }
 
 func processAlive(pid int) bool {
 	if pid == 0 {

@@ -1,7 +1,12 @@
 package runtime_test
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -11,234 +16,267 @@ import (
 	"github.com/dot-do/platform/services/runtime"
 )
 
-// TestHungWorker: a worker spinning in while(true){} hangs its namespace's
-// process only; the supervisor kills it and the namespace serves again.
-func TestHungWorker(t *testing.T) {
-	e := start(t, t.TempDir(), fastHangDetection)
-	e.mustCreateNamespace("a")
-	e.mustCreateNamespace("b")
-	spin := e.mustUpload("a", "spin", `export default { fetch() { while (true) {} } }`, nil)
-	okA := e.mustUpload("a", "ok", helloWorker, nil)
-	okB := e.mustUpload("b", "ok", helloWorker, nil)
-	if s, _ := e.invoke("a", "ok", okA, "/"); s != 200 {
-		t.Fatalf("a/ok before: %d", s)
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	pidA := e.pid("a")
+}
 
-	// Requests to b keep going during the whole episode.
-	stop := make(chan struct{})
-	var bFailures, bRequests atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
+// steady sends requests to ns/script@version until stop is closed, and
+// counts them and the failed ones.
+type steady struct {
+	requests, failures atomic.Int64
+	stop               chan struct{}
+	wg                 sync.WaitGroup
+}
+
+func (e *env) steadyTraffic(ns, script string, version int64) *steady {
+	st := &steady{stop: make(chan struct{})}
+	st.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer st.wg.Done()
 		for {
 			select {
-			case <-stop:
+			case <-st.stop:
 				return
 			default:
 			}
-			s, b := e.invoke("b", "ok", okB, "/")
-			bRequests.Add(1)
+			s, b := e.invoke(ns, script, version, "/")
+			st.requests.Add(1)
 			if s != 200 || b != "hello" {
-				bFailures.Add(1)
+				st.failures.Add(1)
+				e.t.Logf("steady %s/%s: %d %q", ns, script, s, b)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
 	}()
+	return st
+}
 
-	spinStatus := make(chan int, 1)
-	go func() {
-		s, _ := e.invoke("a", "spin", spin, "/")
-		spinStatus <- s
-	}()
+func (st *steady) end() (requests, failures int64) {
+	close(st.stop)
+	st.wg.Wait()
+	return st.requests.Load(), st.failures.Load()
+}
 
-	// Wait for the supervisor to notice the hang and kill the process.
-	deadline := time.Now().Add(10 * time.Second)
-	for processAlive(pidA) {
-		if time.Now().After(deadline) {
-			t.Fatal("hung process was not killed within 10s")
+// limitError is the JSON of a request that ran over a limit.
+type limitError struct {
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	LimitMS int64  `json:"limit_ms"`
+	LimitMB int64  `json:"limit_mb"`
+}
+
+// TestLimitsIsolateWorkers: a worker that spins, and one that allocates
+// without bound (on the JavaScript heap, and in ArrayBuffers, which V8's
+// heap limit does not cover), each end with their limit's error within the
+// limit plus a second, serve again afterwards, and cost no request of the
+// other workers, in the same namespace or another.
+func TestLimitsIsolateWorkers(t *testing.T) {
+	const cpuLimit = 300 * time.Millisecond
+	e := start(t, t.TempDir(), func(c *runtime.Config) {
+		c.CPULimit = cpuLimit
+		c.MemoryMB = 64
+	})
+	e.mustCreateNamespace("a")
+	e.mustCreateNamespace("b")
+	hog := e.mustUpload("a", "hog", `const keep = [];
+export default { fetch(req) {
+  const p = new URL(req.url).pathname;
+  if (p === "/spin") { while (true) {} }
+  if (p === "/heap") { for (let n = 0; ; n++) keep.push(new Array(131072).fill(n)); }
+  if (p === "/buffers") { for (;;) { const b = new ArrayBuffer(8 << 20); new Uint8Array(b).fill(1); keep.push(b); } }
+  return new Response("hello");
+} }`, nil)
+	okA := e.mustUpload("a", "ok", helloWorker, nil)
+	okB := e.mustUpload("b", "ok", helloWorker, nil)
+	for _, w := range []struct {
+		ns, script string
+		v          int64
+	}{{"a", "ok", okA}, {"b", "ok", okB}, {"a", "hog", hog}} {
+		if s, b := e.invoke(w.ns, w.script, w.v, "/"); s != 200 || b != "hello" {
+			t.Fatalf("%s/%s before: %d %q", w.ns, w.script, s, b)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	detected := time.Now()
-	select {
-	case s := <-spinStatus:
-		if s != http.StatusBadGateway {
-			t.Errorf("spinning request: status %d, want 502", s)
+	sameNS := e.steadyTraffic("a", "ok", okA)
+	otherNS := e.steadyTraffic("b", "ok", okB)
+
+	for _, c := range []struct {
+		path, code string
+		within     time.Duration
+	}{
+		{"/spin", "exceeded_cpu", cpuLimit + time.Second},
+		{"/heap", "exceeded_memory", 5 * time.Second},
+		{"/buffers", "exceeded_memory", 5 * time.Second},
+	} {
+		pid := e.pid("a", "hog")
+		begin := time.Now()
+		status, body := e.invoke("a", "hog", hog, c.path)
+		took := time.Since(begin)
+		var got limitError
+		_ = json.Unmarshal([]byte(body), &got)
+		if status != http.StatusServiceUnavailable || got.Code != c.code || took > c.within {
+			t.Errorf("%s: %d %q after %v; want 503 %s within %v", c.path, status, body, took, c.code, c.within)
 		}
-	case <-time.After(5 * time.Second):
-		t.Error("spinning request did not end after its process was killed")
-	}
-	// a serves again, well within 5 seconds.
-	for {
-		s, b := e.invoke("a", "ok", okA, "/")
-		if s == 200 && b == "hello" {
-			break
+		if c.code == "exceeded_cpu" && got.LimitMS != cpuLimit.Milliseconds() {
+			t.Errorf("%s: limit_ms %d, want %d", c.path, got.LimitMS, cpuLimit.Milliseconds())
 		}
-		if time.Since(detected) > 5*time.Second {
-			t.Fatalf("a/ok did not recover within 5s of the kill: %d %q", s, b)
+		if processAlive(pid) {
+			t.Errorf("%s: the hog's process %d still runs", c.path, pid)
 		}
-		time.Sleep(50 * time.Millisecond)
+		// The hog serves the next request, from a new process.
+		if s, b := e.invoke("a", "hog", hog, "/"); s != 200 || b != "hello" {
+			t.Errorf("hog after %s: %d %q", c.path, s, b)
+		}
+		t.Logf("%s: %s after %v", c.path, got.Code, took.Round(time.Millisecond))
 	}
-	t.Logf("a recovered %v after the kill", time.Since(detected).Round(time.Millisecond))
-	if np := e.pid("a"); np == 0 || np == pidA {
-		t.Errorf("a runs in pid %d, was %d", np, pidA)
-	}
-	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if bFailures.Load() != 0 || bRequests.Load() < 10 {
-		t.Fatalf("namespace b: %d of %d requests failed", bFailures.Load(), bRequests.Load())
+
+	for name, st := range map[string]*steady{"same namespace": sameNS, "other namespace": otherNS} {
+		n, failed := st.end()
+		if failed != 0 || n == 0 {
+			t.Errorf("%s: %d of %d requests failed while the hog ran", name, failed, n)
+		}
+		t.Logf("%s: %d requests, %d failed", name, n, failed)
 	}
 }
 
-// TestRecycle: a process that passes its loaded-versions bound is replaced
-// blue/green without failing the request in flight on it.
-func TestRecycle(t *testing.T) {
-	e := start(t, t.TempDir(), func(c *runtime.Config) { c.MaxLoadedVersions = 3 })
+// TestWorkerCPULimit: a script's own limits.cpu_ms (Cloudflare's upload
+// metadata) bounds its invocations, and busy requests under it are fine.
+func TestWorkerCPULimit(t *testing.T) {
+	e := start(t, t.TempDir(), nil) // the runtime's default: 30 s
 	e.mustCreateNamespace("ns")
-	slow := e.mustUpload("ns", "slow", `export default {
-  async fetch() {
-    await new Promise((r) => setTimeout(r, 1000));
-    return new Response("slow done");
-  },
-}`, nil)
-	if s, b := e.invoke("ns", "slow", slow, "/"); s != 200 || b != "slow done" {
-		t.Fatalf("slow: %d %q", s, b)
+	v := e.mustUpload("ns", "busy", `export default { fetch(req) {
+  const ms = Number(new URL(req.url).searchParams.get("ms"));
+  const end = Date.now() + ms; while (Date.now() < end) {}
+  return new Response("hello");
+} }`, map[string]any{"limits": map[string]any{"cpu_ms": 200}})
+	if s, b := e.invoke("ns", "busy", v, "/?ms=50"); s != 200 || b != "hello" {
+		t.Fatalf("50 ms of CPU under a 200 ms limit: %d %q", s, b)
 	}
-	pid0 := e.pid("ns") // the process that served it
-
-	// A request in flight on the old process survives the swap.
-	done := make(chan string, 1)
-	go func() {
-		s, b := e.invoke("ns", "slow", slow, "/")
-		done <- itoa(s) + " " + b
-	}()
-	time.Sleep(200 * time.Millisecond)
-	var versions []int64
-	for i := 0; i < 4; i++ {
-		versions = append(versions, e.mustUpload("ns", "v", `export default { fetch() { return new Response("v`+itoa(i)+`") } }`, nil))
+	s, b := e.invoke("ns", "busy", v, "/?ms=2000")
+	var got limitError
+	_ = json.Unmarshal([]byte(b), &got)
+	if s != http.StatusServiceUnavailable || got.Code != "exceeded_cpu" || got.LimitMS != 200 {
+		t.Fatalf("2 s of CPU under a 200 ms limit: %d %q", s, b)
 	}
-	for i, v := range versions {
-		if s, b := e.invoke("ns", "v", v, "/"); s != 200 || b != "v"+itoa(i) {
-			t.Fatalf("v%d: %d %q", i, s, b)
-		}
+	if s, _ := e.api(http.MethodPut, "/ns/scripts/bad", nil); s == 0 {
+		t.Fatal("unreachable")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for e.pid("ns") == pid0 {
-		if time.Now().After(deadline) {
-			t.Fatal("process was not replaced after passing MaxLoadedVersions")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := <-done; got != "200 slow done" {
-		t.Fatalf("in-flight request during the swap: %q", got)
-	}
-	// The old process is drained and killed.
-	deadline = time.Now().Add(5 * time.Second)
-	for processAlive(pid0) {
-		if time.Now().After(deadline) {
-			t.Fatal("replaced process still alive after drain")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if s, b := e.invoke("ns", "slow", slow, "/"); s != 200 || b != "slow done" {
-		t.Fatalf("slow on new process: %d %q", s, b)
-	}
-
-	// An explicit recycle while requests run: none fails.
-	var wg sync.WaitGroup
-	var failures atomic.Int64
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if s, _ := e.invoke("ns", "slow", slow, "/"); s != 200 {
-				failures.Add(1)
-			}
-		}()
-	}
-	time.Sleep(100 * time.Millisecond)
-	before := e.pid("ns")
-	e.rt.Recycle("ns")
-	if e.pid("ns") == before {
-		t.Error("Recycle did not replace the process")
-	}
-	wg.Wait()
-	if failures.Load() != 0 {
-		t.Fatalf("%d requests failed across a blue/green swap", failures.Load())
+	status, env := e.upload("ns", "greedy", map[string]any{"main_module": "worker.js", "limits": map[string]any{"cpu_ms": 300_001}}, esm("worker.js", helloWorker))
+	if status != http.StatusBadRequest || len(env.Errors) == 0 {
+		t.Fatalf("cpu_ms above Cloudflare's maximum: %d %+v", status, env.Errors)
 	}
 }
 
-// TestCrashedProcess: a workerd process that dies is replaced on the next
-// request.
+// TestScaleToZero: a worker's process stops after the idle timeout, and the
+// next request starts it again.
+func TestScaleToZero(t *testing.T) {
+	e := start(t, t.TempDir(), func(c *runtime.Config) { c.IdleTimeout = 500 * time.Millisecond })
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "app", helloWorker, nil)
+	if s, b := e.invoke("ns", "app", v, "/"); s != 200 || b != "hello" {
+		t.Fatalf("first: %d %q", s, b)
+	}
+	pid := e.pid("ns", "app")
+	waitFor(t, 5*time.Second, "the idle process to stop", func() bool { return !processAlive(pid) && len(e.rt.Processes()) == 0 })
+	if s, b := e.invoke("ns", "app", v, "/"); s != 200 || b != "hello" {
+		t.Fatalf("after scale to zero: %d %q", s, b)
+	}
+	if p := e.pid("ns", "app"); p == 0 || p == pid {
+		t.Fatalf("after scale to zero: pid %d (was %d)", p, pid)
+	}
+}
+
+// TestCrashedProcess: a process killed from outside is replaced on the next
+// request; the request in flight when it died gets 502.
 func TestCrashedProcess(t *testing.T) {
 	e := start(t, t.TempDir(), nil)
 	e.mustCreateNamespace("ns")
 	v := e.mustUpload("ns", "app", helloWorker, nil)
 	if s, _ := e.invoke("ns", "app", v, "/"); s != 200 {
-		t.Fatal("first request failed")
+		t.Fatalf("before: %d", s)
 	}
-	pid := e.pid("ns")
+	pid := e.pid("ns", "app")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for processAlive(pid) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, 5*time.Second, "the process to be reaped", func() bool { return e.pid("ns", "app") != pid })
 	if s, b := e.invoke("ns", "app", v, "/"); s != 200 || b != "hello" {
-		t.Fatalf("after crash: %d %q", s, b)
-	}
-	if np := e.pid("ns"); np == pid || np == 0 {
-		t.Fatalf("pid after crash: %d (was %d)", np, pid)
+		t.Fatalf("after the crash: %d %q", s, b)
 	}
 }
 
-// TestRecycleByRSS: with an RSS bound below any workerd's, every health
-// check replaces the process; requests keep succeeding through the churn.
-func TestRecycleByRSS(t *testing.T) {
-	e := start(t, t.TempDir(), func(c *runtime.Config) { c.MaxRSSBytes = 1 << 20 })
+// TestInFlightSurvivesNewVersion: a request in flight on the old version's
+// process finishes when a new version takes over (SIGTERM drains).
+func TestInFlightSurvivesNewVersion(t *testing.T) {
+	e := start(t, t.TempDir(), nil)
 	e.mustCreateNamespace("ns")
-	v := e.mustUpload("ns", "app", `export default {
-  async fetch() {
-    await new Promise((r) => setTimeout(r, 50));
-    return new Response("ok");
-  },
-}`, nil)
-	if s, _ := e.invoke("ns", "app", v, "/"); s != 200 {
-		t.Fatal("first request")
+	v1 := e.mustUpload("ns", "app", `export default { async fetch(req) {
+  if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 1500));
+  return new Response("v1");
+} }`, nil)
+	if s, _ := e.invoke("ns", "app", v1, "/"); s != 200 {
+		t.Fatal("v1")
 	}
-	pids := map[int]bool{}
-	var failures, total atomic.Int64
-	stop := time.Now().Add(1500 * time.Millisecond)
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(stop) {
-				s, b := e.invoke("ns", "app", v, "/")
-				total.Add(1)
-				if s != 200 || b != "ok" {
-					failures.Add(1)
-				}
-			}
-		}()
+	slow := make(chan string, 1)
+	go func() {
+		s, b := e.invoke("ns", "app", v1, "/slow")
+		slow <- http.StatusText(s) + " " + b
+	}()
+	time.Sleep(200 * time.Millisecond)
+	v2 := e.mustUpload("ns", "app", `export default { fetch() { return new Response("v2") } }`, nil)
+	if s, b := e.invoke("ns", "app", v2, "/"); s != 200 || b != "v2" {
+		t.Fatalf("v2: %d %q", s, b)
 	}
-	for time.Now().Before(stop) {
-		if pid := e.pid("ns"); pid != 0 {
-			pids[pid] = true
-		}
-		time.Sleep(10 * time.Millisecond)
+	if got := <-slow; got != "OK v1" {
+		t.Fatalf("the request in flight on v1 ended %q", got)
 	}
-	wg.Wait()
-	if len(pids) < 3 {
-		t.Errorf("saw %d processes; want the RSS bound to replace them repeatedly", len(pids))
+}
+
+// TestInvokeStreamsPastServerTimeouts: the invocation endpoint over HTTP
+// trades the server's whole-request timeouts for progress-based ones, so a
+// stream that keeps making progress outlives the server's WriteTimeout and
+// ReadTimeout (in the split layout, the runtime's server cut event streams
+// at its 120 s write timeout).
+func TestInvokeStreamsPastServerTimeouts(t *testing.T) {
+	e := start(t, t.TempDir(), func(c *runtime.Config) { c.StreamTimeout = time.Second })
+	e.mustCreateNamespace("ns")
+	v := e.mustUpload("ns", "ticks", `export default { fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter();
+  (async () => {
+    for (let i = 0; i < 8; i++) {
+      await w.write(new TextEncoder().encode("data: tick " + i + "\n\n"));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await w.close();
+  })();
+  return new Response(readable, { headers: { "content-type": "text/event-stream" } });
+} }`, nil)
+	srv := httptest.NewUnstartedServer(e.rt.Handler())
+	srv.Config.WriteTimeout = 400 * time.Millisecond
+	srv.Config.ReadTimeout = 400 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/invoke/ns/ticks/"+strconv.FormatInt(v, 10)+"/", nil)
+	req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
+	begin := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d requests failed across RSS recycling", failures.Load(), total.Load())
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if n := strings.Count(string(body), "data: tick"); err != nil || n != 8 {
+		t.Fatalf("after %v: %d of 8 ticks (err %v): %q", time.Since(begin), n, err, body)
 	}
-	t.Logf("%d requests over %d processes, none failed", total.Load(), len(pids))
+	if took := time.Since(begin); took < time.Second {
+		t.Fatalf("the stream took %v; the test needs it to outlast the server's timeouts", took)
+	}
 }

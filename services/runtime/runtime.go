@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/dot-do/platform/internal/names"
+	"github.com/dot-do/platform/internal/progress"
 	"github.com/dot-do/platform/services/runtime/cfapi"
 	"github.com/dot-do/platform/services/runtime/scripts"
 	"github.com/dot-do/platform/services/runtime/workerd"
@@ -27,6 +30,9 @@ const (
 	DefaultAccountID = "local"
 	// DefaultMaxScriptBytes bounds the total size of a version's modules.
 	DefaultMaxScriptBytes = cfapi.DefaultMaxScriptBytes
+	// DefaultStreamTimeout is the default Config.StreamTimeout, the
+	// dispatcher's own.
+	DefaultStreamTimeout = time.Minute
 )
 
 // InvokePrefix is the path prefix of the invocation endpoint.
@@ -59,24 +65,34 @@ type Config struct {
 	// MaxScriptBytes bounds the total size of an upload's modules
 	// (DefaultMaxScriptBytes if zero).
 	MaxScriptBytes int64
-	// MaxLoadedVersions is how many worker versions one workerd process
-	// may load before it is replaced (workerd never unloads them).
-	MaxLoadedVersions int
-	// MaxRSSBytes is the resident memory above which a workerd process is
-	// replaced.
-	MaxRSSBytes int64
-	// HealthInterval is the time between health checks of each process.
-	HealthInterval time.Duration
-	// HealthTimeout is how long a process may take to answer a health
-	// check before it is killed as hung.
-	HealthTimeout time.Duration
+	// IdleTimeout is how long a worker's process may serve nothing before
+	// it stops (scale to zero; workerd.DefaultIdleTimeout if zero).
+	IdleTimeout time.Duration
+	// CPULimit is the CPU time one invocation may use unless the worker's
+	// own limits say otherwise (workerd.DefaultCPULimit if zero).
+	CPULimit time.Duration
+	// MemoryMB is a worker's isolate memory (workerd.DefaultMemoryMB if
+	// zero).
+	MemoryMB int
+	// MaxProcesses bounds the workerd processes running at once
+	// (workerd.DefaultMaxProcesses if zero).
+	MaxProcesses int
 	// StartupCheckTimeout bounds the start-up check of an upload.
 	StartupCheckTimeout time.Duration
-	// DrainTimeout bounds how long a replaced process may finish its
-	// in-flight requests.
+	// DrainTimeout bounds how long a replaced or idle process may finish
+	// its in-flight requests.
 	DrainTimeout time.Duration
+	// StreamTimeout bounds each read of a request body and each write of a
+	// response on the invocation endpoint over HTTP, in place of the
+	// server's whole-request timeouts, so that a long download or event
+	// stream lasts as long as it makes progress (DefaultStreamTimeout if
+	// zero).
+	StreamTimeout time.Duration
 	// DefaultCompatibilityDate applies to uploads without one.
 	DefaultCompatibilityDate string
+	// MeterProvider receives the runtime's per-worker metrics (nil:
+	// recorded nowhere).
+	MeterProvider metric.MeterProvider
 	// Logger receives the runtime's logs (slog.Default() if nil). Tokens
 	// and secret values are never logged.
 	Logger *slog.Logger
@@ -93,6 +109,12 @@ type Runtime struct {
 	sup        *workerd.Supervisor
 	api        *cfapi.API
 	invokeHash [32]byte
+	apiHash    [32]byte
+	tails      tails
+	metrics    *metrics
+	closing    chan struct{}
+	tailsDone  chan struct{}
+	stopTails  sync.Once
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -118,6 +140,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.MaxScriptBytes <= 0 {
 		cfg.MaxScriptBytes = DefaultMaxScriptBytes
 	}
+	if cfg.StreamTimeout <= 0 {
+		cfg.StreamTimeout = DefaultStreamTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -129,18 +154,26 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, invokeHash: sha256.Sum256([]byte(cfg.InvokeToken))}
+	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, closing: make(chan struct{}), tailsDone: make(chan struct{}),
+		invokeHash: sha256.Sum256([]byte(cfg.InvokeToken)), apiHash: sha256.Sum256([]byte(cfg.APIToken))}
+	rt.tails.init()
+	if rt.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	rt.sup, err = workerd.New(workerd.Options{
 		Binary:              bin,
 		Source:              workerd.SourceFunc(rt.bundle),
-		PoolAllowed:         rt.namespaceExists,
+		Live:                rt.live,
+		OnInvocation:        rt.onInvocation,
+		OnTail:              rt.tails.onTail,
 		Logger:              cfg.Logger,
-		HealthInterval:      cfg.HealthInterval,
-		HealthTimeout:       cfg.HealthTimeout,
+		IdleTimeout:         cfg.IdleTimeout,
+		CPULimit:            cfg.CPULimit,
+		MemoryMB:            cfg.MemoryMB,
+		MaxProcesses:        cfg.MaxProcesses,
 		StartupCheckTimeout: cfg.StartupCheckTimeout,
 		DrainTimeout:        cfg.DrainTimeout,
-		MaxLoadedVersions:   cfg.MaxLoadedVersions,
-		MaxRSSBytes:         cfg.MaxRSSBytes,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -153,8 +186,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		DefaultCompatibilityDate: cfg.DefaultCompatibilityDate,
 		Store:                    st,
 		Checker:                  checker{rt},
-		OnNamespaceDeleted:       rt.sup.StopPool,
-		Logger:                   cfg.Logger,
+		OnNamespaceDeleted:       rt.sup.StopNamespace,
+		OnVersion: func(sc scripts.Script) {
+			rt.sup.Prewarm(workerd.Key{Namespace: sc.Namespace, Script: sc.Name, Version: sc.Current.Number, SecretsGeneration: sc.SecretsGeneration})
+		},
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		_ = rt.sup.Close()
@@ -173,25 +209,31 @@ func (rt *Runtime) Handler() http.Handler { return http.HandlerFunc(rt.serveHTTP
 // fail, so shut the HTTP server down (http.Server.Shutdown) first.
 func (rt *Runtime) Close() error {
 	rt.closeOnce.Do(func() {
+		close(rt.closing)
 		rt.closeErr = errors.Join(rt.sup.Close(), rt.store.Close())
 	})
 	return rt.closeErr
 }
 
-// Processes lists the running workerd processes.
+// Processes lists the running workerd processes: one per worker version
+// with traffic.
 func (rt *Runtime) Processes() []ProcessInfo { return rt.sup.Processes() }
-
-// Recycle replaces a namespace's workerd process blue/green (a new process
-// takes new requests, the old one finishes its in-flight requests). It
-// returns once the new process serves.
-func (rt *Runtime) Recycle(namespace string) { rt.sup.Recycle(namespace) }
 
 func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, cfapi.Prefix):
 		rt.api.ServeHTTP(w, r)
 	case strings.HasPrefix(p, InvokePrefix):
+		// Stream both ways at once (on HTTP/1.1 net/http would otherwise
+		// stop reading the body once the answer starts), bounded by
+		// progress, not by the server's whole-request timeouts.
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		w, r, _, release := progress.Deadlines(w, r, rc, rt.cfg.StreamTimeout)
+		defer release()
 		rt.invoke(w, r)
+	case strings.HasPrefix(p, TailPrefix):
+		rt.serveTail(w, r)
 	case p == "/healthz":
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -214,23 +256,14 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Header.Del(InvokeTokenHeader)
-	for _, h := range workerd.ControlHeaders {
-		r.Header.Del(h)
-	}
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), InvokePrefix)
 	parts := strings.SplitN(rest, "/", 4)
 	if len(parts) < 3 {
 		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
 		return
 	}
-	ns, script := parts[0], parts[1]
 	version, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || version <= 0 || !names.ValidScript(ns) || !names.ValidScript(script) {
-		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
-		return
-	}
-	gen, ok := rt.store.Lookup(ns, script, version)
-	if !ok {
+	if err != nil {
 		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
 		return
 	}
@@ -247,22 +280,86 @@ func (rt *Runtime) invoke(w http.ResponseWriter, r *http.Request) {
 		host, _, _ = strings.Cut(fh, ",")
 		host = strings.TrimSpace(host)
 	}
-	if host == "" || strings.ContainsAny(host, "/?#@\\ \t") {
+	rt.run(w, r, parts[0], parts[1], version, host, scheme, path)
+}
+
+// Invoke runs r on version of script in namespace, in this process, as a
+// request to the invocation endpoint would (the dispatcher of `dotdo dev`
+// calls it, with no HTTP hop and no credential): r's URL path and query
+// are the worker's, host and proto the host and scheme of the URL the
+// worker sees. r's headers are changed in place.
+func (rt *Runtime) Invoke(w http.ResponseWriter, r *http.Request, namespace, script string, version int64, host, proto string) {
+	rt.run(w, r, namespace, script, version, host, proto, r.URL.EscapedPath())
+}
+
+// run checks a request for a worker version and runs it.
+func (rt *Runtime) run(w http.ResponseWriter, r *http.Request, ns, script string, version int64, host, proto, path string) {
+	for k := range r.Header {
+		if strings.HasPrefix(k, "X-Dotdo-") {
+			delete(r.Header, k) // the platform's own headers never reach a worker
+		}
+	}
+	if version <= 0 || !names.ValidScript(ns) || !names.ValidScript(script) {
+		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
+		return
+	}
+	gen, ok := rt.store.Lookup(ns, script, version)
+	if !ok {
+		workerd.WriteError(w, http.StatusNotFound, "Worker not found")
+		return
+	}
+	if host == "" || strings.ContainsAny(host, "/?#@\\ \t\r\n") {
 		workerd.WriteError(w, http.StatusBadRequest, "bad host")
 		return
 	}
-	u := scheme + "://" + host + path
-	if r.URL.RawQuery != "" {
-		u += "?" + r.URL.RawQuery
-	}
 	rt.sup.Invoke(w, r, workerd.Target{
-		Namespace: ns, Script: script, Version: version, SecretsGeneration: gen, URL: u, Host: host,
+		Key:  workerd.Key{Namespace: ns, Script: script, Version: version, SecretsGeneration: gen, Tail: rt.tails.isTailed(ns, script)},
+		Host: host, Proto: proto, Path: path, RawQuery: r.URL.RawQuery,
 	})
 }
 
-func (rt *Runtime) namespaceExists(ns string) bool {
-	_, err := rt.store.Namespace(ns)
-	return err == nil
+// live is what a service binding to script in namespace reaches: the
+// script's current version, the one its namespace serves (a failed deploy
+// never becomes current, and a pending one is settled by the deploy
+// service's reconciler against exactly this).
+func (rt *Runtime) live(namespace, script string) (workerd.Key, error) {
+	sc, err := rt.store.Script(namespace, script)
+	if err != nil {
+		return workerd.Key{}, workerd.ErrNotFound
+	}
+	return workerd.Key{Namespace: namespace, Script: script, Version: sc.Current.Number,
+		SecretsGeneration: sc.SecretsGeneration, Tail: rt.tails.isTailed(namespace, script)}, nil
+}
+
+// onInvocation counts an invocation and, when it left no tail event of
+// workerd's (its process was killed), tells the tailers.
+func (rt *Runtime) onInvocation(inv workerd.Invocation) {
+	rt.metrics.invocation(inv)
+	rt.tails.onInvocation(inv)
+}
+
+// Scheduled runs the scheduled handler of the current version of script
+// in namespace for cron (a cron expression, "" for a trigger by hand).
+func (rt *Runtime) Scheduled(ctx context.Context, namespace, script, cron string, at time.Time) error {
+	key, err := rt.live(namespace, script)
+	if err != nil {
+		return err
+	}
+	if key.Tail {
+		rt.tails.crons.Store(key, cron)
+	}
+	return rt.sup.Scheduled(ctx, key, cron, at)
+}
+
+// apiAuthorized reports whether r carries the API token as its bearer
+// token.
+func (rt *Runtime) apiAuthorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	h := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(h[:], rt.apiHash[:]) == 1
 }
 
 // bundle is the supervisor's code source: a stored version with the
@@ -283,7 +380,9 @@ func (rt *Runtime) bundle(ns, script string, version int64) (*workerd.Bundle, er
 	for i, m := range v.Modules {
 		mods[i] = scripts.Module{ModuleInfo: m, Content: v.Contents[i]}
 	}
-	return newBundle(v.MainModule, v.CompatibilityDate, v.CompatibilityFlags, v.Bindings, mods, secrets), nil
+	b := newBundle(v.MainModule, v.CompatibilityDate, v.CompatibilityFlags, v.Bindings, mods, secrets)
+	b.Limits.CPU = time.Duration(v.Limits.CPUMs) * time.Millisecond
+	return b, nil
 }
 
 func newBundle(main, date string, flags []string, bindings []scripts.Binding, mods []scripts.Module, secrets map[string]string) *workerd.Bundle {
@@ -291,23 +390,30 @@ func newBundle(main, date string, flags []string, bindings []scripts.Binding, mo
 		CompatibilityDate:  date,
 		CompatibilityFlags: flags,
 		MainModule:         main,
-		Env:                make(map[string]json.RawMessage, len(bindings)+len(secrets)),
 	}
 	for _, m := range mods {
 		b.Modules = append(b.Modules, workerd.Module{Name: m.Name, Type: string(m.Type), Content: m.Content})
 	}
 	for _, bd := range bindings {
+		if _, secret := secrets[bd.Name]; secret {
+			continue // a secret of the same name wins
+		}
 		switch bd.Type {
 		case scripts.BindingJSON:
-			b.Env[bd.Name] = bd.JSON
+			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingJSON, Value: string(bd.JSON)})
+		case scripts.BindingSecretText:
+			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingSecret, Value: bd.Text})
 		default:
-			s, _ := json.Marshal(bd.Text)
-			b.Env[bd.Name] = s
+			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingText, Value: bd.Text})
 		}
 	}
-	for k, v := range secrets {
-		s, _ := json.Marshal(v)
-		b.Env[k] = s
+	keys := make([]string, 0, len(secrets))
+	for k := range secrets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.Bindings = append(b.Bindings, workerd.Binding{Name: k, Kind: workerd.BindingSecret, Value: secrets[k]})
 	}
 	return b
 }

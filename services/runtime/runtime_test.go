@@ -19,37 +19,55 @@ import (
 
 const helloWorker = `export default { fetch() { return new Response("hello") } }`
 
-// TestNewVersionNoRestart: a new version serves at once from the same
-// workerd process, and the old version stays reachable by number.
-func TestNewVersionNoRestart(t *testing.T) {
+// TestNewVersionBlueGreen: a new version gets a process of its own, started
+// when it is uploaded (the script has traffic); the old version's process
+// serves until the new one gets its first request, then ends; and the old
+// version stays reachable by number (in a process started for it again).
+func TestNewVersionBlueGreen(t *testing.T) {
 	e := start(t, t.TempDir(), nil)
 	e.mustCreateNamespace("ns")
 	v1 := e.mustUpload("ns", "app", `export default { fetch() { return new Response("v1") } }`, nil)
 	if s, b := e.invoke("ns", "app", v1, "/"); s != 200 || b != "v1" {
 		t.Fatalf("v1: %d %q", s, b)
 	}
-	pid := e.pid("ns")
-	if pid == 0 {
-		t.Fatal("no process for ns")
+	pid1 := e.pid("ns", "app")
+	if pid1 == 0 {
+		t.Fatal("no process for ns/app")
 	}
 	v2 := e.mustUpload("ns", "app", `export default { fetch() { return new Response("v2") } }`, nil)
 	if v2 != v1+1 {
 		t.Fatalf("versions %d then %d", v1, v2)
 	}
+	// The new version starts before its first request (the script has
+	// traffic), and the old one keeps serving until then.
+	waitFor(t, 5*time.Second, "v2's process to start ahead of traffic", func() bool {
+		for _, p := range e.rt.Processes() {
+			if p.Key.Version == v2 {
+				return true
+			}
+		}
+		return false
+	})
+	if !processAlive(pid1) || e.pid("ns", "app") != pid1 {
+		t.Fatal("v1's process stopped before v2 had traffic")
+	}
+	if s, b := e.invoke("ns", "app", v1, "/"); s != 200 || b != "v1" {
+		t.Fatalf("v1 while v2 is warm: %d %q", s, b)
+	}
 	if s, b := e.invoke("ns", "app", v2, "/"); s != 200 || b != "v2" {
 		t.Fatalf("v2: %d %q", s, b)
 	}
-	if got := e.pid("ns"); got != pid {
-		t.Fatalf("workerd pid changed from %d to %d", pid, got)
+	if got := e.pid("ns", "app"); got == pid1 || got == 0 {
+		t.Fatalf("v2 is served by pid %d (v1's was %d)", got, pid1)
 	}
+	waitFor(t, 5*time.Second, "v1's process to end", func() bool { return !processAlive(pid1) })
 	if s, b := e.invoke("ns", "app", v1, "/"); s != 200 || b != "v1" {
 		t.Fatalf("v1 after v2: %d %q", s, b)
 	}
-	// Serving processes never ran the upload checks.
-	for _, p := range e.rt.Processes() {
-		if p.Pool == "ns" && p.LoadedVersions != 2 {
-			t.Errorf("ns process loaded %d versions, want 2", p.LoadedVersions)
-		}
+	// Upload checks ran in processes of their own: only the two versions
+	// that were invoked have processes.
+	if n := len(e.rt.Processes()); n != 2 {
+		t.Errorf("%d processes, want 2: %+v", n, e.rt.Processes())
 	}
 }
 
@@ -58,13 +76,13 @@ func TestNewVersionNoRestart(t *testing.T) {
 // namespace's other workers keep working; so does a script that hangs at
 // start-up.
 func TestTopLevelThrow(t *testing.T) {
-	e := start(t, t.TempDir(), fastHangDetection)
+	e := start(t, t.TempDir(), nil)
 	e.mustCreateNamespace("ns")
 	ok := e.mustUpload("ns", "ok", helloWorker, nil)
 	if s, _ := e.invoke("ns", "ok", ok, "/"); s != 200 {
 		t.Fatalf("ok: %d", s)
 	}
-	pid := e.pid("ns")
+	pid := e.pid("ns", "ok")
 
 	cases := []struct {
 		name, code, want string
@@ -90,7 +108,7 @@ func TestTopLevelThrow(t *testing.T) {
 			t.Errorf("after %s: ok worker answers %d %q", c.name, s, b)
 		}
 	}
-	if got := e.pid("ns"); got != pid {
+	if got := e.pid("ns", "ok"); got != pid {
 		t.Errorf("the serving process changed (%d -> %d): checks must not touch it", pid, got)
 	}
 

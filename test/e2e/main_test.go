@@ -30,6 +30,7 @@ var platform struct {
 	dispURL string
 	// operatorURL is the dispatcher's operator listener (Resolve).
 	operatorURL string
+	rtURL       string // the runtime
 	adminKey    string
 	pid         int    // of the dotdo dev process
 	skip        string // why the tests skip, if they do
@@ -95,6 +96,7 @@ func start() (int, func() error) {
 	platform.apiURL = "http://" + addrs["DEPLOY"]
 	platform.dispURL = "http://" + addrs["DISPATCHER"]
 	platform.operatorURL = "http://" + addrs["DISPATCHER_OPERATOR"]
+	platform.rtURL = "http://" + addrs["RUNTIME"]
 	env := append(os.Environ(), "DOTDO_WORKERD="+wd, "DOTDO_DATA_DIR="+platform.dataDir)
 	for s, a := range addrs {
 		env = append(env, "DOTDO_"+s+"_ADDR="+a)

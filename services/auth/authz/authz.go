@@ -15,6 +15,7 @@
 //	namespaces.manage        x                         yes
 //	keys.manage              x                         no
 //	audit.read               x                         no
+//	logs.read                x       x        x        yes
 //
 // viewer deliberately lacks audit.read: the audit log contains client
 // addresses and key-management history, which is administrative data. A
@@ -48,17 +49,19 @@ const (
 	PermNamespacesManage Permission = "namespaces.manage"
 	// PermAuditRead allows reading the audit log.
 	PermAuditRead Permission = "audit.read"
+	// PermLogsRead allows tailing workers' invocations (live logs).
+	PermLogsRead Permission = "logs.read"
 )
 
 var allPermissions = []Permission{
 	PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead,
-	PermKeysManage, PermNamespacesManage, PermAuditRead,
+	PermKeysManage, PermNamespacesManage, PermAuditRead, PermLogsRead,
 }
 
 var rolePermissions = map[store.Role][]Permission{
-	store.RoleAdmin:    {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermKeysManage, PermNamespacesManage, PermAuditRead},
-	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead},
-	store.RoleViewer:   {PermDeploymentsRead},
+	store.RoleAdmin:    {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermKeysManage, PermNamespacesManage, PermAuditRead, PermLogsRead},
+	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermLogsRead},
+	store.RoleViewer:   {PermDeploymentsRead, PermLogsRead},
 }
 
 // AllPermissions returns every permission (a fresh slice).

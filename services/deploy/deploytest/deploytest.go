@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/auth"
@@ -111,11 +110,10 @@ func StartRuntime(tb testing.TB) *Runtime {
 		tb.Skipf("skipping: the local runtime needs workerd: %v", err)
 	}
 	rt, err := runtime.New(context.Background(), runtime.Config{
-		DataDir:        tb.TempDir(),
-		APIToken:       RuntimeToken,
-		InvokeToken:    invokeToken,
-		HealthInterval: time.Second,
-		Logger:         testsupport.QuietLogger(),
+		DataDir:     tb.TempDir(),
+		APIToken:    RuntimeToken,
+		InvokeToken: invokeToken,
+		Logger:      testsupport.QuietLogger(),
 	})
 	if err != nil {
 		tb.Fatal(err)

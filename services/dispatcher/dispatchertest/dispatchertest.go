@@ -7,13 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	cloudflare "github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/option"
@@ -52,12 +50,10 @@ func StartRuntime(tb testing.TB) *Runtime {
 		tb.Skipf("skipping: this test runs workerd, and none was found: %v", err)
 	}
 	rt, err := runtime.New(context.Background(), runtime.Config{
-		DataDir:        tb.TempDir(),
-		APIToken:       APIToken,
-		InvokeToken:    InvokeToken,
-		HealthInterval: 500 * time.Millisecond,
-		HealthTimeout:  5 * time.Second,
-		Logger:         testsupport.QuietLogger(),
+		DataDir:     tb.TempDir(),
+		APIToken:    APIToken,
+		InvokeToken: InvokeToken,
+		Logger:      testsupport.QuietLogger(),
 	})
 	if err != nil {
 		tb.Fatalf("runtime.New: %v", err)
@@ -137,9 +133,9 @@ func upload(tb testing.TB, client *cloudflare.Client, namespace, script, code st
 	return version
 }
 
-// Handler is the runtime's handler, for a dispatcher that reaches the
-// runtime in process (Config.Runtime).
-func (r *Runtime) Handler() http.Handler { return r.rt.Handler() }
+// Local returns the runtime for a dispatcher in the same process
+// (Config.Runtime).
+func (r *Runtime) Local() *runtime.Runtime { return r.rt }
 
 // InvokeURL is the URL of the runtime's invocation endpoint for a worker
 // version and path; requests need the header runtime.InvokeTokenHeader set

@@ -19,15 +19,16 @@ import (
 // runtime does not use (assets, migrations, observability, placement, ...)
 // are accepted and ignored.
 type uploadMetadata struct {
-	MainModule         string        `json:"main_module"`
-	BodyPart           string        `json:"body_part"`
-	CompatibilityDate  string        `json:"compatibility_date"`
-	CompatibilityFlags []string      `json:"compatibility_flags"`
-	Bindings           []metaBinding `json:"bindings"`
-	Tags               *[]string     `json:"tags"`
-	KeepBindings       []string      `json:"keep_bindings"`
-	Logpush            bool          `json:"logpush"`
-	UsageModel         string        `json:"usage_model"`
+	MainModule         string          `json:"main_module"`
+	BodyPart           string          `json:"body_part"`
+	CompatibilityDate  string          `json:"compatibility_date"`
+	CompatibilityFlags []string        `json:"compatibility_flags"`
+	Bindings           []metaBinding   `json:"bindings"`
+	Tags               *[]string       `json:"tags"`
+	KeepBindings       []string        `json:"keep_bindings"`
+	Logpush            bool            `json:"logpush"`
+	UsageModel         string          `json:"usage_model"`
+	Limits             *scripts.Limits `json:"limits"`
 }
 
 type metaBinding struct {
@@ -215,6 +216,9 @@ func (a *API) uploadScript(w http.ResponseWriter, r *http.Request, segs []string
 		Logpush:            meta.Logpush,
 		UsageModel:         meta.UsageModel,
 	}
+	if meta.Limits != nil {
+		d.Limits = *meta.Limits
+	}
 	if d.CompatibilityDate == "" {
 		d.CompatibilityDate = a.cfg.DefaultCompatibilityDate
 	}
@@ -262,6 +266,9 @@ func (a *API) commit(w http.ResponseWriter, r *http.Request, ns, name string, d 
 	}
 	a.log.Info("runtime api: script uploaded", "namespace", ns, "script", name, "version", s.Current.Number,
 		"size", s.Current.Size, "startup_ms", s.Current.StartupTimeMs)
+	if a.cfg.OnVersion != nil {
+		a.cfg.OnVersion(s)
+	}
 	setVersionHeader(w, s.Current.Number)
 	writeResult(w, toScriptJSON(s))
 	return nil
@@ -294,6 +301,7 @@ func (a *API) putContent(w http.ResponseWriter, r *http.Request, segs []string) 
 		Modules:            mods,
 		Logpush:            c.Logpush,
 		UsageModel:         c.UsageModel,
+		Limits:             c.Limits,
 	}
 	return a.commit(w, r, ns, name, &d)
 }

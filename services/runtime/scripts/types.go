@@ -72,6 +72,18 @@ type Binding struct {
 	JSON json.RawMessage `json:"json,omitempty"`
 }
 
+// Limits are a version's limits per invocation, as Cloudflare's script
+// metadata names them.
+type Limits struct {
+	// CPUMs is the CPU time one invocation may use, in milliseconds (the
+	// runtime's default when zero).
+	CPUMs int64 `json:"cpu_ms,omitempty"`
+}
+
+// MaxCPUMs is the largest CPU limit a script may ask for: Cloudflare's
+// five minutes.
+const MaxCPUMs = 300_000
+
 // ModuleInfo describes one module of a version without its content.
 type ModuleInfo struct {
 	// Name is the module's file name, as imported by other modules.
@@ -109,6 +121,8 @@ type VersionInfo struct {
 	Logpush bool `json:"logpush,omitempty"`
 	// UsageModel is stored and echoed only.
 	UsageModel string `json:"usage_model,omitempty"`
+	// Limits bound each invocation.
+	Limits Limits `json:"limits,omitzero"`
 	// Modules lists the modules.
 	Modules []ModuleInfo `json:"modules"`
 	// Size is the total size of the modules in bytes.
@@ -144,6 +158,8 @@ type Draft struct {
 	Logpush bool
 	// UsageModel is stored and echoed only.
 	UsageModel string
+	// Limits bound each invocation.
+	Limits Limits
 	// StartupTimeMs records how long the trial start took.
 	StartupTimeMs int64
 }

@@ -82,6 +82,9 @@ func ValidateDraft(d *Draft) error {
 	if d.MainModule == "" {
 		return invalidf("metadata.main_module is required")
 	}
+	if d.Limits.CPUMs < 0 || d.Limits.CPUMs > MaxCPUMs {
+		return invalidf("metadata.limits.cpu_ms must be between 1 and %d", MaxCPUMs)
+	}
 	seen := make(map[string]bool, len(d.Modules))
 	mainIdx := -1
 	for i := range d.Modules {

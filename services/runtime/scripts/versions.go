@@ -37,6 +37,7 @@ func (s *Store) PutVersion(ns, name string, d Draft) (Script, error) {
 		Bindings:           d.Bindings,
 		Logpush:            d.Logpush,
 		UsageModel:         d.UsageModel,
+		Limits:             d.Limits,
 		StartupTimeMs:      d.StartupTimeMs,
 	}
 	contents := make([][]byte, len(d.Modules))

@@ -1,27 +1,73 @@
 package workerd
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
+	"time"
 )
 
 // ErrNotFound is returned by a Source for a version that does not exist.
 var ErrNotFound = errors.New("worker not found")
 
+// Module types, as the runtime's store names them.
+const (
+	ModuleESM       = "js"
+	ModuleCommonJS  = "cjs"
+	ModuleText      = "text"
+	ModuleData      = "data"
+	ModuleJSON      = "json"
+	ModuleWasm      = "wasm"
+	ModuleSourceMap = "sourcemap"
+)
+
 // Module is one module of a Bundle.
 type Module struct {
 	// Name is the module name other modules import.
 	Name string
-	// Type is the Worker Loader module type: js, cjs, text, data, json or
-	// wasm. Modules of any other type (source maps) are not loaded.
+	// Type is one of the Module* constants. Source maps are not loaded.
 	Type string
 	// Content is the module's bytes.
 	Content []byte
 }
 
-// Bundle is what the Worker Loader needs to start one worker version.
+// BindingKind is what a Binding puts into the worker's env.
+type BindingKind int
+
+// The binding kinds.
+const (
+	// BindingText is a string.
+	BindingText BindingKind = iota
+	// BindingJSON is a parsed JSON value; Value holds the JSON text.
+	BindingJSON
+	// BindingSecret is a string that is never written to disk: the
+	// process gets it in its environment.
+	BindingSecret
+	// BindingService is a Fetcher whose fetch reaches the live version of
+	// the script named by Value in the same namespace (a service binding).
+	BindingService
+)
+
+// Binding is one entry of a worker's env.
+type Binding struct {
+	// Name is the env key (a JavaScript identifier).
+	Name string
+	// Kind is what the binding is.
+	Kind BindingKind
+	// Value is the text, the JSON text, the secret or the target script.
+	// Secret values are never logged.
+	Value string
+}
+
+// Limits bound one invocation of a worker, as Cloudflare's limits do.
+type Limits struct {
+	// CPU is the CPU time one invocation may use (the supervisor's
+	// default when zero).
+	CPU time.Duration
+	// MemoryMB is the memory of the worker's isolate in MiB (the
+	// supervisor's default when zero).
+	MemoryMB int
+}
+
+// Bundle is one worker version as a workerd process serves it.
 type Bundle struct {
 	// CompatibilityDate is the worker's compatibility date.
 	CompatibilityDate string
@@ -31,13 +77,14 @@ type Bundle struct {
 	MainModule string
 	// Modules are the worker's modules.
 	Modules []Module
-	// Env is the worker's env: each value is JSON (a string for text and
-	// secret bindings). Values are secrets: never log them.
-	Env map[string]json.RawMessage
+	// Bindings are the worker's env: vars, secrets, service bindings.
+	Bindings []Binding
+	// Limits bound each invocation.
+	Limits Limits
 }
 
-// Source gives the supervisor the bundle of a worker version when a workerd
-// process loads it for the first time.
+// Source gives the supervisor the bundle of a worker version when it
+// starts a process for it.
 type Source interface {
 	// Bundle returns the bundle of namespace/script@version with the
 	// script's current secrets, or an error wrapping ErrNotFound.
@@ -50,42 +97,4 @@ type SourceFunc func(namespace, script string, version int64) (*Bundle, error)
 // Bundle calls f.
 func (f SourceFunc) Bundle(namespace, script string, version int64) (*Bundle, error) {
 	return f(namespace, script, version)
-}
-
-// encode renders b as the JSON WorkerCode object the router hands to
-// env.LOADER.get: binary modules are base64 strings the router decodes.
-func (b *Bundle) encode() ([]byte, error) {
-	mods := make(map[string]map[string]any, len(b.Modules))
-	for _, m := range b.Modules {
-		var v any
-		switch m.Type {
-		case "js", "cjs", "text":
-			v = string(m.Content)
-		case "json":
-			if !json.Valid(m.Content) {
-				return nil, fmt.Errorf("module %q is not valid JSON", m.Name)
-			}
-			v = json.RawMessage(m.Content)
-		case "data", "wasm":
-			v = base64.StdEncoding.EncodeToString(m.Content)
-		default:
-			continue
-		}
-		mods[m.Name] = map[string]any{m.Type: v}
-	}
-	env := b.Env
-	if env == nil {
-		env = map[string]json.RawMessage{}
-	}
-	flags := b.CompatibilityFlags
-	if flags == nil {
-		flags = []string{}
-	}
-	return json.Marshal(struct {
-		CompatibilityDate  string                     `json:"compatibilityDate"`
-		CompatibilityFlags []string                   `json:"compatibilityFlags"`
-		MainModule         string                     `json:"mainModule"`
-		Modules            map[string]map[string]any  `json:"modules"`
-		Env                map[string]json.RawMessage `json:"env"`
-	}{b.CompatibilityDate, flags, b.MainModule, mods, env})
 }

@@ -1,28 +1,43 @@
-// Package workerd runs user workers in workerd processes and keeps those
-// processes healthy.
+// Package workerd runs user workers in workerd processes and keeps them
+// within their limits.
 //
-// A Supervisor keeps one workerd process per pool: one pool per dispatch
-// namespace, started lazily on the first request, plus one pool for startup
-// checks of uploads so that a script that hangs or crashes at start-up never
-// touches a serving process. Each process runs a single static router worker
-// (router.js) that loads user workers on demand through workerd's Worker
-// Loader binding (workerd runs with --experimental). The loader asks for a
-// worker's code once per id and process; the router fetches it from the
-// supervisor's code server, a Go HTTP server on a Unix socket in a private
-// (0700) directory, declared in the workerd config as an external service.
-// Each process is started as
+// A Supervisor runs one workerd process per worker version that has
+// traffic. Each process serves its version statically (no Worker Loader,
+// no --experimental): the supervisor writes the worker's modules and a
+// configuration into the process's private directory (0700, below the
+// supervisor's own), binds the process's Unix socket itself and hands it
+// over (--socket-fd), and waits for workerd to report listening on its
+// control fd:
 //
-//	workerd serve --experimental --control-fd=3 <config>
+//	workerd serve --socket-fd http=3 --control-fd=4 config.capnp
 //
-// in its own process group, listens on a Unix socket in the same directory
-// and is ready once it writes {"event":"listen","socket":"http",...} to fd 3.
+// Secrets reach the process in its environment, never on disk. Service
+// bindings are external services on Unix sockets that the supervisor serves
+// (one per target script): a call through one runs on the live version of
+// the target, in the target's own process.
 //
-// The supervisor health-checks every process (a request the router answers
-// without touching user code) each HealthInterval. A process that does not
-// answer within HealthTimeout, typically because a worker spins in
-// while(true){} (workerd enforces no CPU limit and then ignores SIGTERM), is
-// killed with SIGKILL to its process group; the next request starts a new
-// one. A process whose loaded versions or RSS pass their bounds is replaced
-// blue/green: the new process is started and made current, the old one
-// drains its in-flight requests (up to DrainTimeout) and is then killed.
+// Life cycle:
+//
+//   - Start on demand: the first request for a version starts its process
+//     (the cold start); concurrent requests wait for the same start.
+//   - Blue/green: once the process of a newer version (or of newer
+//     secrets) of a script serves, the older one gets SIGTERM, which makes
+//     workerd finish its requests and exit, and SIGKILL after DrainTimeout.
+//   - Scale to zero: a process that served nothing for IdleTimeout stops.
+//   - At MaxProcesses, the least recently used idle process makes room.
+//
+// Limits: workerd enforces none (a while(true){} hangs its process and
+// ignores SIGTERM), so the supervisor does, per process and so per worker.
+// While a process has requests in flight, a watchdog reads the CPU time of
+// its main thread (which runs all JavaScript) every CPUInterval; when the
+// CPU used since the process was last idle or last finished a request
+// passes the worker's limit (Cloudflare's cpu_ms, 30 s by default) the
+// process is killed and its requests in flight answer exceeded_cpu. The
+// JavaScript heap is bounded by V8 (--max-heap-size, 128 MB by default:
+// workerd aborts at the limit), and the process's anonymous memory (which
+// ArrayBuffers escape the heap limit into) is read every MemoryInterval
+// and bounded by the heap limit plus MemoryHeadroom; either way the
+// requests answer exceeded_memory. The next request starts a new process.
+// One worker's process never holds another's requests, so a worker that
+// spins or allocates without bound costs no other worker anything.
 package workerd

@@ -2,349 +2,313 @@ package workerd
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Target names the worker version a request runs on and the request it sees.
+// Target is a request for one worker version: which version, and the URL
+// the worker sees.
 type Target struct {
-	// Namespace is the dispatch namespace, and so the process pool.
-	Namespace string
-	// Script is the script name.
-	Script string
-	// Version is the version number. The caller has checked that the
-	// version exists: a failed load is cached by workerd for the id forever.
-	Version int64
-	// SecretsGeneration is part of the loader id, so that changed secrets
-	// load a fresh copy of the version.
-	SecretsGeneration uint64
-	// URL is the absolute URL of the request the worker sees.
-	URL string
-	// Host is the Host header sent along.
+	Key
+	// Host is the host of the worker's request URL (and its Host header).
 	Host string
+	// Proto is the scheme of the worker's request URL: "http" or "https".
+	Proto string
+	// Path is the escaped path of the worker's request URL, from "/".
+	Path string
+	// RawQuery is its query, without "?".
+	RawQuery string
 }
 
-// LoaderID is the Worker Loader id of the target:
-// "<namespace>/<script>@<version>", with "#s<generation>" appended once the
-// script's secrets have changed.
-func (t *Target) LoaderID() string {
-	id := t.Namespace + "/" + t.Script + "@" + strconv.FormatInt(t.Version, 10)
-	if t.SecretsGeneration > 0 {
-		id += "#s" + strconv.FormatUint(t.SecretsGeneration, 10)
-	}
-	return id
-}
-
-type ctxKey struct{}
-
-type invocation struct {
-	t    *Target
-	proc *proc
-}
-
-// Control headers between the supervisor and the router.
+// Outcomes of an invocation, named as Cloudflare's tail events name them.
 const (
-	hdrKey   = "x-dotdo-key"
-	hdrOp    = "x-dotdo-op"
-	hdrID    = "x-dotdo-id"
-	hdrCode  = "x-dotdo-code"
-	hdrURL   = "x-dotdo-url"
-	hdrError = "x-dotdo-error"
-	hdrAuth  = "x-dotdo-auth"
+	OutcomeOK             = "ok"
+	OutcomeException      = "exception"
+	OutcomeExceededCPU    = "exceededCpu"
+	OutcomeExceededMemory = "exceededMemory"
+	OutcomeCanceled       = "canceled"
+	// OutcomeError means the runtime could not run the worker: no process
+	// could start, or the process died for another reason than a limit.
+	OutcomeError = "error"
 )
 
-// ControlHeaders lists the request headers the supervisor uses to talk to
-// the router; they are set by the supervisor and removed before a worker
-// sees the request.
-var ControlHeaders = []string{hdrKey, hdrOp, hdrID, hdrCode, hdrURL}
+// Invocation describes one request a worker served, for metrics and logs.
+type Invocation struct {
+	// Key is the version that ran (or was to run).
+	Key Key
+	// Start is when the request arrived; Duration how long it took until
+	// the response ended.
+	Start    time.Time
+	Duration time.Duration
+	// Status is the HTTP status sent (0 when none was).
+	Status int
+	// Outcome is one of the Outcome* constants.
+	Outcome string
+	// Scheduled is set for a run of the scheduled handler, Cron to its
+	// cron expression ("" for a trigger by hand).
+	Scheduled bool
+	Cron      string
+}
 
-// WriteError writes the JSON error body used by the invocation path:
+// WriteError writes the JSON error body of the invocation path:
 // {"error": msg}.
 func WriteError(w http.ResponseWriter, status int, msg string) {
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	writeJSON(w, status, map[string]any{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// Invoke runs r on the target worker in its namespace's workerd process and
-// streams the worker's response to w. Request and response bodies are
-// streamed in both directions. The caller must have removed its own
-// credentials from r.
-func (s *Supervisor) Invoke(w http.ResponseWriter, r *http.Request, t Target) {
-	p, err := s.acquire(r.Context(), t.Namespace)
-	if err != nil {
-		switch {
-		case r.Context().Err() != nil:
-		case errors.Is(err, ErrNotFound):
-			WriteError(w, http.StatusNotFound, "Worker not found")
-		default:
-			s.log.Error("workerd: no process for request", "namespace", t.Namespace, "err", err)
-			WriteError(w, http.StatusServiceUnavailable, "Worker runtime unavailable")
-		}
-		return
-	}
-	defer s.release(p)
-	ctx := context.WithValue(r.Context(), ctxKey{}, &invocation{t: &t, proc: p})
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+// hopHeaders are the hop-by-hop headers of RFC 9110 section 7.6.1, which a
+// proxy does not forward.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-func (s *Supervisor) newReverseProxy(p *proc) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Transport: p.tr,
-		// FlushInterval 0: ReverseProxy flushes at once every response of
-		// unknown length (a streamed body) and event streams, and writes a
-		// response of known length in one go.
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
+// removeHopHeaders deletes h's hop-by-hop headers and the ones its
+// Connection header names.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				delete(h, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+func isUpgrade(r *http.Request) bool {
+	for _, v := range r.Header["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(textproto.TrimString(f), "upgrade") {
+				return r.Header.Get("Upgrade") != ""
+			}
+		}
+	}
+	return false
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// Invoke runs r on the worker version t names, in that version's workerd
+// process (started if none runs), and streams the worker's response to w.
+// Request and response bodies stream in both directions; WebSocket
+// upgrades pass through. The caller must have removed its own credentials
+// from r; r's headers are changed in place. Answers that are not the
+// worker's are JSON errors (see WriteError).
+func (s *Supervisor) Invoke(w http.ResponseWriter, r *http.Request, t Target) {
+	start := time.Now()
+	status, outcome := s.invoke(w, r, t)
+	if s.opt.OnInvocation != nil {
+		s.opt.OnInvocation(Invocation{Key: t.Key, Start: start, Duration: time.Since(start), Status: status, Outcome: outcome})
+	}
+}
+
+func (s *Supervisor) invoke(w http.ResponseWriter, r *http.Request, t Target) (int, string) {
+	ctx := r.Context()
+	in, err := s.acquire(ctx, t.Key)
+	if err != nil {
+		return s.acquireError(w, ctx, t, err)
+	}
+	defer s.release(in)
+	if isUpgrade(r) {
+		return s.upgrade(w, r, in, t)
+	}
+	removeHopHeaders(r.Header)
+	if t.Proto == "https" {
+		r.Header["X-Dotdo-Proto"] = protoHTTPS
+	} else {
+		r.Header["X-Dotdo-Proto"] = protoHTTP
+	}
+	out := r.WithContext(ctx)
+	out.URL = &url.URL{Scheme: "http", Host: "worker", Opaque: t.Path, RawQuery: t.RawQuery}
+	out.Host = t.Host
+	out.RequestURI = ""
+	out.Close = false
+	var res *http.Response
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
+		delete(out.Header, "Expect")
+		res, err = in.pool.roundTrip(out)
+	} else {
+		res, err = in.tr.RoundTrip(out)
+	}
+	if err != nil {
+		return s.processError(w, ctx, in, t, err)
+	}
+	defer res.Body.Close()
+	if workerThrew(res) {
+		s.log.Warn("worker threw exception", "worker", t.String())
+		WriteError(w, http.StatusInternalServerError, "Worker threw exception")
+		return http.StatusInternalServerError, OutcomeException
+	}
+	h := w.Header()
+	for k, vv := range res.Header {
+		h[k] = vv
+	}
+	removeHopHeaders(h)
+	w.WriteHeader(res.StatusCode)
+	if err := copyBody(w, res); err != nil {
+		if ctx.Err() != nil {
+			return res.StatusCode, OutcomeCanceled
+		}
+		// The response has begun: the client can only learn of the
+		// failure by the connection's end.
+		s.log.Warn("workerd: response cut", "worker", t.String(), "err", err, "reason", in.endReason())
+		panic(http.ErrAbortHandler)
+	}
+	for k, vv := range res.Trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
+	return res.StatusCode, OutcomeOK
+}
+
+// copyBody copies res's body to w, flushing after every read when the
+// length is unknown (a stream) or the body is an event stream, so that
+// each chunk reaches the client when the worker writes it.
+func copyBody(w http.ResponseWriter, res *http.Response) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	stream := res.ContentLength < 0 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
+	fl, _ := w.(http.Flusher)
+	if !stream || fl == nil {
+		_, err := io.CopyBuffer(w, res.Body, buf)
+		return err
+	}
+	for {
+		n, rerr := res.Body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+			fl.Flush()
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// workerThrew reports whether res is workerd's own answer to an uncaught
+// exception in the worker: 500, "Internal Server Error" as plain text of
+// length 21 without a content type, and the connection closed.
+func workerThrew(res *http.Response) bool {
+	if res.StatusCode != http.StatusInternalServerError || res.ContentLength != 21 || !res.Close ||
+		res.Header.Get("Content-Type") != "" {
+		return false
+	}
+	var b [21]byte
+	n, _ := io.ReadFull(res.Body, b[:])
+	return string(b[:n]) == "Internal Server Error"
+}
+
+// acquireError answers a request for which no process could be had.
+func (s *Supervisor) acquireError(w http.ResponseWriter, ctx context.Context, t Target, err error) (int, string) {
+	var se *StartupError
+	switch {
+	case ctx.Err() != nil:
+		return 0, OutcomeCanceled
+	case errors.Is(err, ErrNotFound):
+		WriteError(w, http.StatusNotFound, "Worker not found")
+		return http.StatusNotFound, OutcomeError
+	case errors.As(err, &se):
+		s.log.Warn("worker failed to start", "worker", t.String(), "err", se.Message)
+		WriteError(w, http.StatusInternalServerError, "Worker failed to start")
+		return http.StatusInternalServerError, OutcomeException
+	case errors.Is(err, ErrBusy):
+		WriteError(w, http.StatusServiceUnavailable, "Worker runtime at capacity; try again")
+		return http.StatusServiceUnavailable, OutcomeError
+	default:
+		s.log.Error("workerd: no process for request", "worker", t.String(), "err", err)
+		WriteError(w, http.StatusServiceUnavailable, "Worker runtime unavailable")
+		return http.StatusServiceUnavailable, OutcomeError
+	}
+}
+
+// limitWait bounds how long a request whose process died waits to learn
+// why (the process's exit, and the last of its stderr).
+const limitWait = time.Second
+
+// processError answers a request that got no response from its process:
+// with the limit the worker exceeded, or 502 when the process died
+// otherwise.
+func (s *Supervisor) processError(w http.ResponseWriter, ctx context.Context, in *instance, t Target, err error) (int, string) {
+	if ctx.Err() != nil {
+		return 0, OutcomeCanceled
+	}
+	// Wait for the process's end: its reason is final then (a heap abort
+	// is read from its stderr), and a client that hears of a limit can
+	// count on the next request finding a new process.
+	select {
+	case <-in.done:
+	case <-time.After(limitWait):
+	}
+	switch in.endReason() {
+	case endExceededCPU:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"error": "Worker exceeded its CPU time limit", "code": endExceededCPU, "limit_ms": in.cpuLimit.Milliseconds()})
+		return http.StatusServiceUnavailable, OutcomeExceededCPU
+	case endExceededMemory:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"error": "Worker exceeded its memory limit", "code": endExceededMemory, "limit_mb": in.memoryMB})
+		return http.StatusServiceUnavailable, OutcomeExceededMemory
+	}
+	s.log.Warn("workerd: request failed", "worker", t.String(), "pid", in.pid, "process_alive", !in.exited(), "err", err)
+	WriteError(w, http.StatusBadGateway, "Worker runtime failed while handling the request")
+	return http.StatusBadGateway, OutcomeError
+}
+
+// upgrade passes an upgrade request (a WebSocket) through to in: both
+// directions are copied until either side closes.
+func (s *Supervisor) upgrade(w http.ResponseWriter, r *http.Request, in *instance, t Target) (int, string) {
+	status, outcome := http.StatusSwitchingProtocols, OutcomeOK
+	rp := &httputil.ReverseProxy{
+		Transport: in.tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			inv := pr.In.Context().Value(ctxKey{}).(*invocation)
-			t := inv.t
-			out := pr.Out
-			out.URL.Scheme = "http"
-			out.URL.Host = p.addr
-			out.URL.Path = "/"
-			out.URL.RawPath = ""
-			out.URL.RawQuery = ""
-			out.Host = t.Host
-			// ReverseProxy drops these before Rewrite; the worker should see
-			// what the dispatcher sent.
+			pr.Out.URL = &url.URL{Scheme: "http", Host: "worker", Opaque: t.Path, RawQuery: t.RawQuery}
+			pr.Out.Host = t.Host
 			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
 				if v, ok := pr.In.Header[k]; ok {
-					out.Header[k] = v
+					pr.Out.Header[k] = v
 				}
 			}
-			h := out.Header
-			h.Set(hdrKey, s.key)
-			h.Set(hdrOp, "invoke")
-			h.Set(hdrID, t.LoaderID())
-			h.Set(hdrCode, "/code/"+p.id+"/"+t.Namespace+"/"+t.Script+"/"+strconv.FormatInt(t.Version, 10))
-			h.Set(hdrURL, t.URL)
+			pr.Out.Header.Set(protoHeader, t.Proto)
 		},
 		ModifyResponse: func(res *http.Response) error {
-			kind := res.Header.Get(hdrError)
-			auth := res.Header.Get(hdrAuth)
-			res.Header.Del(hdrError)
-			res.Header.Del(hdrAuth)
-			if kind == "" || subtle.ConstantTimeCompare([]byte(auth), []byte(s.key)) != 1 {
-				return nil
-			}
-			inv := res.Request.Context().Value(ctxKey{}).(*invocation)
-			s.log.Warn("worker error", "namespace", inv.t.Namespace, "script", inv.t.Script,
-				"version", inv.t.Version, "kind", kind, "status", res.StatusCode)
-			if kind == "code" {
-				// The failed load is cached for this id in this process:
-				// replace the process so the next request loads afresh.
-				s.goBG(func() {
-					s.recycle(p, "worker code was unavailable to a load")
-				})
-			}
+			status = res.StatusCode
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if r.Context().Err() != nil {
-				return // the client went away
-			}
-			inv := r.Context().Value(ctxKey{}).(*invocation)
-			s.log.Warn("workerd: request failed", "namespace", inv.t.Namespace, "script", inv.t.Script,
-				"version", inv.t.Version, "pid", p.pid, "process_alive", p.alive(), "err", err)
-			WriteError(w, http.StatusBadGateway, "Worker runtime failed while handling the request")
+			status, outcome = s.processError(w, r.Context(), in, t, err)
 		},
 	}
-}
-
-// StartupError reports that a worker failed its startup check. Message is
-// workerd's description (for example "Uncaught Error: boom\n  at main.js:1:7")
-// and is meant for the uploader.
-type StartupError struct {
-	// Message describes the failure for the uploader.
-	Message string
-	// Timeout is true when the worker did not finish starting in time (or
-	// hung its process).
-	Timeout bool
-}
-
-// Error describes the failure.
-func (e *StartupError) Error() string { return "worker failed to start: " + e.Message }
-
-var errProbeTimeout = errors.New("startup check timed out")
-
-type probeResult struct {
-	OK    bool   `json:"ok"`
-	Error string `json:"error"`
-	Code  bool   `json:"code"`
-}
-
-// CheckStartup loads b in the startup-check process, under a fresh id, and
-// reports whether it starts: a top-level throw, a syntax error, a missing
-// import or an unsupported compatibility date give a *StartupError. None of
-// the worker's handlers runs. A worker that hangs at start-up hangs only the
-// check process, which is killed; the check then fails with Timeout set. It
-// returns how long the start took.
-func (s *Supervisor) CheckStartup(ctx context.Context, b *Bundle) (time.Duration, error) {
-	tid := randomHex(12)
-	s.mu.Lock()
-	s.trials[tid] = b
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.trials, tid)
-		s.mu.Unlock()
-	}()
-	for attempt := 0; ; attempt++ {
-		p, err := s.acquire(ctx, CheckPool)
-		if err != nil {
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
-			}
-			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		d, res, err := s.probe(ctx, p, tid)
-		s.release(p)
-		switch {
-		case err == nil && res.OK:
-			return d, nil
-		case err == nil && res.Code:
-			return 0, fmt.Errorf("%w: the check process could not read the worker's code: %s", ErrUnavailable, res.Error)
-		case err == nil:
-			return d, &StartupError{Message: cleanStartupMessage(res.Error)}
-		case ctx.Err() != nil:
-			return 0, ctx.Err()
-		case errors.Is(err, errProbeTimeout):
-			s.kill(p, "startup check timed out")
-			return d, &StartupError{Message: "Script startup exceeded the time limit.", Timeout: true}
-		case !p.alive() && attempt == 0 && p.inflightAtKill.Load() > 1:
-			// The process died under this check while other checks ran on
-			// it: one of them may have hung it. Try once more on a fresh one.
-			continue
-		case !p.alive():
-			// This check was alone on the process (or failed twice): it
-			// hung or crashed the process.
-			return d, &StartupError{Message: "Script startup exceeded the CPU time or memory limit.", Timeout: true}
-		default:
-			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-	}
-}
-
-func (s *Supervisor) probe(ctx context.Context, p *proc, tid string) (time.Duration, probeResult, error) {
-	var res probeResult
-	pctx, cancel := context.WithTimeout(ctx, s.opt.StartupCheckTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "http://"+p.addr+"/", nil)
-	if err != nil {
-		return 0, res, err
-	}
-	req.Header.Set(hdrKey, s.key)
-	req.Header.Set(hdrOp, "check")
-	req.Header.Set(hdrID, "trial/"+tid)
-	req.Header.Set(hdrCode, "/trial/"+p.id+"/"+tid)
-	start := time.Now()
-	resp, err := p.client.Do(req)
-	d := time.Since(start)
-	if err != nil {
-		if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			return d, res, errProbeTimeout
-		}
-		return d, res, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return d, res, err
-	}
-	if resp.Header.Get(hdrError) != "check" || subtle.ConstantTimeCompare([]byte(resp.Header.Get(hdrAuth)), []byte(s.key)) != 1 {
-		return d, res, fmt.Errorf("unexpected router answer: status %d", resp.StatusCode)
-	}
-	if err := json.Unmarshal(body, &res); err != nil {
-		return d, res, err
-	}
-	return d, res, nil
-}
-
-func cleanStartupMessage(msg string) string {
-	msg = strings.TrimPrefix(msg, "Failed to start Worker:\n")
-	msg = strings.TrimSpace(msg)
-	if strings.HasPrefix(msg, "internal error") {
-		// workerd hides the cause; the usual one is a module without a
-		// default export.
-		return "The Worker could not be started: its main module must export a default handler object or class."
-	}
-	return msg
-}
-
-// serveCode is the code server: the router's loader callback fetches
-//
-//	/code/<process>/<namespace>/<script>/<version>   a stored version
-//	/trial/<process>/<check id>                      a bundle under startup check
-//
-// Each fetch is one load in that process, which is how the supervisor
-// counts loaded versions.
-func (s *Supervisor) serveCode(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	var (
-		procID string
-		b      *Bundle
-		err    error
-	)
-	switch {
-	case len(parts) == 5 && parts[0] == "code":
-		procID = parts[1]
-		v, perr := strconv.ParseInt(parts[4], 10, 64)
-		if perr != nil {
-			http.Error(w, "bad version", http.StatusBadRequest)
-			return
-		}
-		b, err = s.opt.Source.Bundle(parts[2], parts[3], v)
-	case len(parts) == 3 && parts[0] == "trial":
-		procID = parts[1]
-		s.mu.Lock()
-		b = s.trials[parts[2]]
-		s.mu.Unlock()
-		if b == nil {
-			err = ErrNotFound
-		}
-	default:
-		http.Error(w, "not found", http.StatusNotFound)
-		return
-	}
-	s.mu.Lock()
-	p := s.procs[procID]
-	s.mu.Unlock()
-	if p != nil {
-		if n := p.loaded.Add(1); n > int64(p.pool.maxLoaded) && !p.retired.Load() {
-			s.goBG(func() {
-				s.recycle(p, fmt.Sprintf("loaded versions %d above bound %d", n, p.pool.maxLoaded))
-			})
-		}
-	}
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		s.log.Error("workerd code server: reading worker code", "path", r.URL.Path, "err", err)
-		http.Error(w, "unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	body, err := b.encode()
-	if err != nil {
-		s.log.Error("workerd code server: encoding worker code", "path", r.URL.Path, "err", err)
-		http.Error(w, "unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	_, _ = w.Write(body)
+	rp.ServeHTTP(w, r)
+	return status, outcome
 }

@@ -2,120 +2,183 @@ package workerd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	_ "embed"
 )
-
-//go:embed router.js
-var routerJS []byte
-
-// CheckPool is the pool name of the process that runs startup checks.
-const CheckPool = "(startup-check)"
 
 // Defaults applied by New to zero Options fields.
 const (
-	// DefaultHealthInterval is the default Options.HealthInterval.
-	DefaultHealthInterval = time.Second
-	// DefaultHealthTimeout is the default Options.HealthTimeout.
-	DefaultHealthTimeout = 2 * time.Second
-	// DefaultStartTimeout is the default Options.StartTimeout.
+	// DefaultIdleTimeout is how long a process may serve no request before
+	// it is stopped (scale to zero).
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultStartTimeout bounds a process start (until it listens).
 	DefaultStartTimeout = 15 * time.Second
-	// DefaultStartupCheckTimeout is the default Options.StartupCheckTimeout.
+	// DefaultStartupCheckTimeout bounds the startup check of an upload.
 	DefaultStartupCheckTimeout = 5 * time.Second
-	// DefaultDrainTimeout is the default Options.DrainTimeout.
+	// DefaultDrainTimeout bounds how long a replaced or idle process may
+	// finish its requests before it is killed.
 	DefaultDrainTimeout = 30 * time.Second
-	// DefaultMaxLoadedVersions is the default Options.MaxLoadedVersions.
-	DefaultMaxLoadedVersions = 500
-	// DefaultMaxRSSBytes is the default Options.MaxRSSBytes (1 GiB; workerd
-	// aborts near a 1.4 GB heap).
-	DefaultMaxRSSBytes = 1 << 30
-)
-
-const (
-	// checkPoolMaxLoaded bounds the startup-check process separately: every
-	// check loads a new id that is never used again.
-	checkPoolMaxLoaded = 64
-	routerCompatDate   = "2025-01-01"
+	// DefaultCPULimit is the CPU time one invocation may use, Cloudflare's
+	// default for paid plans.
+	DefaultCPULimit = 30 * time.Second
+	// DefaultMemoryMB is the memory of a worker's isolate, Cloudflare's
+	// 128 MB.
+	DefaultMemoryMB = 128
+	// DefaultMemoryHeadroom is how much anonymous memory a process may use
+	// beyond its isolate's limit (workerd itself, ArrayBuffers) before it
+	// is killed.
+	DefaultMemoryHeadroom = 128 << 20
+	// DefaultMaxProcesses bounds the processes running at once; at the
+	// bound the least recently used idle process makes room.
+	DefaultMaxProcesses = 1024
+	// DefaultCPUInterval is how often the CPU time of a process with
+	// requests in flight is read.
+	DefaultCPUInterval = 10 * time.Millisecond
+	// DefaultMemoryInterval is how often the memory of a busy process is
+	// read.
+	DefaultMemoryInterval = 100 * time.Millisecond
 )
 
 // Errors returned by the supervisor.
 var (
-	// ErrClosed means the supervisor (or the pool) was closed.
+	// ErrClosed means the supervisor was closed.
 	ErrClosed = errors.New("workerd supervisor closed")
 	// ErrUnavailable means no workerd process could serve the call.
 	ErrUnavailable = errors.New("workerd unavailable")
+	// ErrBusy means every process slot is taken by a process with
+	// requests in flight.
+	ErrBusy = errors.New("workerd: every process slot is busy")
+	// ErrLimit means an invocation exceeded the worker's CPU or memory
+	// limit.
+	ErrLimit = errors.New("worker exceeded a limit")
 )
 
 // Options configure a Supervisor.
 type Options struct {
 	// Binary is the workerd executable (see FindBinary). Required.
 	Binary string
-	// Source supplies worker code to the loader. Required.
+	// Source supplies the bundle of a version when a process starts for
+	// it. Required.
 	Source Source
-	// PoolAllowed, when set, is asked before a pool is created for a
-	// namespace; returning false refuses with ErrNotFound. It guards against
-	// starting a process for a namespace deleted concurrently.
-	PoolAllowed func(namespace string) bool
+	// Live returns the version (with its secrets generation and tailing)
+	// a service binding to script in namespace reaches, or ErrNotFound.
+	// Required for bundles with service bindings.
+	Live func(namespace, script string) (Key, error)
+	// OnInvocation, when set, is called after every invocation (from the
+	// request's goroutine: keep it fast).
+	OnInvocation func(Invocation)
+	// OnTail receives the tail events (Cloudflare's TraceItem JSON, as
+	// workerd's tail workers get them) of the invocations of processes
+	// whose Key has Tail set, in batches.
+	OnTail func(key Key, events []json.RawMessage)
 	// Logger receives supervisor events and workerd's output.
 	Logger *slog.Logger
-	// HealthInterval is the time between health checks of each process.
-	HealthInterval time.Duration
-	// HealthTimeout is how long a health check may take before the process
-	// is considered hung and killed.
-	HealthTimeout time.Duration
-	// StartTimeout bounds a process start (until it reports listening).
+	// IdleTimeout is how long a process may serve nothing before it stops.
+	IdleTimeout time.Duration
+	// StartTimeout bounds a process start.
 	StartTimeout time.Duration
 	// StartupCheckTimeout bounds the startup check of an upload.
 	StartupCheckTimeout time.Duration
-	// DrainTimeout bounds how long a replaced process may finish in-flight
+	// DrainTimeout bounds how long a stopping process may finish its
 	// requests before it is killed.
 	DrainTimeout time.Duration
-	// MaxLoadedVersions is the number of worker ids a process may load
-	// before it is replaced.
-	MaxLoadedVersions int
-	// MaxRSSBytes is the resident memory above which a process is replaced.
-	MaxRSSBytes int64
+	// CPULimit is the CPU time an invocation may use unless its bundle
+	// says otherwise.
+	CPULimit time.Duration
+	// MemoryMB is the isolate memory of a worker unless its bundle says
+	// otherwise.
+	MemoryMB int
+	// MemoryHeadroom is the anonymous memory a process may use beyond
+	// MemoryMB before it is killed.
+	MemoryHeadroom int64
+	// MaxProcesses bounds the processes running at once.
+	MaxProcesses int
+	// CPUInterval and MemoryInterval are how often busy processes are
+	// measured.
+	CPUInterval, MemoryInterval time.Duration
 }
 
-// Supervisor runs and watches the workerd processes. It is safe for
-// concurrent use.
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.IdleTimeout, DefaultIdleTimeout)
+	def(&o.StartTimeout, DefaultStartTimeout)
+	def(&o.StartupCheckTimeout, DefaultStartupCheckTimeout)
+	def(&o.DrainTimeout, DefaultDrainTimeout)
+	def(&o.CPULimit, DefaultCPULimit)
+	def(&o.CPUInterval, DefaultCPUInterval)
+	def(&o.MemoryInterval, DefaultMemoryInterval)
+	if o.MemoryMB <= 0 {
+		o.MemoryMB = DefaultMemoryMB
+	}
+	if o.MemoryHeadroom <= 0 {
+		o.MemoryHeadroom = DefaultMemoryHeadroom
+	}
+	if o.MaxProcesses <= 0 {
+		o.MaxProcesses = DefaultMaxProcesses
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Supervisor runs one workerd process per worker version that has traffic,
+// and keeps each within its limits. It is safe for concurrent use.
 type Supervisor struct {
-	opt      Options
-	log      *slog.Logger
-	key      string
-	stateDir string
-	sockPath string
-	codeSrv  *http.Server
-	codeLn   net.Listener
+	opt Options
+	log *slog.Logger
+	// dir is the supervisor's private directory (0700): one subdirectory
+	// per process, and the sockets of service bindings.
+	dir string
 
-	mu     sync.Mutex
-	pools  map[string]*pool
-	procs  map[string]*proc
-	trials map[string]*Bundle
-	closed bool
+	mu      sync.Mutex
+	workers map[workerKey]*worker
+	closed  bool
+	// running lists every process that serves or drains, for the watchdog,
+	// the reaper and Processes. It is replaced, never changed in place.
+	running atomic.Pointer[[]*instance]
 
-	seq  atomic.Uint64
-	stop chan struct{}
-	bg   sync.WaitGroup // health loop, code server, drains
-	wait sync.WaitGroup // one per live process
+	bindings bindingServer
+	tail     *tailSink
+
+	seq   atomic.Uint64
+	stop  chan struct{}
+	bg    sync.WaitGroup // watchdog, reaper, drains
+	procs sync.WaitGroup // one per process, until reaped
 }
 
-// New starts a supervisor: its code server and health loop. Processes start
-// on demand.
+type workerKey struct{ namespace, script string }
+
+// worker holds the processes of one script: usually one, serving the live
+// version; two for a moment when a new version or new secrets take over.
+type worker struct {
+	mu        sync.Mutex
+	instances []*instance
+	starting  map[Key]*startCall
+	// gone is set when the worker left the supervisor's table (it had no
+	// process left); whoever still holds it asks for a new one.
+	gone bool
+}
+
+// startCall is one process start that concurrent requests for the same
+// version wait for.
+type startCall struct {
+	done chan struct{}
+	err  error
+}
+
+// New returns a supervisor. Processes start on demand.
 func New(opt Options) (*Supervisor, error) {
 	if opt.Binary == "" {
 		return nil, ErrBinaryNotFound
@@ -123,21 +186,8 @@ func New(opt Options) (*Supervisor, error) {
 	if opt.Source == nil {
 		return nil, errors.New("workerd: Options.Source is required")
 	}
-	if opt.Logger == nil {
-		opt.Logger = slog.New(slog.DiscardHandler)
-	}
-	setDefault(&opt.HealthInterval, DefaultHealthInterval)
-	setDefault(&opt.HealthTimeout, DefaultHealthTimeout)
-	setDefault(&opt.StartTimeout, DefaultStartTimeout)
-	setDefault(&opt.StartupCheckTimeout, DefaultStartupCheckTimeout)
-	setDefault(&opt.DrainTimeout, DefaultDrainTimeout)
-	if opt.MaxLoadedVersions <= 0 {
-		opt.MaxLoadedVersions = DefaultMaxLoadedVersions
-	}
-	if opt.MaxRSSBytes <= 0 {
-		opt.MaxRSSBytes = DefaultMaxRSSBytes
-	}
-	// A short base path keeps the Unix socket path under its length limit.
+	opt.setDefaults()
+	// A short base path keeps Unix socket paths under their length limit.
 	dir, err := os.MkdirTemp("", "dotdo-workerd-")
 	if err != nil {
 		return nil, err
@@ -146,62 +196,33 @@ func New(opt Options) (*Supervisor, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	if strings.ContainsAny(dir, "\"\\\n") {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("workerd: unusable temporary directory %q", dir)
+	s := &Supervisor{
+		opt:     opt,
+		log:     opt.Logger,
+		dir:     dir,
+		workers: map[workerKey]*worker{},
+		stop:    make(chan struct{}),
 	}
-	if err := os.WriteFile(filepath.Join(dir, "router.js"), routerJS, 0o600); err != nil {
+	s.running.Store(&[]*instance{})
+	s.bindings.init(s)
+	if err := s.startTailSink(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &Supervisor{
-		opt:      opt,
-		log:      opt.Logger,
-		key:      randomHex(32),
-		stateDir: dir,
-		sockPath: filepath.Join(dir, "code.sock"),
-		pools:    map[string]*pool{},
-		procs:    map[string]*proc{},
-		trials:   map[string]*Bundle{},
-		stop:     make(chan struct{}),
-	}
-	ln, err := net.Listen("unix", s.sockPath)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("workerd: code server: %w", err)
-	}
-	s.codeLn = ln
-	s.codeSrv = &http.Server{Handler: http.HandlerFunc(s.serveCode), ReadHeaderTimeout: 10 * time.Second}
 	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
-		if err := s.codeSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("workerd code server stopped", "err", err)
-		}
+		s.watchdog()
 	}()
 	go func() {
 		defer s.bg.Done()
-		s.healthLoop()
+		s.reaper()
 	}()
 	return s, nil
 }
 
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// Close kills every workerd process (SIGKILL to each process group), waits
-// for them to exit and removes the supervisor's temporary directory.
+// Close kills every process (SIGKILL to each process group), waits for
+// them to exit and removes the supervisor's directory.
 func (s *Supervisor) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -209,89 +230,26 @@ func (s *Supervisor) Close() error {
 		return nil
 	}
 	s.closed = true
-	pools := make([]*pool, 0, len(s.pools))
-	for _, p := range s.pools {
-		pools = append(pools, p)
-	}
-	procs := make([]*proc, 0, len(s.procs))
-	for _, p := range s.procs {
-		procs = append(procs, p)
-	}
 	s.mu.Unlock()
 	close(s.stop)
-	for _, p := range pools {
-		p.mu.Lock()
-		p.closed = true
-		p.mu.Unlock()
+	for _, in := range *s.running.Load() {
+		s.kill(in, "")
 	}
-	for _, p := range procs {
-		s.kill(p, "supervisor closing")
-	}
-	// Processes still starting register themselves and are killed because
-	// their pool is closed; wait for every process to be reaped.
+	s.bindings.close()
+	s.tail.close()
 	waited := make(chan struct{})
-	go func() { s.wait.Wait(); close(waited) }()
+	go func() { s.procs.Wait(); close(waited) }()
 	var err error
 	select {
 	case <-waited:
 	case <-time.After(10 * time.Second):
 		err = errors.New("workerd: processes did not exit after SIGKILL")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.codeSrv.Shutdown(ctx)
 	s.bg.Wait()
-	if rerr := os.RemoveAll(s.stateDir); err == nil {
+	if rerr := os.RemoveAll(s.dir); err == nil {
 		err = rerr
 	}
 	return err
-}
-
-// ProcessInfo describes one running workerd process.
-type ProcessInfo struct {
-	// Pool is the namespace the process serves, or CheckPool.
-	Pool string
-	// PID is the process id (also its process group id).
-	PID int
-	// Socket is the Unix socket it listens on.
-	Socket string
-	// Current is false while the process drains after being replaced.
-	Current bool
-	// LoadedVersions counts the worker ids it has loaded.
-	LoadedVersions int64
-	// InFlight counts requests being proxied to it.
-	InFlight int64
-	// RSSBytes is its resident memory.
-	RSSBytes int64
-	// StartedAt is when it reported listening.
-	StartedAt time.Time
-}
-
-// Processes lists the live workerd processes, ordered by pool and start.
-func (s *Supervisor) Processes() []ProcessInfo {
-	s.mu.Lock()
-	procs := make([]*proc, 0, len(s.procs))
-	for _, p := range s.procs {
-		procs = append(procs, p)
-	}
-	s.mu.Unlock()
-	out := make([]ProcessInfo, 0, len(procs))
-	for _, p := range procs {
-		if !p.alive() {
-			continue
-		}
-		out = append(out, ProcessInfo{
-			Pool: p.pool.name, PID: p.pid, Socket: p.sock, Current: !p.retired.Load(),
-			LoadedVersions: p.loaded.Load(), InFlight: p.inflight.Load(), RSSBytes: p.rss(), StartedAt: p.startedAt,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Pool != out[j].Pool {
-			return out[i].Pool < out[j].Pool
-		}
-		return out[i].StartedAt.Before(out[j].StartedAt)
-	})
-	return out
 }
 
 // goBG runs fn in a background goroutine that Close waits for; after Close
@@ -307,4 +265,413 @@ func (s *Supervisor) goBG(fn func()) {
 		defer s.bg.Done()
 		fn()
 	}()
+}
+
+// ProcessInfo describes one running workerd process.
+type ProcessInfo struct {
+	// Key is the version the process serves.
+	Key Key
+	// PID is the process id (also its process group id).
+	PID int
+	// Socket is the Unix socket it serves on.
+	Socket string
+	// Serving is false once it takes no new requests (it drains).
+	Serving bool
+	// InFlight counts the requests it is serving.
+	InFlight int64
+	// AnonBytes is its anonymous resident memory.
+	AnonBytes int64
+	// StartedAt is when it began serving; StartTook how long it took to
+	// start (the cold start).
+	StartedAt time.Time
+	StartTook time.Duration
+	// LastActive is when a request last started or ended on it.
+	LastActive time.Time
+}
+
+// Processes lists the running processes, ordered by key and start.
+func (s *Supervisor) Processes() []ProcessInfo {
+	var out []ProcessInfo
+	for _, in := range *s.running.Load() {
+		if in.exited() {
+			continue
+		}
+		mem, _ := anonMemory(in.pid)
+		out = append(out, ProcessInfo{
+			Key: in.key, PID: in.pid, Socket: in.sock, Serving: !in.retired.Load(),
+			InFlight: in.inflight.Load(), AnonBytes: mem, StartedAt: in.startedAt, StartTook: in.startTook,
+			LastActive: time.Unix(0, in.lastActive.Load()),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := out[i].Key.String(), out[j].Key.String(); a != b {
+			return a < b
+		}
+		return out[i].StartedAt.Before(out[j].StartedAt)
+	})
+	return out
+}
+
+// acquire returns a serving process for key, starting one when none runs,
+// with one more request in flight on it; release it when the request ends.
+func (s *Supervisor) acquire(ctx context.Context, key Key) (*instance, error) {
+	w, err := s.worker(key)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		w.mu.Lock()
+		if w.gone {
+			w.mu.Unlock()
+			if w, err = s.worker(key); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for _, in := range w.instances {
+			if in.key == key && !in.retired.Load() {
+				if in.inflight.Add(1) == 1 {
+					in.resetCPU.Store(true)
+				}
+				var old []*instance
+				if !in.served {
+					// Traffic has moved to this version: the processes of
+					// older versions (or older secrets) go.
+					in.served = true
+					old = w.takeOlder(key)
+				}
+				w.mu.Unlock()
+				in.touch()
+				for _, o := range old {
+					s.terminate(o)
+				}
+				return in, nil
+			}
+		}
+		call := w.starting[key]
+		if call == nil {
+			call = &startCall{done: make(chan struct{})}
+			w.starting[key] = call
+			s.goBG(func() { s.start(w, key, call) })
+		}
+		w.mu.Unlock()
+		select {
+		case <-call.done:
+			if call.err != nil {
+				return nil, call.err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.stop:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// release ends one request on in.
+func (s *Supervisor) release(in *instance) {
+	in.touch()
+	in.resetCPU.Store(true)
+	in.inflight.Add(-1)
+}
+
+// worker returns the worker of key's script, creating it.
+func (s *Supervisor) worker(key Key) (*worker, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	wk := workerKey{key.Namespace, key.Script}
+	w := s.workers[wk]
+	if w == nil {
+		w = &worker{starting: map[Key]*startCall{}}
+		s.workers[wk] = w
+	}
+	return w, nil
+}
+
+// start starts the process of key for call.
+func (s *Supervisor) start(w *worker, key Key, call *startCall) {
+	in, err := s.startInstance(key)
+	w.mu.Lock()
+	delete(w.starting, key)
+	if err == nil {
+		w.instances = append(w.instances, in)
+	}
+	w.mu.Unlock()
+	call.err = err
+	close(call.done)
+	if err != nil && !errors.Is(err, ErrClosed) {
+		s.log.Warn("workerd: start failed", "worker", key.String(), "err", err)
+	}
+}
+
+// takeOlder removes from w, and returns, the processes of versions older
+// than key's, or of its version with older secrets or with tailing the
+// other way. Call with w.mu held.
+func (w *worker) takeOlder(key Key) []*instance {
+	var old []*instance
+	kept := w.instances[:0]
+	for _, o := range w.instances {
+		if o.key.Version < key.Version || o.key.Version == key.Version &&
+			(o.key.SecretsGeneration < key.SecretsGeneration || o.key.SecretsGeneration == key.SecretsGeneration && o.key.Tail != key.Tail) {
+			o.retired.Store(true)
+			old = append(old, o)
+			continue
+		}
+		kept = append(kept, o)
+	}
+	w.instances = kept
+	return old
+}
+
+// Prewarm starts the process of key in the background when its script has
+// a process serving already (a new version on its way to going live), so
+// that the first request for key finds it running. The older process keeps
+// serving until key's first request.
+func (s *Supervisor) Prewarm(key Key) {
+	s.mu.Lock()
+	w := s.workers[workerKey{key.Namespace, key.Script}]
+	s.mu.Unlock()
+	if w == nil {
+		return // no traffic: nothing to be quick for
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gone || len(w.instances) == 0 || w.starting[key] != nil {
+		return
+	}
+	for _, in := range w.instances {
+		if in.key == key {
+			return
+		}
+	}
+	call := &startCall{done: make(chan struct{})}
+	w.starting[key] = call
+	s.goBG(func() { s.start(w, key, call) })
+}
+
+// startInstance makes room for a process if needed, reads key's bundle and
+// spawns its process.
+func (s *Supervisor) startInstance(key Key) (*instance, error) {
+	if err := s.makeRoom(); err != nil {
+		return nil, err
+	}
+	b, err := s.opt.Source.Bundle(key.Namespace, key.Script, key.Version)
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.spawn(key, b, s.opt.StartTimeout)
+	if err != nil {
+		if errors.Is(err, errExitedEarly) {
+			return nil, &StartupError{Message: startupMessage(in.stderr())}
+		}
+		if errors.Is(err, errStartTimeout) {
+			return nil, &StartupError{Message: "Script startup exceeded the time limit.", Timeout: true}
+		}
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.kill(in, "")
+		return nil, ErrClosed
+	}
+	old := *s.running.Load()
+	next := make([]*instance, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, in)
+	s.running.Store(&next)
+	s.log.Info("workerd: process started", "worker", key.String(), "pid", in.pid, "took", in.startTook.Round(time.Millisecond))
+	return in, nil
+}
+
+// makeRoom stops the least recently used idle process when the processes
+// running are at MaxProcesses. It fails with ErrBusy when all are busy.
+func (s *Supervisor) makeRoom() error {
+	all := *s.running.Load()
+	serving := 0
+	var lru *instance
+	for _, in := range all {
+		if in.retired.Load() {
+			continue
+		}
+		serving++
+		if in.inflight.Load() == 0 && (lru == nil || in.lastActive.Load() < lru.lastActive.Load()) {
+			lru = in
+		}
+	}
+	if serving < s.opt.MaxProcesses {
+		return nil
+	}
+	if lru == nil || !s.retireIfIdle(lru) {
+		return ErrBusy
+	}
+	return nil
+}
+
+// retireIfIdle takes in out of service and stops it if it has no request
+// in flight, and reports whether it did.
+func (s *Supervisor) retireIfIdle(in *instance) bool {
+	w, err := s.worker(in.key)
+	if err != nil {
+		return false
+	}
+	w.mu.Lock()
+	if in.inflight.Load() != 0 || in.retired.Load() {
+		w.mu.Unlock()
+		return false
+	}
+	in.retired.Store(true)
+	w.instances = remove(w.instances, in)
+	w.mu.Unlock()
+	s.terminate(in)
+	return true
+}
+
+func remove(list []*instance, in *instance) []*instance {
+	out := list[:0]
+	for _, o := range list {
+		if o != in {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// forget drops an exited process from the tables, and its script's worker
+// when it has no process left.
+func (s *Supervisor) forget(in *instance) {
+	wk := workerKey{in.key.Namespace, in.key.Script}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.running.Load()
+	next := make([]*instance, 0, len(old))
+	for _, o := range old {
+		if o != in {
+			next = append(next, o)
+		}
+	}
+	s.running.Store(&next)
+	if w := s.workers[wk]; w != nil {
+		w.mu.Lock()
+		w.instances = remove(w.instances, in)
+		if len(w.instances) == 0 && len(w.starting) == 0 {
+			w.gone = true
+			delete(s.workers, wk)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// StopNamespace stops the processes of namespace (deleted): requests in
+// flight on them fail.
+func (s *Supervisor) StopNamespace(namespace string) {
+	for _, in := range *s.running.Load() {
+		if in.key.Namespace == namespace {
+			s.kill(in, "")
+		}
+	}
+}
+
+// reaper stops processes that served nothing for IdleTimeout.
+func (s *Supervisor) reaper() {
+	every := min(s.opt.IdleTimeout/4, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		idleSince := time.Now().Add(-s.opt.IdleTimeout).UnixNano()
+		for _, in := range *s.running.Load() {
+			if !in.retired.Load() && in.inflight.Load() == 0 && in.lastActive.Load() < idleSince {
+				if s.retireIfIdle(in) {
+					s.log.Info("workerd: idle process stopped", "worker", in.key.String(), "pid", in.pid)
+				}
+			}
+		}
+	}
+}
+
+// watchdog enforces the limits of every process with requests in flight:
+// CPU time (read from the main thread's schedstat every CPUInterval, over
+// the window since the process last was idle or finished a request) and
+// anonymous memory (every MemoryInterval). A process over a limit is
+// killed; its requests in flight get the limit's error.
+func (s *Supervisor) watchdog() {
+	t := time.NewTicker(s.opt.CPUInterval)
+	defer t.Stop()
+	memEvery := max(1, int(s.opt.MemoryInterval/s.opt.CPUInterval))
+	for tick := 0; ; tick++ {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		checkMem := tick%memEvery == 0
+		for _, in := range *s.running.Load() {
+			if in.inflight.Load() == 0 || in.exited() || in.endReason() != "" {
+				continue
+			}
+			cpu, err := cpuTime(in.pid)
+			if err != nil {
+				continue
+			}
+			if in.resetCPU.Swap(false) {
+				in.cpuBase = cpu
+			} else if used := time.Duration(cpu - in.cpuBase); used > in.cpuLimit {
+				s.log.Warn("worker exceeded its CPU limit", "worker", in.key.String(), "pid", in.pid,
+					"cpu", used.Round(time.Millisecond), "limit", in.cpuLimit)
+				s.kill(in, endExceededCPU)
+				continue
+			}
+			if checkMem {
+				if mem, err := anonMemory(in.pid); err == nil && mem > in.memLimit {
+					s.log.Warn("worker exceeded its memory limit", "worker", in.key.String(), "pid", in.pid,
+						"anon_bytes", mem, "limit_bytes", in.memLimit)
+					s.kill(in, endExceededMemory)
+				}
+			}
+		}
+	}
+}
+
+// StartupError reports that a worker failed to start. Message is workerd's
+// description (for example "Uncaught Error: boom\n  at main.js:1:7") and is
+// meant for the uploader.
+type StartupError struct {
+	// Message describes the failure for the uploader.
+	Message string
+	// Timeout is true when the worker did not finish starting in time.
+	Timeout bool
+}
+
+// Error describes the failure.
+func (e *StartupError) Error() string { return "worker failed to start: " + e.Message }
+
+// startupMessage turns the stderr of a process that failed to start into
+// the uploader's message: workerd writes "service main: Uncaught Error:
+// ..." and indented location lines.
+func startupMessage(lines []string) string {
+	var out []string
+	for _, l := range lines {
+		if m, ok := strings.CutPrefix(l, "service main: "); ok {
+			out = append(out[:0], m)
+			continue
+		}
+		if len(out) > 0 && (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")) {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		if len(lines) == 0 {
+			return "The Worker could not be started."
+		}
+		return fmt.Sprintf("The Worker could not be started: %s", lines[len(lines)-1])
+	}
+	return strings.Join(out, "\n")
 }

@@ -400,7 +400,9 @@ type AuthorizeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// api_key is the full secret key, as sent in `Authorization: Bearer`.
 	ApiKey string `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
-	// permission is the permission needed, for example "deployments.create".
+	// permission is the permission needed, for example "deployments.create"
+	// (the auth service's authz package lists them; an unknown one is
+	// denied).
 	Permission string `protobuf:"bytes,2,opt,name=permission,proto3" json:"permission,omitempty"`
 	// environment is the environment acted on; empty for permissions that are
 	// not tied to one.
@@ -1083,12 +1085,11 @@ const file_dotdo_auth_v1_auth_proto_rawDesc = "" +
 	"\aapi_key\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x06apiKey\x12 \n" +
 	"\x06client\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06client\"N\n" +
 	"\x14AuthenticateResponse\x126\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x18.dotdo.auth.v1.PrincipalR\tprincipal\"\x95\x02\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x18.dotdo.auth.v1.PrincipalR\tprincipal\"\xce\x01\n" +
 	"\x10AuthorizeRequest\x12$\n" +
-	"\aapi_key\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x06apiKey\x12\x8d\x01\n" +
+	"\aapi_key\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x06apiKey\x12G\n" +
 	"\n" +
-	"permission\x18\x02 \x01(\tBm\xbaHjrhR\x12deployments.createR\x14deployments.rollbackR\x10deployments.readR\vkeys.manageR\x11namespaces.manageR\n" +
-	"audit.readR\n" +
+	"permission\x18\x02 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[a-z][a-z_]*\\.[a-z][a-z_]*$R\n" +
 	"permission\x12)\n" +
 	"\venvironment\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\venvironment\x12 \n" +
 	"\x06client\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06client\"K\n" +

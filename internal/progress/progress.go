@@ -1,4 +1,11 @@
-package dispatcher
+// Package progress bounds a streamed HTTP exchange by its progress rather
+// than its length: it trades the http.Server's ReadTimeout and
+// WriteTimeout, which bound a whole request, for a bound on each read of
+// the request body and each write or flush of the response. The data plane
+// (the dispatcher, the runtime's invocation endpoint) uses it, so that a
+// long upload, download or event stream lasts as long as the client keeps
+// up, and a client that stalls is cut.
+package progress
 
 import (
 	"bufio"
@@ -11,10 +18,10 @@ import (
 	"time"
 )
 
-// Forwarded requests trade the http.Server's ReadTimeout and WriteTimeout,
-// which bound a whole request, for a bound on progress (Config.
-// StreamTimeout): each read of the request body and each write or flush
-// of the response must finish within StreamTimeout, and between them there
+// Requests trade the http.Server's ReadTimeout and WriteTimeout, which
+// bound a whole request, for a bound on progress (the timeout given to
+// Deadlines): each read of the request body and each write or flush
+// of the response must finish within the timeout, and between them there
 // is no deadline. So a long upload, download or event stream, quiet or
 // not, lasts as long as the client keeps up, and a client that stalls is
 // cut. Deadlines hold only while an operation runs because on HTTP/2 a
@@ -23,7 +30,7 @@ import (
 // background once the body is read, to notice a client that goes away.
 //
 // Work that net/http does after the handler returns (the last flush of
-// the response, the drain of an unread request body) gets StreamTimeout
+// the response, the drain of an unread request body) gets the timeout
 // from release. An upgraded connection (WebSocket) has no deadline.
 //
 // Setting a deadline is best effort, so its error is dropped on purpose:
@@ -31,19 +38,24 @@ import (
 // without deadlines (a test's recorder), which then serves without a stall
 // bound, and a connection that cannot take a deadline any more fails the
 // read or write that follows, where the error is handled.
+//
+// Setting a deadline is best effort, so its error is dropped on purpose:
+// http.ResponseController reports ErrNotSupported for a ResponseWriter
+// without deadlines (a test's recorder), which then serves without a stall
+// bound, and a connection that cannot take a deadline any more fails the
+// read or write that follows, where the error is handled.
 
-// streamDeadlines clears the deadlines of a forwarded request and returns
-// w and r wrapped so that each body read and response write gets
-// StreamTimeout, and the body, if any, for exchange.body. Call release
-// before ServeHTTP returns: after that, the connection may be serving
-// another request, whose deadlines are not this one's to set.
-func (d *Dispatcher) streamDeadlines(w http.ResponseWriter, r *http.Request, rc *http.ResponseController) (http.ResponseWriter, *http.Request, *streamBody, func()) {
-	timeout := d.cfg.StreamTimeout
+// Deadlines clears the deadlines of a request and returns w and r wrapped
+// so that each body read and response write gets timeout, and the body, if
+// any (nil for a request without one). Call release before the handler
+// returns: after that, the connection may be serving another request,
+// whose deadlines are not this one's to set.
+func Deadlines(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, timeout time.Duration) (_ http.ResponseWriter, _ *http.Request, _ *Body, release func()) {
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	var body *streamBody
+	var body *Body
 	if r.Body != nil && r.Body != http.NoBody {
-		body = &streamBody{ReadCloser: r.Body, rc: rc, timeout: timeout}
+		body = &Body{ReadCloser: r.Body, rc: rc, timeout: timeout}
 		r2 := new(http.Request)
 		*r2 = *r
 		r2.Body = body
@@ -53,7 +65,7 @@ func (d *Dispatcher) streamDeadlines(w http.ResponseWriter, r *http.Request, rc 
 	return sw, r, body, sw.release
 }
 
-// streamWriter gives every write and flush StreamTimeout, and clears both
+// streamWriter gives every write and flush the timeout, and clears both
 // deadlines of a connection handed over for an upgrade. An HTTP/1.1 answer
 // that starts before the request body has been read to its end closes the
 // connection after it: the rest of the body would have to be read before
@@ -62,7 +74,7 @@ type streamWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	body    *streamBody
+	body    *Body
 	http1   bool
 	started bool
 	// hijacked is set once the connection has been handed over: its
@@ -74,7 +86,7 @@ type streamWriter struct {
 // handler returns. A body not read to its end is closed at once (a client
 // still sending it would otherwise keep net/http draining it, without a
 // deadline once net/http has cleared it), and an HTTP/1.1 answer not yet
-// begun closes the connection after it; the last flush gets StreamTimeout.
+// begun closes the connection after it; the last flush gets the timeout.
 func (w *streamWriter) release() {
 	if w.hijacked.Load() {
 		if w.body != nil {
@@ -145,18 +157,18 @@ func (w *streamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap gives http.ResponseController the client's ResponseWriter.
 func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// streamBody gives every read of the request body StreamTimeout, and its
-// Close (which drains what is left) too. The transport may read the body
+// Body is a request body that gives every read the timeout, and its Close
+// (which drains what is left) too. The transport may read the body
 // from a goroutine of its own, even after the handler has returned: after
 // release it no longer touches the connection's deadlines. (ReverseProxy
 // does not close the bodies it forwards; the runtime's handler may.)
-type streamBody struct {
+type Body struct {
 	io.ReadCloser
 	rc      *http.ResponseController
 	timeout time.Duration
 
 	// stalled is set once a read failed because the client sent nothing
-	// for StreamTimeout; eof once the body has been read to its end.
+	// for the timeout; eof once the body has been read to its end.
 	stalled, eof atomic.Bool
 
 	mu       sync.Mutex
@@ -165,7 +177,7 @@ type streamBody struct {
 	onEOF func()
 }
 
-func (b *streamBody) Read(p []byte) (int, error) {
+func (b *Body) Read(p []byte) (int, error) {
 	b.setReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.ReadCloser.Read(p)
 	b.setReadDeadline(time.Time{})
@@ -179,28 +191,28 @@ func (b *streamBody) Read(p []byte) (int, error) {
 		if f != nil {
 			f()
 		}
-	case err != nil && isTimeout(err):
+	case err != nil && IsTimeout(err):
 		b.stalled.Store(true)
 	}
 	return n, err
 }
 
 // Close closes the body, which reads and drops what the client has yet to
-// send, within StreamTimeout.
-func (b *streamBody) Close() error {
+// send, within the timeout.
+func (b *Body) Close() error {
 	b.setReadDeadline(time.Now().Add(b.timeout))
 	defer b.setReadDeadline(time.Time{})
 	return b.ReadCloser.Close()
 }
 
-// whenRead arranges for f to run once the body has been read to its end.
-func (b *streamBody) whenRead(f func()) {
+// WhenRead arranges for f to run once the body has been read to its end.
+func (b *Body) WhenRead(f func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.onEOF = f
 }
 
-func (b *streamBody) setReadDeadline(t time.Time) {
+func (b *Body) setReadDeadline(t time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.released {
@@ -209,7 +221,7 @@ func (b *streamBody) setReadDeadline(t time.Time) {
 }
 
 // release stops the body from setting the connection's deadlines.
-func (b *streamBody) release() {
+func (b *Body) release() {
 	b.mu.Lock()
 	b.released = true
 	b.mu.Unlock()
@@ -219,7 +231,7 @@ func (b *streamBody) release() {
 // in flight (by the transport, which may outlive the handler) and closes
 // it at once: its rest will not be read, so a client still sending it, or
 // stalled, cannot keep net/http draining it.
-func (b *streamBody) stop() {
+func (b *Body) stop() {
 	b.mu.Lock()
 	b.released = true
 	unread := !b.eof.Load()
@@ -232,13 +244,24 @@ func (b *streamBody) stop() {
 	}
 }
 
-// isStalled reports whether the request body of x stopped coming: the
-// client sent nothing for StreamTimeout.
-func (x *exchange) isStalled() bool { return x.body != nil && x.body.stalled.Load() }
+// Stalled reports whether the body stopped coming: the client sent nothing
+// for the timeout. A nil Body never stalls.
+func (b *Body) Stalled() bool { return b != nil && b.stalled.Load() }
 
-// isTimeout reports whether err is a deadline or timeout that passed
+// IsTimeout reports whether err is a deadline or timeout that passed
 // (os.ErrDeadlineExceeded is one too).
-func isTimeout(err error) bool {
+func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Handler wraps h so that each of its requests is bounded by progress
+// (Deadlines with timeout) instead of the server's whole-request
+// timeouts: for a long stream such as a server-streaming RPC.
+func Handler(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, r, _, release := Deadlines(w, r, http.NewResponseController(w), timeout)
+		defer release()
+		h.ServeHTTP(w, r)
+	})
 }
