@@ -60,7 +60,13 @@ func (h *handler) Authenticate(ctx context.Context, req *connect.Request[authv1.
 }
 
 func (h *handler) Authorize(ctx context.Context, req *connect.Request[authv1.AuthorizeRequest]) (*connect.Response[authv1.AuthorizeResponse], error) {
-	p, err := h.svc.Authorize(ctx, req.Msg.GetApiKey(), authz.Permission(req.Msg.GetPermission()), req.Msg.GetEnvironment(), req.Msg.GetClient())
+	// The proto checks the permission's form; whether it exists is known
+	// here, before the key is looked at.
+	perm, err := authz.ParsePermission(req.Msg.GetPermission())
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.svc.Authorize(ctx, req.Msg.GetApiKey(), perm, req.Msg.GetEnvironment(), req.Msg.GetClient())
 	h.svc.metrics.attempt(ctx, err)
 	if err != nil {
 		return nil, err
