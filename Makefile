@@ -8,7 +8,7 @@ GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
 # (end-to-end tests of built binaries, ops checks, benchmarks' tests) without.
 RACE_PKGS := ./internal/... ./services/...
 
-.PHONY: all build run test test-go test-ts generate checkgenerate lint deps npm proto-deps promtool clean
+.PHONY: all build run test test-go test-ts fuzz generate checkgenerate lint deps npm proto-deps promtool clean
 
 all: build
 
@@ -60,12 +60,18 @@ lint: proto-deps
 	$(BUF) format -d --exit-code proto
 	./scripts/buf-breaking.sh main
 
-## test: every test: lint, generated code up to date, Go (unit, integration, e2e), TypeScript.
-test: lint checkgenerate test-go test-ts
+## test: every test: lint, generated code up to date, Go (unit, integration, e2e), a short fuzz run, TypeScript.
+test: lint checkgenerate test-go fuzz test-ts
 
 test-go: npm promtool
 	go test -race -count=1 $(RACE_PKGS)
 	go test -count=1 $$(go list ./... | grep -v -e '/internal/' -e '/services/')
+
+## fuzz: a short run of the Host/path router's fuzz target beyond its seed corpus
+## (internal/routing/testdata/fuzz, which every `go test` runs).
+FUZZTIME ?= 5s
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzRoute$$' -fuzztime $(FUZZTIME) ./internal/routing
 
 ## test-ts: type-check gen/ts and the TypeScript tests with tsc, then run them with node --test.
 test-ts: npm
