@@ -17,8 +17,10 @@ import (
 const tokenVersion = 1
 
 const (
-	tokenDeployments byte = 'd'
-	tokenAudit       byte = 'a'
+	tokenDeployments     byte = 'd'
+	tokenAudit           byte = 'a'
+	tokenRouteTables     byte = 'r'
+	tokenDispatchWorkers byte = 'w'
 )
 
 func fingerprint(parts ...string) uint32 {
