@@ -55,8 +55,9 @@ func (c *DBConfig) OpenStore(ctx context.Context) (store.Store, error) {
 	return s, nil
 }
 
-// Server builds the db server over st.
-func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, error) {
+// Server builds the db server over st. Its watches (WatchEnvironment) end
+// when stop is closed, so that a shutdown need not wait for them.
+func (c *DBConfig) Server(logger *slog.Logger, st store.Store, stop <-chan struct{}) (*server.Server, error) {
 	tok, err := c.Token()
 	if err != nil {
 		return nil, err
@@ -65,8 +66,8 @@ func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, 
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New("db", server.WithLogger(logger))
-	srv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st), opts...))
+	srv := server.New("db", server.WithLogger(logger), server.WithUnboundedStreams(dbv1connect.DBServiceWatchEnvironmentProcedure))
+	srv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st, db.WithStop(stop)), opts...))
 	c.mountMetrics(srv, false)
 	return srv, nil
 }
@@ -78,7 +79,7 @@ func (c *DBConfig) Run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := c.Server(logger, st)
+	srv, err := c.Server(logger, st, ctx.Done())
 	if err != nil {
 		return err
 	}

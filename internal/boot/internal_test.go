@@ -35,11 +35,13 @@ func internalStackIn(t *testing.T, dir, token string) (dbURL, authURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	dbSrv, err := dbc.Server(quietLogger(), st)
+	stop := make(chan struct{})
+	dbSrv, err := dbc.Server(quietLogger(), st, stop)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dbURL = serve(t, dbSrv)
+	t.Cleanup(func() { close(stop) }) // before the server's shutdown: it ends the watches
 	ac := AuthConfig{Common: Common{DataDir: dir, InternalToken: token}, DBURL: dbURL}
 	authSrv, err := ac.Server(quietLogger())
 	if err != nil {

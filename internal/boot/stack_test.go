@@ -57,11 +57,13 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	dbSrv, err := dbc.Server(dbLog, st)
+	stop := make(chan struct{})
+	dbSrv, err := dbc.Server(dbLog, st, stop)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.dbURL = serve(t, dbSrv)
+	t.Cleanup(func() { close(stop) }) // before the server's shutdown: it ends the watches
 
 	ac := AuthConfig{DBURL: s.dbURL}
 	var authLog *slog.Logger

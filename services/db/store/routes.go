@@ -268,3 +268,17 @@ type Notifier interface {
 	// store; it may be called from several goroutines at once.
 	Subscribe(fn func(Change)) (cancel func())
 }
+
+// WatchEvent is one event of the watch of an environment's routing state
+// (the db service's WatchEnvironment; remote.Store.WatchEnvironment).
+type WatchEvent struct {
+	// Snapshot says that Live and RouteTable are the environment's whole
+	// state, which replaces everything before it.
+	Snapshot bool
+	// Live are live deployments: in a snapshot every one of the
+	// environment, otherwise the one that just went live.
+	Live []Deployment
+	// RouteTable is the current route table: in a snapshot nil when none is
+	// stored; otherwise, when set, the new current version.
+	RouteTable *RouteTable
+}
