@@ -36,8 +36,7 @@ func get(t *testing.T, base, host, path string) (int, string) {
 // TestDispatchEndToEnd deploys gateway and db through DeployService, reaches
 // both through the dispatcher (over HTTP and in process) by subdomain and by
 // path, rolls gateway back and measures how soon the old version answers:
-// within the refresh interval (100 ms here) plus one read of the live
-// versions.
+// the db service pushes the change to the dispatchers as it commits.
 func TestDispatchEndToEnd(t *testing.T) {
 	s := newTestStack(t)
 	ctx := context.Background()
@@ -50,8 +49,7 @@ func TestDispatchEndToEnd(t *testing.T) {
 	}
 	deploy("gateway", "gateway-v1")
 	deploy("db", "db-v1")
-	// With any deployed worker allowed, /api/db/* routes to db once the
-	// dispatcher's table holds db: within the refresh bound.
+	// The seed table routes /api/db/* to db once db is live.
 	waitFor(t, s, "db.do", "db-v1 /x", time.Second)
 	for name, base := range s.dispatchers() {
 		for _, c := range []struct{ host, path, want string }{

@@ -108,9 +108,8 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	s.apiURL = serve(t, srv)
 
 	pc := DispatcherConfig{
-		Environment: "production", Namespace: "dotdo-production", BaseDomains: "do", Workers: "*",
-		DefaultWorker: "gateway", DBURL: s.dbURL, RuntimeURL: s.runtimeURL,
-		RefreshInterval: 100 * time.Millisecond, UpstreamTimeout: 30 * time.Second,
+		Environment: "production", Namespace: "dotdo-production", DBURL: s.dbURL, RuntimeURL: s.runtimeURL,
+		UpstreamTimeout: 30 * time.Second,
 	}
 	var dispLog *slog.Logger
 	pc.Common, dispLog = o.common(s, "dispatcher")
