@@ -13,8 +13,14 @@
 //	deployments.rollback     x       x                 yes
 //	deployments.read         x       x        x        yes
 //	namespaces.manage        x                         yes
+//	routes.read              x       x        x        yes
+//	routes.write             x                         yes
 //	keys.manage              x                         no
 //	audit.read               x                         no
+//
+// routes.write changes what every worker of an environment serves (its
+// routing table, and the dispatch Worker that carries it to Cloudflare),
+// so it is an administrator's; every role may read the routes.
 //
 // viewer deliberately lacks audit.read: the audit log contains client
 // addresses and key-management history, which is administrative data. A
@@ -48,17 +54,25 @@ const (
 	PermNamespacesManage Permission = "namespaces.manage"
 	// PermAuditRead allows reading the audit log.
 	PermAuditRead Permission = "audit.read"
+	// PermRoutesRead allows reading an environment's routing table, its
+	// history and its dispatch Worker (built or deployed).
+	PermRoutesRead Permission = "routes.read"
+	// PermRoutesWrite allows setting and rolling back an environment's
+	// routing table, and deploying and rolling back its dispatch Worker.
+	PermRoutesWrite Permission = "routes.write"
 )
 
 var allPermissions = []Permission{
 	PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead,
 	PermKeysManage, PermNamespacesManage, PermAuditRead,
+	PermRoutesRead, PermRoutesWrite,
 }
 
 var rolePermissions = map[store.Role][]Permission{
-	store.RoleAdmin:    {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermKeysManage, PermNamespacesManage, PermAuditRead},
-	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead},
-	store.RoleViewer:   {PermDeploymentsRead},
+	store.RoleAdmin: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermKeysManage, PermNamespacesManage, PermAuditRead,
+		PermRoutesRead, PermRoutesWrite},
+	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermRoutesRead},
+	store.RoleViewer:   {PermDeploymentsRead, PermRoutesRead},
 }
 
 // AllPermissions returns every permission (a fresh slice).
@@ -92,7 +106,9 @@ func (p Permission) EnvironmentScoped() bool {
 }
 
 // AllRoles returns every role, most privileged first (a fresh slice).
-func AllRoles() []store.Role { return []store.Role{store.RoleAdmin, store.RoleDeployer, store.RoleViewer} }
+func AllRoles() []store.Role {
+	return []store.Role{store.RoleAdmin, store.RoleDeployer, store.RoleViewer}
+}
 
 // ParseRole converts a string ("admin", "deployer", "viewer"; exact,
 // lower-case) to a role, or returns an error of kind errkind.Invalid.

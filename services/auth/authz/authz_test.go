@@ -32,10 +32,10 @@ func TestRolesAndPermissions(t *testing.T) {
 	if _, err := ParsePermission("deployments.*"); !errors.Is(err, errkind.Invalid) {
 		t.Error("ParsePermission accepted a wildcard")
 	}
-	if got := len(Permissions(store.RoleDeployer)); got != 3 {
-		t.Errorf("deployer has %d permissions, want 3", got)
+	if got := len(Permissions(store.RoleDeployer)); got != 4 || !Grants(store.RoleDeployer, PermRoutesRead) || Grants(store.RoleDeployer, PermRoutesWrite) {
+		t.Errorf("deployer has %d permissions, want 4 with routes.read and without routes.write", got)
 	}
-	if ps := Permissions(store.RoleViewer); len(ps) != 1 || ps[0] != PermDeploymentsRead {
+	if ps := Permissions(store.RoleViewer); len(ps) != 2 || ps[0] != PermDeploymentsRead || ps[1] != PermRoutesRead {
 		t.Errorf("viewer permissions = %v", ps)
 	}
 	if Grants("root", PermDeploymentsRead) || Permissions("root") != nil {

@@ -1071,12 +1071,12 @@ const file_dotdo_auth_v1_auth_proto_rawDesc = "" +
 	"\aapi_key\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x06apiKey\x12 \n" +
 	"\x06client\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06client\"N\n" +
 	"\x14AuthenticateResponse\x126\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x18.dotdo.auth.v1.PrincipalR\tprincipal\"\x95\x02\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x18.dotdo.auth.v1.PrincipalR\tprincipal\"\xb3\x02\n" +
 	"\x10AuthorizeRequest\x12$\n" +
-	"\aapi_key\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x06apiKey\x12\x8d\x01\n" +
+	"\aapi_key\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x06apiKey\x12\xab\x01\n" +
 	"\n" +
-	"permission\x18\x02 \x01(\tBm\xbaHjrhR\x12deployments.createR\x14deployments.rollbackR\x10deployments.readR\vkeys.manageR\x11namespaces.manageR\n" +
-	"audit.readR\n" +
+	"permission\x18\x02 \x01(\tB\x8a\x01\xbaH\x86\x01r\x83\x01R\x12deployments.createR\x14deployments.rollbackR\x10deployments.readR\vkeys.manageR\x11namespaces.manageR\n" +
+	"audit.readR\vroutes.readR\froutes.writeR\n" +
 	"permission\x12)\n" +
 	"\venvironment\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\venvironment\x12 \n" +
 	"\x06client\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06client\"K\n" +
