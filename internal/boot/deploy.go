@@ -149,8 +149,8 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 	return svc, deploy.NewAdmin(authz, authz, records, deploy.WithLogger(logger)), nil
 }
 
-// Server builds the deploy server: DeployService and AdminService with REST
-// transcoding.
+// Server builds the deploy server: DeployService, RoutesService and
+// AdminService, with REST transcoding.
 func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin) (*server.Server, error) {
 	opts, err := rpc.HandlerOptions(c.rpcOptions(logger, rpc.WithReadMaxBytes(svc.Config().ReadMaxBytes()))...)
 	if err != nil {
@@ -161,13 +161,16 @@ func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *d
 	srv := server.New("deploy", server.WithLogger(logger), server.WithREST(), server.WithMiddleware(deploy.RESTCompat),
 		server.WithWriteTimeout(write))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
+	srv.Register(deployv1connect.NewRoutesServiceHandler(deploy.NewRoutesHandler(svc), opts...))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
 	c.mountMetrics(srv, true)
 	return srv, nil
 }
 
 // Prepare makes the service ready to take deploys: the configured
-// namespaces exist, and deployments left pending by a crash are resolved.
+// namespaces exist, every environment has a routing table (the seed's
+// rules when it had none), and deployments left pending by a crash are
+// resolved.
 // The services it needs (db, auth, the backend) may still be starting, so it
 // retries for up to a minute.
 func Prepare(ctx context.Context, logger *slog.Logger, svc *deploy.Service) error {
@@ -194,6 +197,13 @@ func prepareOnce(ctx context.Context, logger *slog.Logger, svc *deploy.Service) 
 	}
 	if len(created) > 0 {
 		logger.InfoContext(ctx, "created namespaces", "namespaces", created)
+	}
+	seeded, err := svc.EnsureRouteTables(ctx)
+	if err != nil {
+		return fmt.Errorf("ensure routing tables: %w", err)
+	}
+	if len(seeded) > 0 {
+		logger.InfoContext(ctx, "stored the initial routing tables", "environments", seeded)
 	}
 	report, err := svc.Reconcile(ctx)
 	if err != nil {

@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	routingv1 "github.com/dot-do/platform/gen/go/dotdo/routing/v1"
+	"github.com/dot-do/platform/internal/rpc"
 )
 
 // dispatchers are the stack's two dispatchers by name: over HTTP and in
@@ -96,6 +100,73 @@ func waitFor(t *testing.T, s *testStack, host, want string, bound time.Duration)
 				t.Fatalf("%s: %s did not answer %q within %v", name, host, want, bound)
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return time.Since(start)
+}
+
+// TestRoutesEndToEnd sets a routing table through the Deploy API's
+// RoutesService: an invalid one is refused with the entry named; a valid
+// one reaches both dispatchers without a restart; a rollback restores the
+// old behaviour.
+func TestRoutesEndToEnd(t *testing.T) {
+	s := newTestStack(t)
+	ctx := context.Background()
+	routes := deployv1connect.NewRoutesServiceClient(rpc.HTTPClient(), s.apiURL, connect.WithInterceptors(bearer(s.adminKey)))
+	if _, err := s.client(s.adminKey).Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "gateway", Environment: "production", Script: worker("gateway-v1")})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client(s.adminKey).Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "mcp", Environment: "production", Script: worker("mcp-v1")})); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := routes.GetRoutes(ctx, connect.NewRequest(&deployv1.GetRoutesRequest{Environment: "production"}))
+	if err != nil || cur.Msg.GetRoutes().GetVersion() != 1 {
+		t.Fatalf("GetRoutes = %v, %v; want the seed as version 1", cur, err)
+	}
+	waitFor(t, s, "api.do", "gateway-v1 /x", time.Second)
+
+	table := cur.Msg.GetRoutes().GetTable()
+	bad := proto.Clone(table).(*routingv1.Table)
+	bad.PathRoutes = append(bad.PathRoutes, &routingv1.PathRoute{Prefix: "/tools/", Worker: "nope", Hosts: []string{"do", "api.do"}})
+	_, err = routes.SetRoutes(ctx, connect.NewRequest(&deployv1.SetRoutesRequest{Environment: "production", Table: bad}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "table.path_routes[8].worker") {
+		t.Fatalf("an invalid table: %v; want InvalidArgument naming table.path_routes[8].worker", err)
+	}
+
+	good := proto.Clone(table).(*routingv1.Table)
+	good.PathRoutes = append(good.PathRoutes, &routingv1.PathRoute{Prefix: "/tools/", Worker: "mcp", Hosts: []string{"do", "api.do"}})
+	start := time.Now()
+	set, err := routes.SetRoutes(ctx, connect.NewRequest(&deployv1.SetRoutesRequest{Environment: "production", Table: good}))
+	if err != nil || set.Msg.GetRoutes().GetVersion() != 2 {
+		t.Fatalf("SetRoutes = %v, %v", set, err)
+	}
+	took := waitForPath(t, s, "api.do", "/tools/x", "mcp-v1 /tools/x", time.Second)
+	t.Logf("the new table routed /tools/x %v after SetRoutes answered (%v after it was sent)", took, time.Since(start))
+
+	if _, err := routes.RollbackRoutes(ctx, connect.NewRequest(&deployv1.RollbackRoutesRequest{Environment: "production"})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPath(t, s, "api.do", "/tools/x", "gateway-v1 /tools/x", time.Second)
+	hist, err := routes.ListRouteVersions(ctx, connect.NewRequest(&deployv1.ListRouteVersionsRequest{Environment: "production"}))
+	if err != nil || len(hist.Msg.GetVersions()) != 3 {
+		t.Fatalf("ListRouteVersions = %v, %v", hist, err)
+	}
+}
+
+// waitForPath polls host and path on both dispatchers until both answer
+// want, failing after bound; it returns how long it took.
+func waitForPath(t *testing.T, s *testStack, host, path, want string, bound time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for name, base := range s.dispatchers() {
+		for {
+			if _, body := get(t, base, host, path); body == want {
+				break
+			}
+			if time.Since(start) > bound {
+				t.Fatalf("%s: %s%s did not answer %q within %v", name, host, path, want, bound)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	return time.Since(start)

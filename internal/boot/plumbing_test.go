@@ -87,7 +87,7 @@ func wantInvalidArgument(t *testing.T, err error, field string) {
 
 func TestDeployPlumbing(t *testing.T) {
 	url := newTestStack(t).apiURL
-	checkHealth(t, url, deployv1connect.DeployServiceName, deployv1connect.AdminServiceName)
+	checkHealth(t, url, deployv1connect.DeployServiceName, deployv1connect.RoutesServiceName, deployv1connect.AdminServiceName)
 
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
