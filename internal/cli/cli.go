@@ -63,7 +63,8 @@ func commands() []command {
 		{"deployments", "list deployments [--service S] [--env E] [--status S] [--output table|json]", runDeployments},
 		{"keys", "manage API keys: create | list | revoke | rotate | bootstrap", runKeys},
 		{"namespaces", "dispatch namespaces: ensure | list", runNamespaces},
-		{"routes", "ask the dispatcher: resolve URL", runRoutes},
+		{"routes", "routing tables: get | set | history | diff | rollback | resolve URL", runRoutes},
+		{"dispatcher", "the dispatch Worker for Cloudflare: build | deploy | history | rollback", runDispatcher},
 		{"audit", "the audit trail: list | verify", runAudit},
 		{"dev", "run the whole platform in one process on the default ports", runDev},
 	}

@@ -335,9 +335,22 @@ func overlaps(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-// ParseTable reads a table from its JSON form, refusing unknown fields and
-// trailing data, and returns it normalized and validated.
+// ParseTable reads a table from its JSON form (DecodeTable) and returns it
+// normalized and validated.
 func ParseTable(data []byte) (Table, error) {
+	t, err := DecodeTable(data)
+	if err != nil {
+		return Table{}, err
+	}
+	if err := t.Validate(); err != nil {
+		return Table{}, err
+	}
+	return t, nil
+}
+
+// DecodeTable reads a table from its JSON form, refusing unknown fields and
+// trailing data, and returns it normalized but not validated.
+func DecodeTable(data []byte) (Table, error) {
 	if len(data) > MaxTableBytes {
 		return Table{}, errkind.Errorf(errkind.Invalid, "the table is %d bytes; at most %d", len(data), MaxTableBytes)
 	}
@@ -350,11 +363,7 @@ func ParseTable(data []byte) (Table, error) {
 	if dec.More() {
 		return Table{}, errkind.Errorf(errkind.Invalid, "the table has data after its JSON object")
 	}
-	t = t.Normalize()
-	if err := t.Validate(); err != nil {
-		return Table{}, err
-	}
-	return t, nil
+	return t.Normalize(), nil
 }
 
 // MarshalIndent returns t's JSON form, indented, with a final newline.

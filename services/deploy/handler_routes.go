@@ -7,6 +7,7 @@ import (
 
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	"github.com/dot-do/platform/internal/pbtime"
 	"github.com/dot-do/platform/internal/routing"
 	"github.com/dot-do/platform/internal/routing/routingpb"
 	"github.com/dot-do/platform/internal/rpcerr"
@@ -133,7 +134,7 @@ func routeTableProto(rt store.RouteTable) *deployv1.RouteTableVersion {
 		Table:           routingpb.ToProto(rt.Table),
 		Kind:            routeKinds[rt.Kind],
 		RestoredVersion: rt.RestoredVersion,
-		CreatedAt:       timestampOrNil(rt.CreatedAt),
+		CreatedAt:       pbtime.To(rt.CreatedAt),
 	}
 	if rt.ActorKeyID != "" || rt.ActorName != "" {
 		out.Actor = &deployv1.Actor{KeyId: rt.ActorKeyID, Name: rt.ActorName}
@@ -155,8 +156,8 @@ func dispatchWorkerProto(d store.DispatchWorkerDeployment) *deployv1.DispatchWor
 		ScriptSha256:      d.ScriptSHA256,
 		Routes:            d.Routes,
 		Actor:             &deployv1.Actor{KeyId: d.ActorKeyID, Name: d.ActorName},
-		CreatedAt:         timestampOrNil(d.CreatedAt),
-		FinishedAt:        timestampOrNil(d.FinishedAt),
+		CreatedAt:         pbtime.To(d.CreatedAt),
+		FinishedAt:        pbtime.To(d.FinishedAt),
 		Error:             d.Error,
 	}
 }

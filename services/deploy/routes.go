@@ -146,6 +146,9 @@ func (s *Service) RollbackRoutes(ctx context.Context, c Caller, env string, vers
 	})
 }
 
+// seedPrincipal is the actor of the initial routing tables.
+var seedPrincipal = authz.Principal{KeyID: SystemActor, Name: "platform"}
+
 // EnsureRouteTables stores routing.Seed() as version 1 of the routing
 // table of every configured environment that has none, as the platform
 // itself (actor SystemActor), audited (ActionRoutesSeed). It returns the
@@ -160,7 +163,7 @@ func (s *Service) EnsureRouteTables(ctx context.Context) ([]string, error) {
 		if !errors.Is(err, errkind.NotFound) {
 			return seeded, fmt.Errorf("read the routing table of %s: %w", e.Name, err)
 		}
-		_, err = s.putRoutes(ctx, Caller{}, systemPrincipal, ActionRoutesSeed, e.Name, 0, store.NewRouteTable{
+		_, err = s.putRoutes(ctx, Caller{}, seedPrincipal, ActionRoutesSeed, e.Name, 0, store.NewRouteTable{
 			Environment: e.Name, Table: routing.Seed(), Kind: store.RouteTableSeed,
 		})
 		switch {
