@@ -20,6 +20,7 @@ import (
 	"github.com/dot-do/platform/services/db"
 	"github.com/dot-do/platform/services/db/remote"
 	"github.com/dot-do/platform/services/db/store"
+	"github.com/dot-do/platform/services/db/store/postgres/pgtest"
 	"github.com/dot-do/platform/services/db/store/sqlite/sqlitetest"
 )
 
@@ -204,4 +205,29 @@ func TestWatchHeartbeat(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("a bad environment: %v; want InvalidArgument", err)
 	}
+}
+
+// TestWatchHearsOtherReplicas: two db services share a PostgreSQL
+// database, as two replicas do; a deploy recorded through one reaches a
+// watcher of the other (NOTIFY, then LISTEN).
+func TestWatchHearsOtherReplicas(t *testing.T) {
+	a := pgtest.Open(t)
+	b := a.Reopen(t)
+	client := serve(t, b, nil, db.WatchHeartbeat)
+	events, _ := watch(t, client, "production")
+	next(t, events, "the snapshot")
+	// The watch started the replica's listener, whose connection asks for
+	// a resync once it listens: from then on it hears the other replica.
+	if ev := next(t, events, "the resync of the listener's first connection"); !ev.Snapshot {
+		t.Fatalf("got %+v; want the listener's resync", ev)
+	}
+	start := time.Now()
+	d := deployLive(t, a, "production", "gateway")
+	for {
+		ev := next(t, events, "the deployment made through the other replica")
+		if !ev.Snapshot && len(ev.Live) == 1 && ev.Live[0].ID == d.ID {
+			break
+		}
+	}
+	t.Logf("a deployment recorded through one replica reached a watcher of the other %v later", time.Since(start).Round(time.Microsecond))
 }
