@@ -72,7 +72,7 @@ func routesSet(ctx context.Context, e *Env, args []string) error {
 	if *file == "" {
 		return usagef("--file is required")
 	}
-	var r io.Reader = e.Stdin
+	r := e.Stdin
 	if *file != "-" {
 		f, err := os.Open(*file)
 		if err != nil {
