@@ -263,9 +263,11 @@ type Change struct {
 // PostgreSQL store to the subscribers of every process that shares the
 // database (LISTEN/NOTIFY).
 type Notifier interface {
-	// Subscribe calls fn for each change committed from now on, until the
-	// returned cancel is called. fn must return quickly and not call the
-	// store; it may be called from several goroutines at once.
+	// Subscribe calls fn for each change committed after Subscribe
+	// returns, until the returned cancel is called (a store that cannot
+	// promise it, its connection to the database being down, announces a
+	// Resync once it can). fn must return quickly and not call the store;
+	// it may be called from several goroutines at once.
 	Subscribe(fn func(Change)) (cancel func())
 }
 

@@ -22,6 +22,9 @@ const (
 	pingTimeout = 5 * time.Second
 	// maxListenBackoff bounds the wait between two attempts to connect.
 	maxListenBackoff = 5 * time.Second
+	// listenWait bounds how long Subscribe waits for the listener's first
+	// LISTEN.
+	listenWait = 5 * time.Second
 )
 
 // listener runs LISTEN on a connection of its own and publishes what it
@@ -31,24 +34,38 @@ type listener struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+	// ready is closed when the listener first listens.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
-// Subscribe implements store.Notifier. The first call starts the listener;
-// every time the listener (re)connects, and so once soon after the first
-// call, subscribers get a store.Change with Resync set, since changes made
-// while no connection listened were not heard.
+// Subscribe implements store.Notifier. The first call starts the listener,
+// and every call returns once the listener listens (or after listenWait,
+// when the database cannot be reached), so that the changes committed from
+// then on are announced. Every time the listener (re)connects, subscribers
+// get a store.Change with Resync set, since changes made while no
+// connection listened were not heard.
 func (db *DB) Subscribe(fn func(store.Change)) func() {
 	cancel := db.Engine.Subscribe(fn)
 	db.l.once.Do(func() {
 		ctx, stop := context.WithCancel(context.Background())
 		db.l.mu.Lock()
-		db.l.cancel, db.l.done = stop, make(chan struct{})
+		db.l.cancel, db.l.done, db.l.ready = stop, make(chan struct{}), make(chan struct{})
 		db.l.mu.Unlock()
 		go func() {
 			defer close(db.l.done)
 			db.listen(ctx)
 		}()
 	})
+	db.l.mu.Lock()
+	ready := db.l.ready
+	db.l.mu.Unlock()
+	t := time.NewTimer(listenWait)
+	defer t.Stop()
+	select {
+	case <-ready:
+	case <-t.C:
+	}
 	return cancel
 }
 
@@ -95,6 +112,7 @@ func (db *DB) listenOnce(ctx context.Context) (bool, error) {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{db.channel}.Sanitize()); err != nil {
 		return false, err
 	}
+	db.l.readyOnce.Do(func() { close(db.l.ready) })
 	db.Publish(store.Change{Resync: true})
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenPing)
