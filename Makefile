@@ -75,7 +75,8 @@ FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	services/auth/apikey:FuzzParse \
 	services/deploy:FuzzDeployREST \
-	services/runtime/cfapi:FuzzParseUpload
+	services/runtime/cfapi:FuzzParseUpload \
+	internal/routing:FuzzRoute
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=./$${t%%:*}; name=$${t##*:}; \

@@ -43,6 +43,7 @@ expect=(
   '"value":"hello"'
   "gateway"
   "worker       db"
+  "/api/db -> db on do, api.do"
   "audit trail intact"
 )
 [ "${#cmds[@]}" -eq "${#expect[@]}" ] || { echo "tour: README has ${#cmds[@]} commands, this script checks ${#expect[@]}"; exit 1; }

@@ -42,7 +42,7 @@ func stack(b *testing.B) (string, string, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	dbSrv, err := dbc.Server(logger, st)
+	dbSrv, err := dbc.Server(logger, st, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,15 +15,20 @@ import (
 
 const namespace = "dotdo-production"
 
-// staticLive is a Deployments source with fixed live versions.
+// staticLive is a dispatcher Source with fixed live versions and the seed
+// routing table: a snapshot, then nothing.
 type staticLive map[string]int64
 
-func (s staticLive) ListDeployments(context.Context, store.ListFilter) ([]store.Deployment, string, error) {
-	var out []store.Deployment
+func (s staticLive) WatchEnvironment(ctx context.Context, _ string, fn func(store.WatchEvent) error) error {
+	ev := store.WatchEvent{Snapshot: true}
 	for w, v := range s {
-		out = append(out, store.Deployment{Service: w, Environment: "production", Namespace: namespace, Version: v, Status: store.StatusLive})
+		ev.Live = append(ev.Live, store.Deployment{Service: w, Environment: "production", Namespace: namespace, Version: v, Status: store.StatusLive})
 	}
-	return out, "", nil
+	if err := fn(ev); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 func newDispatcher(tb testing.TB, cfg dispatcher.Config, live staticLive) *dispatcher.Dispatcher {

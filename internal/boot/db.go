@@ -154,8 +154,9 @@ func rekeyAudit(ctx context.Context, logger *slog.Logger, s store.Store, key aud
 	return nil
 }
 
-// Server builds the db server over st.
-func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, error) {
+// Server builds the db server over st. Its watches (WatchEnvironment) end
+// when stop is closed, so that a shutdown need not wait for them.
+func (c *DBConfig) Server(logger *slog.Logger, st store.Store, stop <-chan struct{}) (*server.Server, error) {
 	v, err := c.verifier(logger, dbv1connect.DBServiceName)
 	if err != nil {
 		return nil, err
@@ -164,8 +165,8 @@ func (c *DBConfig) Server(logger *slog.Logger, st store.Store) (*server.Server, 
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New("db", server.WithLogger(logger))
-	srv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st), opts...))
+	srv := server.New("db", server.WithLogger(logger), server.WithUnboundedStreams(dbv1connect.DBServiceWatchEnvironmentProcedure))
+	srv.Register(dbv1connect.NewDBServiceHandler(db.NewHandler(st, db.WithStop(stop)), opts...))
 	c.mountMetrics(srv, false)
 	return srv, nil
 }
@@ -177,7 +178,7 @@ func (c *DBConfig) Run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := c.Server(logger, st)
+	srv, err := c.Server(logger, st, ctx.Done())
 	if err != nil {
 		return err
 	}

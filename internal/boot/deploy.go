@@ -200,8 +200,8 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 // largest requests the default script limit allows.
 const DefaultBodyBudget = 64 << 20
 
-// Server builds the deploy server: DeployService and AdminService with REST
-// transcoding, and LogService (the live tail), behind the key gate (deploy.Gate: nothing without a
+// Server builds the deploy server: DeployService, RoutesService and
+// AdminService with REST transcoding, and LogService (the live tail), behind the key gate (deploy.Gate: nothing without a
 // well-formed key reads a body) and the body budget.
 func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin, logs *deploy.Logs) (*server.Server, error) {
 	maxRead := svc.Config().ReadMaxBytes()
@@ -222,6 +222,7 @@ func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *d
 		server.WithMiddleware(deploy.Gate),
 		server.WithWriteTimeout(write))
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
+	srv.Register(deployv1connect.NewRoutesServiceHandler(deploy.NewRoutesHandler(svc), opts...))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
 	// A tail lasts as long as it is read: bounded by progress, not by the
 	// server's write timeout.
@@ -232,7 +233,9 @@ func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *d
 }
 
 // Prepare makes the service ready to take deploys: the configured
-// namespaces exist, and deployments left pending by a crash are resolved.
+// namespaces exist, every environment has a routing table (the seed's
+// rules when it had none), and deployments left pending by a crash are
+// resolved.
 // The services it needs (db, auth, the backend) may still be starting, so it
 // retries for up to a minute.
 func Prepare(ctx context.Context, logger *slog.Logger, svc *deploy.Service) error {
@@ -259,6 +262,13 @@ func prepareOnce(ctx context.Context, logger *slog.Logger, svc *deploy.Service) 
 	}
 	if len(created) > 0 {
 		logger.InfoContext(ctx, "created namespaces", "namespaces", created)
+	}
+	seeded, err := svc.EnsureRouteTables(ctx)
+	if err != nil {
+		return fmt.Errorf("ensure routing tables: %w", err)
+	}
+	if len(seeded) > 0 {
+		logger.InfoContext(ctx, "stored the initial routing tables", "environments", seeded)
 	}
 	report, err := svc.Reconcile(ctx)
 	if err != nil {

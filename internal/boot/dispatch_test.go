@@ -18,6 +18,10 @@ import (
 	"github.com/dot-do/platform/internal/rpc"
 	"github.com/dot-do/platform/internal/telemetry"
 	"github.com/dot-do/platform/internal/testsupport"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
+	routingv1 "github.com/dot-do/platform/gen/go/dotdo/routing/v1"
 )
 
 // dispatchers are the stack's two dispatchers by name: over HTTP and in
@@ -43,8 +47,7 @@ func get(t *testing.T, base, host, path string) (int, string) {
 // TestDispatchEndToEnd deploys gateway and db through DeployService, reaches
 // both through the dispatcher (over HTTP and in process) by subdomain and by
 // path, rolls gateway back and measures how soon the old version answers:
-// within the refresh interval (100 ms here) plus one read of the live
-// versions.
+// the db service pushes the change to the dispatchers as it commits.
 func TestDispatchEndToEnd(t *testing.T) {
 	s := newTestStack(t)
 	ctx := context.Background()
@@ -57,8 +60,7 @@ func TestDispatchEndToEnd(t *testing.T) {
 	}
 	deploy("gateway", "gateway-v1")
 	deploy("db", "db-v1")
-	// With any deployed worker allowed, /api/db/* routes to db once the
-	// dispatcher's table holds db: within the refresh bound.
+	// The seed table routes /api/db/* to db once db is live.
 	waitFor(t, s, "db.do", "db-v1 /x", time.Second)
 	for name, base := range s.dispatchers() {
 		for _, c := range []struct{ host, path, want string }{
@@ -125,9 +127,8 @@ func TestDispatcherPublicPortServesWorkersOnly(t *testing.T) {
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	pc := DispatcherConfig{
 		Common:      Common{DataDir: dir, Telemetry: tel, dev: true},
-		Environment: "production", Namespace: "dotdo-production", BaseDomains: "do", Workers: "gateway,secret-admin-panel",
-		DefaultWorker: "gateway", DBURL: dbURL, RuntimeURL: "http://127.0.0.1:1",
-		RefreshInterval: 100 * time.Millisecond, UpstreamTimeout: time.Second,
+		Environment: "production", Namespace: "dotdo-production",
+		DBURL: dbURL, RuntimeURL: "http://127.0.0.1:1", UpstreamTimeout: time.Second,
 	}
 	d, err := pc.Dispatcher(ctx, testsupport.QuietLogger())
 	if err != nil {
@@ -179,8 +180,75 @@ func TestDispatcherPublicPortServesWorkersOnly(t *testing.T) {
 	}
 	for _, h := range []string{"nope.do", "api.nope.do", "elsewhere.example"} {
 		code, body := get(t, pubURL, h, "/")
-		if code != http.StatusNotFound || strings.Contains(body, "secret-admin-panel") || strings.Contains(body, "gateway") {
+		if code != http.StatusNotFound || strings.Contains(body, "gateway") || strings.Contains(body, "mcp") {
 			t.Errorf("GET / with Host %s = %d %s: want 404 without the workers' names", h, code, body)
 		}
 	}
+}
+
+// TestRoutesEndToEnd sets a routing table through the Deploy API's
+// RoutesService: an invalid one is refused with the entry named; a valid
+// one reaches both dispatchers without a restart; a rollback restores the
+// old behaviour.
+func TestRoutesEndToEnd(t *testing.T) {
+	s := newTestStack(t)
+	ctx := context.Background()
+	routes := deployv1connect.NewRoutesServiceClient(rpc.HTTPClient(), s.apiURL, connect.WithInterceptors(bearer(s.adminKey)))
+	if _, err := s.client(s.adminKey).Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "gateway", Environment: "production", Script: worker("gateway-v1")})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client(s.adminKey).Deploy(ctx, connect.NewRequest(&deployv1.DeployRequest{Service: "mcp", Environment: "production", Script: worker("mcp-v1")})); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := routes.GetRoutes(ctx, connect.NewRequest(&deployv1.GetRoutesRequest{Environment: "production"}))
+	if err != nil || cur.Msg.GetRoutes().GetVersion() != 1 {
+		t.Fatalf("GetRoutes = %v, %v; want the seed as version 1", cur, err)
+	}
+	waitFor(t, s, "api.do", "gateway-v1 /x", time.Second)
+
+	table := cur.Msg.GetRoutes().GetTable()
+	bad := proto.Clone(table).(*routingv1.Table)
+	bad.PathRoutes = append(bad.PathRoutes, &routingv1.PathRoute{Prefix: "/tools/", Worker: "nope", Hosts: []string{"do", "api.do"}})
+	_, err = routes.SetRoutes(ctx, connect.NewRequest(&deployv1.SetRoutesRequest{Environment: "production", Table: bad}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "table.path_routes[8].worker") {
+		t.Fatalf("an invalid table: %v; want InvalidArgument naming table.path_routes[8].worker", err)
+	}
+
+	good := proto.Clone(table).(*routingv1.Table)
+	good.PathRoutes = append(good.PathRoutes, &routingv1.PathRoute{Prefix: "/tools/", Worker: "mcp", Hosts: []string{"do", "api.do"}})
+	start := time.Now()
+	set, err := routes.SetRoutes(ctx, connect.NewRequest(&deployv1.SetRoutesRequest{Environment: "production", Table: good}))
+	if err != nil || set.Msg.GetRoutes().GetVersion() != 2 {
+		t.Fatalf("SetRoutes = %v, %v", set, err)
+	}
+	took := waitForPath(t, s, "api.do", "/tools/x", "mcp-v1 /tools/x", time.Second)
+	t.Logf("the new table routed /tools/x %v after SetRoutes answered (%v after it was sent)", took, time.Since(start))
+
+	if _, err := routes.RollbackRoutes(ctx, connect.NewRequest(&deployv1.RollbackRoutesRequest{Environment: "production"})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPath(t, s, "api.do", "/tools/x", "gateway-v1 /tools/x", time.Second)
+	hist, err := routes.ListRouteVersions(ctx, connect.NewRequest(&deployv1.ListRouteVersionsRequest{Environment: "production"}))
+	if err != nil || len(hist.Msg.GetVersions()) != 3 {
+		t.Fatalf("ListRouteVersions = %v, %v", hist, err)
+	}
+}
+
+// waitForPath polls host and path on both dispatchers until both answer
+// want, failing after bound; it returns how long it took.
+func waitForPath(t *testing.T, s *testStack, host, path, want string, bound time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for name, base := range s.dispatchers() {
+		for {
+			if _, body := get(t, base, host, path); body == want {
+				break
+			}
+			if time.Since(start) > bound {
+				t.Fatalf("%s: %s%s did not answer %q within %v", name, host, path, want, bound)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return time.Since(start)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
@@ -35,20 +34,11 @@ type DispatcherConfig struct {
 	// Environments maps environments to namespaces, as
 	// "production=dotdo-production,staging=..." (config.ParseEnvironments).
 	Environments string
-	// BaseDomains are the domains routed to workers, comma-separated.
-	BaseDomains string
-	// Workers is the allow-list, comma-separated; "*" allows any worker
-	// with a live version.
-	Workers string
-	// DefaultWorker serves the base domains and api.<base domain>.
-	DefaultWorker string
-	// DBURL is the db service the live versions are read from.
+	// DBURL is the db service that pushes the live versions and routing
+	// table (WatchEnvironment).
 	DBURL string
 	// RuntimeURL is the runtime whose invocation endpoint runs the workers.
 	RuntimeURL string
-	// RefreshInterval is how often the live versions are re-read: the bound
-	// within which a deploy or rollback reaches traffic, plus one RPC.
-	RefreshInterval time.Duration
 	// UpstreamTimeout bounds the wait for a worker's response headers.
 	UpstreamTimeout time.Duration
 	// StreamTimeout bounds how long a forwarded body may make no progress.
@@ -67,12 +57,8 @@ func (c *DispatcherConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.Environment, "environment", "DOTDO_DISPATCHER_ENVIRONMENT", config.DefaultEnvironment, "environment whose workers are served")
 	config.String(fs, &c.Namespace, "namespace", "DOTDO_DISPATCHER_NAMESPACE", "", "dispatch namespace of the environment (default from -environments)")
 	registerEnvironments(fs, &c.Environments)
-	config.String(fs, &c.BaseDomains, "base-domains", "DOTDO_BASE_DOMAINS", "do", "comma-separated base domains routed to workers")
-	config.String(fs, &c.Workers, "workers", "DOTDO_WORKERS", strings.Join(dispatcher.DefaultWorkers, ","), `comma-separated worker allow-list, or "*" for any deployed worker`)
-	config.String(fs, &c.DefaultWorker, "default-worker", "DOTDO_DEFAULT_WORKER", "gateway", "worker for the base domains and api.<base domain>")
 	config.String(fs, &c.DBURL, "db-url", "DOTDO_DB_URL", "http://"+config.DefaultDBAddr, "base URL of the db service")
 	config.String(fs, &c.RuntimeURL, "runtime-url", "DOTDO_RUNTIME_URL", "http://"+config.DefaultRuntimeAddr, "base URL of the runtime")
-	config.Duration(fs, &c.RefreshInterval, "refresh-interval", "DOTDO_DISPATCHER_REFRESH", 500*time.Millisecond, "how often live versions are re-read")
 	config.Duration(fs, &c.UpstreamTimeout, "upstream-timeout", "DOTDO_UPSTREAM_TIMEOUT", 60*time.Second, "wait for a worker's response headers")
 	config.Duration(fs, &c.StreamTimeout, "stream-timeout", "DOTDO_STREAM_TIMEOUT", dispatcher.DefaultStreamTimeout, "longest wait for progress of a forwarded request or response body")
 }
@@ -97,8 +83,8 @@ func (c *DispatcherConfig) namespace() (string, error) {
 	return e.Namespace, nil
 }
 
-// Dispatcher builds the dispatcher, reading live versions from the db
-// service.
+// Dispatcher builds the dispatcher, which watches its environment's live
+// versions and routing table on the db service.
 func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) (*dispatcher.Dispatcher, error) {
 	tok, err := c.Credential(credential.Dispatcher)
 	if err != nil {
@@ -119,11 +105,8 @@ func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) 
 	cfg := dispatcher.Config{
 		Environment:     c.Environment,
 		Namespace:       ns,
-		BaseDomains:     splitList(c.BaseDomains),
-		DefaultWorker:   c.DefaultWorker,
 		RuntimeURL:      c.RuntimeURL,
 		InvokeToken:     invokeToken,
-		RefreshInterval: c.RefreshInterval,
 		UpstreamTimeout: c.UpstreamTimeout,
 		StreamTimeout:   c.StreamTimeout,
 		Logger:          logger,
@@ -136,11 +119,6 @@ func (c *DispatcherConfig) Dispatcher(ctx context.Context, logger *slog.Logger) 
 		if cfg.Runtime, err = c.local.wait(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if strings.TrimSpace(c.Workers) == "*" {
-		cfg.AnyWorker = true
-	} else {
-		cfg.Workers = splitList(c.Workers)
 	}
 	return dispatcher.New(cfg, remote.New(dbClient))
 }
@@ -182,7 +160,7 @@ func (c *DispatcherConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	defer d.Close()
 	go func() {
 		if err := d.Run(ctx); err != nil {
-			logger.Error("dispatcher refresh stopped", "err", err.Error())
+			logger.Error("dispatcher watch stopped", "err", err.Error())
 		}
 	}()
 	srv, err := c.Server(logger, d)
@@ -206,14 +184,4 @@ func (c *DispatcherConfig) Run(ctx context.Context, logger *slog.Logger) error {
 	err = srv.ListenAndServe(ctx, c.Addr)
 	cancel()
 	return errors.Join(err, <-opErr)
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

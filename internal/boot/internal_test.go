@@ -64,11 +64,13 @@ func internalStackIn(t *testing.T, dir, token string) (dbURL, authURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	dbSrv, err := dbc.Server(testsupport.QuietLogger(), st)
+	stop := make(chan struct{})
+	dbSrv, err := dbc.Server(testsupport.QuietLogger(), st, stop)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dbURL = serve(t, dbSrv)
+	t.Cleanup(func() { close(stop) }) // before the server's shutdown: it ends the watches
 	ac := AuthConfig{Common: testCommon(dir, token), DBURL: dbURL}
 	authSrv, err := ac.Server(testsupport.QuietLogger())
 	if err != nil {

@@ -57,11 +57,13 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	dbSrv, err := dbc.Server(dbLog, st)
+	stop := make(chan struct{})
+	dbSrv, err := dbc.Server(dbLog, st, stop)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.dbURL = serve(t, dbSrv)
+	t.Cleanup(func() { close(stop) }) // before the server's shutdown: it ends the watches
 
 	ac := AuthConfig{DBURL: s.dbURL}
 	var authLog *slog.Logger
@@ -106,9 +108,8 @@ func newObservedStack(t *testing.T, o *observe) *testStack {
 	s.apiURL = serve(t, srv)
 
 	pc := DispatcherConfig{
-		Environment: "production", Namespace: "dotdo-production", BaseDomains: "do", Workers: "*",
-		DefaultWorker: "gateway", DBURL: s.dbURL, RuntimeURL: s.runtimeURL,
-		RefreshInterval: 100 * time.Millisecond, UpstreamTimeout: 30 * time.Second,
+		Environment: "production", Namespace: "dotdo-production", DBURL: s.dbURL, RuntimeURL: s.runtimeURL,
+		UpstreamTimeout: 30 * time.Second,
 	}
 	var dispLog *slog.Logger
 	pc.Common, dispLog = o.common(s, "dispatcher")

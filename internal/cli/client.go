@@ -21,6 +21,7 @@ const progressThreshold = 1 << 20
 // clients are the typed clients of the public endpoints.
 type clients struct {
 	deploy     deployv1connect.DeployServiceClient
+	routes     deployv1connect.RoutesServiceClient
 	admin      deployv1connect.AdminServiceClient
 	dispatcher dispatcherv1connect.DispatcherServiceClient
 }
@@ -34,6 +35,7 @@ func (e *Env) newClients() clients {
 	dispatcherURL := config.EnvOr(e.Getenv, "http://"+config.DefaultDispatcherOperatorAddr, "DOTDO_DISPATCHER_URL")
 	return clients{
 		deploy: deployv1connect.NewDeployServiceClient(httpClient, e.apiURL(), opts...),
+		routes: deployv1connect.NewRoutesServiceClient(httpClient, e.apiURL(), opts...),
 		admin:  deployv1connect.NewAdminServiceClient(httpClient, e.apiURL(), opts...),
 		// Resolve needs no key, and the dispatcher's address may be a
 		// worker's host: never send it the API key.

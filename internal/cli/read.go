@@ -17,7 +17,6 @@ import (
 
 	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
-	dispatcherv1 "github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1"
 )
 
 // output writes msg as indented JSON, or calls table for the table form.
@@ -132,38 +131,6 @@ func namespaceTable(w io.Writer, ns []*deployv1.Namespace) {
 	for _, n := range ns {
 		fmt.Fprintf(w, "%s\t%s\t%t\t%d\n", n.GetEnvironment(), n.GetName(), n.GetExists(), n.GetScriptCount())
 	}
-}
-
-func runRoutes(ctx context.Context, e *Env, args []string) error {
-	return sub(ctx, e, "routes", args, map[string]func(context.Context, *Env, []string) error{
-		"resolve": func(ctx context.Context, e *Env, args []string) error {
-			fs := flags(e, "routes resolve")
-			out := fs.String("output", "table", "table or json")
-			if err := parse(fs, args); err != nil {
-				return err
-			}
-			if fs.NArg() != 1 {
-				return usagef("want one URL, for example https://api.do/api/db/users")
-			}
-			res, err := e.newClients().dispatcher.Resolve(ctx, connect.NewRequest(&dispatcherv1.ResolveRequest{Url: fs.Arg(0)}))
-			if err != nil {
-				return err
-			}
-			r := res.Msg
-			return output(e, *out, r, func(w io.Writer) {
-				if !r.GetMatched() {
-					fmt.Fprintf(w, "no route: %s\n", r.GetReason())
-					return
-				}
-				rule := strings.ToLower(strings.TrimPrefix(r.GetRule().String(), "RULE_"))
-				fmt.Fprintf(w, "worker\t%s\nrule\t%s\nenvironment\t%s\nnamespace\t%s\nversion\t%d\npath\t%s\n",
-					r.GetWorker(), rule, r.GetEnvironment(), r.GetNamespace(), r.GetVersion(), r.GetPath())
-				if r.GetReason() != "" {
-					fmt.Fprintf(w, "note\t%s\n", r.GetReason())
-				}
-			})
-		},
-	})
 }
 
 func runAudit(ctx context.Context, e *Env, args []string) error {

@@ -1,10 +1,7 @@
 package credential
 
 import (
-	"fmt"
-
 	"github.com/dot-do/platform/gen/go/dotdo/auth/v1/authv1connect"
-	dbv1 "github.com/dot-do/platform/gen/go/dotdo/db/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/db/v1/dbv1connect"
 )
 
@@ -31,6 +28,14 @@ func DefaultPolicy() Policy {
 			dbv1connect.DBServiceRenewLeaseProcedure,
 			dbv1connect.DBServiceReleaseLeaseProcedure,
 			dbv1connect.DBServiceGetLeaseProcedure,
+			// db: routing tables and the dispatch Worker's deployments.
+			dbv1connect.DBServicePutRouteTableProcedure,
+			dbv1connect.DBServiceGetRouteTableProcedure,
+			dbv1connect.DBServiceListRouteTablesProcedure,
+			dbv1connect.DBServiceBeginDispatchWorkerDeploymentProcedure,
+			dbv1connect.DBServiceCompleteDispatchWorkerDeploymentProcedure,
+			dbv1connect.DBServiceGetDispatchWorkerDeploymentProcedure,
+			dbv1connect.DBServiceListDispatchWorkerDeploymentsProcedure,
 			// auth: every key operation on behalf of an operator's key;
 			// not BootstrapAdminKey.
 			authv1connect.AuthServiceAuthenticateProcedure,
@@ -52,10 +57,11 @@ func DefaultPolicy() Policy {
 			dbv1connect.DBServiceRotateApiKeyProcedure,
 			dbv1connect.DBServiceAppendAuditEventProcedure,
 		),
-		Dispatcher: append(grants(
-			// db: live deployments, read only.
-			dbv1connect.DBServiceGetLiveDeploymentProcedure,
-		), Grant{Procedure: dbv1connect.DBServiceListDeploymentsProcedure, Allow: onlyLive}),
+		Dispatcher: grants(
+			// db: the stream of an environment's live versions and routing
+			// table, read only.
+			dbv1connect.DBServiceWatchEnvironmentProcedure,
+		),
 		Bootstrap: grants(
 			// auth: the first admin key, nothing else.
 			authv1connect.AuthServiceBootstrapAdminKeyProcedure,
@@ -73,14 +79,4 @@ func grants(procedures ...string) []Grant {
 		out[i] = Grant{Procedure: p}
 	}
 	return out
-}
-
-// onlyLive accepts a ListDeployments request that asks for live
-// deployments only.
-func onlyLive(req any) error {
-	r, ok := req.(*dbv1.ListDeploymentsRequest)
-	if !ok || r.GetStatus() != dbv1.DeploymentStatus_DEPLOYMENT_STATUS_LIVE {
-		return fmt.Errorf("only live deployments may be listed, not status %v", r.GetStatus())
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package credential_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -21,7 +22,10 @@ func TestDefaultPolicy(t *testing.T) {
 		procedure string
 		want      bool
 	}{
-		{credential.Dispatcher, dbv1connect.DBServiceListDeploymentsProcedure, true},
+		{credential.Dispatcher, dbv1connect.DBServiceWatchEnvironmentProcedure, true},
+		{credential.Dispatcher, dbv1connect.DBServiceListDeploymentsProcedure, false},
+		{credential.Deploy, dbv1connect.DBServicePutRouteTableProcedure, true},
+		{credential.Deploy, dbv1connect.DBServiceWatchEnvironmentProcedure, false},
 		{credential.Dispatcher, dbv1connect.DBServiceCreateApiKeyProcedure, false},
 		{credential.Dispatcher, dbv1connect.DBServiceGetScriptBlobProcedure, false},
 		{credential.Dispatcher, authv1connect.AuthServiceAuthenticateProcedure, false},
@@ -54,7 +58,19 @@ func TestDefaultPolicy(t *testing.T) {
 // procedures and requests PermissionDenied.
 func TestVerifier(t *testing.T) {
 	tokens := map[credential.Caller]string{credential.Dispatcher: "disp-" + credential.Generate(), credential.Deploy: "dep-" + credential.Generate()}
-	v := credential.NewVerifier(credential.DefaultPolicy(), tokens, nil)
+	// The default policy, with the dispatcher also allowed to list live
+	// deployments, and only those (a grant with Allow).
+	policy := credential.DefaultPolicy()
+	policy[credential.Dispatcher] = append(policy[credential.Dispatcher], credential.Grant{
+		Procedure: dbv1connect.DBServiceListDeploymentsProcedure,
+		Allow: func(req any) error {
+			if r, ok := req.(*dbv1.ListDeploymentsRequest); !ok || r.GetStatus() != dbv1.DeploymentStatus_DEPLOYMENT_STATUS_LIVE {
+				return errors.New("only live deployments")
+			}
+			return nil
+		},
+	})
+	v := credential.NewVerifier(policy, tokens, nil)
 	live := &dbv1.ListDeploymentsRequest{Status: dbv1.DeploymentStatus_DEPLOYMENT_STATUS_LIVE}
 	for _, tc := range []struct {
 		name, tok string

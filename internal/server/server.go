@@ -48,6 +48,7 @@ type Server struct {
 	health    *grpchealth.StaticChecker
 	shutdown  time.Duration
 	write     time.Duration
+	streams   map[string]bool
 }
 
 type registered struct {
@@ -80,6 +81,22 @@ func WithMiddleware(m func(http.Handler) http.Handler) Option {
 // for a service whose handlers may legitimately wait longer than
 // DefaultWriteTimeout (a deploy waiting for a lease and an upload).
 func WithWriteTimeout(d time.Duration) Option { return func(s *Server) { s.write = d } }
+
+// WithUnboundedStreams lifts the read and write deadlines of the server
+// for requests to paths (exact paths, such as a procedure's
+// "/pkg.Service/Method"): server-streaming RPCs that last as long as their
+// client keeps them, such as a watch. Such a handler must end by itself
+// when the server shuts down, as Shutdown waits for it.
+func WithUnboundedStreams(paths ...string) Option {
+	return func(s *Server) {
+		if s.streams == nil {
+			s.streams = map[string]bool{}
+		}
+		for _, p := range paths {
+			s.streams[p] = true
+		}
+	}
+}
 
 // WithShutdownTimeout bounds how long Serve waits for in-flight requests
 // once its context is done.
@@ -146,6 +163,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(s.streams) > 0 {
+		h = unbounded(h, s.streams)
+	}
 	for _, m := range s.wrap {
 		h = m(h)
 	}
@@ -168,6 +188,19 @@ func (s *Server) root() (http.Handler, error) {
 		return nil, fmt.Errorf("server %s: rest transcoder: %w", s.name, err)
 	}
 	return transcoder, nil
+}
+
+// unbounded clears the connection's (HTTP/1.1) or stream's (HTTP/2) read
+// and write deadlines for requests to paths.
+func unbounded(next http.Handler, paths map[string]bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if paths[r.URL.Path] {
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ListenAndServe listens on addr and serves until ctx is done.

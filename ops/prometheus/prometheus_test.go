@@ -256,11 +256,12 @@ func emitAll(t *testing.T) (map[string]*dto.MetricFamily, []byte) {
 	return families, body
 }
 
-// nothingLive is a dispatcher's source of live versions with none.
+// nothingLive is a dispatcher's source of routing state with nothing live
+// and no table stored.
 type nothingLive struct{}
 
-func (nothingLive) ListDeployments(context.Context, store.ListFilter) ([]store.Deployment, string, error) {
-	return nil, "", nil
+func (nothingLive) WatchEnvironment(_ context.Context, _ string, fn func(store.WatchEvent) error) error {
+	return fn(store.WatchEvent{Snapshot: true})
 }
 
 // familyOf maps a series name to its metric family: a histogram's

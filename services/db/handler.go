@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -16,12 +17,41 @@ import (
 // codes in internal/rpcerr.
 type handler struct {
 	store store.Store
+	opts  options
 }
 
 var _ dbv1connect.DBServiceHandler = (*handler)(nil)
 
-// NewHandler returns the DBService handler backed by s.
-func NewHandler(s store.Store) dbv1connect.DBServiceHandler { return &handler{store: s} }
+// Option configures the handler.
+type Option func(*options)
+
+type options struct {
+	stop      <-chan struct{}
+	heartbeat time.Duration
+}
+
+// WithStop ends the handler's watches (WatchEnvironment) with ErrStopping
+// when stop is closed: give it the channel of the context the server runs
+// under, so that a graceful shutdown need not wait for streams that never
+// end by themselves.
+func WithStop(stop <-chan struct{}) Option { return func(o *options) { o.stop = stop } }
+
+// WithHeartbeat sets how often a watch sends a heartbeat while nothing
+// changes (WatchHeartbeat by default).
+func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// NewHandler returns the DBService handler backed by s. WatchEnvironment
+// needs s to be a store.Notifier (both backends are).
+func NewHandler(s store.Store, opts ...Option) dbv1connect.DBServiceHandler {
+	o := options{heartbeat: WatchHeartbeat}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.heartbeat <= 0 {
+		o.heartbeat = WatchHeartbeat
+	}
+	return &handler{store: s, opts: o}
+}
 
 func (h *handler) BeginDeployment(ctx context.Context, req *connect.Request[dbv1.BeginDeploymentRequest]) (*connect.Response[dbv1.BeginDeploymentResponse], error) {
 	d, created, err := h.store.BeginDeployment(ctx, NewDeploymentFromProto(req.Msg))

@@ -39,6 +39,22 @@ const (
 	ActionAuditVerify = "admin.audit.verify"
 	// ActionAuditHead exports the head of the audit chain.
 	ActionAuditHead = "admin.audit.head"
+	// ActionRoutesSet is a new routing table set by an operator: outcome
+	// OutcomeStarted before it is stored, then OutcomeSuccess or
+	// OutcomeFailure; resource "routes/<env>/<version>".
+	ActionRoutesSet = "routes.set"
+	// ActionRoutesRollback restores an earlier routing table, with the
+	// outcomes of ActionRoutesSet.
+	ActionRoutesRollback = "routes.rollback"
+	// ActionRoutesSeed stores the initial routing table of an environment
+	// (actor SystemActor).
+	ActionRoutesSeed = "routes.seed"
+	// ActionDispatcherDeploy is a deploy of an environment's dispatch
+	// Worker, with the outcomes of ActionDeploy; resource
+	// "dispatcher/<env>/<version>".
+	ActionDispatcherDeploy = "dispatcher.deploy"
+	// ActionDispatcherRollback restores an earlier dispatch Worker.
+	ActionDispatcherRollback = "dispatcher.rollback"
 )
 
 // Audit outcomes written by the Deploy API.

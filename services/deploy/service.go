@@ -45,13 +45,16 @@ type Authorizer interface {
 }
 
 // Records is the persistence the Deploy API needs: deployments, script
-// bundles, the audit log and leases. A store.Store satisfies it in process;
-// the platform implements it over the DBService client.
+// bundles, the audit log, leases, routing tables and dispatch Worker
+// deployments. A store.Store satisfies it in process; the platform
+// implements it over the DBService client.
 type Records interface {
 	store.Deployments
 	store.Blobs
 	store.Audit
 	store.Leases
+	store.RouteTables
+	store.DispatchWorkers
 }
 
 // Caller is who makes a request: the bearer token and where it comes from.

@@ -6,12 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
-	"golang.org/x/net/idna"
 
 	"github.com/dot-do/platform/internal/config"
 	"github.com/dot-do/platform/internal/names"
@@ -21,16 +18,11 @@ import (
 const (
 	// DefaultEnvironment is the environment served.
 	DefaultEnvironment = config.DefaultEnvironment
-	// DefaultBaseDomain is the base domain routed.
-	DefaultBaseDomain = "do"
-	// DefaultDefaultWorker serves the default hosts ("do", "api.do").
-	DefaultDefaultWorker = "gateway"
 	// DefaultRuntimeURL is the runtime's base URL.
 	DefaultRuntimeURL = "http://" + config.DefaultRuntimeAddr
-	// DefaultRefreshInterval is the time between reads of the live versions.
-	DefaultRefreshInterval = 500 * time.Millisecond
-	// DefaultRefreshTimeout bounds one read of the live versions.
-	DefaultRefreshTimeout = 5 * time.Second
+	// DefaultWatchBackoff is the longest wait before watching the routing
+	// state again after a failed watch.
+	DefaultWatchBackoff = 5 * time.Second
 	// DefaultUpstreamTimeout bounds how long the runtime may take to send
 	// the response headers of a request (the body may stream for longer).
 	DefaultUpstreamTimeout = 60 * time.Second
@@ -50,16 +42,6 @@ const (
 	DefaultLogInterval = 30 * time.Second
 )
 
-// APILabel is the subdomain of a base domain that, like the base domain
-// itself, is a default host (rules 4 and 5 in the package documentation).
-const APILabel = "api"
-
-// PathPrefix is the path prefix of the path rule: "/api/<worker>".
-const PathPrefix = "/api/"
-
-// DefaultWorkers is the allow-list of the original deployment.
-var DefaultWorkers = []string{"gateway", "db", "auth", "schedule", "webhooks", "email", "mcp", "queue"}
-
 // Config configures a Dispatcher. Zero fields take the defaults above.
 type Config struct {
 	// Environment is the environment whose workers are served
@@ -71,17 +53,6 @@ type Config struct {
 	// DOTDO_ENVIRONMENTS). A live deployment recorded with another
 	// namespace is served from the namespace it records.
 	Namespace string
-	// BaseDomains are the domains whose hosts are routed ([DefaultBaseDomain]
-	// if empty). Internationalized names are converted to punycode.
-	BaseDomains []string
-	// Workers is the allow-list of workers (DefaultWorkers if nil). It must
-	// hold DefaultWorker. Ignored when AnyWorker is set.
-	Workers []string
-	// AnyWorker allows every worker that has a live version in the
-	// environment instead of the Workers list.
-	AnyWorker bool
-	// DefaultWorker serves the default hosts (DefaultDefaultWorker if empty).
-	DefaultWorker string
 	// RuntimeURL is the base URL of the runtime whose invocation endpoint
 	// runs the workers (DefaultRuntimeURL if empty).
 	RuntimeURL string
@@ -93,12 +64,10 @@ type Config struct {
 	Runtime LocalRuntime
 	// InvokeToken is the runtime's invocation credential. Required.
 	InvokeToken string
-	// RefreshInterval is the time between reads of the live versions
-	// (DefaultRefreshInterval if zero).
-	RefreshInterval time.Duration
-	// RefreshTimeout bounds one read of the live versions
-	// (DefaultRefreshTimeout if zero).
-	RefreshTimeout time.Duration
+	// WatchBackoff is the longest wait before watching the routing state
+	// again after a failed watch (DefaultWatchBackoff if zero); the first
+	// wait is 50 ms, doubling after each failure.
+	WatchBackoff time.Duration
 	// UpstreamTimeout bounds the wait for the response headers of the
 	// runtime, from when it has the whole request; past it the client gets
 	// 504 (DefaultUpstreamTimeout if zero). The response body may then
@@ -158,10 +127,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	def(&c.Environment, DefaultEnvironment)
 	def(&c.Namespace, config.DefaultNamespace(c.Environment))
-	def(&c.DefaultWorker, DefaultDefaultWorker)
 	def(&c.RuntimeURL, DefaultRuntimeURL)
-	defDur(&c.RefreshInterval, DefaultRefreshInterval)
-	defDur(&c.RefreshTimeout, DefaultRefreshTimeout)
+	defDur(&c.WatchBackoff, DefaultWatchBackoff)
 	defDur(&c.UpstreamTimeout, DefaultUpstreamTimeout)
 	defDur(&c.DialTimeout, DefaultDialTimeout)
 	defDur(&c.StreamTimeout, DefaultStreamTimeout)
@@ -175,47 +142,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if len(c.BaseDomains) == 0 {
-		c.BaseDomains = []string{DefaultBaseDomain}
-	}
-	if c.Workers == nil {
-		c.Workers = slices.Clone(DefaultWorkers)
-	}
 
 	switch {
 	case c.InvokeToken == "":
 		return c, errors.New("dispatcher: Config.InvokeToken is required")
 	case !names.ValidScript(c.Namespace):
 		return c, fmt.Errorf("dispatcher: namespace %q is not a valid namespace name", c.Namespace)
-	case !names.ValidScript(c.DefaultWorker):
-		return c, fmt.Errorf("dispatcher: default worker %q is not a valid worker name", c.DefaultWorker)
-	case c.RefreshInterval < 0, c.RefreshTimeout < 0, c.UpstreamTimeout < 0, c.StreamTimeout < 0, c.DialTimeout < 0, c.LogInterval < 0:
+	case c.WatchBackoff < 0, c.UpstreamTimeout < 0, c.StreamTimeout < 0, c.DialTimeout < 0, c.LogInterval < 0:
 		return c, errors.New("dispatcher: durations must not be negative")
 	case c.MaxIdleConnsPerHost < 0, c.MaxHeaderBytes < 0:
 		return c, errors.New("dispatcher: sizes must not be negative")
 	}
-	for _, w := range c.Workers {
-		if !names.ValidScript(w) {
-			return c, fmt.Errorf("dispatcher: worker %q is not a valid worker name", w)
-		}
-	}
-	if !c.AnyWorker && !slices.Contains(c.Workers, c.DefaultWorker) {
-		return c, fmt.Errorf("dispatcher: default worker %q is not on the worker allow-list %v", c.DefaultWorker, c.Workers)
-	}
-	domains := make([]string, 0, len(c.BaseDomains))
-	for _, d := range c.BaseDomains {
-		n, err := normalizeBaseDomain(d)
-		if err != nil {
-			return c, err
-		}
-		if !slices.Contains(domains, n) {
-			domains = append(domains, n)
-		}
-	}
-	// Longest first, so that a host below two base domains ("x.a.do" with
-	// "do" and "a.do") is read against the more specific one.
-	slices.SortStableFunc(domains, func(a, b string) int { return len(b) - len(a) })
-	c.BaseDomains = domains
 	u, err := url.Parse(c.RuntimeURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return c, fmt.Errorf("dispatcher: runtime URL %q: want http(s)://host[:port][/path]", c.RuntimeURL)
@@ -224,18 +161,4 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("dispatcher: runtime URL %q: the path must need no escaping", c.RuntimeURL)
 	}
 	return c, nil
-}
-
-// normalizeBaseDomain returns d in the form hosts are compared with: ASCII
-// (punycode), lower case, without a trailing dot.
-func normalizeBaseDomain(d string) (string, error) {
-	a, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.TrimSpace(d), "."))
-	if err != nil {
-		return "", fmt.Errorf("dispatcher: base domain %q: %v", d, err)
-	}
-	h, err := parseHost(a)
-	if err != nil || h.ip || a == "" || a != h.name {
-		return "", fmt.Errorf("dispatcher: base domain %q is not a domain name", d)
-	}
-	return h.name, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/internal/progress"
+	"github.com/dot-do/platform/internal/routing"
 )
 
 // InvokeTokenHeader carries Config.InvokeToken to the runtime's invocation
@@ -39,14 +40,13 @@ const maxRequestIDLen = 128
 // http or https URL with a host; its kind is errkind.Invalid.
 var ErrInvalidURL = errkind.New(errkind.Invalid, "invalid URL")
 
-// Dispatcher routes HTTP requests to the live versions of the workers of
-// one environment and forwards them to the runtime. It is an http.Handler;
-// Run keeps its live versions fresh.
+// Dispatcher routes HTTP requests with its environment's routing table to
+// the live versions of the workers and forwards them to the runtime. It is
+// an http.Handler; Run keeps its routing state current.
 type Dispatcher struct {
 	cfg   Config
-	src   Deployments
-	allow map[string]struct{}
-	live  atomic.Pointer[table]
+	src   Source
+	state atomic.Pointer[state]
 
 	// Exactly one of local and proxy is set: local is the runtime in this
 	// process (Config.Runtime); proxy forwards over HTTP
@@ -58,59 +58,32 @@ type Dispatcher struct {
 	proxy      *httputil.ReverseProxy
 	metrics    *metrics
 
-	refreshLog  *throttledLog
+	watchLog    *throttledLog
 	upstreamLog *throttledLog
 
 	idPrefix string
 	idSeq    atomic.Uint64
 
-	// refreshMu serializes Refresh.
-	refreshMu sync.Mutex
-	// missMu serializes the refreshes that requests for a worker with
-	// nothing live trigger; missAt is when the last one ran.
-	missMu sync.Mutex
-	missAt time.Time
+	// applyMu serializes the changes of state.
+	applyMu sync.Mutex
 }
 
-// minMissRefresh spaces the refreshes that requests for a worker with
-// nothing live trigger, so a flood of them costs one read per interval.
-const minMissRefresh = 100 * time.Millisecond
-
-// refreshOnMiss re-reads the live versions when a request names an allowed
-// worker with nothing live (with AnyWorker, any worker not in the table), or
-// comes before the first load, at most once per
-// minMissRefresh: so a worker's first deploy serves at once rather than
-// after the next periodic refresh.
-func (d *Dispatcher) refreshOnMiss(ctx context.Context) {
-	d.missMu.Lock()
-	defer d.missMu.Unlock()
-	if time.Since(d.missAt) < minMissRefresh {
-		return
-	}
-	_ = d.Refresh(ctx) // on failure the last table stays; the periodic refresh logs it
-	d.missAt = time.Now()
-}
-
-// New returns a Dispatcher for cfg that reads live versions from src. It
-// starts nothing: call Run (in a goroutine) to load and refresh the live
-// versions; until the first load completes, requests get 503.
-func New(cfg Config, src Deployments) (*Dispatcher, error) {
+// New returns a Dispatcher for cfg that learns its routing state from src.
+// It starts nothing: call Run (in a goroutine) to load the state and keep
+// it current; until the first snapshot, requests get 503.
+func New(cfg Config, src Source) (*Dispatcher, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	if src == nil {
-		return nil, errors.New("dispatcher: a Deployments source is required")
+		return nil, errors.New("dispatcher: a Source is required")
 	}
 	m, err := newMetrics(cfg.MeterProvider)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.AnyWorker {
-		m.initSeries(context.Background(), nil) // no allow-list to start the series of
-	} else {
-		m.initSeries(context.Background(), cfg.Workers)
-	}
+	m.initSeries(context.Background(), seedRouter.Table().Workers)
 	base, _ := url.Parse(cfg.RuntimeURL) // validated by withDefaults
 	base.Path = strings.TrimSuffix(base.Path, "/")
 	var seed [6]byte
@@ -121,15 +94,11 @@ func New(cfg Config, src Deployments) (*Dispatcher, error) {
 	d := &Dispatcher{
 		cfg:         cfg,
 		src:         src,
-		allow:       make(map[string]struct{}, len(cfg.Workers)),
 		base:        base,
 		metrics:     m,
-		refreshLog:  newLog(),
+		watchLog:    newLog(),
 		upstreamLog: newLog(),
 		idPrefix:    hex.EncodeToString(seed[:]) + "-",
-	}
-	for _, w := range cfg.Workers {
-		d.allow[w] = struct{}{}
 	}
 	if cfg.Runtime != nil {
 		d.local = cfg.Runtime
@@ -155,11 +124,11 @@ func (d *Dispatcher) Close() {
 	}
 }
 
-// Route applies the routing rules to a request for host (a Host header
+// Route applies the routing table to a request for host (a Host header
 // value) and path (as sent, escaped), with the current live versions. It is
 // what ServeHTTP and Resolve use.
 func (d *Dispatcher) Route(host, path string) Route {
-	return d.route(d.live.Load(), host, path)
+	return d.route(d.state.Load(), host, path)
 }
 
 // Resolve routes an absolute http or https URL as ServeHTTP would route a
@@ -178,14 +147,13 @@ func (d *Dispatcher) Resolve(rawURL string) (Route, error) {
 }
 
 // RoutesHost reports whether requests for host (a Host header value) are
-// routed to workers: whether it is a base domain or below one.
+// routed to workers: whether it is a base domain of the routing table or
+// below one.
 func (d *Dispatcher) RoutesHost(host string) bool {
-	h, err := parseHost(host)
-	if err != nil {
-		return false
+	if s := d.state.Load(); s != nil {
+		return s.router.RoutesHost(host)
 	}
-	_, ok := d.belowBase(h)
-	return ok
+	return seedRouter.RoutesHost(host)
 }
 
 // exchange is the state of one forwarded request, shared by ServeHTTP and
@@ -207,7 +175,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{start: time.Now(), id: d.requestID(r.Header.Get(RequestIDHeader))}
 	defer d.finish(r.Context(), x)
 	if r.Method == http.MethodConnect {
-		d.writeError(w, x, http.StatusMethodNotAllowed, "method_not_allowed", "CONNECT is not supported")
+		d.writeError(w, x, http.StatusMethodNotAllowed, routing.CodeMethodNotAllowed, routing.MessageConnect)
 		return
 	}
 	if n := headerBytes(r); n > d.cfg.MaxHeaderBytes {
@@ -216,11 +184,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.route = d.Route(r.Host, r.URL.EscapedPath())
-	if m := x.route.Miss; m == MissNotLive || m == MissNotReady || (m == MissUnknownWorker && d.cfg.AnyWorker) {
-		d.refreshOnMiss(r.Context())
-		x.route = d.Route(r.Host, r.URL.EscapedPath())
-	}
-	if x.route.Miss != MissNone {
+	if x.route.Miss != routing.MissNone {
 		d.refuse(w, x)
 		return
 	}
@@ -249,27 +213,18 @@ func (d *Dispatcher) finish(ctx context.Context, x *exchange) {
 	d.metrics.request(context.WithoutCancel(ctx), x.route.Worker, x.status, time.Since(x.start))
 }
 
-// refuse answers a request that the routing rules do not forward.
+// refuse answers a request that the routing table does not forward, with
+// the status, code and message of its miss.
 func (d *Dispatcher) refuse(w http.ResponseWriter, x *exchange) {
-	var status int
-	var code string
-	switch x.route.Miss {
-	case MissBadHost:
-		status, code = http.StatusBadRequest, "bad_host"
-	case MissBadPath:
-		status, code = http.StatusBadRequest, "bad_request"
-	case MissNotLive:
-		status, code = http.StatusNotFound, ReasonNoLiveVersion
-	case MissNotReady:
-		status, code = http.StatusServiceUnavailable, "not_ready"
+	m := x.route.Miss
+	status, code := m.Status(), m.Code()
+	if m == routing.MissNotReady {
 		w.Header().Set("Retry-After", "1")
-	default: // MissUnknownHost, MissUnknownWorker
-		status, code = http.StatusNotFound, ReasonNotFound
 	}
 	if status == http.StatusNotFound {
 		d.metrics.notFoundReason(context.Background(), code)
 	}
-	d.writeError(w, x, status, code, publicReason(x.route))
+	d.writeError(w, x, status, code, x.route.Reason)
 }
 
 // writeError writes the JSON error answer.

@@ -9,8 +9,8 @@
 //
 // Wiring, as a binary does it:
 //
-//	d, err := dispatcher.New(cfg, liveSource) // liveSource: store.Store or remote.Store
-//	go d.Run(ctx)                              // load, then refresh the live versions
+//	d, err := dispatcher.New(cfg, src) // src: remote.Store, the db service's client
+//	go d.Run(ctx)                       // watch the live versions and routing table
 //	srv := server.New("dispatcher", server.WithMiddleware(dispatcher.Middleware(d)))
 //	srv.Register(dispatcherv1connect.NewDispatcherServiceHandler(dispatcher.NewHandler(d), opts...))
 //	srv.ListenAndServe(ctx, "127.0.0.1:8787")
@@ -19,37 +19,22 @@
 // workers on every path, while the listener's own address (an IP, localhost)
 // also serves Resolve, gRPC health and reflection.
 //
-// # Routing rules and precedence
+// # Routing
 //
-// A request is routed by its Host (port ignored, ASCII case-insensitive, one
-// trailing dot ignored) and its path as sent (percent-encoding preserved).
-// With the default configuration (base domain "do", default worker
-// "gateway", allow-list DefaultWorkers):
-//
-//  1. A malformed Host is a bad request (400), and so is a path that is not
-//     absolute or holds a dot segment ("." or "..", also percent-encoded):
-//     a worker would see such a path resolved, so it is refused rather than
-//     routed on a form the worker never sees. (A raw backslash is sent on
-//     escaped, as %5C, which workers do not read as "/".)
-//  2. A host that is not a base domain or directly below one (IP addresses,
-//     other domains, "a.b.do", "x.api.do") matches no rule: 404.
-//  3. Subdomain: "<worker>.do", with <worker> on the allow-list, routes to
-//     <worker>, whatever the path: the subdomain wins, so
-//     "gateway.do/api/db/x" goes to gateway. "<label>.do" with a label not on
-//     the allow-list is a 404. The label "api" is reserved for the default
-//     hosts (rules 4 and 5).
-//  4. Path: on the default hosts "do" and "api.do" only, a path whose first
-//     two raw segments are "api" and an allowed worker ("/api/db",
-//     "/api/db/", "/api/db/users") routes to that worker. The segment is
-//     compared as sent: "/api/%64b/x" does not name db (the worker would see
-//     "%64b" too), nor do "/api/DB", "/api/dbx", "/api/" or "/api//db".
-//  5. Default: any other request to "do" or "api.do" goes to the default
-//     worker.
+// Requests are routed by the environment's routing table, which is data:
+// stored versioned in the db service, set with `dotdo routes set`, and
+// pushed to the dispatcher as it changes. Its model, validation, rules and
+// precedence, and the codes, statuses and messages of the answers that do
+// not come from a worker, are package internal/routing's (Router.Route);
+// the dispatch Worker generated for Cloudflare routes with the same table
+// and rules, and both pass the test vectors of routing/routingtest
+// (vectors_test.go here runs them on this package). Until the environment
+// has a table stored, the dispatcher routes with routing.Seed(), the rules
+// of the original deployment: "<worker>.do" for the allow-listed workers,
+// "/api/<worker>" on "do" and "api.do", and gateway for "do" and "api.do".
 //
 // When a rule picks a worker that has no live version in the environment,
-// the answer is 404 saying so. With Config.AnyWorker the allow-list is the
-// set of workers that have a live version, so an undeployed worker is simply
-// unknown (404).
+// the answer is 404 no_live_version.
 //
 // # What the worker sees
 //
@@ -60,17 +45,21 @@
 // reaches db as "https://api.do/api/db/users?x=1", not "/users". Route.Path
 // (and the Resolve response's path) is this path.
 //
-// # Live versions and how fast a deploy reaches traffic
+// # Live versions, tables, and how fast a change reaches traffic
 //
-// The table of the environment's live versions is read from the control
-// plane (Deployments, the db service's store) every Config.RefreshInterval
-// (500 ms by default) by Run, in the background, and swapped in atomically:
-// the request path takes no lock and makes no call. A deploy or rollback that
-// the store has recorded live reaches traffic within RefreshInterval plus one
-// ListDeployments round trip (bounded by RefreshTimeout), as reads start on
-// a fixed ticker: about 0.5 s with the defaults and a local db. When a refresh
-// fails the last table keeps serving and the failure is logged, at most once
-// per LogInterval. Until the first table has loaded, requests get 503.
+// Run watches the environment's routing state through its Source (the db
+// service's WatchEnvironment stream, through remote.Store): a snapshot of
+// every live deployment and the current routing table, then each change as
+// the store commits it, which Run applies at once by swapping an immutable
+// state in atomically: the request path takes no lock and makes no call. A
+// deploy, rollback or `routes set` so reaches traffic a few milliseconds
+// after the db service records it (bench/dispatcher measures deploy to
+// traffic). When the watch fails (the db service restarts, the network
+// drops, nothing is heard for three heartbeats), the last state keeps
+// serving, the failure is logged at most once per LogInterval, and Run
+// watches again after a backoff (50 ms doubling to WatchBackoff); the new
+// watch begins with a snapshot, so nothing missed meanwhile is lost. Until
+// the first snapshot, requests get 503 not_ready.
 //
 // # Errors
 //
@@ -117,6 +106,7 @@
 //
 // Recorded on Config.MeterProvider, never on the global provider (metrics.go):
 // MetricRequests and MetricDuration by worker and status, MetricNotFound by
-// reason, MetricUpstreamErrors by worker and kind, MetricRefreshErrors. New
-// starts the error counters' series at zero.
+// reason, MetricUpstreamErrors by worker and kind, MetricRefreshErrors (failed
+// watches of the routing state). The error counters' series start at zero,
+// for the workers of every table the dispatcher routes with.
 package dispatcher

@@ -11,6 +11,7 @@ import (
 
 	dispatcherv1 "github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1"
 	"github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1/dispatcherv1connect"
+	"github.com/dot-do/platform/internal/routing"
 )
 
 // handler serves DispatcherService from a Dispatcher. Requests are
@@ -37,7 +38,7 @@ func (h *handler) Resolve(_ context.Context, req *connect.Request[dispatcherv1.R
 		return nil, err
 	}
 	return connect.NewResponse(&dispatcherv1.ResolveResponse{
-		Matched:     r.Rule != RuleNone,
+		Matched:     r.Rule != routing.RuleNone,
 		Rule:        ruleToProto(r.Rule),
 		Worker:      r.Worker,
 		Environment: r.Environment,
@@ -48,13 +49,13 @@ func (h *handler) Resolve(_ context.Context, req *connect.Request[dispatcherv1.R
 	}), nil
 }
 
-func ruleToProto(r Rule) dispatcherv1.Rule {
+func ruleToProto(r routing.Rule) dispatcherv1.Rule {
 	switch r {
-	case RuleSubdomain:
+	case routing.RuleSubdomain:
 		return dispatcherv1.Rule_RULE_SUBDOMAIN
-	case RulePath:
+	case routing.RulePath:
 		return dispatcherv1.Rule_RULE_PATH
-	case RuleDefault:
+	case routing.RuleDefault:
 		return dispatcherv1.Rule_RULE_DEFAULT
 	}
 	return dispatcherv1.Rule_RULE_UNSPECIFIED
@@ -112,16 +113,6 @@ func PublicMiddleware(d *Dispatcher) func(next http.Handler) http.Handler {
 			d.ServeHTTP(w, r)
 		})
 	}
-}
-
-// publicReason is what the public answer to a request that is not
-// forwarded says: the route's reason, except that it never lists the
-// workers served (Resolve, on the operator listener, does).
-func publicReason(r Route) string {
-	if r.Miss == MissUnknownWorker {
-		return "no such worker is served here"
-	}
-	return r.Reason
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {

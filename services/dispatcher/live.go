@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,21 +11,21 @@ import (
 	"time"
 
 	"github.com/dot-do/platform/internal/names"
+	"github.com/dot-do/platform/internal/routing"
 	"github.com/dot-do/platform/services/db/store"
 )
 
-// Deployments is what the dispatcher reads from the control plane: the
-// deployments of its environment that are live. A store.Store (in process)
-// and the db service's remote.Store (over Connect) satisfy it.
-type Deployments interface {
-	// ListDeployments returns one page of deployments matching f and the
-	// token of the next page ("" on the last page).
-	ListDeployments(ctx context.Context, f store.ListFilter) (items []store.Deployment, nextPageToken string, err error)
+// Source is where the dispatcher learns its environment's routing state:
+// the live deployments and the routing table, pushed as they change. The
+// db service's client, remote.Store, satisfies it (DBService's
+// WatchEnvironment).
+type Source interface {
+	// WatchEnvironment calls fn with a snapshot of environment's state,
+	// then with each change, until ctx is done, fn returns an error or the
+	// watch fails; it returns why it stopped. A snapshot may come again at
+	// any time and replaces everything before it.
+	WatchEnvironment(ctx context.Context, environment string, fn func(store.WatchEvent) error) error
 }
-
-// maxRefreshPages bounds the pages one refresh reads (MaxPageSize each), so
-// that a misbehaving store cannot keep a refresh going forever.
-const maxRefreshPages = 200
 
 // LiveVersion is the live version of one worker.
 type LiveVersion struct {
@@ -36,85 +37,146 @@ type LiveVersion struct {
 	DeploymentID string
 }
 
-// table is one snapshot of the environment's live versions. It is never
+// state is one snapshot of what the dispatcher routes with. It is never
 // modified once published.
-type table struct {
-	workers map[string]LiveVersion
-	loaded  time.Time
+type state struct {
+	router       *routing.Router
+	tableVersion int64
+	workers      map[string]LiveVersion
+	loaded       time.Time
 }
 
-// Ready reports whether the live versions have been loaded at least once.
-func (d *Dispatcher) Ready() bool { return d.live.Load() != nil }
+// Ready reports whether the routing state has been loaded at least once.
+func (d *Dispatcher) Ready() bool { return d.state.Load() != nil }
 
 // LiveVersions returns a copy of the live versions the dispatcher routes
-// with, by worker, and when they were loaded (zero before the first load).
+// with, by worker, and when the state last changed (zero before the first
+// load).
 func (d *Dispatcher) LiveVersions() (map[string]LiveVersion, time.Time) {
-	t := d.live.Load()
-	if t == nil {
+	s := d.state.Load()
+	if s == nil {
 		return map[string]LiveVersion{}, time.Time{}
 	}
-	return maps.Clone(t.workers), t.loaded
+	return maps.Clone(s.workers), s.loaded
 }
 
-// Run refreshes the live versions now and then every RefreshInterval until
-// ctx is done, and returns nil. A failed refresh keeps the last table and is
-// logged. Run one Run per Dispatcher.
+// Table returns the routing table the dispatcher routes with and its
+// version (0 for the seed table, used while none is stored, and before the
+// first load).
+func (d *Dispatcher) Table() (routing.Table, int64) {
+	s := d.state.Load()
+	if s == nil {
+		return seedRouter.Table(), 0
+	}
+	return s.router.Table(), s.tableVersion
+}
+
+// Run watches the environment's routing state until ctx is done, and
+// returns nil: each snapshot and change the Source pushes is applied at
+// once. When the watch fails, the last state keeps serving, the failure is
+// logged (at most once per LogInterval) and counted (MetricRefreshErrors),
+// and Run watches again after a backoff (from 50 ms, doubling up to
+// WatchBackoff); the new watch starts with a snapshot, so nothing missed
+// meanwhile is lost. Run one Run per Dispatcher.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	tick := time.NewTicker(d.cfg.RefreshInterval)
-	defer tick.Stop()
+	backoff := minWatchBackoff
 	for {
-		if err := d.Refresh(ctx); err != nil && ctx.Err() == nil {
-			d.refreshLog.failure(ctx, "dispatcher: refreshing the live versions failed; serving the last ones", "err", err.Error())
-		} else if err == nil {
-			d.refreshLog.recovered(ctx, "dispatcher: refreshing the live versions works again")
+		var applied bool
+		err := d.src.WatchEnvironment(ctx, d.cfg.Environment, func(ev store.WatchEvent) error {
+			d.apply(ev)
+			if ev.Snapshot && !applied {
+				applied = true
+				d.watchLog.recovered(ctx, "dispatcher: watching the routing state again")
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return nil
 		}
+		if applied {
+			backoff = minWatchBackoff
+		}
+		d.metrics.refreshErrors.Add(ctx, 1)
+		msg := "dispatcher: the watch of the routing state failed; serving the last state"
+		if err == nil {
+			err = errors.New("the watch ended")
+		}
+		d.watchLog.failure(ctx, msg, "err", err.Error(), "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, d.cfg.WatchBackoff)
 	}
 }
 
-// Refresh reads the environment's live versions once and, on success,
-// makes them the ones requests are routed with. It is safe to call
-// concurrently with requests; Run calls it periodically.
-//
-// Refreshes are serialized, so a slow one cannot replace the table of a
-// later one with older versions.
+// minWatchBackoff is the first wait before watching again.
+const minWatchBackoff = 50 * time.Millisecond
+
+// errLoaded ends the watch of Refresh once its snapshot is applied.
+var errLoaded = errors.New("loaded")
+
+// Refresh reads the environment's whole routing state once (a watch's
+// snapshot) and applies it. Run keeps the state current by itself; Refresh
+// suits a caller that wants the state loaded before it goes on (tests,
+// benchmarks). It is safe to call concurrently with requests and with Run.
 func (d *Dispatcher) Refresh(ctx context.Context) error {
-	d.refreshMu.Lock()
-	defer d.refreshMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.RefreshTimeout)
-	defer cancel()
-	workers := make(map[string]LiveVersion)
-	filter := store.ListFilter{Environment: d.cfg.Environment, Status: store.StatusLive, PageSize: store.MaxPageSize}
-	for page := 0; ; page++ {
-		if page == maxRefreshPages {
-			d.metrics.refreshErrors.Add(ctx, 1)
-			return fmt.Errorf("dispatcher: more than %d pages of live deployments", maxRefreshPages)
+	err := d.src.WatchEnvironment(ctx, d.cfg.Environment, func(ev store.WatchEvent) error {
+		d.apply(ev)
+		if ev.Snapshot {
+			return errLoaded
 		}
-		items, next, err := d.src.ListDeployments(ctx, filter)
-		if err != nil {
-			d.metrics.refreshErrors.Add(ctx, 1)
-			return fmt.Errorf("dispatcher: list live deployments of %s: %w", d.cfg.Environment, err)
-		}
-		for _, dep := range items {
-			d.addLive(workers, dep)
-		}
-		if next == "" {
-			break
-		}
-		filter.PageToken = next
+		return nil
+	})
+	if errors.Is(err, errLoaded) {
+		return nil
 	}
-	old := d.live.Swap(&table{workers: workers, loaded: time.Now()})
-	d.logChanges(old, workers)
-	return nil
+	d.metrics.refreshErrors.Add(ctx, 1)
+	if err == nil {
+		err = errors.New("the watch ended before its snapshot")
+	}
+	return fmt.Errorf("dispatcher: read the routing state of %s: %w", d.cfg.Environment, err)
+}
+
+// apply makes ev part of the state requests are routed with. Applies are
+// serialized, so two watches (Run and Refresh) cannot interleave a state.
+func (d *Dispatcher) apply(ev store.WatchEvent) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	old := d.state.Load()
+	next := &state{loaded: time.Now()}
+	switch {
+	case ev.Snapshot:
+		next.router, next.tableVersion = seedRouter, 0
+		next.workers = make(map[string]LiveVersion, len(ev.Live))
+	case old == nil:
+		return // a change before any snapshot: the snapshot will have it
+	default:
+		next.router, next.tableVersion = old.router, old.tableVersion
+		next.workers = maps.Clone(old.workers)
+	}
+	for _, dep := range ev.Live {
+		d.addLive(next.workers, dep)
+	}
+	if rt := ev.RouteTable; rt != nil && (ev.Snapshot || rt.Version >= next.tableVersion) {
+		if r, err := routing.Compile(rt.Table); err != nil {
+			d.cfg.Logger.Error("dispatcher: ignoring a routing table that does not validate; routing with the one before",
+				"version", rt.Version, "err", err.Error())
+		} else {
+			next.router, next.tableVersion = r, rt.Version
+		}
+	}
+	d.state.Store(next)
+	d.logChanges(old, next)
+	if old == nil || old.router != next.router {
+		d.metrics.initSeries(context.Background(), next.router.Table().Workers)
+	}
 }
 
 // addLive records dep in workers if it is a usable live deployment of the
-// environment; of two live versions of one worker (a store in transition),
-// the higher wins.
+// environment. Of two live versions of one worker the higher wins: versions
+// only grow (a rollback is a new version), so an older one is stale.
 func (d *Dispatcher) addLive(workers map[string]LiveVersion, dep store.Deployment) {
 	if dep.Status != store.StatusLive || dep.Environment != d.cfg.Environment || dep.Version <= 0 {
 		return
@@ -134,29 +196,35 @@ func (d *Dispatcher) addLive(workers map[string]LiveVersion, dep store.Deploymen
 	workers[dep.Service] = LiveVersion{Version: dep.Version, Namespace: ns, DeploymentID: dep.ID}
 }
 
-// logChanges logs the workers whose live version changed between old and
-// workers.
-func (d *Dispatcher) logChanges(old *table, workers map[string]LiveVersion) {
+// logChanges logs what changed between old and next: the routing table
+// version, and each worker whose live version changed.
+func (d *Dispatcher) logChanges(old, next *state) {
 	var before map[string]LiveVersion
-	if old != nil {
-		before = old.workers
+	if old == nil {
+		d.cfg.Logger.Info("dispatcher: routing state loaded", "environment", d.cfg.Environment,
+			"workers", len(next.workers), "table_version", next.tableVersion)
 	} else {
-		d.cfg.Logger.Info("dispatcher: live versions loaded", "environment", d.cfg.Environment, "workers", len(workers))
+		before = old.workers
+		if old.tableVersion != next.tableVersion {
+			d.cfg.Logger.Info("dispatcher: routing table changed", "version", next.tableVersion, "previous", old.tableVersion)
+		}
 	}
-	for _, w := range slices.Sorted(maps.Keys(workers)) {
-		now, prev := workers[w], before[w]
-		if now == prev {
-			continue
+	if old != nil {
+		for _, w := range slices.Sorted(maps.Keys(next.workers)) {
+			now, prev := next.workers[w], before[w]
+			if now == prev {
+				continue
+			}
+			level := slog.LevelInfo
+			if now.Namespace != d.cfg.Namespace {
+				level = slog.LevelWarn // the deploy service and the dispatcher disagree on the namespace
+			}
+			d.cfg.Logger.Log(context.Background(), level, "dispatcher: live version changed", "worker", w,
+				"version", now.Version, "previous", prev.Version, "namespace", now.Namespace, "deployment", now.DeploymentID)
 		}
-		level := slog.LevelInfo
-		if now.Namespace != d.cfg.Namespace {
-			level = slog.LevelWarn // the deploy service and the dispatcher disagree on the namespace
-		}
-		d.cfg.Logger.Log(context.Background(), level, "dispatcher: live version changed", "worker", w,
-			"version", now.Version, "previous", prev.Version, "namespace", now.Namespace, "deployment", now.DeploymentID)
 	}
 	for w, prev := range before {
-		if _, ok := workers[w]; !ok {
+		if _, ok := next.workers[w]; !ok {
 			d.cfg.Logger.Info("dispatcher: worker no longer live", "worker", w, "previous", prev.Version)
 		}
 	}

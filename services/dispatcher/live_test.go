@@ -1,14 +1,13 @@
 package dispatcher_test
 
 import (
-	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/dot-do/platform/internal/routing"
 	"github.com/dot-do/platform/internal/telemetry/telemetrytest"
 	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/dispatcher"
@@ -28,52 +27,62 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) ti
 	return time.Since(start)
 }
 
-// TestRunRefreshes runs the refresh loop: a new live version reaches
-// routing within the interval plus one read, a failing source keeps the
-// last table with one log line per LogInterval, and recovery is logged.
-func TestRunRefreshes(t *testing.T) {
-	const interval = 50 * time.Millisecond
+// TestRunWatches runs the watch loop: a change pushed by the source is
+// routed at once; a failing source keeps the last state with one log line
+// per LogInterval while Run retries with backoff, and recovery is logged
+// and resyncs what changed meanwhile.
+func TestRunWatches(t *testing.T) {
 	logs := &testsupport.LogBuffer{}
 	src := newFake("production", map[string]int64{"gateway": 1})
-	d, err := dispatcher.New(dispatcher.Config{
-		InvokeToken: "t", RefreshInterval: interval, LogInterval: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	d := running(t, dispatcher.Config{
+		LogInterval: time.Hour, WatchBackoff: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	}, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	eventually(t, 2*time.Second, "first load", d.Ready)
 
 	src.set("gateway", 2)
 	took := eventually(t, 2*time.Second, "version 2 routed", func() bool { return d.Route("gateway.do", "/").Version == 2 })
-	t.Logf("a new live version was routed %v after the store changed (interval %v)", took, interval)
-	if took > interval+250*time.Millisecond {
-		t.Errorf("propagation took %v; the bound is the interval (%v) plus one read", took, interval)
-	}
+	t.Logf("a new live version was routed %v after the source pushed it", took)
 
 	src.fail(errors.New("db unavailable"))
 	calls := src.calls.Load()
-	eventually(t, 5*time.Second, "five failed refreshes", func() bool { return src.calls.Load() >= calls+5 })
-	if n := logs.Count("refreshing the live versions failed"); n != 1 {
+	eventually(t, 5*time.Second, "five failed watches", func() bool { return src.calls.Load() >= calls+5 })
+	if n := logs.Count("the watch of the routing state failed"); n != 1 {
 		t.Errorf("%d failure log lines for five failures within LogInterval; want 1", n)
 	}
-	if r := d.Route("gateway.do", "/"); r.Version != 2 || r.Miss != dispatcher.MissNone {
-		t.Errorf("while the source fails: %+v; want the last table", r)
+	if r := d.Route("gateway.do", "/"); r.Version != 2 || r.Miss != routing.MissNone {
+		t.Errorf("while the source fails: %+v; want the last state", r)
 	}
+	// What changes while the watch is down arrives with the next snapshot.
+	src.mu.Lock()
+	src.live["db"] = 4
+	src.mu.Unlock()
 	src.fail(nil)
-	eventually(t, 2*time.Second, "recovery logged", func() bool { return logs.Count("works again") == 1 })
+	eventually(t, 2*time.Second, "recovery logged", func() bool { return logs.Count("watching the routing state again") == 1 })
+	eventually(t, 2*time.Second, "the resync", func() bool { return d.Route("db.do", "/").Version == 4 })
+}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Run did not return after its context was canceled")
+// TestTableChangesServeAtOnce: a new routing table reaches routing without
+// a restart; an allowed worker's first deploy serves at once; a table
+// change restarts nothing else.
+func TestTableChangesServeAtOnce(t *testing.T) {
+	src := newFake("production", map[string]int64{"gateway": 1})
+	d := running(t, dispatcher.Config{}, src)
+	if r := d.Route("api.do", "/tools/x"); r.Worker != "gateway" || r.Rule != routing.RuleDefault || r.TableVersion != 0 {
+		t.Fatalf("with the seed table: %+v", r)
+	}
+	tbl := routing.Seed()
+	tbl.PathRoutes = append(tbl.PathRoutes, routing.PathRoute{Prefix: "/tools", Worker: "mcp", Hosts: []string{"do", "api.do"}})
+	src.setTable(tbl)
+	eventually(t, 2*time.Second, "the new table", func() bool { return d.Route("api.do", "/tools/x").Worker == "mcp" })
+	if r := d.Route("api.do", "/tools/x"); r.Miss != routing.MissNotLive || r.TableVersion != 1 {
+		t.Fatalf("before mcp is deployed: %+v", r)
+	}
+	if got, v := d.Table(); v != 1 || !got.Equal(tbl.Normalize()) {
+		t.Fatalf("Table() = version %d %+v", v, got)
+	}
+	src.set("mcp", 1)
+	eventually(t, 2*time.Second, "the first deploy of mcp", func() bool { return d.Route("api.do", "/tools/x").Version == 1 })
+	if r := d.Route("gateway.do", "/"); r.Version != 1 {
+		t.Fatalf("gateway after the table change: %+v", r)
 	}
 }
 
@@ -104,43 +113,11 @@ func TestMetrics(t *testing.T) {
 		dispatcher.MetricNotFound + " reason=not_found":                      1,
 		dispatcher.MetricNotFound + " reason=no_live_version":                1,
 		dispatcher.MetricUpstreamErrors + " kind=unreachable worker=gateway": 1,
-		// Started at zero by New, for every allow-listed worker.
+		// Started at zero for every worker of the routing table.
 		dispatcher.MetricUpstreamErrors + " kind=timeout worker=mcp": 0,
 		dispatcher.MetricRefreshErrors:                               0,
 	})
 	if n := got.Total(dispatcher.MetricDuration); n != 6 {
 		t.Errorf("%s has %d samples, want 6", dispatcher.MetricDuration, n)
-	}
-}
-
-// TestFirstDeployServesAtOnce: a request for an allowed worker with nothing
-// live re-reads the live versions (at most every 100 ms), so a worker's
-// first deploy serves without waiting for the periodic refresh.
-func TestFirstDeployServesAtOnce(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "served") })
-	src := newFake("production", map[string]int64{"gateway": 1})
-	d := newDispatcher(t, dispatcher.Config{RuntimeURL: up.URL, RefreshInterval: time.Hour}, src)
-	base := front(t, d)
-	res := do(t, http.MethodGet, base, "db.do", "/", nil, nil)
-	res.Body.Close()
-	if res.StatusCode != http.StatusNotFound {
-		t.Fatalf("before the deploy: %d, want 404", res.StatusCode)
-	}
-	time.Sleep(150 * time.Millisecond) // past the refresh spacing
-	src.set("db", 1)
-	res = do(t, http.MethodGet, base, "db.do", "/", nil, nil)
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK || string(b) != "served" {
-		t.Fatalf("right after the first deploy: %d %q, want 200 served", res.StatusCode, b)
-	}
-	// A flood of misses costs one read per spacing, not one per request.
-	before := src.calls.Load()
-	for range 50 {
-		res := do(t, http.MethodGet, base, "mcp.do", "/", nil, nil)
-		res.Body.Close()
-	}
-	if n := src.calls.Load() - before; n > 3 {
-		t.Fatalf("50 misses caused %d reads of the live versions", n)
 	}
 }

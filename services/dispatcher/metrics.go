@@ -43,7 +43,9 @@ const (
 	// the runtime, even a 5xx, is the worker's and is not counted.
 	// Prometheus: dotdo_dispatcher_upstream_errors_total{worker, kind}.
 	MetricUpstreamErrors = "dotdo.dispatcher.upstream_errors"
-	// MetricRefreshErrors counts failed reads of the live versions.
+	// MetricRefreshErrors counts the failed or broken watches of the
+	// routing state (live versions and routing table): each one is
+	// followed, after a backoff, by a new watch and its snapshot.
 	// Prometheus: dotdo_dispatcher_refresh_errors_total.
 	MetricRefreshErrors = "dotdo.dispatcher.refresh.errors"
 )
@@ -113,7 +115,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 			durationBuckets),
 		notFound:       in.Counter(MetricNotFound, "{request}", "Requests answered 404 by the dispatcher, by reason."),
 		upstreamErrors: in.Counter(MetricUpstreamErrors, "{request}", "Requests the runtime did not answer, by worker and kind."),
-		refreshErrors:  in.Counter(MetricRefreshErrors, "{error}", "Failed reads of the live versions."),
+		refreshErrors:  in.Counter(MetricRefreshErrors, "{error}", "Failed or broken watches of the routing state."),
 	}
 	if err := in.Err(); err != nil {
 		return nil, fmt.Errorf("dispatcher: metrics: %w", err)

@@ -554,8 +554,7 @@ func TestProxyRefusals(t *testing.T) {
 			t.Errorf("refused requests reached the upstream %d times", n)
 		}
 
-		// Before the first load (which a request triggers, and which fails
-		// here): 503 not_ready.
+		// Before the first snapshot (the source fails here): 503 not_ready.
 		down := newFake("production", nil)
 		down.fail(errors.New("db unreachable"))
 		notReady, err := dispatcher.New(l.to(dispatcher.Config{InvokeToken: "t", Logger: testsupport.QuietLogger()}, up), down)

@@ -147,8 +147,12 @@ func TestCLINamespacesRoutesAudit(t *testing.T) {
 		t.Fatalf("namespaces list printed %q", out)
 	}
 	ok(t, "deploy", "--service", "db", "--file", writeWorker(t, "db"))
-	time.Sleep(time.Second) // the dispatcher's refresh interval
-	out = ok(t, "routes", "resolve", "https://api.do/api/db/users")
+	// The db service pushes the new live version to the dispatcher.
+	for start := time.Now(); time.Since(start) < 2*time.Second; time.Sleep(10 * time.Millisecond) {
+		if out = ok(t, "routes", "resolve", "https://api.do/api/db/users"); !strings.Contains(out, "has no live version") {
+			break
+		}
+	}
 	for _, want := range []string{"worker       db", "rule         path", "namespace    dotdo-production"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("routes resolve lacks %q:\n%s", want, out)

@@ -13,9 +13,15 @@
 //	deployments.rollback     x       x                 yes
 //	deployments.read         x       x        x        yes
 //	namespaces.manage        x                         yes
+//	routes.read              x       x        x        yes
+//	routes.write             x                         yes
 //	keys.manage              x                         no
 //	audit.read               x                         no
 //	logs.read                x       x        x        yes
+//
+// routes.write changes what every worker of an environment serves (its
+// routing table, and the dispatch Worker that carries it to Cloudflare),
+// so it is an administrator's; every role may read the routes.
 //
 // viewer deliberately lacks audit.read: the audit log contains client
 // addresses and key-management history, which is administrative data. A
@@ -51,17 +57,25 @@ const (
 	PermAuditRead Permission = "audit.read"
 	// PermLogsRead allows tailing workers' invocations (live logs).
 	PermLogsRead Permission = "logs.read"
+	// PermRoutesRead allows reading an environment's routing table, its
+	// history and its dispatch Worker (built or deployed).
+	PermRoutesRead Permission = "routes.read"
+	// PermRoutesWrite allows setting and rolling back an environment's
+	// routing table, and deploying and rolling back its dispatch Worker.
+	PermRoutesWrite Permission = "routes.write"
 )
 
 var allPermissions = []Permission{
 	PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead,
 	PermKeysManage, PermNamespacesManage, PermAuditRead, PermLogsRead,
+	PermRoutesRead, PermRoutesWrite,
 }
 
 var rolePermissions = map[store.Role][]Permission{
-	store.RoleAdmin:    {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermKeysManage, PermNamespacesManage, PermAuditRead, PermLogsRead},
-	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermLogsRead},
-	store.RoleViewer:   {PermDeploymentsRead, PermLogsRead},
+	store.RoleAdmin: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermKeysManage, PermNamespacesManage, PermAuditRead,
+		PermLogsRead, PermRoutesRead, PermRoutesWrite},
+	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermLogsRead, PermRoutesRead},
+	store.RoleViewer:   {PermDeploymentsRead, PermLogsRead, PermRoutesRead},
 }
 
 // AllPermissions returns every permission (a fresh slice).

@@ -32,10 +32,10 @@ func TestRolesAndPermissions(t *testing.T) {
 	if _, err := ParsePermission("deployments.*"); !errors.Is(err, errkind.Invalid) {
 		t.Error("ParsePermission accepted a wildcard")
 	}
-	if got := len(Permissions(store.RoleDeployer)); got != 4 {
-		t.Errorf("deployer has %d permissions, want 4", got)
+	if got := len(Permissions(store.RoleDeployer)); got != 5 || !Grants(store.RoleDeployer, PermRoutesRead) || Grants(store.RoleDeployer, PermRoutesWrite) {
+		t.Errorf("deployer has %d permissions, want 5 with routes.read and without routes.write", got)
 	}
-	if ps := Permissions(store.RoleViewer); len(ps) != 2 || ps[0] != PermDeploymentsRead || ps[1] != PermLogsRead {
+	if ps := Permissions(store.RoleViewer); len(ps) != 3 || ps[0] != PermDeploymentsRead || ps[1] != PermLogsRead || ps[2] != PermRoutesRead {
 		t.Errorf("viewer permissions = %v", ps)
 	}
 	if Grants("root", PermDeploymentsRead) || Permissions("root") != nil {

@@ -14,6 +14,8 @@ type Store interface {
 	Audit
 	APIKeys
 	Leases
+	RouteTables
+	DispatchWorkers
 	// Close releases the connections held by the store.
 	Close() error
 }

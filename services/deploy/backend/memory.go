@@ -25,6 +25,9 @@ type Memory struct {
 	// hook, when set, runs before every upload; an error it returns fails
 	// the upload.
 	hook atomic.Pointer[func(ctx context.Context, namespace string, s Script) error]
+
+	// dispatch holds the account-level dispatch Workers and their routes.
+	dispatch memDispatch
 }
 
 type memNamespace struct {

@@ -73,6 +73,7 @@ type API struct {
 	cfg       Config
 	log       *slog.Logger
 	tokenHash [32]byte
+	account   account // account scripts and Workers routes (account.go)
 }
 
 // New returns the API handler.
@@ -139,6 +140,13 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) string {
 		return "unauthenticated"
 	}
 	segs, ok := splitPath(r.URL.EscapedPath())
+	if ok && len(segs) > 0 && segs[0] == "zones" {
+		route, err := a.serveZones(w, r, segs[1:])
+		if err != nil {
+			writeError(w, err)
+		}
+		return route
+	}
 	if !ok || len(segs) < 2 || segs[0] != "accounts" {
 		writeError(w, errf(http.StatusNotFound, CodeNoRoute, "No route for the URI"))
 		return "no route"
@@ -148,6 +156,16 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) string {
 		return "foreign account"
 	}
 	segs = segs[2:]
+	if len(segs) == 3 && segs[0] == "workers" && segs[1] == "scripts" {
+		if r.Method != http.MethodPut {
+			writeError(w, errf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method not allowed for this endpoint"))
+			return r.Method + " account script"
+		}
+		if err := a.uploadAccountScript(w, r, segs[2]); err != nil {
+			writeError(w, err)
+		}
+		return "PUT account script"
+	}
 	if len(segs) < 3 || segs[0] != "workers" || segs[1] != "dispatch" || segs[2] != "namespaces" {
 		writeError(w, errf(http.StatusNotFound, CodeNoRoute, "No route for the URI"))
 		return "no route"

@@ -7,6 +7,12 @@
 // (migrations, admin key bootstrap), so several processes can share one
 // database. The schema lives in the first schema of search_path, which a
 // DSN can set (e.g. "...?search_path=dotdo").
+//
+// Changes that watchers care about (a deployment going live, a new route
+// table) are announced with NOTIFY in the transaction that makes them, so
+// every process sharing the database learns of them when they commit, and
+// of no change that rolls back. DB.Subscribe starts a listener on a
+// connection of its own (LISTEN); see listen.go.
 package postgres
 
 import (
@@ -30,10 +36,15 @@ var migrationFS embed.FS
 // DB is a store.Store backed by PostgreSQL.
 type DB struct {
 	*sqlstore.Engine
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	channel string
+	l       listener
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store    = (*DB)(nil)
+	_ store.Notifier = (*DB)(nil)
+)
 
 // Open connects to the database named by dsn (a postgres:// URL or a
 // key=value string; pool settings such as pool_max_conns are honoured),
@@ -53,7 +64,14 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*DB, error) {
 		return nil, fmt.Errorf("postgres: connect to %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
 	o := store.BuildOptions(opts...)
-	d := &driver{pool: pool}
+	// The notification channel is the schema's, so that stores in different
+	// schemas of one database do not hear each other.
+	var channel string
+	if err := pool.QueryRow(ctx, `SELECT 'dotdo_' || md5(current_schema())`).Scan(&channel); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: read the current schema: %w", err)
+	}
+	d := &driver{pool: pool, channel: channel}
 	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
 	if err == nil {
 		err = sqlstore.Migrate(ctx, d, ms, o.Now)
@@ -62,14 +80,23 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	return &DB{Engine: sqlstore.New(d, o), pool: pool}, nil
+	return &DB{Engine: sqlstore.New(d, o), pool: pool, channel: channel}, nil
+}
+
+// Close stops the listener, if one runs, and closes the pool.
+func (db *DB) Close() error {
+	db.l.stop()
+	return db.Engine.Close()
 }
 
 // Pool returns the underlying connection pool.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // driver implements sqlstore.Driver with pgx.
-type driver struct{ pool *pgxpool.Pool }
+type driver struct {
+	pool    *pgxpool.Pool
+	channel string
+}
 
 // Reader implements sqlstore.Driver.
 func (d *driver) Reader() sqlstore.Queryer { return queryer{d.pool} }
@@ -104,7 +131,7 @@ func (d *driver) LockTx(ctx context.Context, tx sqlstore.Queryer, key string) er
 
 // Dialect implements sqlstore.Driver.
 func (d *driver) Dialect() sqlstore.Dialect {
-	return sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE"}
+	return sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE", NotifyChannel: d.channel}
 }
 
 // Close implements sqlstore.Driver.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/internal/routing"
 	"github.com/dot-do/platform/services/db/store"
 	"github.com/dot-do/platform/services/db/store/postgres"
 	"github.com/dot-do/platform/services/db/store/postgres/pgtest"
@@ -253,4 +254,68 @@ AND transactionid::text::bigint = ? % 4294967296`, xid)
 	if got := strings.Join(order, ","); got != "first,slow,fast1,fast2" {
 		t.Errorf("pending in seq order: %s, want first,slow,fast1,fast2", got)
 	}
+}
+
+// waitChange returns the next change on ch that satisfies ok, or fails t
+// after 10 s.
+func waitChange(t *testing.T, ch <-chan store.Change, what string, ok func(store.Change) bool) store.Change {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case c := <-ch:
+			if ok(c) {
+				return c
+			}
+		case <-deadline:
+			t.Fatalf("no change announced for %s", what)
+		}
+	}
+}
+
+// TestChangesReachOtherProcesses: a change committed through one store is
+// announced to the subscribers of another store on the same database, as
+// to another db replica (LISTEN/NOTIFY), and a rolled-back change to none.
+func TestChangesReachOtherProcesses(t *testing.T) {
+	h := pgtest.Open(t)
+	other := h.Reopen(t).(store.Notifier)
+	ch := make(chan store.Change, 16)
+	defer other.Subscribe(func(c store.Change) { ch <- c })()
+	waitChange(t, ch, "the listener's first connection", func(c store.Change) bool { return c.Resync })
+
+	ctx := t.Context()
+	if _, err := h.PutRouteTable(ctx, store.NewRouteTable{Environment: "prod", Table: routing.Seed(), Kind: store.RouteTableSeed, BaseVersion: store.AnyVersion}); err != nil {
+		t.Fatal(err)
+	}
+	c := waitChange(t, ch, "a route table put by another process", func(store.Change) bool { return true })
+	if c != (store.Change{Environment: "prod", RouteTable: true}) {
+		t.Fatalf("got %+v", c)
+	}
+	d, _, err := h.BeginDeployment(ctx, store.NewDeployment{Environment: "prod", Service: "api", ScriptSHA256: store.SHA256Hex(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.CompleteDeployment(ctx, d.ID, store.Outcome{Status: store.StatusLive}); err != nil {
+		t.Fatal(err)
+	}
+	c = waitChange(t, ch, "a deployment made live by another process", func(store.Change) bool { return true })
+	if c != (store.Change{Environment: "prod", Service: "api"}) {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+// TestListenerResyncs: when the listener's connection is lost, it
+// reconnects and asks its subscribers to read everything again.
+func TestListenerResyncs(t *testing.T) {
+	h := pgtest.Open(t)
+	ch := make(chan store.Change, 16)
+	defer h.Subscribe(func(c store.Change) { ch <- c })()
+	waitChange(t, ch, "the listener's first connection", func(c store.Change) bool { return c.Resync })
+	if _, err := h.ExecSQL(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND query = 'LISTEN "dotdo_' || md5(current_schema()) || '"'`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitChange(t, ch, "a resync after the lost connection", func(c store.Change) bool { return c.Resync })
+	t.Logf("resynced %v after the listener's connection was terminated", time.Since(start).Round(time.Millisecond))
 }

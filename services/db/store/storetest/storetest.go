@@ -70,6 +70,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APIKeyRotation", testAPIKeyRotation},
 		{"Bootstrap", testBootstrap},
 		{"ConcurrentBootstrap", testConcurrentBootstrap},
+		{"RouteTables", testRouteTables},
+		{"ConcurrentRouteTables", testConcurrentRouteTables},
+		{"DispatchWorkers", testDispatchWorkers},
+		{"Changes", testChanges},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}

@@ -27,7 +27,9 @@ import (
 
 	cf "github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/option"
+	"github.com/cloudflare/cloudflare-go/v6/workers"
 	wfp "github.com/cloudflare/cloudflare-go/v6/workers_for_platforms"
+	"github.com/cloudflare/cloudflare-go/v6/zones"
 
 	"github.com/dot-do/platform/services/deploy/backend"
 )
@@ -155,6 +157,9 @@ type Backend struct {
 	token     string
 	nsTokens  map[string]string
 	namespace *wfp.DispatchNamespaceService
+	scripts   *workers.ScriptService
+	routes    *workers.RouteService
+	zones     *zones.ZoneService
 	scrub     *strings.Replacer
 }
 
@@ -211,18 +216,22 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.APIToken != "" {
 		secrets = append(secrets, cfg.APIToken)
 	}
+	opts := []option.RequestOption{
+		option.WithBaseURL(base),
+		option.WithHTTPClient(hc),
+		option.WithRequestTimeout(timeout),
+		option.WithMaxRetries(retries),
+	}
 	return &Backend{
 		name:      name,
 		accountID: cfg.AccountID,
 		token:     cfg.APIToken,
 		nsTokens:  nsTokens,
-		namespace: wfp.NewDispatchNamespaceService(
-			option.WithBaseURL(base),
-			option.WithHTTPClient(hc),
-			option.WithRequestTimeout(timeout),
-			option.WithMaxRetries(retries),
-		),
-		scrub: newScrubber(secrets),
+		namespace: wfp.NewDispatchNamespaceService(opts...),
+		scripts:   workers.NewScriptService(opts...),
+		routes:    workers.NewRouteService(opts...),
+		zones:     zones.NewZoneService(opts...),
+		scrub:     newScrubber(secrets),
 	}, nil
 }
 

@@ -8,6 +8,7 @@ package dbv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/dot-do/platform/gen/go/dotdo/routing/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -137,6 +138,63 @@ func (x DeploymentKind) Number() protoreflect.EnumNumber {
 // Deprecated: Use DeploymentKind.Descriptor instead.
 func (DeploymentKind) EnumDescriptor() ([]byte, []int) {
 	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{1}
+}
+
+// RouteTableKind says how a version of a route table came to be.
+type RouteTableKind int32
+
+const (
+	// ROUTE_TABLE_KIND_UNSPECIFIED is the zero value and is never stored.
+	RouteTableKind_ROUTE_TABLE_KIND_UNSPECIFIED RouteTableKind = 0
+	// ROUTE_TABLE_KIND_SEED is the initial table, stored by the platform.
+	RouteTableKind_ROUTE_TABLE_KIND_SEED RouteTableKind = 1
+	// ROUTE_TABLE_KIND_SET is a table set by an operator.
+	RouteTableKind_ROUTE_TABLE_KIND_SET RouteTableKind = 2
+	// ROUTE_TABLE_KIND_ROLLBACK restores an earlier version's table.
+	RouteTableKind_ROUTE_TABLE_KIND_ROLLBACK RouteTableKind = 3
+)
+
+// Enum value maps for RouteTableKind.
+var (
+	RouteTableKind_name = map[int32]string{
+		0: "ROUTE_TABLE_KIND_UNSPECIFIED",
+		1: "ROUTE_TABLE_KIND_SEED",
+		2: "ROUTE_TABLE_KIND_SET",
+		3: "ROUTE_TABLE_KIND_ROLLBACK",
+	}
+	RouteTableKind_value = map[string]int32{
+		"ROUTE_TABLE_KIND_UNSPECIFIED": 0,
+		"ROUTE_TABLE_KIND_SEED":        1,
+		"ROUTE_TABLE_KIND_SET":         2,
+		"ROUTE_TABLE_KIND_ROLLBACK":    3,
+	}
+)
+
+func (x RouteTableKind) Enum() *RouteTableKind {
+	p := new(RouteTableKind)
+	*p = x
+	return p
+}
+
+func (x RouteTableKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RouteTableKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_dotdo_db_v1_db_proto_enumTypes[2].Descriptor()
+}
+
+func (RouteTableKind) Type() protoreflect.EnumType {
+	return &file_dotdo_db_v1_db_proto_enumTypes[2]
+}
+
+func (x RouteTableKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RouteTableKind.Descriptor instead.
+func (RouteTableKind) EnumDescriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{2}
 }
 
 // Deployment is the stored record of one version of a worker in one
@@ -3479,11 +3537,1446 @@ func (x *RotateApiKeyResponse) GetRecord() *ApiKeyRecord {
 	return nil
 }
 
+// WatchEnvironmentRequest names the environment to watch.
+type WatchEnvironmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment whose routing state is streamed.
+	Environment   string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEnvironmentRequest) Reset() {
+	*x = WatchEnvironmentRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEnvironmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEnvironmentRequest) ProtoMessage() {}
+
+func (x *WatchEnvironmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEnvironmentRequest.ProtoReflect.Descriptor instead.
+func (*WatchEnvironmentRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *WatchEnvironmentRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+// WatchEnvironmentResponse is one event of a watch.
+type WatchEnvironmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event is what happened.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchEnvironmentResponse_Snapshot
+	//	*WatchEnvironmentResponse_Live
+	//	*WatchEnvironmentResponse_RouteTable
+	//	*WatchEnvironmentResponse_Heartbeat
+	Event         isWatchEnvironmentResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEnvironmentResponse) Reset() {
+	*x = WatchEnvironmentResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEnvironmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEnvironmentResponse) ProtoMessage() {}
+
+func (x *WatchEnvironmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEnvironmentResponse.ProtoReflect.Descriptor instead.
+func (*WatchEnvironmentResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *WatchEnvironmentResponse) GetEvent() isWatchEnvironmentResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *WatchEnvironmentResponse) GetSnapshot() *EnvironmentSnapshot {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEnvironmentResponse_Snapshot); ok {
+			return x.Snapshot
+		}
+	}
+	return nil
+}
+
+func (x *WatchEnvironmentResponse) GetLive() *Deployment {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEnvironmentResponse_Live); ok {
+			return x.Live
+		}
+	}
+	return nil
+}
+
+func (x *WatchEnvironmentResponse) GetRouteTable() *RouteTable {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEnvironmentResponse_RouteTable); ok {
+			return x.RouteTable
+		}
+	}
+	return nil
+}
+
+func (x *WatchEnvironmentResponse) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEnvironmentResponse_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+type isWatchEnvironmentResponse_Event interface {
+	isWatchEnvironmentResponse_Event()
+}
+
+type WatchEnvironmentResponse_Snapshot struct {
+	// snapshot is the whole routing state; it replaces everything before.
+	Snapshot *EnvironmentSnapshot `protobuf:"bytes,1,opt,name=snapshot,proto3,oneof"`
+}
+
+type WatchEnvironmentResponse_Live struct {
+	// live is a deployment that went live, superseding the one before it.
+	Live *Deployment `protobuf:"bytes,2,opt,name=live,proto3,oneof"`
+}
+
+type WatchEnvironmentResponse_RouteTable struct {
+	// route_table is a new current route table.
+	RouteTable *RouteTable `protobuf:"bytes,3,opt,name=route_table,json=routeTable,proto3,oneof"`
+}
+
+type WatchEnvironmentResponse_Heartbeat struct {
+	// heartbeat says the stream is alive while nothing changes.
+	Heartbeat *Heartbeat `protobuf:"bytes,4,opt,name=heartbeat,proto3,oneof"`
+}
+
+func (*WatchEnvironmentResponse_Snapshot) isWatchEnvironmentResponse_Event() {}
+
+func (*WatchEnvironmentResponse_Live) isWatchEnvironmentResponse_Event() {}
+
+func (*WatchEnvironmentResponse_RouteTable) isWatchEnvironmentResponse_Event() {}
+
+func (*WatchEnvironmentResponse_Heartbeat) isWatchEnvironmentResponse_Event() {}
+
+// EnvironmentSnapshot is the routing state of an environment.
+type EnvironmentSnapshot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// live are the environment's live deployments, one per service.
+	Live []*Deployment `protobuf:"bytes,1,rep,name=live,proto3" json:"live,omitempty"`
+	// route_table is the current route table; unset when none is stored.
+	RouteTable    *RouteTable `protobuf:"bytes,2,opt,name=route_table,json=routeTable,proto3" json:"route_table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnvironmentSnapshot) Reset() {
+	*x = EnvironmentSnapshot{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnvironmentSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnvironmentSnapshot) ProtoMessage() {}
+
+func (x *EnvironmentSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnvironmentSnapshot.ProtoReflect.Descriptor instead.
+func (*EnvironmentSnapshot) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *EnvironmentSnapshot) GetLive() []*Deployment {
+	if x != nil {
+		return x.Live
+	}
+	return nil
+}
+
+func (x *EnvironmentSnapshot) GetRouteTable() *RouteTable {
+	if x != nil {
+		return x.RouteTable
+	}
+	return nil
+}
+
+// Heartbeat is sent while a watch has nothing else to send.
+type Heartbeat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// time is when the db service sent it.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// RouteTable is one version of an environment's route table.
+type RouteTable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment the table routes.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// version counts the environment's tables from 1.
+	Version int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// table is the routing table.
+	Table *v1.Table `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	// kind says how this version came to be.
+	Kind RouteTableKind `protobuf:"varint,4,opt,name=kind,proto3,enum=dotdo.db.v1.RouteTableKind" json:"kind,omitempty"`
+	// restored_version is, for a rollback, the version whose table it
+	// restored.
+	RestoredVersion int64 `protobuf:"varint,5,opt,name=restored_version,json=restoredVersion,proto3" json:"restored_version,omitempty"`
+	// actor_key_id is the API key that stored it ("system" for the seed).
+	ActorKeyId string `protobuf:"bytes,6,opt,name=actor_key_id,json=actorKeyId,proto3" json:"actor_key_id,omitempty"`
+	// actor_name is the name of that API key.
+	ActorName string `protobuf:"bytes,7,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	// created_at is when it was stored.
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteTable) Reset() {
+	*x = RouteTable{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteTable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteTable) ProtoMessage() {}
+
+func (x *RouteTable) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteTable.ProtoReflect.Descriptor instead.
+func (*RouteTable) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *RouteTable) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *RouteTable) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RouteTable) GetTable() *v1.Table {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *RouteTable) GetKind() RouteTableKind {
+	if x != nil {
+		return x.Kind
+	}
+	return RouteTableKind_ROUTE_TABLE_KIND_UNSPECIFIED
+}
+
+func (x *RouteTable) GetRestoredVersion() int64 {
+	if x != nil {
+		return x.RestoredVersion
+	}
+	return 0
+}
+
+func (x *RouteTable) GetActorKeyId() string {
+	if x != nil {
+		return x.ActorKeyId
+	}
+	return ""
+}
+
+func (x *RouteTable) GetActorName() string {
+	if x != nil {
+		return x.ActorName
+	}
+	return ""
+}
+
+func (x *RouteTable) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// PutRouteTableRequest holds a table to store as the next version.
+type PutRouteTableRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment the table routes.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// table is the routing table, valid (see dotdo.routing.v1.Table).
+	Table *v1.Table `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// kind says how this version comes to be.
+	Kind RouteTableKind `protobuf:"varint,3,opt,name=kind,proto3,enum=dotdo.db.v1.RouteTableKind" json:"kind,omitempty"`
+	// restored_version is, for a rollback, the version it restores.
+	RestoredVersion int64 `protobuf:"varint,4,opt,name=restored_version,json=restoredVersion,proto3" json:"restored_version,omitempty"`
+	// actor_key_id is the API key storing it.
+	ActorKeyId string `protobuf:"bytes,5,opt,name=actor_key_id,json=actorKeyId,proto3" json:"actor_key_id,omitempty"`
+	// actor_name is the name of that API key.
+	ActorName string `protobuf:"bytes,6,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	// base_version, when set, must be the current version (0: none yet).
+	BaseVersion   *int64 `protobuf:"varint,7,opt,name=base_version,json=baseVersion,proto3,oneof" json:"base_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutRouteTableRequest) Reset() {
+	*x = PutRouteTableRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutRouteTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutRouteTableRequest) ProtoMessage() {}
+
+func (x *PutRouteTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutRouteTableRequest.ProtoReflect.Descriptor instead.
+func (*PutRouteTableRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *PutRouteTableRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *PutRouteTableRequest) GetTable() *v1.Table {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *PutRouteTableRequest) GetKind() RouteTableKind {
+	if x != nil {
+		return x.Kind
+	}
+	return RouteTableKind_ROUTE_TABLE_KIND_UNSPECIFIED
+}
+
+func (x *PutRouteTableRequest) GetRestoredVersion() int64 {
+	if x != nil {
+		return x.RestoredVersion
+	}
+	return 0
+}
+
+func (x *PutRouteTableRequest) GetActorKeyId() string {
+	if x != nil {
+		return x.ActorKeyId
+	}
+	return ""
+}
+
+func (x *PutRouteTableRequest) GetActorName() string {
+	if x != nil {
+		return x.ActorName
+	}
+	return ""
+}
+
+func (x *PutRouteTableRequest) GetBaseVersion() int64 {
+	if x != nil && x.BaseVersion != nil {
+		return *x.BaseVersion
+	}
+	return 0
+}
+
+// PutRouteTableResponse holds the stored version.
+type PutRouteTableResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// route_table is the version as stored.
+	RouteTable    *RouteTable `protobuf:"bytes,1,opt,name=route_table,json=routeTable,proto3" json:"route_table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutRouteTableResponse) Reset() {
+	*x = PutRouteTableResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutRouteTableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutRouteTableResponse) ProtoMessage() {}
+
+func (x *PutRouteTableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutRouteTableResponse.ProtoReflect.Descriptor instead.
+func (*PutRouteTableResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *PutRouteTableResponse) GetRouteTable() *RouteTable {
+	if x != nil {
+		return x.RouteTable
+	}
+	return nil
+}
+
+// GetRouteTableRequest names a version of a route table.
+type GetRouteTableRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// version is the version; 0 for the current one.
+	Version       int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRouteTableRequest) Reset() {
+	*x = GetRouteTableRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRouteTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRouteTableRequest) ProtoMessage() {}
+
+func (x *GetRouteTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRouteTableRequest.ProtoReflect.Descriptor instead.
+func (*GetRouteTableRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *GetRouteTableRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GetRouteTableRequest) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// GetRouteTableResponse holds the version asked for.
+type GetRouteTableResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// route_table is the version asked for.
+	RouteTable    *RouteTable `protobuf:"bytes,1,opt,name=route_table,json=routeTable,proto3" json:"route_table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRouteTableResponse) Reset() {
+	*x = GetRouteTableResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRouteTableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRouteTableResponse) ProtoMessage() {}
+
+func (x *GetRouteTableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRouteTableResponse.ProtoReflect.Descriptor instead.
+func (*GetRouteTableResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *GetRouteTableResponse) GetRouteTable() *RouteTable {
+	if x != nil {
+		return x.RouteTable
+	}
+	return nil
+}
+
+// ListRouteTablesRequest pages the versions of a route table.
+type ListRouteTablesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// page_size is 1 to 500; 50 when 0.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token continues from a previous next_page_token.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRouteTablesRequest) Reset() {
+	*x = ListRouteTablesRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRouteTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRouteTablesRequest) ProtoMessage() {}
+
+func (x *ListRouteTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRouteTablesRequest.ProtoReflect.Descriptor instead.
+func (*ListRouteTablesRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ListRouteTablesRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListRouteTablesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRouteTablesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListRouteTablesResponse is one page of versions.
+type ListRouteTablesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// route_tables are newest first.
+	RouteTables []*RouteTable `protobuf:"bytes,1,rep,name=route_tables,json=routeTables,proto3" json:"route_tables,omitempty"`
+	// next_page_token fetches the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRouteTablesResponse) Reset() {
+	*x = ListRouteTablesResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRouteTablesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRouteTablesResponse) ProtoMessage() {}
+
+func (x *ListRouteTablesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRouteTablesResponse.ProtoReflect.Descriptor instead.
+func (*ListRouteTablesResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListRouteTablesResponse) GetRouteTables() []*RouteTable {
+	if x != nil {
+		return x.RouteTables
+	}
+	return nil
+}
+
+func (x *ListRouteTablesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DispatchWorkerDeployment is one upload of an environment's dispatch
+// Worker, the account-level script that routes the environment's traffic
+// on Cloudflare.
+type DispatchWorkerDeployment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id identifies the deployment.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// environment is the environment whose traffic the Worker routes.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// version counts the environment's dispatch Worker deployments from 1.
+	Version int64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// status is where the deployment is in its life.
+	Status DeploymentStatus `protobuf:"varint,4,opt,name=status,proto3,enum=dotdo.db.v1.DeploymentStatus" json:"status,omitempty"`
+	// kind tells a deploy from a rollback.
+	Kind DeploymentKind `protobuf:"varint,5,opt,name=kind,proto3,enum=dotdo.db.v1.DeploymentKind" json:"kind,omitempty"`
+	// restored_version is, for a rollback, the version it restored.
+	RestoredVersion int64 `protobuf:"varint,6,opt,name=restored_version,json=restoredVersion,proto3" json:"restored_version,omitempty"`
+	// route_table_version is the version of the route table the Worker was
+	// generated from.
+	RouteTableVersion int64 `protobuf:"varint,7,opt,name=route_table_version,json=routeTableVersion,proto3" json:"route_table_version,omitempty"`
+	// script_name is the account-level script, "dotdo-dispatcher-<env>".
+	ScriptName string `protobuf:"bytes,8,opt,name=script_name,json=scriptName,proto3" json:"script_name,omitempty"`
+	// script_sha256 is the hex SHA-256 of the module, a stored script blob.
+	ScriptSha256 string `protobuf:"bytes,9,opt,name=script_sha256,json=scriptSha256,proto3" json:"script_sha256,omitempty"`
+	// compatibility_date is the Worker's compatibility date.
+	CompatibilityDate string `protobuf:"bytes,10,opt,name=compatibility_date,json=compatibilityDate,proto3" json:"compatibility_date,omitempty"`
+	// routes are the Workers route patterns attached to it.
+	Routes []string `protobuf:"bytes,11,rep,name=routes,proto3" json:"routes,omitempty"`
+	// actor_key_id is the API key that deployed it.
+	ActorKeyId string `protobuf:"bytes,12,opt,name=actor_key_id,json=actorKeyId,proto3" json:"actor_key_id,omitempty"`
+	// actor_name is the name of that API key.
+	ActorName string `protobuf:"bytes,13,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	// created_at is when the deployment was recorded.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// finished_at is when it became live or failed; unset while pending.
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// error says why a failed deployment failed.
+	Error         string `protobuf:"bytes,16,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchWorkerDeployment) Reset() {
+	*x = DispatchWorkerDeployment{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchWorkerDeployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchWorkerDeployment) ProtoMessage() {}
+
+func (x *DispatchWorkerDeployment) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchWorkerDeployment.ProtoReflect.Descriptor instead.
+func (*DispatchWorkerDeployment) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *DispatchWorkerDeployment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DispatchWorkerDeployment) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *DispatchWorkerDeployment) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *DispatchWorkerDeployment) GetStatus() DeploymentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DeploymentStatus_DEPLOYMENT_STATUS_UNSPECIFIED
+}
+
+func (x *DispatchWorkerDeployment) GetKind() DeploymentKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeploymentKind_DEPLOYMENT_KIND_UNSPECIFIED
+}
+
+func (x *DispatchWorkerDeployment) GetRestoredVersion() int64 {
+	if x != nil {
+		return x.RestoredVersion
+	}
+	return 0
+}
+
+func (x *DispatchWorkerDeployment) GetRouteTableVersion() int64 {
+	if x != nil {
+		return x.RouteTableVersion
+	}
+	return 0
+}
+
+func (x *DispatchWorkerDeployment) GetScriptName() string {
+	if x != nil {
+		return x.ScriptName
+	}
+	return ""
+}
+
+func (x *DispatchWorkerDeployment) GetScriptSha256() string {
+	if x != nil {
+		return x.ScriptSha256
+	}
+	return ""
+}
+
+func (x *DispatchWorkerDeployment) GetCompatibilityDate() string {
+	if x != nil {
+		return x.CompatibilityDate
+	}
+	return ""
+}
+
+func (x *DispatchWorkerDeployment) GetRoutes() []string {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *DispatchWorkerDeployment) GetActorKeyId() string {
+	if x != nil {
+		return x.ActorKeyId
+	}
+	return ""
+}
+
+func (x *DispatchWorkerDeployment) GetActorName() string {
+	if x != nil {
+		return x.ActorName
+	}
+	return ""
+}
+
+func (x *DispatchWorkerDeployment) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *DispatchWorkerDeployment) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *DispatchWorkerDeployment) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// BeginDispatchWorkerDeploymentRequest describes a dispatch Worker
+// deployment to record as pending.
+type BeginDispatchWorkerDeploymentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// kind tells a deploy from a rollback; a deploy when unspecified.
+	Kind DeploymentKind `protobuf:"varint,2,opt,name=kind,proto3,enum=dotdo.db.v1.DeploymentKind" json:"kind,omitempty"`
+	// restored_version is, for a rollback, the version it restores.
+	RestoredVersion int64 `protobuf:"varint,3,opt,name=restored_version,json=restoredVersion,proto3" json:"restored_version,omitempty"`
+	// route_table_version is the route table version it is generated from.
+	RouteTableVersion int64 `protobuf:"varint,4,opt,name=route_table_version,json=routeTableVersion,proto3" json:"route_table_version,omitempty"`
+	// script_name is the account-level script name.
+	ScriptName string `protobuf:"bytes,5,opt,name=script_name,json=scriptName,proto3" json:"script_name,omitempty"`
+	// script_sha256 is the hex SHA-256 of the module, stored with
+	// PutScriptBlob.
+	ScriptSha256 string `protobuf:"bytes,6,opt,name=script_sha256,json=scriptSha256,proto3" json:"script_sha256,omitempty"`
+	// compatibility_date is the Worker's compatibility date.
+	CompatibilityDate string `protobuf:"bytes,7,opt,name=compatibility_date,json=compatibilityDate,proto3" json:"compatibility_date,omitempty"`
+	// routes are the Workers route patterns to attach.
+	Routes []string `protobuf:"bytes,8,rep,name=routes,proto3" json:"routes,omitempty"`
+	// actor_key_id is the API key deploying it.
+	ActorKeyId string `protobuf:"bytes,9,opt,name=actor_key_id,json=actorKeyId,proto3" json:"actor_key_id,omitempty"`
+	// actor_name is the name of that API key.
+	ActorName     string `protobuf:"bytes,10,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) Reset() {
+	*x = BeginDispatchWorkerDeploymentRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginDispatchWorkerDeploymentRequest) ProtoMessage() {}
+
+func (x *BeginDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginDispatchWorkerDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*BeginDispatchWorkerDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetKind() DeploymentKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeploymentKind_DEPLOYMENT_KIND_UNSPECIFIED
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetRestoredVersion() int64 {
+	if x != nil {
+		return x.RestoredVersion
+	}
+	return 0
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetRouteTableVersion() int64 {
+	if x != nil {
+		return x.RouteTableVersion
+	}
+	return 0
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetScriptName() string {
+	if x != nil {
+		return x.ScriptName
+	}
+	return ""
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetScriptSha256() string {
+	if x != nil {
+		return x.ScriptSha256
+	}
+	return ""
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetCompatibilityDate() string {
+	if x != nil {
+		return x.CompatibilityDate
+	}
+	return ""
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetRoutes() []string {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetActorKeyId() string {
+	if x != nil {
+		return x.ActorKeyId
+	}
+	return ""
+}
+
+func (x *BeginDispatchWorkerDeploymentRequest) GetActorName() string {
+	if x != nil {
+		return x.ActorName
+	}
+	return ""
+}
+
+// BeginDispatchWorkerDeploymentResponse holds the pending deployment.
+type BeginDispatchWorkerDeploymentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment is the recorded deployment.
+	Deployment    *DispatchWorkerDeployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginDispatchWorkerDeploymentResponse) Reset() {
+	*x = BeginDispatchWorkerDeploymentResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginDispatchWorkerDeploymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginDispatchWorkerDeploymentResponse) ProtoMessage() {}
+
+func (x *BeginDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginDispatchWorkerDeploymentResponse.ProtoReflect.Descriptor instead.
+func (*BeginDispatchWorkerDeploymentResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *BeginDispatchWorkerDeploymentResponse) GetDeployment() *DispatchWorkerDeployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+// CompleteDispatchWorkerDeploymentRequest finishes a pending dispatch
+// Worker deployment.
+type CompleteDispatchWorkerDeploymentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the pending deployment.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// status is DEPLOYMENT_STATUS_LIVE or DEPLOYMENT_STATUS_FAILED.
+	Status DeploymentStatus `protobuf:"varint,2,opt,name=status,proto3,enum=dotdo.db.v1.DeploymentStatus" json:"status,omitempty"`
+	// error says why it failed; the store keeps its first 16 KiB.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteDispatchWorkerDeploymentRequest) Reset() {
+	*x = CompleteDispatchWorkerDeploymentRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteDispatchWorkerDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteDispatchWorkerDeploymentRequest) ProtoMessage() {}
+
+func (x *CompleteDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteDispatchWorkerDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*CompleteDispatchWorkerDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *CompleteDispatchWorkerDeploymentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CompleteDispatchWorkerDeploymentRequest) GetStatus() DeploymentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DeploymentStatus_DEPLOYMENT_STATUS_UNSPECIFIED
+}
+
+func (x *CompleteDispatchWorkerDeploymentRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// CompleteDispatchWorkerDeploymentResponse holds the finished deployment.
+type CompleteDispatchWorkerDeploymentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment is the finished deployment.
+	Deployment    *DispatchWorkerDeployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteDispatchWorkerDeploymentResponse) Reset() {
+	*x = CompleteDispatchWorkerDeploymentResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteDispatchWorkerDeploymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteDispatchWorkerDeploymentResponse) ProtoMessage() {}
+
+func (x *CompleteDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteDispatchWorkerDeploymentResponse.ProtoReflect.Descriptor instead.
+func (*CompleteDispatchWorkerDeploymentResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *CompleteDispatchWorkerDeploymentResponse) GetDeployment() *DispatchWorkerDeployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+// GetDispatchWorkerDeploymentRequest names a dispatch Worker deployment.
+type GetDispatchWorkerDeploymentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// version is the version.
+	Version       int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDispatchWorkerDeploymentRequest) Reset() {
+	*x = GetDispatchWorkerDeploymentRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDispatchWorkerDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDispatchWorkerDeploymentRequest) ProtoMessage() {}
+
+func (x *GetDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDispatchWorkerDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*GetDispatchWorkerDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *GetDispatchWorkerDeploymentRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GetDispatchWorkerDeploymentRequest) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// GetDispatchWorkerDeploymentResponse holds the deployment asked for.
+type GetDispatchWorkerDeploymentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment is the deployment asked for.
+	Deployment    *DispatchWorkerDeployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDispatchWorkerDeploymentResponse) Reset() {
+	*x = GetDispatchWorkerDeploymentResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDispatchWorkerDeploymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDispatchWorkerDeploymentResponse) ProtoMessage() {}
+
+func (x *GetDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDispatchWorkerDeploymentResponse.ProtoReflect.Descriptor instead.
+func (*GetDispatchWorkerDeploymentResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *GetDispatchWorkerDeploymentResponse) GetDeployment() *DispatchWorkerDeployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+// ListDispatchWorkerDeploymentsRequest pages an environment's dispatch
+// Worker deployments.
+type ListDispatchWorkerDeploymentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// environment is the environment.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// page_size is 1 to 500; 50 when 0.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token continues from a previous next_page_token.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDispatchWorkerDeploymentsRequest) Reset() {
+	*x = ListDispatchWorkerDeploymentsRequest{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDispatchWorkerDeploymentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDispatchWorkerDeploymentsRequest) ProtoMessage() {}
+
+func (x *ListDispatchWorkerDeploymentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDispatchWorkerDeploymentsRequest.ProtoReflect.Descriptor instead.
+func (*ListDispatchWorkerDeploymentsRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ListDispatchWorkerDeploymentsRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListDispatchWorkerDeploymentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDispatchWorkerDeploymentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListDispatchWorkerDeploymentsResponse is one page of deployments.
+type ListDispatchWorkerDeploymentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployments are newest first.
+	Deployments []*DispatchWorkerDeployment `protobuf:"bytes,1,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	// next_page_token fetches the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDispatchWorkerDeploymentsResponse) Reset() {
+	*x = ListDispatchWorkerDeploymentsResponse{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDispatchWorkerDeploymentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDispatchWorkerDeploymentsResponse) ProtoMessage() {}
+
+func (x *ListDispatchWorkerDeploymentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDispatchWorkerDeploymentsResponse.ProtoReflect.Descriptor instead.
+func (*ListDispatchWorkerDeploymentsResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ListDispatchWorkerDeploymentsResponse) GetDeployments() []*DispatchWorkerDeployment {
+	if x != nil {
+		return x.Deployments
+	}
+	return nil
+}
+
+func (x *ListDispatchWorkerDeploymentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_dotdo_db_v1_db_proto protoreflect.FileDescriptor
 
 const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\n" +
-	"\x14dotdo/db/v1/db.proto\x12\vdotdo.db.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x06\n" +
+	"\x14dotdo/db/v1/db.proto\x12\vdotdo.db.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1edotdo/routing/v1/routing.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x06\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -3751,7 +5244,132 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"graceUntil\"\x80\x01\n" +
 	"\x14RotateApiKeyResponse\x125\n" +
 	"\bprevious\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\bprevious\x121\n" +
-	"\x06record\x18\x02 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record*\xb0\x01\n" +
+	"\x06record\x18\x02 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record\"Y\n" +
+	"\x17WatchEnvironmentRequest\x12>\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\"\x8d\x02\n" +
+	"\x18WatchEnvironmentResponse\x12>\n" +
+	"\bsnapshot\x18\x01 \x01(\v2 .dotdo.db.v1.EnvironmentSnapshotH\x00R\bsnapshot\x12-\n" +
+	"\x04live\x18\x02 \x01(\v2\x17.dotdo.db.v1.DeploymentH\x00R\x04live\x12:\n" +
+	"\vroute_table\x18\x03 \x01(\v2\x17.dotdo.db.v1.RouteTableH\x00R\n" +
+	"routeTable\x126\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x16.dotdo.db.v1.HeartbeatH\x00R\theartbeatB\x0e\n" +
+	"\x05event\x12\x05\xbaH\x02\b\x01\"|\n" +
+	"\x13EnvironmentSnapshot\x12+\n" +
+	"\x04live\x18\x01 \x03(\v2\x17.dotdo.db.v1.DeploymentR\x04live\x128\n" +
+	"\vroute_table\x18\x02 \x01(\v2\x17.dotdo.db.v1.RouteTableR\n" +
+	"routeTable\";\n" +
+	"\tHeartbeat\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xcf\x02\n" +
+	"\n" +
+	"RouteTable\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12-\n" +
+	"\x05table\x18\x03 \x01(\v2\x17.dotdo.routing.v1.TableR\x05table\x12/\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x1b.dotdo.db.v1.RouteTableKindR\x04kind\x12)\n" +
+	"\x10restored_version\x18\x05 \x01(\x03R\x0frestoredVersion\x12 \n" +
+	"\factor_key_id\x18\x06 \x01(\tR\n" +
+	"actorKeyId\x12\x1d\n" +
+	"\n" +
+	"actor_name\x18\a \x01(\tR\tactorName\x129\n" +
+	"\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x95\x03\n" +
+	"\x14PutRouteTableRequest\x12>\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x125\n" +
+	"\x05table\x18\x02 \x01(\v2\x17.dotdo.routing.v1.TableB\x06\xbaH\x03\xc8\x01\x01R\x05table\x12;\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1b.dotdo.db.v1.RouteTableKindB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x122\n" +
+	"\x10restored_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x0frestoredVersion\x12*\n" +
+	"\factor_key_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\n" +
+	"actorKeyId\x12'\n" +
+	"\n" +
+	"actor_name\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tactorName\x12/\n" +
+	"\fbase_version\x18\a \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x00R\vbaseVersion\x88\x01\x01B\x0f\n" +
+	"\r_base_version\"Q\n" +
+	"\x15PutRouteTableResponse\x128\n" +
+	"\vroute_table\x18\x01 \x01(\v2\x17.dotdo.db.v1.RouteTableR\n" +
+	"routeTable\"y\n" +
+	"\x14GetRouteTableRequest\x12>\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12!\n" +
+	"\aversion\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\aversion\"Q\n" +
+	"\x15GetRouteTableResponse\x128\n" +
+	"\vroute_table\x18\x01 \x01(\v2\x17.dotdo.db.v1.RouteTableR\n" +
+	"routeTable\"\xaa\x01\n" +
+	"\x16ListRouteTablesRequest\x12>\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"}\n" +
+	"\x17ListRouteTablesResponse\x12:\n" +
+	"\froute_tables\x18\x01 \x03(\v2\x17.dotdo.db.v1.RouteTableR\vrouteTables\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x85\x05\n" +
+	"\x18DispatchWorkerDeployment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\x125\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x1d.dotdo.db.v1.DeploymentStatusR\x06status\x12/\n" +
+	"\x04kind\x18\x05 \x01(\x0e2\x1b.dotdo.db.v1.DeploymentKindR\x04kind\x12)\n" +
+	"\x10restored_version\x18\x06 \x01(\x03R\x0frestoredVersion\x12.\n" +
+	"\x13route_table_version\x18\a \x01(\x03R\x11routeTableVersion\x12\x1f\n" +
+	"\vscript_name\x18\b \x01(\tR\n" +
+	"scriptName\x12#\n" +
+	"\rscript_sha256\x18\t \x01(\tR\fscriptSha256\x12-\n" +
+	"\x12compatibility_date\x18\n" +
+	" \x01(\tR\x11compatibilityDate\x12\x16\n" +
+	"\x06routes\x18\v \x03(\tR\x06routes\x12 \n" +
+	"\factor_key_id\x18\f \x01(\tR\n" +
+	"actorKeyId\x12\x1d\n" +
+	"\n" +
+	"actor_name\x18\r \x01(\tR\tactorName\x129\n" +
+	"\n" +
+	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
+	"\vfinished_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\x12\x14\n" +
+	"\x05error\x18\x10 \x01(\tR\x05error\"\xca\x04\n" +
+	"$BeginDispatchWorkerDeploymentRequest\x12>\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x129\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1b.dotdo.db.v1.DeploymentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x122\n" +
+	"\x10restored_version\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x0frestoredVersion\x127\n" +
+	"\x13route_table_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x11routeTableVersion\x12*\n" +
+	"\vscript_name\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\n" +
+	"scriptName\x12:\n" +
+	"\rscript_sha256\x18\x06 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\fscriptSha256\x12R\n" +
+	"\x12compatibility_date\x18\a \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x11compatibilityDate\x12)\n" +
+	"\x06routes\x18\b \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\xff\x01R\x06routes\x12*\n" +
+	"\factor_key_id\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\n" +
+	"actorKeyId\x12'\n" +
+	"\n" +
+	"actor_name\x18\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tactorName\"n\n" +
+	"%BeginDispatchWorkerDeploymentResponse\x12E\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2%.dotdo.db.v1.DispatchWorkerDeploymentR\n" +
+	"deployment\"\xa8\x01\n" +
+	"'CompleteDispatchWorkerDeploymentRequest\x12\x19\n" +
+	"\x02id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x02id\x12A\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1d.dotdo.db.v1.DeploymentStatusB\n" +
+	"\xbaH\a\x82\x01\x04\x18\x02\x18\x03R\x06status\x12\x1f\n" +
+	"\x05error\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04R\x05error\"q\n" +
+	"(CompleteDispatchWorkerDeploymentResponse\x12E\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2%.dotdo.db.v1.DispatchWorkerDeploymentR\n" +
+	"deployment\"\x87\x01\n" +
+	"\"GetDispatchWorkerDeploymentRequest\x12>\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12!\n" +
+	"\aversion\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\aversion\"l\n" +
+	"#GetDispatchWorkerDeploymentResponse\x12E\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2%.dotdo.db.v1.DispatchWorkerDeploymentR\n" +
+	"deployment\"\xb8\x01\n" +
+	"$ListDispatchWorkerDeploymentsRequest\x12>\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x98\x01\n" +
+	"%ListDispatchWorkerDeploymentsResponse\x12G\n" +
+	"\vdeployments\x18\x01 \x03(\v2%.dotdo.db.v1.DispatchWorkerDeploymentR\vdeployments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xb0\x01\n" +
 	"\x10DeploymentStatus\x12!\n" +
 	"\x1dDEPLOYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19DEPLOYMENT_STATUS_PENDING\x10\x01\x12\x1a\n" +
@@ -3761,7 +5379,12 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\x0eDeploymentKind\x12\x1f\n" +
 	"\x1bDEPLOYMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DEPLOYMENT_KIND_DEPLOY\x10\x01\x12\x1c\n" +
-	"\x18DEPLOYMENT_KIND_ROLLBACK\x10\x022\xcf\x11\n" +
+	"\x18DEPLOYMENT_KIND_ROLLBACK\x10\x02*\x86\x01\n" +
+	"\x0eRouteTableKind\x12 \n" +
+	"\x1cROUTE_TABLE_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15ROUTE_TABLE_KIND_SEED\x10\x01\x12\x18\n" +
+	"\x14ROUTE_TABLE_KIND_SET\x10\x02\x12\x1d\n" +
+	"\x19ROUTE_TABLE_KIND_ROLLBACK\x10\x032\x86\x19\n" +
 	"\tDBService\x12^\n" +
 	"\x0fBeginDeployment\x12#.dotdo.db.v1.BeginDeploymentRequest\x1a$.dotdo.db.v1.BeginDeploymentResponse\"\x00\x12g\n" +
 	"\x12CompleteDeployment\x12&.dotdo.db.v1.CompleteDeploymentRequest\x1a'.dotdo.db.v1.CompleteDeploymentResponse\"\x00\x12[\n" +
@@ -3787,7 +5410,15 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\fRevokeApiKey\x12 .dotdo.db.v1.RevokeApiKeyRequest\x1a!.dotdo.db.v1.RevokeApiKeyResponse\"\x00\x12^\n" +
 	"\x0fSetApiKeyExpiry\x12#.dotdo.db.v1.SetApiKeyExpiryRequest\x1a$.dotdo.db.v1.SetApiKeyExpiryResponse\"\x00\x12R\n" +
 	"\vTouchApiKey\x12\x1f.dotdo.db.v1.TouchApiKeyRequest\x1a .dotdo.db.v1.TouchApiKeyResponse\"\x00\x12U\n" +
-	"\fRotateApiKey\x12 .dotdo.db.v1.RotateApiKeyRequest\x1a!.dotdo.db.v1.RotateApiKeyResponse\"\x00B\x9c\x01\n" +
+	"\fRotateApiKey\x12 .dotdo.db.v1.RotateApiKeyRequest\x1a!.dotdo.db.v1.RotateApiKeyResponse\"\x00\x12f\n" +
+	"\x10WatchEnvironment\x12$.dotdo.db.v1.WatchEnvironmentRequest\x1a%.dotdo.db.v1.WatchEnvironmentResponse\"\x03\x90\x02\x010\x01\x12X\n" +
+	"\rPutRouteTable\x12!.dotdo.db.v1.PutRouteTableRequest\x1a\".dotdo.db.v1.PutRouteTableResponse\"\x00\x12[\n" +
+	"\rGetRouteTable\x12!.dotdo.db.v1.GetRouteTableRequest\x1a\".dotdo.db.v1.GetRouteTableResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x0fListRouteTables\x12#.dotdo.db.v1.ListRouteTablesRequest\x1a$.dotdo.db.v1.ListRouteTablesResponse\"\x03\x90\x02\x01\x12\x88\x01\n" +
+	"\x1dBeginDispatchWorkerDeployment\x121.dotdo.db.v1.BeginDispatchWorkerDeploymentRequest\x1a2.dotdo.db.v1.BeginDispatchWorkerDeploymentResponse\"\x00\x12\x91\x01\n" +
+	" CompleteDispatchWorkerDeployment\x124.dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest\x1a5.dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse\"\x00\x12\x85\x01\n" +
+	"\x1bGetDispatchWorkerDeployment\x12/.dotdo.db.v1.GetDispatchWorkerDeploymentRequest\x1a0.dotdo.db.v1.GetDispatchWorkerDeploymentResponse\"\x03\x90\x02\x01\x12\x8b\x01\n" +
+	"\x1dListDispatchWorkerDeployments\x121.dotdo.db.v1.ListDispatchWorkerDeploymentsRequest\x1a2.dotdo.db.v1.ListDispatchWorkerDeploymentsResponse\"\x03\x90\x02\x01B\x9c\x01\n" +
 	"\x0fcom.dotdo.db.v1B\aDbProtoP\x01Z2github.com/dot-do/platform/gen/go/dotdo/db/v1;dbv1\xa2\x02\x03DDX\xaa\x02\vDotdo.Db.V1\xca\x02\vDotdo\\Db\\V1\xe2\x02\x17Dotdo\\Db\\V1\\GPBMetadata\xea\x02\rDotdo::Db::V1b\x06proto3"
 
 var (
@@ -3802,174 +5433,237 @@ func file_dotdo_db_v1_db_proto_rawDescGZIP() []byte {
 	return file_dotdo_db_v1_db_proto_rawDescData
 }
 
-var file_dotdo_db_v1_db_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_dotdo_db_v1_db_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_dotdo_db_v1_db_proto_goTypes = []any{
-	(DeploymentStatus)(0),                  // 0: dotdo.db.v1.DeploymentStatus
-	(DeploymentKind)(0),                    // 1: dotdo.db.v1.DeploymentKind
-	(*Deployment)(nil),                     // 2: dotdo.db.v1.Deployment
-	(*BeginDeploymentRequest)(nil),         // 3: dotdo.db.v1.BeginDeploymentRequest
-	(*BeginDeploymentResponse)(nil),        // 4: dotdo.db.v1.BeginDeploymentResponse
-	(*CompleteDeploymentRequest)(nil),      // 5: dotdo.db.v1.CompleteDeploymentRequest
-	(*LeaseFence)(nil),                     // 6: dotdo.db.v1.LeaseFence
-	(*CompleteDeploymentResponse)(nil),     // 7: dotdo.db.v1.CompleteDeploymentResponse
-	(*GetDeploymentRequest)(nil),           // 8: dotdo.db.v1.GetDeploymentRequest
-	(*GetDeploymentResponse)(nil),          // 9: dotdo.db.v1.GetDeploymentResponse
-	(*GetLiveDeploymentRequest)(nil),       // 10: dotdo.db.v1.GetLiveDeploymentRequest
-	(*GetLiveDeploymentResponse)(nil),      // 11: dotdo.db.v1.GetLiveDeploymentResponse
-	(*ListDeploymentsRequest)(nil),         // 12: dotdo.db.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),        // 13: dotdo.db.v1.ListDeploymentsResponse
-	(*ListPendingDeploymentsRequest)(nil),  // 14: dotdo.db.v1.ListPendingDeploymentsRequest
-	(*ListPendingDeploymentsResponse)(nil), // 15: dotdo.db.v1.ListPendingDeploymentsResponse
-	(*Lease)(nil),                          // 16: dotdo.db.v1.Lease
-	(*AcquireLeaseRequest)(nil),            // 17: dotdo.db.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),           // 18: dotdo.db.v1.AcquireLeaseResponse
-	(*RenewLeaseRequest)(nil),              // 19: dotdo.db.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),             // 20: dotdo.db.v1.RenewLeaseResponse
-	(*GetLeaseRequest)(nil),                // 21: dotdo.db.v1.GetLeaseRequest
-	(*GetLeaseResponse)(nil),               // 22: dotdo.db.v1.GetLeaseResponse
-	(*ReleaseLeaseRequest)(nil),            // 23: dotdo.db.v1.ReleaseLeaseRequest
-	(*ReleaseLeaseResponse)(nil),           // 24: dotdo.db.v1.ReleaseLeaseResponse
-	(*PutScriptBlobRequest)(nil),           // 25: dotdo.db.v1.PutScriptBlobRequest
-	(*PutScriptBlobResponse)(nil),          // 26: dotdo.db.v1.PutScriptBlobResponse
-	(*GetScriptBlobRequest)(nil),           // 27: dotdo.db.v1.GetScriptBlobRequest
-	(*GetScriptBlobResponse)(nil),          // 28: dotdo.db.v1.GetScriptBlobResponse
-	(*AuditEvent)(nil),                     // 29: dotdo.db.v1.AuditEvent
-	(*AppendAuditEventRequest)(nil),        // 30: dotdo.db.v1.AppendAuditEventRequest
-	(*AppendAuditEventResponse)(nil),       // 31: dotdo.db.v1.AppendAuditEventResponse
-	(*ListAuditEventsRequest)(nil),         // 32: dotdo.db.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),        // 33: dotdo.db.v1.ListAuditEventsResponse
-	(*VerifyAuditLogRequest)(nil),          // 34: dotdo.db.v1.VerifyAuditLogRequest
-	(*AuditHead)(nil),                      // 35: dotdo.db.v1.AuditHead
-	(*GetAuditHeadRequest)(nil),            // 36: dotdo.db.v1.GetAuditHeadRequest
-	(*GetAuditHeadResponse)(nil),           // 37: dotdo.db.v1.GetAuditHeadResponse
-	(*VerifyAuditLogResponse)(nil),         // 38: dotdo.db.v1.VerifyAuditLogResponse
-	(*ApiKeyRecord)(nil),                   // 39: dotdo.db.v1.ApiKeyRecord
-	(*CreateApiKeyRequest)(nil),            // 40: dotdo.db.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),           // 41: dotdo.db.v1.CreateApiKeyResponse
-	(*CreateBootstrapApiKeyRequest)(nil),   // 42: dotdo.db.v1.CreateBootstrapApiKeyRequest
-	(*CreateBootstrapApiKeyResponse)(nil),  // 43: dotdo.db.v1.CreateBootstrapApiKeyResponse
-	(*GetApiKeyRequest)(nil),               // 44: dotdo.db.v1.GetApiKeyRequest
-	(*GetApiKeyResponse)(nil),              // 45: dotdo.db.v1.GetApiKeyResponse
-	(*ListApiKeysRequest)(nil),             // 46: dotdo.db.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),            // 47: dotdo.db.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),            // 48: dotdo.db.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),           // 49: dotdo.db.v1.RevokeApiKeyResponse
-	(*SetApiKeyExpiryRequest)(nil),         // 50: dotdo.db.v1.SetApiKeyExpiryRequest
-	(*SetApiKeyExpiryResponse)(nil),        // 51: dotdo.db.v1.SetApiKeyExpiryResponse
-	(*TouchApiKeyRequest)(nil),             // 52: dotdo.db.v1.TouchApiKeyRequest
-	(*TouchApiKeyResponse)(nil),            // 53: dotdo.db.v1.TouchApiKeyResponse
-	(*RotateApiKeyRequest)(nil),            // 54: dotdo.db.v1.RotateApiKeyRequest
-	(*RotateApiKeyResponse)(nil),           // 55: dotdo.db.v1.RotateApiKeyResponse
-	nil,                                    // 56: dotdo.db.v1.Deployment.MetadataEntry
-	nil,                                    // 57: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
-	nil,                                    // 58: dotdo.db.v1.AuditEvent.DetailsEntry
-	(*timestamppb.Timestamp)(nil),          // 59: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 60: google.protobuf.Duration
+	(DeploymentStatus)(0),                            // 0: dotdo.db.v1.DeploymentStatus
+	(DeploymentKind)(0),                              // 1: dotdo.db.v1.DeploymentKind
+	(RouteTableKind)(0),                              // 2: dotdo.db.v1.RouteTableKind
+	(*Deployment)(nil),                               // 3: dotdo.db.v1.Deployment
+	(*BeginDeploymentRequest)(nil),                   // 4: dotdo.db.v1.BeginDeploymentRequest
+	(*BeginDeploymentResponse)(nil),                  // 5: dotdo.db.v1.BeginDeploymentResponse
+	(*CompleteDeploymentRequest)(nil),                // 6: dotdo.db.v1.CompleteDeploymentRequest
+	(*LeaseFence)(nil),                               // 7: dotdo.db.v1.LeaseFence
+	(*CompleteDeploymentResponse)(nil),               // 8: dotdo.db.v1.CompleteDeploymentResponse
+	(*GetDeploymentRequest)(nil),                     // 9: dotdo.db.v1.GetDeploymentRequest
+	(*GetDeploymentResponse)(nil),                    // 10: dotdo.db.v1.GetDeploymentResponse
+	(*GetLiveDeploymentRequest)(nil),                 // 11: dotdo.db.v1.GetLiveDeploymentRequest
+	(*GetLiveDeploymentResponse)(nil),                // 12: dotdo.db.v1.GetLiveDeploymentResponse
+	(*ListDeploymentsRequest)(nil),                   // 13: dotdo.db.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),                  // 14: dotdo.db.v1.ListDeploymentsResponse
+	(*ListPendingDeploymentsRequest)(nil),            // 15: dotdo.db.v1.ListPendingDeploymentsRequest
+	(*ListPendingDeploymentsResponse)(nil),           // 16: dotdo.db.v1.ListPendingDeploymentsResponse
+	(*Lease)(nil),                                    // 17: dotdo.db.v1.Lease
+	(*AcquireLeaseRequest)(nil),                      // 18: dotdo.db.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),                     // 19: dotdo.db.v1.AcquireLeaseResponse
+	(*RenewLeaseRequest)(nil),                        // 20: dotdo.db.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),                       // 21: dotdo.db.v1.RenewLeaseResponse
+	(*GetLeaseRequest)(nil),                          // 22: dotdo.db.v1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),                         // 23: dotdo.db.v1.GetLeaseResponse
+	(*ReleaseLeaseRequest)(nil),                      // 24: dotdo.db.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),                     // 25: dotdo.db.v1.ReleaseLeaseResponse
+	(*PutScriptBlobRequest)(nil),                     // 26: dotdo.db.v1.PutScriptBlobRequest
+	(*PutScriptBlobResponse)(nil),                    // 27: dotdo.db.v1.PutScriptBlobResponse
+	(*GetScriptBlobRequest)(nil),                     // 28: dotdo.db.v1.GetScriptBlobRequest
+	(*GetScriptBlobResponse)(nil),                    // 29: dotdo.db.v1.GetScriptBlobResponse
+	(*AuditEvent)(nil),                               // 30: dotdo.db.v1.AuditEvent
+	(*AppendAuditEventRequest)(nil),                  // 31: dotdo.db.v1.AppendAuditEventRequest
+	(*AppendAuditEventResponse)(nil),                 // 32: dotdo.db.v1.AppendAuditEventResponse
+	(*ListAuditEventsRequest)(nil),                   // 33: dotdo.db.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),                  // 34: dotdo.db.v1.ListAuditEventsResponse
+	(*VerifyAuditLogRequest)(nil),                    // 35: dotdo.db.v1.VerifyAuditLogRequest
+	(*AuditHead)(nil),                                // 36: dotdo.db.v1.AuditHead
+	(*GetAuditHeadRequest)(nil),                      // 37: dotdo.db.v1.GetAuditHeadRequest
+	(*GetAuditHeadResponse)(nil),                     // 38: dotdo.db.v1.GetAuditHeadResponse
+	(*VerifyAuditLogResponse)(nil),                   // 39: dotdo.db.v1.VerifyAuditLogResponse
+	(*ApiKeyRecord)(nil),                             // 40: dotdo.db.v1.ApiKeyRecord
+	(*CreateApiKeyRequest)(nil),                      // 41: dotdo.db.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),                     // 42: dotdo.db.v1.CreateApiKeyResponse
+	(*CreateBootstrapApiKeyRequest)(nil),             // 43: dotdo.db.v1.CreateBootstrapApiKeyRequest
+	(*CreateBootstrapApiKeyResponse)(nil),            // 44: dotdo.db.v1.CreateBootstrapApiKeyResponse
+	(*GetApiKeyRequest)(nil),                         // 45: dotdo.db.v1.GetApiKeyRequest
+	(*GetApiKeyResponse)(nil),                        // 46: dotdo.db.v1.GetApiKeyResponse
+	(*ListApiKeysRequest)(nil),                       // 47: dotdo.db.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),                      // 48: dotdo.db.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),                      // 49: dotdo.db.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),                     // 50: dotdo.db.v1.RevokeApiKeyResponse
+	(*SetApiKeyExpiryRequest)(nil),                   // 51: dotdo.db.v1.SetApiKeyExpiryRequest
+	(*SetApiKeyExpiryResponse)(nil),                  // 52: dotdo.db.v1.SetApiKeyExpiryResponse
+	(*TouchApiKeyRequest)(nil),                       // 53: dotdo.db.v1.TouchApiKeyRequest
+	(*TouchApiKeyResponse)(nil),                      // 54: dotdo.db.v1.TouchApiKeyResponse
+	(*RotateApiKeyRequest)(nil),                      // 55: dotdo.db.v1.RotateApiKeyRequest
+	(*RotateApiKeyResponse)(nil),                     // 56: dotdo.db.v1.RotateApiKeyResponse
+	(*WatchEnvironmentRequest)(nil),                  // 57: dotdo.db.v1.WatchEnvironmentRequest
+	(*WatchEnvironmentResponse)(nil),                 // 58: dotdo.db.v1.WatchEnvironmentResponse
+	(*EnvironmentSnapshot)(nil),                      // 59: dotdo.db.v1.EnvironmentSnapshot
+	(*Heartbeat)(nil),                                // 60: dotdo.db.v1.Heartbeat
+	(*RouteTable)(nil),                               // 61: dotdo.db.v1.RouteTable
+	(*PutRouteTableRequest)(nil),                     // 62: dotdo.db.v1.PutRouteTableRequest
+	(*PutRouteTableResponse)(nil),                    // 63: dotdo.db.v1.PutRouteTableResponse
+	(*GetRouteTableRequest)(nil),                     // 64: dotdo.db.v1.GetRouteTableRequest
+	(*GetRouteTableResponse)(nil),                    // 65: dotdo.db.v1.GetRouteTableResponse
+	(*ListRouteTablesRequest)(nil),                   // 66: dotdo.db.v1.ListRouteTablesRequest
+	(*ListRouteTablesResponse)(nil),                  // 67: dotdo.db.v1.ListRouteTablesResponse
+	(*DispatchWorkerDeployment)(nil),                 // 68: dotdo.db.v1.DispatchWorkerDeployment
+	(*BeginDispatchWorkerDeploymentRequest)(nil),     // 69: dotdo.db.v1.BeginDispatchWorkerDeploymentRequest
+	(*BeginDispatchWorkerDeploymentResponse)(nil),    // 70: dotdo.db.v1.BeginDispatchWorkerDeploymentResponse
+	(*CompleteDispatchWorkerDeploymentRequest)(nil),  // 71: dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest
+	(*CompleteDispatchWorkerDeploymentResponse)(nil), // 72: dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse
+	(*GetDispatchWorkerDeploymentRequest)(nil),       // 73: dotdo.db.v1.GetDispatchWorkerDeploymentRequest
+	(*GetDispatchWorkerDeploymentResponse)(nil),      // 74: dotdo.db.v1.GetDispatchWorkerDeploymentResponse
+	(*ListDispatchWorkerDeploymentsRequest)(nil),     // 75: dotdo.db.v1.ListDispatchWorkerDeploymentsRequest
+	(*ListDispatchWorkerDeploymentsResponse)(nil),    // 76: dotdo.db.v1.ListDispatchWorkerDeploymentsResponse
+	nil,                           // 77: dotdo.db.v1.Deployment.MetadataEntry
+	nil,                           // 78: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	nil,                           // 79: dotdo.db.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil), // 80: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 81: google.protobuf.Duration
+	(*v1.Table)(nil),              // 82: dotdo.routing.v1.Table
 }
 var file_dotdo_db_v1_db_proto_depIdxs = []int32{
-	0,  // 0: dotdo.db.v1.Deployment.status:type_name -> dotdo.db.v1.DeploymentStatus
-	1,  // 1: dotdo.db.v1.Deployment.kind:type_name -> dotdo.db.v1.DeploymentKind
-	56, // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
-	59, // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	59, // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
-	1,  // 5: dotdo.db.v1.BeginDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
-	57, // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
-	2,  // 7: dotdo.db.v1.BeginDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	0,  // 8: dotdo.db.v1.CompleteDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
-	6,  // 9: dotdo.db.v1.CompleteDeploymentRequest.lease:type_name -> dotdo.db.v1.LeaseFence
-	2,  // 10: dotdo.db.v1.CompleteDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	2,  // 11: dotdo.db.v1.GetDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	2,  // 12: dotdo.db.v1.GetLiveDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
-	0,  // 13: dotdo.db.v1.ListDeploymentsRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
-	2,  // 14: dotdo.db.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
-	2,  // 15: dotdo.db.v1.ListPendingDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
-	59, // 16: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 17: dotdo.db.v1.Lease.acquired_at:type_name -> google.protobuf.Timestamp
-	60, // 18: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	16, // 19: dotdo.db.v1.AcquireLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	60, // 20: dotdo.db.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	16, // 21: dotdo.db.v1.RenewLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	16, // 22: dotdo.db.v1.GetLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	59, // 23: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	58, // 24: dotdo.db.v1.AuditEvent.details:type_name -> dotdo.db.v1.AuditEvent.DetailsEntry
-	29, // 25: dotdo.db.v1.AppendAuditEventRequest.event:type_name -> dotdo.db.v1.AuditEvent
-	29, // 26: dotdo.db.v1.AppendAuditEventResponse.event:type_name -> dotdo.db.v1.AuditEvent
-	29, // 27: dotdo.db.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
-	35, // 28: dotdo.db.v1.VerifyAuditLogRequest.head:type_name -> dotdo.db.v1.AuditHead
-	35, // 29: dotdo.db.v1.GetAuditHeadResponse.head:type_name -> dotdo.db.v1.AuditHead
-	59, // 30: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
-	59, // 31: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 32: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
-	59, // 33: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
-	39, // 34: dotdo.db.v1.CreateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	39, // 35: dotdo.db.v1.CreateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	39, // 36: dotdo.db.v1.CreateBootstrapApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	39, // 37: dotdo.db.v1.CreateBootstrapApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	39, // 38: dotdo.db.v1.GetApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	39, // 39: dotdo.db.v1.ListApiKeysResponse.records:type_name -> dotdo.db.v1.ApiKeyRecord
-	59, // 40: dotdo.db.v1.RevokeApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
-	39, // 41: dotdo.db.v1.RevokeApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	59, // 42: dotdo.db.v1.SetApiKeyExpiryRequest.expires_at:type_name -> google.protobuf.Timestamp
-	39, // 43: dotdo.db.v1.SetApiKeyExpiryResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	59, // 44: dotdo.db.v1.TouchApiKeyRequest.used_at:type_name -> google.protobuf.Timestamp
-	39, // 45: dotdo.db.v1.RotateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	59, // 46: dotdo.db.v1.RotateApiKeyRequest.grace_until:type_name -> google.protobuf.Timestamp
-	39, // 47: dotdo.db.v1.RotateApiKeyResponse.previous:type_name -> dotdo.db.v1.ApiKeyRecord
-	39, // 48: dotdo.db.v1.RotateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	3,  // 49: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
-	5,  // 50: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
-	8,  // 51: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
-	10, // 52: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
-	12, // 53: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
-	14, // 54: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
-	17, // 55: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
-	19, // 56: dotdo.db.v1.DBService.RenewLease:input_type -> dotdo.db.v1.RenewLeaseRequest
-	23, // 57: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
-	21, // 58: dotdo.db.v1.DBService.GetLease:input_type -> dotdo.db.v1.GetLeaseRequest
-	25, // 59: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
-	27, // 60: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
-	30, // 61: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
-	32, // 62: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
-	34, // 63: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
-	36, // 64: dotdo.db.v1.DBService.GetAuditHead:input_type -> dotdo.db.v1.GetAuditHeadRequest
-	40, // 65: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
-	42, // 66: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
-	44, // 67: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
-	46, // 68: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
-	48, // 69: dotdo.db.v1.DBService.RevokeApiKey:input_type -> dotdo.db.v1.RevokeApiKeyRequest
-	50, // 70: dotdo.db.v1.DBService.SetApiKeyExpiry:input_type -> dotdo.db.v1.SetApiKeyExpiryRequest
-	52, // 71: dotdo.db.v1.DBService.TouchApiKey:input_type -> dotdo.db.v1.TouchApiKeyRequest
-	54, // 72: dotdo.db.v1.DBService.RotateApiKey:input_type -> dotdo.db.v1.RotateApiKeyRequest
-	4,  // 73: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
-	7,  // 74: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
-	9,  // 75: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
-	11, // 76: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
-	13, // 77: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
-	15, // 78: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
-	18, // 79: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
-	20, // 80: dotdo.db.v1.DBService.RenewLease:output_type -> dotdo.db.v1.RenewLeaseResponse
-	24, // 81: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
-	22, // 82: dotdo.db.v1.DBService.GetLease:output_type -> dotdo.db.v1.GetLeaseResponse
-	26, // 83: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
-	28, // 84: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
-	31, // 85: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
-	33, // 86: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
-	38, // 87: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
-	37, // 88: dotdo.db.v1.DBService.GetAuditHead:output_type -> dotdo.db.v1.GetAuditHeadResponse
-	41, // 89: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
-	43, // 90: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
-	45, // 91: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
-	47, // 92: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
-	49, // 93: dotdo.db.v1.DBService.RevokeApiKey:output_type -> dotdo.db.v1.RevokeApiKeyResponse
-	51, // 94: dotdo.db.v1.DBService.SetApiKeyExpiry:output_type -> dotdo.db.v1.SetApiKeyExpiryResponse
-	53, // 95: dotdo.db.v1.DBService.TouchApiKey:output_type -> dotdo.db.v1.TouchApiKeyResponse
-	55, // 96: dotdo.db.v1.DBService.RotateApiKey:output_type -> dotdo.db.v1.RotateApiKeyResponse
-	73, // [73:97] is the sub-list for method output_type
-	49, // [49:73] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	0,   // 0: dotdo.db.v1.Deployment.status:type_name -> dotdo.db.v1.DeploymentStatus
+	1,   // 1: dotdo.db.v1.Deployment.kind:type_name -> dotdo.db.v1.DeploymentKind
+	77,  // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
+	80,  // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	80,  // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
+	1,   // 5: dotdo.db.v1.BeginDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
+	78,  // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	3,   // 7: dotdo.db.v1.BeginDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	0,   // 8: dotdo.db.v1.CompleteDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
+	7,   // 9: dotdo.db.v1.CompleteDeploymentRequest.lease:type_name -> dotdo.db.v1.LeaseFence
+	3,   // 10: dotdo.db.v1.CompleteDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	3,   // 11: dotdo.db.v1.GetDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	3,   // 12: dotdo.db.v1.GetLiveDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
+	0,   // 13: dotdo.db.v1.ListDeploymentsRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
+	3,   // 14: dotdo.db.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
+	3,   // 15: dotdo.db.v1.ListPendingDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
+	80,  // 16: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	80,  // 17: dotdo.db.v1.Lease.acquired_at:type_name -> google.protobuf.Timestamp
+	81,  // 18: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	17,  // 19: dotdo.db.v1.AcquireLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	81,  // 20: dotdo.db.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	17,  // 21: dotdo.db.v1.RenewLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	17,  // 22: dotdo.db.v1.GetLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
+	80,  // 23: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	79,  // 24: dotdo.db.v1.AuditEvent.details:type_name -> dotdo.db.v1.AuditEvent.DetailsEntry
+	30,  // 25: dotdo.db.v1.AppendAuditEventRequest.event:type_name -> dotdo.db.v1.AuditEvent
+	30,  // 26: dotdo.db.v1.AppendAuditEventResponse.event:type_name -> dotdo.db.v1.AuditEvent
+	30,  // 27: dotdo.db.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
+	36,  // 28: dotdo.db.v1.VerifyAuditLogRequest.head:type_name -> dotdo.db.v1.AuditHead
+	36,  // 29: dotdo.db.v1.GetAuditHeadResponse.head:type_name -> dotdo.db.v1.AuditHead
+	80,  // 30: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
+	80,  // 31: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
+	80,  // 32: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
+	80,  // 33: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
+	40,  // 34: dotdo.db.v1.CreateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	40,  // 35: dotdo.db.v1.CreateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	40,  // 36: dotdo.db.v1.CreateBootstrapApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	40,  // 37: dotdo.db.v1.CreateBootstrapApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	40,  // 38: dotdo.db.v1.GetApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	40,  // 39: dotdo.db.v1.ListApiKeysResponse.records:type_name -> dotdo.db.v1.ApiKeyRecord
+	80,  // 40: dotdo.db.v1.RevokeApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
+	40,  // 41: dotdo.db.v1.RevokeApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	80,  // 42: dotdo.db.v1.SetApiKeyExpiryRequest.expires_at:type_name -> google.protobuf.Timestamp
+	40,  // 43: dotdo.db.v1.SetApiKeyExpiryResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	80,  // 44: dotdo.db.v1.TouchApiKeyRequest.used_at:type_name -> google.protobuf.Timestamp
+	40,  // 45: dotdo.db.v1.RotateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	80,  // 46: dotdo.db.v1.RotateApiKeyRequest.grace_until:type_name -> google.protobuf.Timestamp
+	40,  // 47: dotdo.db.v1.RotateApiKeyResponse.previous:type_name -> dotdo.db.v1.ApiKeyRecord
+	40,  // 48: dotdo.db.v1.RotateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
+	59,  // 49: dotdo.db.v1.WatchEnvironmentResponse.snapshot:type_name -> dotdo.db.v1.EnvironmentSnapshot
+	3,   // 50: dotdo.db.v1.WatchEnvironmentResponse.live:type_name -> dotdo.db.v1.Deployment
+	61,  // 51: dotdo.db.v1.WatchEnvironmentResponse.route_table:type_name -> dotdo.db.v1.RouteTable
+	60,  // 52: dotdo.db.v1.WatchEnvironmentResponse.heartbeat:type_name -> dotdo.db.v1.Heartbeat
+	3,   // 53: dotdo.db.v1.EnvironmentSnapshot.live:type_name -> dotdo.db.v1.Deployment
+	61,  // 54: dotdo.db.v1.EnvironmentSnapshot.route_table:type_name -> dotdo.db.v1.RouteTable
+	80,  // 55: dotdo.db.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	82,  // 56: dotdo.db.v1.RouteTable.table:type_name -> dotdo.routing.v1.Table
+	2,   // 57: dotdo.db.v1.RouteTable.kind:type_name -> dotdo.db.v1.RouteTableKind
+	80,  // 58: dotdo.db.v1.RouteTable.created_at:type_name -> google.protobuf.Timestamp
+	82,  // 59: dotdo.db.v1.PutRouteTableRequest.table:type_name -> dotdo.routing.v1.Table
+	2,   // 60: dotdo.db.v1.PutRouteTableRequest.kind:type_name -> dotdo.db.v1.RouteTableKind
+	61,  // 61: dotdo.db.v1.PutRouteTableResponse.route_table:type_name -> dotdo.db.v1.RouteTable
+	61,  // 62: dotdo.db.v1.GetRouteTableResponse.route_table:type_name -> dotdo.db.v1.RouteTable
+	61,  // 63: dotdo.db.v1.ListRouteTablesResponse.route_tables:type_name -> dotdo.db.v1.RouteTable
+	0,   // 64: dotdo.db.v1.DispatchWorkerDeployment.status:type_name -> dotdo.db.v1.DeploymentStatus
+	1,   // 65: dotdo.db.v1.DispatchWorkerDeployment.kind:type_name -> dotdo.db.v1.DeploymentKind
+	80,  // 66: dotdo.db.v1.DispatchWorkerDeployment.created_at:type_name -> google.protobuf.Timestamp
+	80,  // 67: dotdo.db.v1.DispatchWorkerDeployment.finished_at:type_name -> google.protobuf.Timestamp
+	1,   // 68: dotdo.db.v1.BeginDispatchWorkerDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
+	68,  // 69: dotdo.db.v1.BeginDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	0,   // 70: dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
+	68,  // 71: dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	68,  // 72: dotdo.db.v1.GetDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	68,  // 73: dotdo.db.v1.ListDispatchWorkerDeploymentsResponse.deployments:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	4,   // 74: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
+	6,   // 75: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
+	9,   // 76: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
+	11,  // 77: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
+	13,  // 78: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
+	15,  // 79: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
+	18,  // 80: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
+	20,  // 81: dotdo.db.v1.DBService.RenewLease:input_type -> dotdo.db.v1.RenewLeaseRequest
+	24,  // 82: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
+	22,  // 83: dotdo.db.v1.DBService.GetLease:input_type -> dotdo.db.v1.GetLeaseRequest
+	26,  // 84: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
+	28,  // 85: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
+	31,  // 86: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
+	33,  // 87: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
+	35,  // 88: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
+	37,  // 89: dotdo.db.v1.DBService.GetAuditHead:input_type -> dotdo.db.v1.GetAuditHeadRequest
+	41,  // 90: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
+	43,  // 91: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
+	45,  // 92: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
+	47,  // 93: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
+	49,  // 94: dotdo.db.v1.DBService.RevokeApiKey:input_type -> dotdo.db.v1.RevokeApiKeyRequest
+	51,  // 95: dotdo.db.v1.DBService.SetApiKeyExpiry:input_type -> dotdo.db.v1.SetApiKeyExpiryRequest
+	53,  // 96: dotdo.db.v1.DBService.TouchApiKey:input_type -> dotdo.db.v1.TouchApiKeyRequest
+	55,  // 97: dotdo.db.v1.DBService.RotateApiKey:input_type -> dotdo.db.v1.RotateApiKeyRequest
+	57,  // 98: dotdo.db.v1.DBService.WatchEnvironment:input_type -> dotdo.db.v1.WatchEnvironmentRequest
+	62,  // 99: dotdo.db.v1.DBService.PutRouteTable:input_type -> dotdo.db.v1.PutRouteTableRequest
+	64,  // 100: dotdo.db.v1.DBService.GetRouteTable:input_type -> dotdo.db.v1.GetRouteTableRequest
+	66,  // 101: dotdo.db.v1.DBService.ListRouteTables:input_type -> dotdo.db.v1.ListRouteTablesRequest
+	69,  // 102: dotdo.db.v1.DBService.BeginDispatchWorkerDeployment:input_type -> dotdo.db.v1.BeginDispatchWorkerDeploymentRequest
+	71,  // 103: dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment:input_type -> dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest
+	73,  // 104: dotdo.db.v1.DBService.GetDispatchWorkerDeployment:input_type -> dotdo.db.v1.GetDispatchWorkerDeploymentRequest
+	75,  // 105: dotdo.db.v1.DBService.ListDispatchWorkerDeployments:input_type -> dotdo.db.v1.ListDispatchWorkerDeploymentsRequest
+	5,   // 106: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
+	8,   // 107: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
+	10,  // 108: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
+	12,  // 109: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
+	14,  // 110: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
+	16,  // 111: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
+	19,  // 112: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
+	21,  // 113: dotdo.db.v1.DBService.RenewLease:output_type -> dotdo.db.v1.RenewLeaseResponse
+	25,  // 114: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
+	23,  // 115: dotdo.db.v1.DBService.GetLease:output_type -> dotdo.db.v1.GetLeaseResponse
+	27,  // 116: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
+	29,  // 117: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
+	32,  // 118: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
+	34,  // 119: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
+	39,  // 120: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
+	38,  // 121: dotdo.db.v1.DBService.GetAuditHead:output_type -> dotdo.db.v1.GetAuditHeadResponse
+	42,  // 122: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
+	44,  // 123: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
+	46,  // 124: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
+	48,  // 125: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
+	50,  // 126: dotdo.db.v1.DBService.RevokeApiKey:output_type -> dotdo.db.v1.RevokeApiKeyResponse
+	52,  // 127: dotdo.db.v1.DBService.SetApiKeyExpiry:output_type -> dotdo.db.v1.SetApiKeyExpiryResponse
+	54,  // 128: dotdo.db.v1.DBService.TouchApiKey:output_type -> dotdo.db.v1.TouchApiKeyResponse
+	56,  // 129: dotdo.db.v1.DBService.RotateApiKey:output_type -> dotdo.db.v1.RotateApiKeyResponse
+	58,  // 130: dotdo.db.v1.DBService.WatchEnvironment:output_type -> dotdo.db.v1.WatchEnvironmentResponse
+	63,  // 131: dotdo.db.v1.DBService.PutRouteTable:output_type -> dotdo.db.v1.PutRouteTableResponse
+	65,  // 132: dotdo.db.v1.DBService.GetRouteTable:output_type -> dotdo.db.v1.GetRouteTableResponse
+	67,  // 133: dotdo.db.v1.DBService.ListRouteTables:output_type -> dotdo.db.v1.ListRouteTablesResponse
+	70,  // 134: dotdo.db.v1.DBService.BeginDispatchWorkerDeployment:output_type -> dotdo.db.v1.BeginDispatchWorkerDeploymentResponse
+	72,  // 135: dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment:output_type -> dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse
+	74,  // 136: dotdo.db.v1.DBService.GetDispatchWorkerDeployment:output_type -> dotdo.db.v1.GetDispatchWorkerDeploymentResponse
+	76,  // 137: dotdo.db.v1.DBService.ListDispatchWorkerDeployments:output_type -> dotdo.db.v1.ListDispatchWorkerDeploymentsResponse
+	106, // [106:138] is the sub-list for method output_type
+	74,  // [74:106] is the sub-list for method input_type
+	74,  // [74:74] is the sub-list for extension type_name
+	74,  // [74:74] is the sub-list for extension extendee
+	0,   // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_db_v1_db_proto_init() }
@@ -3977,13 +5671,20 @@ func file_dotdo_db_v1_db_proto_init() {
 	if File_dotdo_db_v1_db_proto != nil {
 		return
 	}
+	file_dotdo_db_v1_db_proto_msgTypes[55].OneofWrappers = []any{
+		(*WatchEnvironmentResponse_Snapshot)(nil),
+		(*WatchEnvironmentResponse_Live)(nil),
+		(*WatchEnvironmentResponse_RouteTable)(nil),
+		(*WatchEnvironmentResponse_Heartbeat)(nil),
+	}
+	file_dotdo_db_v1_db_proto_msgTypes[59].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dotdo_db_v1_db_proto_rawDesc), len(file_dotdo_db_v1_db_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   57,
+			NumEnums:      3,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -340,10 +340,16 @@ WHERE environment = ? AND service = ? AND status = 'live'`, id, d.Environment, d
 		}
 		d.Status, d.FinishedAt, d.Error = outcome.Status, now, outcome.Error
 		out = d
+		if outcome.Status == store.StatusLive {
+			return e.announce(ctx, tx, store.Change{Environment: d.Environment, Service: d.Service})
+		}
 		return nil
 	})
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("complete deployment: %w", err)
+	}
+	if out.Status == store.StatusLive {
+		e.committed(store.Change{Environment: out.Environment, Service: out.Service})
 	}
 	return out, nil
 }

@@ -48,6 +48,11 @@ type Dialect struct {
 	// the rest of the transaction (" FOR UPDATE" on PostgreSQL, "" on
 	// SQLite, whose write transactions are exclusive anyway).
 	ForUpdate string
+	// NotifyChannel is the LISTEN/NOTIFY channel that announces committed
+	// changes to every process sharing the database (PostgreSQL), or ""
+	// when the backend has none and changes are announced in process
+	// (SQLite).
+	NotifyChannel string
 }
 
 // Driver is what a backend provides to the engine.

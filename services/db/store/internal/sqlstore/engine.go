@@ -14,7 +14,10 @@ type Engine struct {
 	d       Driver
 	dialect Dialect
 	opts    store.Options
+	feed    feed
 }
+
+var _ store.Notifier = (*Engine)(nil)
 
 // New returns an engine using d, whose schema must be migrated already.
 func New(d Driver, opts store.Options) *Engine {

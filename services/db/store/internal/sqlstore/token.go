@@ -17,9 +17,11 @@ import (
 const tokenVersion = 1
 
 const (
-	tokenDeployments byte = 'd'
-	tokenAudit       byte = 'a'
-	tokenPending     byte = 'p'
+	tokenDeployments     byte = 'd'
+	tokenAudit           byte = 'a'
+	tokenRouteTables     byte = 'r'
+	tokenDispatchWorkers byte = 'w'
+	tokenPending         byte = 'p'
 )
 
 func fingerprint(parts ...string) uint32 {

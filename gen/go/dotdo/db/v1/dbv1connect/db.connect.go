@@ -91,6 +91,28 @@ const (
 	DBServiceTouchApiKeyProcedure = "/dotdo.db.v1.DBService/TouchApiKey"
 	// DBServiceRotateApiKeyProcedure is the fully-qualified name of the DBService's RotateApiKey RPC.
 	DBServiceRotateApiKeyProcedure = "/dotdo.db.v1.DBService/RotateApiKey"
+	// DBServiceWatchEnvironmentProcedure is the fully-qualified name of the DBService's
+	// WatchEnvironment RPC.
+	DBServiceWatchEnvironmentProcedure = "/dotdo.db.v1.DBService/WatchEnvironment"
+	// DBServicePutRouteTableProcedure is the fully-qualified name of the DBService's PutRouteTable RPC.
+	DBServicePutRouteTableProcedure = "/dotdo.db.v1.DBService/PutRouteTable"
+	// DBServiceGetRouteTableProcedure is the fully-qualified name of the DBService's GetRouteTable RPC.
+	DBServiceGetRouteTableProcedure = "/dotdo.db.v1.DBService/GetRouteTable"
+	// DBServiceListRouteTablesProcedure is the fully-qualified name of the DBService's ListRouteTables
+	// RPC.
+	DBServiceListRouteTablesProcedure = "/dotdo.db.v1.DBService/ListRouteTables"
+	// DBServiceBeginDispatchWorkerDeploymentProcedure is the fully-qualified name of the DBService's
+	// BeginDispatchWorkerDeployment RPC.
+	DBServiceBeginDispatchWorkerDeploymentProcedure = "/dotdo.db.v1.DBService/BeginDispatchWorkerDeployment"
+	// DBServiceCompleteDispatchWorkerDeploymentProcedure is the fully-qualified name of the DBService's
+	// CompleteDispatchWorkerDeployment RPC.
+	DBServiceCompleteDispatchWorkerDeploymentProcedure = "/dotdo.db.v1.DBService/CompleteDispatchWorkerDeployment"
+	// DBServiceGetDispatchWorkerDeploymentProcedure is the fully-qualified name of the DBService's
+	// GetDispatchWorkerDeployment RPC.
+	DBServiceGetDispatchWorkerDeploymentProcedure = "/dotdo.db.v1.DBService/GetDispatchWorkerDeployment"
+	// DBServiceListDispatchWorkerDeploymentsProcedure is the fully-qualified name of the DBService's
+	// ListDispatchWorkerDeployments RPC.
+	DBServiceListDispatchWorkerDeploymentsProcedure = "/dotdo.db.v1.DBService/ListDispatchWorkerDeployments"
 )
 
 // DBServiceClient is a client for the dotdo.db.v1.DBService service.
@@ -164,6 +186,40 @@ type DBServiceClient interface {
 	// RotateApiKey atomically stores a new key, marks the old one as replaced
 	// by it, and makes the old one expire at the end of its grace period.
 	RotateApiKey(context.Context, *connect.Request[v1.RotateApiKeyRequest]) (*connect.Response[v1.RotateApiKeyResponse], error)
+	// WatchEnvironment streams what the dispatcher of an environment routes
+	// with: first a snapshot (every live deployment of the environment and
+	// its current route table), then each change as it commits (a deployment
+	// that went live, a new route table version), and a heartbeat every 15
+	// seconds while nothing changes. A snapshot may come again at any time
+	// (when changes may have been missed, for example after the database
+	// connection was lost); it replaces everything before it. The stream
+	// lasts until the caller ends it or the db service stops.
+	WatchEnvironment(context.Context, *connect.Request[v1.WatchEnvironmentRequest]) (*connect.ServerStreamForClient[v1.WatchEnvironmentResponse], error)
+	// PutRouteTable records a table as the next version of an environment's
+	// route table, from 1. With base_version set, the current version must be
+	// base_version (0: none stored yet), else FailedPrecondition.
+	PutRouteTable(context.Context, *connect.Request[v1.PutRouteTableRequest]) (*connect.Response[v1.PutRouteTableResponse], error)
+	// GetRouteTable returns one version of an environment's route table, the
+	// current one when version is 0, or NotFound.
+	GetRouteTable(context.Context, *connect.Request[v1.GetRouteTableRequest]) (*connect.Response[v1.GetRouteTableResponse], error)
+	// ListRouteTables lists the versions of an environment's route table,
+	// newest first.
+	ListRouteTables(context.Context, *connect.Request[v1.ListRouteTablesRequest]) (*connect.Response[v1.ListRouteTablesResponse], error)
+	// BeginDispatchWorkerDeployment allocates the next version of an
+	// environment's dispatch Worker and records it pending. A deployment of
+	// the environment still pending (its process stopped before recording
+	// the outcome) is recorded failed first.
+	BeginDispatchWorkerDeployment(context.Context, *connect.Request[v1.BeginDispatchWorkerDeploymentRequest]) (*connect.Response[v1.BeginDispatchWorkerDeploymentResponse], error)
+	// CompleteDispatchWorkerDeployment moves a pending dispatch Worker
+	// deployment to live (the previous live one becomes superseded) or to
+	// failed. Other transitions get FailedPrecondition.
+	CompleteDispatchWorkerDeployment(context.Context, *connect.Request[v1.CompleteDispatchWorkerDeploymentRequest]) (*connect.Response[v1.CompleteDispatchWorkerDeploymentResponse], error)
+	// GetDispatchWorkerDeployment returns one version of an environment's
+	// dispatch Worker, or NotFound.
+	GetDispatchWorkerDeployment(context.Context, *connect.Request[v1.GetDispatchWorkerDeploymentRequest]) (*connect.Response[v1.GetDispatchWorkerDeploymentResponse], error)
+	// ListDispatchWorkerDeployments lists the deployments of an environment's
+	// dispatch Worker, newest first.
+	ListDispatchWorkerDeployments(context.Context, *connect.Request[v1.ListDispatchWorkerDeploymentsRequest]) (*connect.Response[v1.ListDispatchWorkerDeploymentsResponse], error)
 }
 
 // NewDBServiceClient constructs a client for the dotdo.db.v1.DBService service. By default, it uses
@@ -333,35 +389,96 @@ func NewDBServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(dBServiceMethods.ByName("RotateApiKey")),
 			connect.WithClientOptions(opts...),
 		),
+		watchEnvironment: connect.NewClient[v1.WatchEnvironmentRequest, v1.WatchEnvironmentResponse](
+			httpClient,
+			baseURL+DBServiceWatchEnvironmentProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("WatchEnvironment")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		putRouteTable: connect.NewClient[v1.PutRouteTableRequest, v1.PutRouteTableResponse](
+			httpClient,
+			baseURL+DBServicePutRouteTableProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("PutRouteTable")),
+			connect.WithClientOptions(opts...),
+		),
+		getRouteTable: connect.NewClient[v1.GetRouteTableRequest, v1.GetRouteTableResponse](
+			httpClient,
+			baseURL+DBServiceGetRouteTableProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("GetRouteTable")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listRouteTables: connect.NewClient[v1.ListRouteTablesRequest, v1.ListRouteTablesResponse](
+			httpClient,
+			baseURL+DBServiceListRouteTablesProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("ListRouteTables")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		beginDispatchWorkerDeployment: connect.NewClient[v1.BeginDispatchWorkerDeploymentRequest, v1.BeginDispatchWorkerDeploymentResponse](
+			httpClient,
+			baseURL+DBServiceBeginDispatchWorkerDeploymentProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("BeginDispatchWorkerDeployment")),
+			connect.WithClientOptions(opts...),
+		),
+		completeDispatchWorkerDeployment: connect.NewClient[v1.CompleteDispatchWorkerDeploymentRequest, v1.CompleteDispatchWorkerDeploymentResponse](
+			httpClient,
+			baseURL+DBServiceCompleteDispatchWorkerDeploymentProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("CompleteDispatchWorkerDeployment")),
+			connect.WithClientOptions(opts...),
+		),
+		getDispatchWorkerDeployment: connect.NewClient[v1.GetDispatchWorkerDeploymentRequest, v1.GetDispatchWorkerDeploymentResponse](
+			httpClient,
+			baseURL+DBServiceGetDispatchWorkerDeploymentProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("GetDispatchWorkerDeployment")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listDispatchWorkerDeployments: connect.NewClient[v1.ListDispatchWorkerDeploymentsRequest, v1.ListDispatchWorkerDeploymentsResponse](
+			httpClient,
+			baseURL+DBServiceListDispatchWorkerDeploymentsProcedure,
+			connect.WithSchema(dBServiceMethods.ByName("ListDispatchWorkerDeployments")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // dBServiceClient implements DBServiceClient.
 type dBServiceClient struct {
-	beginDeployment        *connect.Client[v1.BeginDeploymentRequest, v1.BeginDeploymentResponse]
-	completeDeployment     *connect.Client[v1.CompleteDeploymentRequest, v1.CompleteDeploymentResponse]
-	getDeployment          *connect.Client[v1.GetDeploymentRequest, v1.GetDeploymentResponse]
-	getLiveDeployment      *connect.Client[v1.GetLiveDeploymentRequest, v1.GetLiveDeploymentResponse]
-	listDeployments        *connect.Client[v1.ListDeploymentsRequest, v1.ListDeploymentsResponse]
-	listPendingDeployments *connect.Client[v1.ListPendingDeploymentsRequest, v1.ListPendingDeploymentsResponse]
-	acquireLease           *connect.Client[v1.AcquireLeaseRequest, v1.AcquireLeaseResponse]
-	renewLease             *connect.Client[v1.RenewLeaseRequest, v1.RenewLeaseResponse]
-	releaseLease           *connect.Client[v1.ReleaseLeaseRequest, v1.ReleaseLeaseResponse]
-	getLease               *connect.Client[v1.GetLeaseRequest, v1.GetLeaseResponse]
-	putScriptBlob          *connect.Client[v1.PutScriptBlobRequest, v1.PutScriptBlobResponse]
-	getScriptBlob          *connect.Client[v1.GetScriptBlobRequest, v1.GetScriptBlobResponse]
-	appendAuditEvent       *connect.Client[v1.AppendAuditEventRequest, v1.AppendAuditEventResponse]
-	listAuditEvents        *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
-	verifyAuditLog         *connect.Client[v1.VerifyAuditLogRequest, v1.VerifyAuditLogResponse]
-	getAuditHead           *connect.Client[v1.GetAuditHeadRequest, v1.GetAuditHeadResponse]
-	createApiKey           *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
-	createBootstrapApiKey  *connect.Client[v1.CreateBootstrapApiKeyRequest, v1.CreateBootstrapApiKeyResponse]
-	getApiKey              *connect.Client[v1.GetApiKeyRequest, v1.GetApiKeyResponse]
-	listApiKeys            *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
-	revokeApiKey           *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
-	setApiKeyExpiry        *connect.Client[v1.SetApiKeyExpiryRequest, v1.SetApiKeyExpiryResponse]
-	touchApiKey            *connect.Client[v1.TouchApiKeyRequest, v1.TouchApiKeyResponse]
-	rotateApiKey           *connect.Client[v1.RotateApiKeyRequest, v1.RotateApiKeyResponse]
+	beginDeployment                  *connect.Client[v1.BeginDeploymentRequest, v1.BeginDeploymentResponse]
+	completeDeployment               *connect.Client[v1.CompleteDeploymentRequest, v1.CompleteDeploymentResponse]
+	getDeployment                    *connect.Client[v1.GetDeploymentRequest, v1.GetDeploymentResponse]
+	getLiveDeployment                *connect.Client[v1.GetLiveDeploymentRequest, v1.GetLiveDeploymentResponse]
+	listDeployments                  *connect.Client[v1.ListDeploymentsRequest, v1.ListDeploymentsResponse]
+	listPendingDeployments           *connect.Client[v1.ListPendingDeploymentsRequest, v1.ListPendingDeploymentsResponse]
+	acquireLease                     *connect.Client[v1.AcquireLeaseRequest, v1.AcquireLeaseResponse]
+	renewLease                       *connect.Client[v1.RenewLeaseRequest, v1.RenewLeaseResponse]
+	releaseLease                     *connect.Client[v1.ReleaseLeaseRequest, v1.ReleaseLeaseResponse]
+	getLease                         *connect.Client[v1.GetLeaseRequest, v1.GetLeaseResponse]
+	putScriptBlob                    *connect.Client[v1.PutScriptBlobRequest, v1.PutScriptBlobResponse]
+	getScriptBlob                    *connect.Client[v1.GetScriptBlobRequest, v1.GetScriptBlobResponse]
+	appendAuditEvent                 *connect.Client[v1.AppendAuditEventRequest, v1.AppendAuditEventResponse]
+	listAuditEvents                  *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	verifyAuditLog                   *connect.Client[v1.VerifyAuditLogRequest, v1.VerifyAuditLogResponse]
+	getAuditHead                     *connect.Client[v1.GetAuditHeadRequest, v1.GetAuditHeadResponse]
+	createApiKey                     *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
+	createBootstrapApiKey            *connect.Client[v1.CreateBootstrapApiKeyRequest, v1.CreateBootstrapApiKeyResponse]
+	getApiKey                        *connect.Client[v1.GetApiKeyRequest, v1.GetApiKeyResponse]
+	listApiKeys                      *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
+	revokeApiKey                     *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	setApiKeyExpiry                  *connect.Client[v1.SetApiKeyExpiryRequest, v1.SetApiKeyExpiryResponse]
+	touchApiKey                      *connect.Client[v1.TouchApiKeyRequest, v1.TouchApiKeyResponse]
+	rotateApiKey                     *connect.Client[v1.RotateApiKeyRequest, v1.RotateApiKeyResponse]
+	watchEnvironment                 *connect.Client[v1.WatchEnvironmentRequest, v1.WatchEnvironmentResponse]
+	putRouteTable                    *connect.Client[v1.PutRouteTableRequest, v1.PutRouteTableResponse]
+	getRouteTable                    *connect.Client[v1.GetRouteTableRequest, v1.GetRouteTableResponse]
+	listRouteTables                  *connect.Client[v1.ListRouteTablesRequest, v1.ListRouteTablesResponse]
+	beginDispatchWorkerDeployment    *connect.Client[v1.BeginDispatchWorkerDeploymentRequest, v1.BeginDispatchWorkerDeploymentResponse]
+	completeDispatchWorkerDeployment *connect.Client[v1.CompleteDispatchWorkerDeploymentRequest, v1.CompleteDispatchWorkerDeploymentResponse]
+	getDispatchWorkerDeployment      *connect.Client[v1.GetDispatchWorkerDeploymentRequest, v1.GetDispatchWorkerDeploymentResponse]
+	listDispatchWorkerDeployments    *connect.Client[v1.ListDispatchWorkerDeploymentsRequest, v1.ListDispatchWorkerDeploymentsResponse]
 }
 
 // BeginDeployment calls dotdo.db.v1.DBService.BeginDeployment.
@@ -484,6 +601,46 @@ func (c *dBServiceClient) RotateApiKey(ctx context.Context, req *connect.Request
 	return c.rotateApiKey.CallUnary(ctx, req)
 }
 
+// WatchEnvironment calls dotdo.db.v1.DBService.WatchEnvironment.
+func (c *dBServiceClient) WatchEnvironment(ctx context.Context, req *connect.Request[v1.WatchEnvironmentRequest]) (*connect.ServerStreamForClient[v1.WatchEnvironmentResponse], error) {
+	return c.watchEnvironment.CallServerStream(ctx, req)
+}
+
+// PutRouteTable calls dotdo.db.v1.DBService.PutRouteTable.
+func (c *dBServiceClient) PutRouteTable(ctx context.Context, req *connect.Request[v1.PutRouteTableRequest]) (*connect.Response[v1.PutRouteTableResponse], error) {
+	return c.putRouteTable.CallUnary(ctx, req)
+}
+
+// GetRouteTable calls dotdo.db.v1.DBService.GetRouteTable.
+func (c *dBServiceClient) GetRouteTable(ctx context.Context, req *connect.Request[v1.GetRouteTableRequest]) (*connect.Response[v1.GetRouteTableResponse], error) {
+	return c.getRouteTable.CallUnary(ctx, req)
+}
+
+// ListRouteTables calls dotdo.db.v1.DBService.ListRouteTables.
+func (c *dBServiceClient) ListRouteTables(ctx context.Context, req *connect.Request[v1.ListRouteTablesRequest]) (*connect.Response[v1.ListRouteTablesResponse], error) {
+	return c.listRouteTables.CallUnary(ctx, req)
+}
+
+// BeginDispatchWorkerDeployment calls dotdo.db.v1.DBService.BeginDispatchWorkerDeployment.
+func (c *dBServiceClient) BeginDispatchWorkerDeployment(ctx context.Context, req *connect.Request[v1.BeginDispatchWorkerDeploymentRequest]) (*connect.Response[v1.BeginDispatchWorkerDeploymentResponse], error) {
+	return c.beginDispatchWorkerDeployment.CallUnary(ctx, req)
+}
+
+// CompleteDispatchWorkerDeployment calls dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment.
+func (c *dBServiceClient) CompleteDispatchWorkerDeployment(ctx context.Context, req *connect.Request[v1.CompleteDispatchWorkerDeploymentRequest]) (*connect.Response[v1.CompleteDispatchWorkerDeploymentResponse], error) {
+	return c.completeDispatchWorkerDeployment.CallUnary(ctx, req)
+}
+
+// GetDispatchWorkerDeployment calls dotdo.db.v1.DBService.GetDispatchWorkerDeployment.
+func (c *dBServiceClient) GetDispatchWorkerDeployment(ctx context.Context, req *connect.Request[v1.GetDispatchWorkerDeploymentRequest]) (*connect.Response[v1.GetDispatchWorkerDeploymentResponse], error) {
+	return c.getDispatchWorkerDeployment.CallUnary(ctx, req)
+}
+
+// ListDispatchWorkerDeployments calls dotdo.db.v1.DBService.ListDispatchWorkerDeployments.
+func (c *dBServiceClient) ListDispatchWorkerDeployments(ctx context.Context, req *connect.Request[v1.ListDispatchWorkerDeploymentsRequest]) (*connect.Response[v1.ListDispatchWorkerDeploymentsResponse], error) {
+	return c.listDispatchWorkerDeployments.CallUnary(ctx, req)
+}
+
 // DBServiceHandler is an implementation of the dotdo.db.v1.DBService service.
 type DBServiceHandler interface {
 	// BeginDeployment allocates the next version of a service in an
@@ -555,6 +712,40 @@ type DBServiceHandler interface {
 	// RotateApiKey atomically stores a new key, marks the old one as replaced
 	// by it, and makes the old one expire at the end of its grace period.
 	RotateApiKey(context.Context, *connect.Request[v1.RotateApiKeyRequest]) (*connect.Response[v1.RotateApiKeyResponse], error)
+	// WatchEnvironment streams what the dispatcher of an environment routes
+	// with: first a snapshot (every live deployment of the environment and
+	// its current route table), then each change as it commits (a deployment
+	// that went live, a new route table version), and a heartbeat every 15
+	// seconds while nothing changes. A snapshot may come again at any time
+	// (when changes may have been missed, for example after the database
+	// connection was lost); it replaces everything before it. The stream
+	// lasts until the caller ends it or the db service stops.
+	WatchEnvironment(context.Context, *connect.Request[v1.WatchEnvironmentRequest], *connect.ServerStream[v1.WatchEnvironmentResponse]) error
+	// PutRouteTable records a table as the next version of an environment's
+	// route table, from 1. With base_version set, the current version must be
+	// base_version (0: none stored yet), else FailedPrecondition.
+	PutRouteTable(context.Context, *connect.Request[v1.PutRouteTableRequest]) (*connect.Response[v1.PutRouteTableResponse], error)
+	// GetRouteTable returns one version of an environment's route table, the
+	// current one when version is 0, or NotFound.
+	GetRouteTable(context.Context, *connect.Request[v1.GetRouteTableRequest]) (*connect.Response[v1.GetRouteTableResponse], error)
+	// ListRouteTables lists the versions of an environment's route table,
+	// newest first.
+	ListRouteTables(context.Context, *connect.Request[v1.ListRouteTablesRequest]) (*connect.Response[v1.ListRouteTablesResponse], error)
+	// BeginDispatchWorkerDeployment allocates the next version of an
+	// environment's dispatch Worker and records it pending. A deployment of
+	// the environment still pending (its process stopped before recording
+	// the outcome) is recorded failed first.
+	BeginDispatchWorkerDeployment(context.Context, *connect.Request[v1.BeginDispatchWorkerDeploymentRequest]) (*connect.Response[v1.BeginDispatchWorkerDeploymentResponse], error)
+	// CompleteDispatchWorkerDeployment moves a pending dispatch Worker
+	// deployment to live (the previous live one becomes superseded) or to
+	// failed. Other transitions get FailedPrecondition.
+	CompleteDispatchWorkerDeployment(context.Context, *connect.Request[v1.CompleteDispatchWorkerDeploymentRequest]) (*connect.Response[v1.CompleteDispatchWorkerDeploymentResponse], error)
+	// GetDispatchWorkerDeployment returns one version of an environment's
+	// dispatch Worker, or NotFound.
+	GetDispatchWorkerDeployment(context.Context, *connect.Request[v1.GetDispatchWorkerDeploymentRequest]) (*connect.Response[v1.GetDispatchWorkerDeploymentResponse], error)
+	// ListDispatchWorkerDeployments lists the deployments of an environment's
+	// dispatch Worker, newest first.
+	ListDispatchWorkerDeployments(context.Context, *connect.Request[v1.ListDispatchWorkerDeploymentsRequest]) (*connect.Response[v1.ListDispatchWorkerDeploymentsResponse], error)
 }
 
 // NewDBServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -720,6 +911,59 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(dBServiceMethods.ByName("RotateApiKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	dBServiceWatchEnvironmentHandler := connect.NewServerStreamHandler(
+		DBServiceWatchEnvironmentProcedure,
+		svc.WatchEnvironment,
+		connect.WithSchema(dBServiceMethods.ByName("WatchEnvironment")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServicePutRouteTableHandler := connect.NewUnaryHandler(
+		DBServicePutRouteTableProcedure,
+		svc.PutRouteTable,
+		connect.WithSchema(dBServiceMethods.ByName("PutRouteTable")),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceGetRouteTableHandler := connect.NewUnaryHandler(
+		DBServiceGetRouteTableProcedure,
+		svc.GetRouteTable,
+		connect.WithSchema(dBServiceMethods.ByName("GetRouteTable")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceListRouteTablesHandler := connect.NewUnaryHandler(
+		DBServiceListRouteTablesProcedure,
+		svc.ListRouteTables,
+		connect.WithSchema(dBServiceMethods.ByName("ListRouteTables")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceBeginDispatchWorkerDeploymentHandler := connect.NewUnaryHandler(
+		DBServiceBeginDispatchWorkerDeploymentProcedure,
+		svc.BeginDispatchWorkerDeployment,
+		connect.WithSchema(dBServiceMethods.ByName("BeginDispatchWorkerDeployment")),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceCompleteDispatchWorkerDeploymentHandler := connect.NewUnaryHandler(
+		DBServiceCompleteDispatchWorkerDeploymentProcedure,
+		svc.CompleteDispatchWorkerDeployment,
+		connect.WithSchema(dBServiceMethods.ByName("CompleteDispatchWorkerDeployment")),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceGetDispatchWorkerDeploymentHandler := connect.NewUnaryHandler(
+		DBServiceGetDispatchWorkerDeploymentProcedure,
+		svc.GetDispatchWorkerDeployment,
+		connect.WithSchema(dBServiceMethods.ByName("GetDispatchWorkerDeployment")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	dBServiceListDispatchWorkerDeploymentsHandler := connect.NewUnaryHandler(
+		DBServiceListDispatchWorkerDeploymentsProcedure,
+		svc.ListDispatchWorkerDeployments,
+		connect.WithSchema(dBServiceMethods.ByName("ListDispatchWorkerDeployments")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/dotdo.db.v1.DBService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case DBServiceBeginDeploymentProcedure:
@@ -770,6 +1014,22 @@ func NewDBServiceHandler(svc DBServiceHandler, opts ...connect.HandlerOption) (s
 			dBServiceTouchApiKeyHandler.ServeHTTP(w, r)
 		case DBServiceRotateApiKeyProcedure:
 			dBServiceRotateApiKeyHandler.ServeHTTP(w, r)
+		case DBServiceWatchEnvironmentProcedure:
+			dBServiceWatchEnvironmentHandler.ServeHTTP(w, r)
+		case DBServicePutRouteTableProcedure:
+			dBServicePutRouteTableHandler.ServeHTTP(w, r)
+		case DBServiceGetRouteTableProcedure:
+			dBServiceGetRouteTableHandler.ServeHTTP(w, r)
+		case DBServiceListRouteTablesProcedure:
+			dBServiceListRouteTablesHandler.ServeHTTP(w, r)
+		case DBServiceBeginDispatchWorkerDeploymentProcedure:
+			dBServiceBeginDispatchWorkerDeploymentHandler.ServeHTTP(w, r)
+		case DBServiceCompleteDispatchWorkerDeploymentProcedure:
+			dBServiceCompleteDispatchWorkerDeploymentHandler.ServeHTTP(w, r)
+		case DBServiceGetDispatchWorkerDeploymentProcedure:
+			dBServiceGetDispatchWorkerDeploymentHandler.ServeHTTP(w, r)
+		case DBServiceListDispatchWorkerDeploymentsProcedure:
+			dBServiceListDispatchWorkerDeploymentsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -873,4 +1133,36 @@ func (UnimplementedDBServiceHandler) TouchApiKey(context.Context, *connect.Reque
 
 func (UnimplementedDBServiceHandler) RotateApiKey(context.Context, *connect.Request[v1.RotateApiKeyRequest]) (*connect.Response[v1.RotateApiKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.RotateApiKey is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) WatchEnvironment(context.Context, *connect.Request[v1.WatchEnvironmentRequest], *connect.ServerStream[v1.WatchEnvironmentResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.WatchEnvironment is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) PutRouteTable(context.Context, *connect.Request[v1.PutRouteTableRequest]) (*connect.Response[v1.PutRouteTableResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.PutRouteTable is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) GetRouteTable(context.Context, *connect.Request[v1.GetRouteTableRequest]) (*connect.Response[v1.GetRouteTableResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.GetRouteTable is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) ListRouteTables(context.Context, *connect.Request[v1.ListRouteTablesRequest]) (*connect.Response[v1.ListRouteTablesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.ListRouteTables is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) BeginDispatchWorkerDeployment(context.Context, *connect.Request[v1.BeginDispatchWorkerDeploymentRequest]) (*connect.Response[v1.BeginDispatchWorkerDeploymentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.BeginDispatchWorkerDeployment is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) CompleteDispatchWorkerDeployment(context.Context, *connect.Request[v1.CompleteDispatchWorkerDeploymentRequest]) (*connect.Response[v1.CompleteDispatchWorkerDeploymentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) GetDispatchWorkerDeployment(context.Context, *connect.Request[v1.GetDispatchWorkerDeploymentRequest]) (*connect.Response[v1.GetDispatchWorkerDeploymentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.GetDispatchWorkerDeployment is not implemented"))
+}
+
+func (UnimplementedDBServiceHandler) ListDispatchWorkerDeployments(context.Context, *connect.Request[v1.ListDispatchWorkerDeploymentsRequest]) (*connect.Response[v1.ListDispatchWorkerDeploymentsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.db.v1.DBService.ListDispatchWorkerDeployments is not implemented"))
 }
