@@ -194,6 +194,19 @@ func TestInternalCallersLeastPrivilege(t *testing.T) {
 		_, err := d.ListDeployments(ctx, connect.NewRequest(&dbv1.ListDeploymentsRequest{Environment: "production"}))
 		return err
 	}}
+	watch := call{"db.WatchEnvironment", func(d dbv1connect.DBServiceClient, _ authv1connect.AuthServiceClient) error {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := d.WatchEnvironment(wctx, connect.NewRequest(&dbv1.WatchEnvironmentRequest{Environment: "production"}))
+		if err != nil {
+			return err
+		}
+		defer stream.Close()
+		if !stream.Receive() {
+			return stream.Err()
+		}
+		return nil
+	}}
 	blob := call{"db.GetScriptBlob", func(d dbv1connect.DBServiceClient, _ authv1connect.AuthServiceClient) error {
 		_, err := d.GetScriptBlob(ctx, connect.NewRequest(&dbv1.GetScriptBlobRequest{Sha256: strings.Repeat("0", 64)}))
 		return err
@@ -214,9 +227,9 @@ func TestInternalCallersLeastPrivilege(t *testing.T) {
 		caller           credential.Caller
 		allowed, refused []call
 	}{
-		{credential.Dispatcher, []call{listLive}, []call{createKey, listAll, blob, appendAudit, authenticate, bootstrap}},
-		{credential.Auth, []call{appendAudit}, []call{listLive, blob, authenticate, bootstrap}},
-		{credential.Deploy, []call{listAll, listLive, blob, appendAudit, authenticate}, []call{createKey, bootstrap}},
+		{credential.Dispatcher, []call{watch}, []call{createKey, listLive, listAll, blob, appendAudit, authenticate, bootstrap}},
+		{credential.Auth, []call{appendAudit}, []call{watch, listLive, blob, authenticate, bootstrap}},
+		{credential.Deploy, []call{listAll, listLive, blob, appendAudit, authenticate}, []call{watch, createKey, bootstrap}},
 		{credential.Bootstrap, []call{bootstrap}, []call{createKey, listLive, appendAudit, authenticate}},
 	} {
 		t.Run(string(tc.caller), func(t *testing.T) {

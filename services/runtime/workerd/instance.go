@@ -248,8 +248,11 @@ func (s *Supervisor) spawn(key Key, b *Bundle, timeout time.Duration) (*instance
 		<-outDone
 		<-outDone
 		err := cmd.Wait()
-		close(in.done)
+		// Out of the tables before done: whoever learns of the end from
+		// done (a request answered with the limit its worker exceeded) can
+		// count on the next request finding a new process.
 		s.reaped(in, err)
+		close(in.done)
 	}()
 	if err := waitListening(ctlR, timeout, in.done, s.stop); err != nil {
 		s.kill(in, "")
