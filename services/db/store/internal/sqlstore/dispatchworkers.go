@@ -153,38 +153,8 @@ func (e *Engine) GetDispatchWorkerDeployment(ctx context.Context, environment st
 
 // ListDispatchWorkerDeployments implements store.DispatchWorkers.
 func (e *Engine) ListDispatchWorkerDeployments(ctx context.Context, f store.DispatchWorkerFilter) ([]store.DispatchWorkerDeployment, string, error) {
-	if f.Environment == "" {
-		return nil, "", fmt.Errorf("list dispatch worker deployments: an environment is required: %w", errkind.Invalid)
-	}
-	fp := fingerprint(f.Environment)
-	after, err := decodeToken(f.PageToken, tokenDispatchWorkers, fp)
-	if err != nil {
-		return nil, "", err
-	}
-	q, args := `SELECT `+dispatchWorkerCols+` FROM dispatch_worker_deployments WHERE environment = ?`, []any{f.Environment}
-	if after > 0 {
-		q, args = q+` AND version < ?`, append(args, after)
-	}
-	size := store.PageSize(f.PageSize)
-	q, args = q+` ORDER BY version DESC LIMIT ?`, append(args, size+1)
-	rows, err := e.d.Reader().Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list dispatch worker deployments: %w", err)
-	}
-	defer rows.Close()
-	var out []store.DispatchWorkerDeployment
-	for rows.Next() {
-		d, err := scanDispatchWorker(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list dispatch worker deployments: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list dispatch worker deployments: %w", err)
-	}
-	if len(out) <= size {
-		return out, "", nil
-	}
-	return out[:size], encodeToken(tokenDispatchWorkers, fp, out[size-1].Version), nil
+	return listVersions(ctx, e, versionList[store.DispatchWorkerDeployment]{
+		what: "dispatch worker deployments", table: "dispatch_worker_deployments", cols: dispatchWorkerCols, token: tokenDispatchWorkers,
+		scan: scanDispatchWorker, version: func(d store.DispatchWorkerDeployment) int64 { return d.Version },
+	}, f.Environment, f.PageToken, f.PageSize)
 }

@@ -107,38 +107,56 @@ func (e *Engine) GetRouteTable(ctx context.Context, environment string, version 
 
 // ListRouteTables implements store.RouteTables.
 func (e *Engine) ListRouteTables(ctx context.Context, f store.RouteTableFilter) ([]store.RouteTable, string, error) {
-	if f.Environment == "" {
-		return nil, "", fmt.Errorf("list route tables: an environment is required: %w", errkind.Invalid)
+	return listVersions(ctx, e, versionList[store.RouteTable]{
+		what: "route tables", table: "route_tables", cols: routeTableCols, token: tokenRouteTables,
+		scan: scanRouteTable, version: func(rt store.RouteTable) int64 { return rt.Version },
+	}, f.Environment, f.PageToken, f.PageSize)
+}
+
+// versionList describes a table of per-environment versions for
+// listVersions.
+type versionList[T any] struct {
+	what, table, cols string
+	token             byte
+	scan              func(interface{ Scan(...any) error }) (T, error)
+	version           func(T) int64
+}
+
+// listVersions lists one page of an environment's rows of l.table, newest
+// version first, with a token for the next page ("" on the last).
+func listVersions[T any](ctx context.Context, e *Engine, l versionList[T], environment, pageToken string, pageSize int) ([]T, string, error) {
+	if environment == "" {
+		return nil, "", fmt.Errorf("list %s: an environment is required: %w", l.what, errkind.Invalid)
 	}
-	fp := fingerprint(f.Environment)
-	after, err := decodeToken(f.PageToken, tokenRouteTables, fp)
+	fp := fingerprint(environment)
+	after, err := decodeToken(pageToken, l.token, fp)
 	if err != nil {
 		return nil, "", err
 	}
-	q, args := `SELECT `+routeTableCols+` FROM route_tables WHERE environment = ?`, []any{f.Environment}
+	q, args := `SELECT `+l.cols+` FROM `+l.table+` WHERE environment = ?`, []any{environment}
 	if after > 0 {
 		q, args = q+` AND version < ?`, append(args, after)
 	}
-	size := store.PageSize(f.PageSize)
+	size := store.PageSize(pageSize)
 	q, args = q+` ORDER BY version DESC LIMIT ?`, append(args, size+1)
 	rows, err := e.d.Reader().Query(ctx, q, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list route tables: %w", err)
+		return nil, "", fmt.Errorf("list %s: %w", l.what, err)
 	}
 	defer rows.Close()
-	var out []store.RouteTable
+	var out []T
 	for rows.Next() {
-		rt, err := scanRouteTable(rows)
+		v, err := l.scan(rows)
 		if err != nil {
-			return nil, "", fmt.Errorf("list route tables: %w", err)
+			return nil, "", fmt.Errorf("list %s: %w", l.what, err)
 		}
-		out = append(out, rt)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list route tables: %w", err)
+		return nil, "", fmt.Errorf("list %s: %w", l.what, err)
 	}
 	if len(out) <= size {
 		return out, "", nil
 	}
-	return out[:size], encodeToken(tokenRouteTables, fp, out[size-1].Version), nil
+	return out[:size], encodeToken(l.token, fp, l.version(out[size-1])), nil
 }
