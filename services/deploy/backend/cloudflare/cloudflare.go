@@ -45,6 +45,10 @@ const (
 	EnvBaseURL = "CLOUDFLARE_API_BASE_URL"
 	// EnvBackendName holds the name the backend reports (Config.Name).
 	EnvBackendName = "DOTDO_BACKEND_NAME"
+	// EnvTailConsumers holds the comma-separated names of the Workers that
+	// consume the tail events of every uploaded script
+	// (Config.TailConsumers), for example "dotdo-tail".
+	EnvTailConsumers = "DOTDO_TAIL_CONSUMERS"
 )
 
 // Defaults of Config.
@@ -92,6 +96,13 @@ type Config struct {
 	// MaxRetries is how often a failed request is retried;
 	// DefaultMaxRetries when zero, none when negative.
 	MaxRetries int
+	// TailConsumers names the Workers (account-level scripts, outside the
+	// dispatch namespaces) that receive the tail events of every script
+	// Upload sends: its logs, exceptions and outcome per invocation
+	// (EnvTailConsumers). Cloudflare delivers a user worker's events only
+	// to the tail consumers attached to that worker itself, not to those
+	// of the dispatch Worker, so each upload carries them.
+	TailConsumers []string
 }
 
 // EnvTokenName returns the environment variable that holds the API token of
@@ -114,6 +125,11 @@ func ConfigFromEnv(lookup func(string) (string, bool), namespaces map[string]str
 		BaseURL:   get(EnvBaseURL),
 		Name:      get(EnvBackendName),
 	}
+	for _, name := range strings.Split(get(EnvTailConsumers), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			c.TailConsumers = append(c.TailConsumers, name)
+		}
+	}
 	for env, ns := range namespaces {
 		if tok := get(EnvTokenName(env)); tok != "" {
 			if c.NamespaceTokens == nil {
@@ -132,8 +148,8 @@ func (c Config) String() string {
 		ns = append(ns, n)
 	}
 	sort.Strings(ns)
-	return fmt.Sprintf("cloudflare.Config{AccountID:%q BaseURL:%q Name:%q APIToken:%s NamespaceTokens:%v}",
-		c.AccountID, c.BaseURL, c.Name, redactedIf(c.APIToken != ""), ns)
+	return fmt.Sprintf("cloudflare.Config{AccountID:%q BaseURL:%q Name:%q APIToken:%s NamespaceTokens:%v TailConsumers:%q}",
+		c.AccountID, c.BaseURL, c.Name, redactedIf(c.APIToken != ""), ns, c.TailConsumers)
 }
 
 // GoString is String, so %#v does not print the tokens either.
@@ -161,6 +177,7 @@ type Backend struct {
 	routes    *workers.RouteService
 	zones     *zones.ZoneService
 	scrub     *strings.Replacer
+	tails     []workers.ConsumerScriptParam
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -207,6 +224,13 @@ func New(cfg Config) (*Backend, error) {
 			name = RuntimeName
 		}
 	}
+	var tails []workers.ConsumerScriptParam
+	for _, name := range cfg.TailConsumers {
+		if err := checkName("tail consumer", name); err != nil {
+			return nil, fmt.Errorf("cloudflare backend: %w", err)
+		}
+		tails = append(tails, workers.ConsumerScriptParam{Service: cf.F(name)})
+	}
 	var secrets []string
 	nsTokens := make(map[string]string, len(cfg.NamespaceTokens))
 	for ns, tok := range cfg.NamespaceTokens {
@@ -232,6 +256,7 @@ func New(cfg Config) (*Backend, error) {
 		routes:    workers.NewRouteService(opts...),
 		zones:     zones.NewZoneService(opts...),
 		scrub:     newScrubber(secrets),
+		tails:     tails,
 	}, nil
 }
 
@@ -324,7 +349,8 @@ func (b *Backend) EnsureNamespace(ctx context.Context, name string) (bool, error
 }
 
 // Upload implements backend.Backend. It sends one multipart request: a
-// metadata part (main module, compatibility date and flags, tags) and one
+// metadata part (main module, compatibility date and flags, tags, the tail
+// consumers of Config.TailConsumers) and one
 // "files" part per module, named by the module's name and typed by its
 // content type.
 func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script) error {
@@ -347,6 +373,9 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 	}
 	if len(s.CompatibilityFlags) > 0 {
 		meta.CompatibilityFlags = cf.F(s.CompatibilityFlags)
+	}
+	if len(b.tails) > 0 {
+		meta.TailConsumers = cf.F(b.tails)
 	}
 	files := make([]io.Reader, len(s.Modules))
 	for i, m := range s.Modules {

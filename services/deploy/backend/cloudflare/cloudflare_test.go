@@ -123,7 +123,8 @@ func TestRuntime(t *testing.T) {
 // TestRequests checks what the backend sends: the path, the bearer token
 // of the namespace (per-namespace tokens win over the shared one), and the
 // multipart upload (a metadata part, then one "files" part per module with
-// the module's name and content type).
+// the module's name and content type, and the tail consumers attached to
+// the script).
 func TestRequests(t *testing.T) {
 	type seen struct {
 		method, path, auth string
@@ -159,6 +160,7 @@ func TestRequests(t *testing.T) {
 	b, err := cloudflare.New(cloudflare.Config{
 		AccountID: "acct", APIToken: "shared-token", BaseURL: srv.URL + "/client/v4",
 		NamespaceTokens: map[string]string{"prod-ns": "prod-token"}, MaxRetries: -1,
+		TailConsumers: []string{"dotdo-tail"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +179,7 @@ func TestRequests(t *testing.T) {
 	if up.method != "PUT" || up.path != "/client/v4/accounts/acct/workers/dispatch/namespaces/prod-ns/scripts/hello" || up.auth != "Bearer prod-token" {
 		t.Fatalf("upload request %+v", up)
 	}
-	wantMeta := `{"compatibility_date":"2025-01-01","compatibility_flags":["nodejs_compat"],"main_module":"index.js","tags":["t1"]}`
+	wantMeta := `{"compatibility_date":"2025-01-01","compatibility_flags":["nodejs_compat"],"main_module":"index.js","tags":["t1"],"tail_consumers":[{"service":"dotdo-tail"}]}`
 	if up.meta != wantMeta {
 		t.Fatalf("metadata part %s, want %s", up.meta, wantMeta)
 	}
@@ -259,17 +261,19 @@ func TestConfigFromEnv(t *testing.T) {
 		"CLOUDFLARE_API_TOKEN":            "shared",
 		"CLOUDFLARE_API_TOKEN_PRODUCTION": "prod",
 		"CLOUDFLARE_API_BASE_URL":         "http://127.0.0.1:8790/client/v4",
+		"DOTDO_TAIL_CONSUMERS":            " dotdo-tail, ,audit-tail",
 	}
 	c := cloudflare.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		map[string]string{"production": "dotdo-production", "staging": "dotdo-staging"})
 	if c.AccountID != "acct" || c.APIToken != "shared" || c.BaseURL != env["CLOUDFLARE_API_BASE_URL"] ||
-		len(c.NamespaceTokens) != 1 || c.NamespaceTokens["dotdo-production"] != "prod" {
+		len(c.NamespaceTokens) != 1 || c.NamespaceTokens["dotdo-production"] != "prod" ||
+		!slices.Equal(c.TailConsumers, []string{"dotdo-tail", "audit-tail"}) {
 		t.Fatalf("ConfigFromEnv = %#v", c)
 	}
 	if got := cloudflare.EnvTokenName("pre-prod"); got != "CLOUDFLARE_API_TOKEN_PRE_PROD" {
 		t.Fatalf("EnvTokenName = %q", got)
 	}
-	for _, bad := range []cloudflare.Config{{APIToken: "x"}, {AccountID: "a"}, {AccountID: "a", APIToken: "x", BaseURL: "ftp://x"}, {AccountID: "a", APIToken: "x", BaseURL: "http://u:p@host/"}} {
+	for _, bad := range []cloudflare.Config{{APIToken: "x"}, {AccountID: "a"}, {AccountID: "a", APIToken: "x", BaseURL: "ftp://x"}, {AccountID: "a", APIToken: "x", BaseURL: "http://u:p@host/"}, {AccountID: "a", APIToken: "x", TailConsumers: []string{"a/b"}}} {
 		if _, err := cloudflare.New(bad); err == nil {
 			t.Fatalf("New(%v) succeeded", bad)
 		}

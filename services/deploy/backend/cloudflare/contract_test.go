@@ -142,6 +142,7 @@ func TestContract(t *testing.T) {
 
 	b, err := cloudflare.New(cloudflare.Config{
 		AccountID: "023e105f4ecef8ad9ca31a8372d0c353", APIToken: "contract-test-token", BaseURL: front.URL, MaxRetries: -1,
+		TailConsumers: []string{"dotdo-tail"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,15 +181,22 @@ func TestContract(t *testing.T) {
 	t.Logf("validated against the contract: %q", checked)
 
 	// The mock does validate: an upload without its metadata part is
-	// refused.
-	req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/acct/workers/dispatch/namespaces/ns/scripts/s", strings.NewReader("--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.js\"\r\n\r\nx\r\n--x--\r\n"))
-	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.Header.Get("X-Steady-Request-Valid") != "false" {
-		t.Fatalf("the mock accepted an upload without metadata (HTTP %d)", res.StatusCode)
+	// refused, and so is a tail consumer without the service it names.
+	for name, body := range map[string]string{
+		"an upload without metadata": "--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.js\"\r\n\r\nx\r\n--x--\r\n",
+		"a tail consumer without its service": "--x\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n" +
+			`{"main_module":"a.js","tail_consumers":[{"namespace":"n"}]}` +
+			"\r\n--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.js\"\r\nContent-Type: application/javascript+module\r\n\r\nx\r\n--x--\r\n",
+	} {
+		req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/acct/workers/dispatch/namespaces/ns/scripts/s", strings.NewReader(body))
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if verdict(res) == "" {
+			t.Fatalf("the mock accepted %s (HTTP %d)", name, res.StatusCode)
+		}
 	}
 }
