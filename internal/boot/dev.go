@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -203,4 +204,39 @@ Try this:
   curl -H 'Host: gateway.do' http://%s/hello
 `, d.Deploy.Addr, d.Dispatcher.Addr, d.Dispatcher.Environment, d.Dispatcher.OperatorAddr, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr, d.Dispatcher.Addr)
 	return nil
+}
+
+// DevUsage writes the usage of `dotdo dev`: every flag of the services it
+// runs, once each, with the services that take it.
+func DevUsage(w io.Writer) {
+	var d DevConfig
+	type entry struct {
+		usage, def string
+		services   []string
+	}
+	flags := map[string]*entry{}
+	var order []string
+	for _, s := range d.services() {
+		fs := flag.NewFlagSet(s.name, flag.ContinueOnError)
+		s.cfg.RegisterFlags(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			e, ok := flags[f.Name]
+			if !ok {
+				e = &entry{usage: f.Usage, def: f.DefValue}
+				flags[f.Name] = e
+				order = append(order, f.Name)
+			}
+			e.services = append(e.services, s.name)
+		})
+	}
+	sort.Strings(order)
+	fmt.Fprintln(w, "usage: dotdo dev [flags]\n\nRuns db, auth, runtime, deploy and the dispatcher in one process, each on its own address.\nA flag applies to every service that has it.\n\nflags:")
+	for _, n := range order {
+		e := flags[n]
+		def := ""
+		if e.def != "" {
+			def = fmt.Sprintf(" (default %q)", e.def)
+		}
+		fmt.Fprintf(w, "  -%s\n    \t%s%s [%s]\n", n, e.usage, def, strings.Join(e.services, ", "))
+	}
 }

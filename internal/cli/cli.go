@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -58,7 +59,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"deploy", "deploy a worker: --service NAME --env ENV (--file FILE | --dir DIR)", runDeploy},
+		{"deploy", "deploy a worker: --service NAME --env ENV (--file FILE | --dir DIR [--all]); DIR's wrangler config is read", runDeploy},
 		{"rollback", "roll a worker back: --service NAME --env ENV [--version N]", runRollback},
 		{"deployments", "list deployments [--service S] [--env E] [--status S] [--output table|json]", runDeployments},
 		{"keys", "manage API keys: create | list | revoke | rotate | bootstrap", runKeys},
@@ -66,6 +67,7 @@ func commands() []command {
 		{"routes", "routing tables: get | set | history | diff | rollback | resolve URL", runRoutes},
 		{"dispatcher", "the dispatch Worker for Cloudflare: build | deploy | history | rollback", runDispatcher},
 		{"audit", "the audit trail: list | verify [--head FILE] | head", runAudit},
+		{"trigger", "run a worker's handler now: scheduled --service NAME [--env ENV] [--cron EXPR]", runTrigger},
 		{"tail", "stream a worker's invocations: --service NAME [--env ENV] [--format pretty|json] [--status ok|error] [--method M] [--search TEXT] [--sampling-rate R]", runTail},
 		{"dev", "run the whole platform in one process on the default ports", runDev},
 	}
@@ -212,6 +214,11 @@ func sub(ctx context.Context, e *Env, group string, args []string, subs map[stri
 	if len(args) == 0 {
 		return usagef("want a subcommand: %s", strings.Join(names, ", "))
 	}
+	if isHelp(args[0]) {
+		fmt.Fprintf(e.Stdout, "usage: dotdo %s <subcommand> [flags]\n\nsubcommands: %s\n(dotdo %s <subcommand> --help shows its flags)\n",
+			group, strings.Join(names, ", "), group)
+		return flag.ErrHelp
+	}
 	f, ok := subs[args[0]]
 	if !ok {
 		return usagef("unknown %s subcommand %q: want %s", group, args[0], strings.Join(names, ", "))
@@ -220,7 +227,16 @@ func sub(ctx context.Context, e *Env, group string, args []string, subs map[stri
 }
 
 func runDev(ctx context.Context, e *Env, args []string) error {
+	if slices.ContainsFunc(args, isHelp) {
+		boot.DevUsage(e.Stdout)
+		return flag.ErrHelp
+	}
 	return boot.Dev(ctx, e.Stdout, e.Stderr, args)
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }
 
 // dataDir is where the local credentials live.

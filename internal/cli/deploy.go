@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	"github.com/dot-do/platform/internal/config"
+	"github.com/dot-do/platform/internal/wranglerconfig"
 )
 
 // maxReadFile bounds what deploy reads from disk, well above the server's
@@ -22,41 +25,115 @@ const maxReadFile = 64 << 20
 
 func runDeploy(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "deploy")
-	service := fs.String("service", "", "worker name (required)")
-	env := fs.String("env", config.DefaultEnvironment, "environment")
-	file := fs.String("file", "", "single-module worker: an ES module file")
-	dir := fs.String("dir", "", "multi-module worker: a directory of modules")
-	main := fs.String("main", "", "main module of --dir (default index.js, index.mjs, worker.js or the only .js file)")
-	compat := fs.String("compatibility-date", "", "workerd compatibility date (server default when empty)")
-	idem := fs.String("idempotency-key", "", "makes a retried deploy return the first result")
-	var tags stringList
-	fs.Var(&tags, "tag", "extra script tag (repeatable)")
+	var o deployOptions
+	fs.StringVar(&o.service, "service", "", "worker name (default: name in the directory's wrangler config; required otherwise)")
+	fs.StringVar(&o.env, "env", config.DefaultEnvironment, "environment")
+	fs.StringVar(&o.file, "file", "", "single-module worker: an ES module file")
+	fs.StringVar(&o.dir, "dir", "", "multi-module worker: a directory of modules, with its wrangler.jsonc, wrangler.json or wrangler.toml if any")
+	fs.StringVar(&o.main, "main", "", "main module of --dir (default: main in the wrangler config, else index.js, index.mjs, worker.js or the only .js file)")
+	fs.StringVar(&o.compat, "compatibility-date", "", "workerd compatibility date (default: the wrangler config's, else the server's)")
+	fs.StringVar(&o.idem, "idempotency-key", "", "makes a retried deploy return the first result")
+	fs.StringVar(&o.commit, "commit", "", "source commit (default: GITHUB_SHA, else the git checkout's HEAD)")
+	fs.StringVar(&o.branch, "branch", "", "source branch (default: GITHUB_REF_NAME, else the git checkout's branch)")
+	fs.StringVar(&o.author, "author", "", "who deploys (default: GITHUB_ACTOR, else git's user.name)")
+	all := fs.Bool("all", false, "deploy every subdirectory of --dir that has a wrangler config, each under its name")
+	out := fs.String("output", "table", "table or json")
+	fs.Var(&o.tags, "tag", "extra script tag (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *service == "" {
-		return usagef("--service is required")
+	if *out != "table" && *out != "json" {
+		return usagef("--output %q: want table or json", *out)
 	}
-	if (*file == "") == (*dir == "") {
+	if *all {
+		if o.dir == "" || o.file != "" || o.service != "" || o.main != "" || o.idem != "" {
+			return usagef("--all takes --dir and none of --file, --service, --main or --idempotency-key")
+		}
+		return deployAll(ctx, e, o, *out)
+	}
+	if (o.file == "") == (o.dir == "") {
 		return usagef("give exactly one of --file or --dir")
 	}
+	return deployOne(ctx, e, o, *out)
+}
+
+// deployOptions are the flags of a deploy.
+type deployOptions struct {
+	service, env, file, dir, main, compat, idem string
+	commit, branch, author                      string
+	tags                                        stringList
+}
+
+// deployAll deploys each subdirectory of o.dir that holds a wrangler
+// config, in name order, and fails after trying them all if any failed.
+func deployAll(ctx context.Context, e *Env, o deployOptions, out string) error {
+	entries, err := os.ReadDir(o.dir)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	var first error
+	n := 0
+	for _, ent := range entries {
+		if !ent.IsDir() || strings.HasPrefix(ent.Name(), ".") {
+			continue
+		}
+		sub := filepath.Join(o.dir, ent.Name())
+		if p, err := wranglerconfig.Find(sub); err != nil || p == "" {
+			continue
+		}
+		n++
+		one := o
+		one.dir = sub
+		if err := deployOne(ctx, e, one, out); err != nil {
+			fmt.Fprintf(e.Stderr, "dotdo deploy: %s: %s\n", sub, oneLine(err))
+			failed = append(failed, ent.Name())
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if n == 0 {
+		return usagef("no subdirectory of %s has a wrangler config (%s)", o.dir, strings.Join(wranglerconfig.FileNames, ", "))
+	}
+	if first != nil {
+		return fmt.Errorf("%d of %d deploys failed (%s): %w", len(failed), n, strings.Join(failed, ", "), first)
+	}
+	return nil
+}
+
+// deployOne builds the deploy request of o, with the wrangler config of
+// o.dir when it has one (flags win over it), sends it and prints the
+// outcome.
+func deployOne(ctx context.Context, e *Env, o deployOptions, out string) error {
 	req := &deployv1.DeployRequest{
-		Service:           *service,
-		Environment:       *env,
-		CompatibilityDate: *compat,
-		Tags:              tags,
-		IdempotencyKey:    *idem,
-		Metadata:          metadataFromEnv(e),
+		Service:           o.service,
+		Environment:       o.env,
+		CompatibilityDate: o.compat,
+		Tags:              o.tags,
+		IdempotencyKey:    o.idem,
 	}
 	var size int64
-	if *file != "" {
-		b, err := readFile(*file)
+	if o.file != "" {
+		b, err := readFile(o.file)
 		if err != nil {
 			return err
 		}
 		req.Script, size = b, int64(len(b))
+		req.Metadata = sourceMetadata(ctx, e, o, filepath.Dir(o.file))
 	} else {
-		mods, mainModule, err := readModules(*dir, *main)
+		cfg, err := applyWranglerConfig(e, o.dir, req)
+		if err != nil {
+			return err
+		}
+		main := o.main
+		if main == "" {
+			main = strings.TrimPrefix(filepath.ToSlash(filepath.Clean(cfg.Main)), "./")
+			if cfg.Main == "" {
+				main = ""
+			}
+		}
+		mods, mainModule, err := readModules(o.dir, main, cfg.Path != "")
 		if err != nil {
 			return err
 		}
@@ -64,15 +141,23 @@ func runDeploy(ctx context.Context, e *Env, args []string) error {
 		for _, m := range mods {
 			size += int64(len(m.Content))
 		}
+		req.Metadata = sourceMetadata(ctx, e, o, o.dir)
+	}
+	if req.Service == "" {
+		return usagef("--service is required (or a name in the directory's wrangler config)")
 	}
 	res, err := e.newClients().deploy.Deploy(withUploadSize(ctx, size), connect.NewRequest(req))
 	if err != nil {
 		return err
 	}
 	d := res.Msg.GetDeployment()
-	fmt.Fprintf(e.Stdout, "%s %s version %d: %s (deployment %s)\n", d.GetService(), d.GetEnvironment(), d.GetVersion(), statusName(d.GetStatus()), d.GetId())
-	if u := res.Msg.GetUrl(); u != "" {
-		fmt.Fprintf(e.Stdout, "url: %s\n", u)
+	if err := output(e, out, res.Msg, func(w io.Writer) {
+		fmt.Fprintf(w, "%s %s version %d: %s (deployment %s)\n", d.GetService(), d.GetEnvironment(), d.GetVersion(), statusName(d.GetStatus()), d.GetId())
+		if u := res.Msg.GetUrl(); u != "" {
+			fmt.Fprintf(w, "url: %s\n", u)
+		}
+	}); err != nil {
+		return err
 	}
 	if d.GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED {
 		return deployFailed{"deployment failed: " + d.GetError()}
@@ -80,18 +165,35 @@ func runDeploy(ctx context.Context, e *Env, args []string) error {
 	return nil
 }
 
-// metadataFromEnv fills the deploy metadata from GitHub Actions' variables
-// when they are set.
-func metadataFromEnv(e *Env) *deployv1.Metadata {
-	md := &deployv1.Metadata{
-		Commit: e.Getenv("GITHUB_SHA"),
-		Branch: e.Getenv("GITHUB_REF_NAME"),
-		Author: e.Getenv("GITHUB_ACTOR"),
+// applyWranglerConfig reads the wrangler config of dir, when it has one,
+// into the fields of req that flags left empty, and warns on stderr about
+// the keys the platform does not deploy. A malformed file is an
+// invalid_argument error naming its line and column.
+func applyWranglerConfig(e *Env, dir string, req *deployv1.DeployRequest) (wranglerconfig.Config, error) {
+	path, err := wranglerconfig.Find(dir)
+	if err != nil || path == "" {
+		return wranglerconfig.Config{}, err
 	}
-	if md.Commit == "" && md.Branch == "" && md.Author == "" {
-		return nil
+	cfg, err := wranglerconfig.Load(path)
+	if err != nil {
+		return cfg, connect.NewError(connect.CodeInvalidArgument, err)
 	}
-	return md
+	if len(cfg.Unsupported) > 0 {
+		fmt.Fprintf(e.Stderr, "dotdo deploy: warning: %s: not supported by the platform, ignored: %s\n", path, strings.Join(cfg.Unsupported, ", "))
+	}
+	if req.Service == "" {
+		req.Service = cfg.Name
+	}
+	if req.CompatibilityDate == "" {
+		req.CompatibilityDate = cfg.CompatibilityDate
+	}
+	req.CompatibilityFlags = cfg.CompatibilityFlags
+	req.Vars = cfg.Vars
+	for _, s := range cfg.Services {
+		req.Services = append(req.Services, &deployv1.ServiceBinding{Binding: s.Binding, Service: s.Service})
+	}
+	req.Crons = cfg.Crons()
+	return cfg, nil
 }
 
 func readFile(path string) ([]byte, error) {
@@ -106,8 +208,10 @@ func readFile(path string) ([]byte, error) {
 }
 
 // readModules reads every regular file under dir (skipping hidden files and
-// node_modules) as a module named by its slash-separated relative path.
-func readModules(dir, main string) ([]*deployv1.Module, string, error) {
+// node_modules; with a wrangler config, also the config files, package
+// manifests and Markdown files) as a module named by its slash-separated
+// relative path.
+func readModules(dir, main string, wrangler bool) ([]*deployv1.Module, string, error) {
 	var mods []*deployv1.Module
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -120,7 +224,7 @@ func readModules(dir, main string) ([]*deployv1.Module, string, error) {
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() || (wrangler && notModule(name)) {
 			return nil
 		}
 		rel, err := filepath.Rel(dir, path)
@@ -150,6 +254,13 @@ func readModules(dir, main string) ([]*deployv1.Module, string, error) {
 	return mods, main, nil
 }
 
+// notModule reports whether a file of a directory with a wrangler config
+// is part of the project rather than of the worker.
+func notModule(name string) bool {
+	return slices.Contains(wranglerconfig.FileNames, name) || name == "package.json" || name == "package-lock.json" ||
+		strings.HasSuffix(name, ".md")
+}
+
 func guessMain(mods []*deployv1.Module) string {
 	has := map[string]bool{}
 	var js []string
@@ -176,6 +287,7 @@ func runRollback(ctx context.Context, e *Env, args []string) error {
 	env := fs.String("env", config.DefaultEnvironment, "environment")
 	version := fs.Int64("version", 0, "version to restore (default: the one live before the current one)")
 	reason := fs.String("reason", "", "why, for the audit trail")
+	out := fs.String("output", "table", "table or json")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -189,12 +301,46 @@ func runRollback(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	d := res.Msg.GetDeployment()
-	fmt.Fprintf(e.Stdout, "%s %s version %d: %s, restoring version %d (deployment %s)\n",
-		d.GetService(), d.GetEnvironment(), d.GetVersion(), statusName(d.GetStatus()), d.GetRestoredVersion(), d.GetId())
+	if err := output(e, *out, res.Msg, func(w io.Writer) {
+		fmt.Fprintf(w, "%s %s version %d: %s, restoring version %d (deployment %s)\n",
+			d.GetService(), d.GetEnvironment(), d.GetVersion(), statusName(d.GetStatus()), d.GetRestoredVersion(), d.GetId())
+	}); err != nil {
+		return err
+	}
 	if d.GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED {
 		return deployFailed{"rollback failed: " + d.GetError()}
 	}
 	return nil
+}
+
+// runTrigger runs `dotdo trigger scheduled`.
+func runTrigger(ctx context.Context, e *Env, args []string) error {
+	return sub(ctx, e, "trigger", args, map[string]func(context.Context, *Env, []string) error{
+		"scheduled": triggerScheduled,
+	})
+}
+
+func triggerScheduled(ctx context.Context, e *Env, args []string) error {
+	fs := flags(e, "trigger scheduled")
+	service := fs.String("service", "", "worker name (required)")
+	env := fs.String("env", config.DefaultEnvironment, "environment")
+	cron := fs.String("cron", "", "the cron expression the handler sees (default: the worker's first cron trigger)")
+	out := fs.String("output", "table", "table or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *service == "" {
+		return usagef("--service is required")
+	}
+	res, err := e.newClients().deploy.TriggerScheduled(ctx, connect.NewRequest(&deployv1.TriggerScheduledRequest{
+		Service: *service, Environment: *env, Cron: *cron,
+	}))
+	if err != nil {
+		return err
+	}
+	return output(e, *out, res.Msg, func(w io.Writer) {
+		fmt.Fprintf(w, "%s %s version %d: scheduled() ran (cron %q)\n", *service, *env, res.Msg.GetVersion(), res.Msg.GetCron())
+	})
 }
 
 // statusName is a status without its enum prefix, in lower case.

@@ -40,8 +40,8 @@ func parseRole(s string) (authv1.Role, error) {
 func roleName(r authv1.Role) string { return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_")) }
 
 // printSecret shows a new key once, with its id.
-func printSecret(e *Env, k *authv1.ApiKey, secret string) {
-	fmt.Fprintf(e.Stdout, "key %s (%s, %s) created. The key is shown once; store it now:\n\n    %s\n\n",
+func printSecret(w io.Writer, k *authv1.ApiKey, secret string) {
+	fmt.Fprintf(w, "key %s (%s, %s) created. The key is shown once; store it now:\n\n    %s\n\n",
 		k.GetKeyId(), k.GetName(), roleName(k.GetRole()), secret)
 }
 
@@ -52,6 +52,7 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	ttl := fs.Duration("ttl", 0, "lifetime, for example 720h (no expiry when 0)")
 	var envs stringList
 	fs.Var(&envs, "env", "limit the key to this environment (repeatable; all when none)")
+	out := fs.String("output", "table", "table, or json (the response, secret included)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -70,8 +71,7 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	printSecret(e, res.Msg.GetApiKey(), res.Msg.GetSecret())
-	return nil
+	return output(e, *out, res.Msg, func(w io.Writer) { printSecret(w, res.Msg.GetApiKey(), res.Msg.GetSecret()) })
 }
 
 func keysList(ctx context.Context, e *Env, args []string) error {
@@ -110,6 +110,7 @@ func oneKeyID(fs interface {
 
 func keysRevoke(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "keys revoke")
+	out := fs.String("output", "table", "table or json")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -121,13 +122,15 @@ func keysRevoke(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "key %s revoked at %s\n", res.Msg.GetApiKey().GetKeyId(), when(res.Msg.GetApiKey().GetRevokedAt()))
-	return nil
+	return output(e, *out, res.Msg, func(w io.Writer) {
+		fmt.Fprintf(w, "key %s revoked at %s\n", res.Msg.GetApiKey().GetKeyId(), when(res.Msg.GetApiKey().GetRevokedAt()))
+	})
 }
 
 func keysRotate(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "keys rotate")
 	grace := fs.Duration("grace", 24*time.Hour, "how long the old key keeps working")
+	out := fs.String("output", "table", "table, or json (the response, secret included)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -139,9 +142,10 @@ func keysRotate(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	printSecret(e, res.Msg.GetApiKey(), res.Msg.GetSecret())
-	fmt.Fprintf(e.Stdout, "the old key %s works until %s\n", res.Msg.GetPrevious().GetKeyId(), when(res.Msg.GetPrevious().GetExpiresAt()))
-	return nil
+	return output(e, *out, res.Msg, func(w io.Writer) {
+		printSecret(w, res.Msg.GetApiKey(), res.Msg.GetSecret())
+		fmt.Fprintf(w, "the old key %s works until %s\n", res.Msg.GetPrevious().GetKeyId(), when(res.Msg.GetPrevious().GetExpiresAt()))
+	})
 }
 
 // keysBootstrap creates the first admin key. It talks to the internal auth

@@ -91,3 +91,29 @@ func ValidService(name string) bool {
 func ValidEnvironment(name string) bool {
 	return len(name) <= MaxEnvironmentLen && environmentRE.MatchString(name)
 }
+
+// MaxIdentifierLen bounds a var or service binding name of the Deploy API.
+const MaxIdentifierLen = 64
+
+// ValidIdentifier reports whether name is a JavaScript identifier of ASCII
+// letters, digits, '_' and '$' (not starting with a digit), 1 to
+// MaxIdentifierLen characters: what the Deploy API accepts as the name of
+// a var or a service binding, so that the worker can write env.NAME.
+func ValidIdentifier(name string) bool {
+	if len(name) == 0 || len(name) > MaxIdentifierLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '$':
+		case c >= '0' && c <= '9':
+			if i == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}

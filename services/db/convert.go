@@ -69,6 +69,7 @@ func DeploymentToProto(d store.Deployment) *dbv1.Deployment {
 		FinishedAt:        pbtime.To(d.FinishedAt),
 		Error:             d.Error,
 		SupersededBy:      d.SupersededBy,
+		Config:            d.Config,
 	}
 }
 
@@ -96,6 +97,7 @@ func DeploymentFromProto(d *dbv1.Deployment) store.Deployment {
 		FinishedAt:        pbtime.From(d.GetFinishedAt()),
 		Error:             d.GetError(),
 		SupersededBy:      d.GetSupersededBy(),
+		Config:            d.GetConfig(),
 	}
 }
 
@@ -125,6 +127,7 @@ func NewDeploymentToProto(nd store.NewDeployment) *dbv1.BeginDeploymentRequest {
 		ActorKeyId:        nd.ActorKeyID,
 		ActorName:         nd.ActorName,
 		IdempotencyKey:    nd.IdempotencyKey,
+		Config:            nd.Config,
 	}
 }
 
@@ -145,6 +148,7 @@ func NewDeploymentFromProto(r *dbv1.BeginDeploymentRequest) store.NewDeployment 
 		ActorKeyID:        r.GetActorKeyId(),
 		ActorName:         r.GetActorName(),
 		IdempotencyKey:    r.GetIdempotencyKey(),
+		Config:            r.GetConfig(),
 	}
 }
 

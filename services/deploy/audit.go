@@ -55,6 +55,10 @@ const (
 	ActionDispatcherDeploy = "dispatcher.deploy"
 	// ActionDispatcherRollback restores an earlier dispatch Worker.
 	ActionDispatcherRollback = "dispatcher.rollback"
+	// ActionTriggerScheduled runs a worker's scheduled() handler by hand:
+	// OutcomeSuccess or OutcomeFailure; resource that of its live
+	// deployment.
+	ActionTriggerScheduled = "deployment.trigger_scheduled"
 )
 
 // Audit outcomes written by the Deploy API.

@@ -44,7 +44,7 @@ func (s *Service) Deploy(ctx context.Context, c Caller, in DeployInput) (Result,
 	if err != nil {
 		return Result{}, spanErr(span, err)
 	}
-	env, w, err := s.validateDeploy(in)
+	env, w, err := s.validateDeploy(ctx, in)
 	if err != nil {
 		return Result{}, spanErr(span, err)
 	}
@@ -67,6 +67,7 @@ func (s *Service) Deploy(ctx context.Context, c Caller, in DeployInput) (Result,
 		CompatibilityDate: w.CompatibilityDate,
 		Tags:              w.Tags,
 		Metadata:          in.Metadata.storeMetadata(),
+		Config:            w.Config.encode(),
 		ActorKeyID:        p.KeyID,
 		ActorName:         p.Name,
 		IdempotencyKey:    in.IdempotencyKey,
@@ -143,6 +144,9 @@ func (s *Service) Rollback(ctx context.Context, c Caller, in RollbackInput) (Res
 		if err != nil {
 			return err
 		}
+		if w.Config, err = ConfigOf(target.Config); err != nil {
+			return fmt.Errorf("version %d of %s in %s: %w", target.Version, in.Service, env.Name, err)
+		}
 		meta := make(map[string]string, len(target.Metadata)+1)
 		for k, v := range target.Metadata {
 			meta[k] = v
@@ -164,6 +168,7 @@ func (s *Service) Rollback(ctx context.Context, c Caller, in RollbackInput) (Res
 			CompatibilityDate: w.CompatibilityDate,
 			Tags:              w.Tags,
 			Metadata:          meta,
+			Config:            target.Config,
 			ActorKeyID:        p.KeyID,
 			ActorName:         p.Name,
 			IdempotencyKey:    in.IdempotencyKey,

@@ -81,6 +81,11 @@ func (h *handler) Deploy(ctx context.Context, req *connect.Request[deployv1.Depl
 			Labels: m.GetMetadata().GetLabels(),
 		},
 		IdempotencyKey: m.GetIdempotencyKey(),
+		Vars:           m.GetVars(),
+		Crons:          m.GetCrons(),
+	}
+	for _, b := range m.GetServices() {
+		in.Services = append(in.Services, ServiceBinding{Binding: b.GetBinding(), Service: b.GetService()})
 	}
 	for _, mod := range m.GetModules() {
 		in.Modules = append(in.Modules, backend.Module{Name: mod.GetName(), Content: mod.GetContent(), Type: moduleTypeOf(mod.GetType())})
@@ -188,6 +193,16 @@ func (h *handler) EnsureNamespaces(ctx context.Context, req *connect.Request[dep
 	return connect.NewResponse(&deployv1.EnsureNamespacesResponse{Namespaces: namespacesProto(nss), Created: created}), nil
 }
 
+// TriggerScheduled implements deployv1connect.DeployServiceHandler.
+func (h *handler) TriggerScheduled(ctx context.Context, req *connect.Request[deployv1.TriggerScheduledRequest]) (*connect.Response[deployv1.TriggerScheduledResponse], error) {
+	m := req.Msg
+	out, err := h.svc.TriggerScheduled(ctx, callerOf(req), TriggerInput{Service: m.GetService(), Environment: m.GetEnvironment(), Cron: m.GetCron()})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&deployv1.TriggerScheduledResponse{Version: out.Version, Cron: out.Cron}), nil
+}
+
 // deploymentErr attaches, for a *DeploymentError, the deployment as
 // recorded as an error detail (a dotdo.deploy.v1.Deployment), so that a
 // client learns its id, version and status; rpcerr maps the error itself
@@ -258,10 +273,19 @@ func kindProto(k store.Kind) deployv1.DeploymentKind {
 	}
 }
 
-// deploymentProto converts a recorded deployment.
+// deploymentProto converts a recorded deployment. A configuration that
+// does not decode (which the store never holds) is left out.
 func deploymentProto(d store.Deployment) *deployv1.Deployment {
 	meta := MetadataOf(d.Metadata)
+	cfg, _ := ConfigOf(d.Config)
+	var services []*deployv1.ServiceBinding
+	for _, b := range cfg.Services {
+		services = append(services, &deployv1.ServiceBinding{Binding: b.Binding, Service: b.Service})
+	}
 	return &deployv1.Deployment{
+		Vars:              cfg.Vars,
+		Services:          services,
+		Crons:             cfg.Crons,
 		Id:                d.ID,
 		Service:           d.Service,
 		Environment:       d.Environment,

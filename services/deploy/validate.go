@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -100,6 +101,12 @@ type DeployInput struct {
 	// IdempotencyKey, when set, makes a retry by the same API key return
 	// the first deployment and upload nothing.
 	IdempotencyKey string
+	// Vars are plain-text environment variables of the worker.
+	Vars map[string]string
+	// Services are bindings to other workers of the environment.
+	Services []ServiceBinding
+	// Crons are cron triggers: 5-field cron expressions, UTC.
+	Crons []string
 }
 
 // RollbackInput is a rollback request.
@@ -124,6 +131,7 @@ type worker struct {
 	CompatibilityDate  string
 	CompatibilityFlags []string
 	Tags               []string
+	Config             WorkerConfig // not part of the stored bundle
 }
 
 func (w worker) size() int64 {
@@ -140,7 +148,7 @@ func (w worker) script(name, deploymentID string, version int64) backend.Script 
 	tags := make([]string, 0, len(w.Tags)+2)
 	tags = append(tags, w.Tags...)
 	tags = append(tags, deploymentTag(deploymentID), fmt.Sprintf("%s%d", versionTagKey, version))
-	return backend.Script{
+	s := backend.Script{
 		Name:               name,
 		MainModule:         w.MainModule,
 		Modules:            w.Modules,
@@ -148,6 +156,8 @@ func (w worker) script(name, deploymentID string, version int64) backend.Script 
 		CompatibilityFlags: w.CompatibilityFlags,
 		Tags:               tags,
 	}
+	w.Config.apply(&s)
+	return s
 }
 
 func deploymentTag(id string) string { return deploymentTagKey + id }
@@ -173,7 +183,7 @@ func checkService(s string) error {
 // validateDeploy checks in against the rules and the configuration and
 // returns the worker to store and upload. Nothing is recorded or uploaded
 // for an input it refuses.
-func (s *Service) validateDeploy(in DeployInput) (config.Environment, worker, error) {
+func (s *Service) validateDeploy(ctx context.Context, in DeployInput) (config.Environment, worker, error) {
 	if err := checkService(in.Service); err != nil {
 		return config.Environment{}, worker{}, err
 	}
@@ -190,6 +200,9 @@ func (s *Service) validateDeploy(in DeployInput) (config.Environment, worker, er
 	}
 	if len(in.IdempotencyKey) > MaxIdempotencyKeyLen {
 		return config.Environment{}, worker{}, invalid("idempotency_key", "longer than %d bytes", MaxIdempotencyKeyLen)
+	}
+	if w.Config, err = s.checkWorkerConfig(ctx, env.Name, in); err != nil {
+		return config.Environment{}, worker{}, err
 	}
 	return env, w, nil
 }

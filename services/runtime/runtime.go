@@ -114,6 +114,7 @@ type Runtime struct {
 	metrics    *metrics
 	closing    chan struct{}
 	tailsDone  chan struct{}
+	cronsDone  chan struct{}
 	stopTails  sync.Once
 	closeOnce  sync.Once
 	closeErr   error
@@ -154,7 +155,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, closing: make(chan struct{}), tailsDone: make(chan struct{}),
+	rt := &Runtime{cfg: cfg, log: cfg.Logger, store: st, closing: make(chan struct{}), tailsDone: make(chan struct{}), cronsDone: make(chan struct{}),
 		invokeHash: sha256.Sum256([]byte(cfg.InvokeToken)), apiHash: sha256.Sum256([]byte(cfg.APIToken))}
 	rt.tails.init()
 	if rt.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
@@ -190,13 +191,15 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		OnVersion: func(sc scripts.Script) {
 			rt.sup.Prewarm(workerd.Key{Namespace: sc.Namespace, Script: sc.Name, Version: sc.Current.Number, SecretsGeneration: sc.SecretsGeneration})
 		},
-		Logger: cfg.Logger,
+		Scheduler: rt.runScheduled,
+		Logger:    cfg.Logger,
 	})
 	if err != nil {
 		_ = rt.sup.Close()
 		_ = st.Close()
 		return nil, err
 	}
+	go rt.runCrons(time.Now)
 	cfg.Logger.Info("runtime ready", "data_dir", st.Dir(), "account_id", cfg.AccountID, "workerd", bin)
 	return rt, nil
 }
@@ -210,6 +213,7 @@ func (rt *Runtime) Handler() http.Handler { return http.HandlerFunc(rt.serveHTTP
 func (rt *Runtime) Close() error {
 	rt.closeOnce.Do(func() {
 		close(rt.closing)
+		<-rt.cronsDone
 		rt.closeErr = errors.Join(rt.sup.Close(), rt.store.Close())
 	})
 	return rt.closeErr
@@ -403,6 +407,8 @@ func newBundle(main, date string, flags []string, bindings []scripts.Binding, mo
 			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingJSON, Value: string(bd.JSON)})
 		case scripts.BindingSecretText:
 			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingSecret, Value: bd.Text})
+		case scripts.BindingService:
+			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingService, Value: bd.Service})
 		default:
 			b.Bindings = append(b.Bindings, workerd.Binding{Name: bd.Name, Kind: workerd.BindingText, Value: bd.Text})
 		}

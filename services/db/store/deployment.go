@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -49,6 +50,8 @@ const (
 	MaxMetadataEntries = 64
 	// MaxMetadataValueLen bounds tag and metadata value lengths.
 	MaxMetadataValueLen = 4096
+	// MaxConfigLen bounds a deployment's Config (JSON text).
+	MaxConfigLen = 64 << 10
 	// MaxErrorLen is the length beyond which an outcome error message is
 	// truncated (never rejected: losing a failure because its message is
 	// long would be worse).
@@ -77,7 +80,11 @@ type Deployment struct {
 	CompatibilityDate string
 	Tags              []string
 	// Metadata holds free-form context such as commit, branch or author.
-	Metadata       map[string]string
+	Metadata map[string]string
+	// Config is the worker's configuration beside its script (vars,
+	// service bindings, cron triggers) as a JSON object the deploy service
+	// defines; "" when it has none. The store keeps it as it is.
+	Config         string
 	ActorKeyID     string
 	ActorName      string
 	IdempotencyKey string
@@ -109,8 +116,12 @@ type NewDeployment struct {
 	CompatibilityDate string
 	Tags              []string
 	Metadata          map[string]string
-	ActorKeyID        string
-	ActorName         string
+	// Config is the worker's configuration as a JSON object, or "" (see
+	// Deployment.Config). A rollback that leaves it empty inherits the
+	// restored version's.
+	Config     string
+	ActorKeyID string
+	ActorName  string
 	// IdempotencyKey makes BeginDeployment idempotent per ActorKeyID.
 	IdempotencyKey string
 }
@@ -171,6 +182,12 @@ func (nd NewDeployment) Normalize() (NewDeployment, error) {
 			tags[i] = t
 		}
 		nd.Tags = tags
+	}
+	if len(nd.Config) > MaxConfigLen {
+		return nd, fmt.Errorf("config of %d bytes, more than %d: %w", len(nd.Config), MaxConfigLen, errkind.Invalid)
+	}
+	if nd.Config != "" && (!json.Valid([]byte(nd.Config)) || !strings.HasPrefix(strings.TrimSpace(nd.Config), "{")) {
+		return nd, fmt.Errorf("config is not a JSON object: %w", errkind.Invalid)
 	}
 	if len(nd.Metadata) > MaxMetadataEntries {
 		return nd, fmt.Errorf("%d metadata entries, more than %d: %w", len(nd.Metadata), MaxMetadataEntries, errkind.Invalid)

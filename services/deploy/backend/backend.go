@@ -38,6 +38,12 @@ type Backend interface {
 	// ScriptTags returns the tags of the script named script in namespace,
 	// or an error wrapping ErrNotFound when there is no such script.
 	ScriptTags(ctx context.Context, namespace, script string) ([]string, error)
+	// Scheduled runs the scheduled() handler of the script named script in
+	// namespace now, with cron as the controller's cron expression. It
+	// returns an error wrapping ErrNotFound when there is no such script,
+	// ErrRejected when the handler failed, and ErrUnsupported when the
+	// backend cannot run handlers by request.
+	Scheduled(ctx context.Context, namespace, script, cron string) error
 }
 
 // Namespace describes a dispatch namespace.
@@ -68,6 +74,22 @@ type Script struct {
 	CompatibilityFlags []string
 	// Tags are the script's tags.
 	Tags []string
+	// Vars are plain-text environment variables (env.NAME).
+	Vars map[string]string
+	// Services are bindings to other scripts of the same namespace:
+	// env.<Binding>.fetch reaches the script named Service.
+	Services []ServiceBinding
+	// Crons are the script's cron triggers (5-field, UTC).
+	Crons []string
+}
+
+// ServiceBinding binds another script of the namespace into a script's
+// env.
+type ServiceBinding struct {
+	// Binding is the name in env.
+	Binding string
+	// Service is the target script's name.
+	Service string
 }
 
 // Size returns the total size of the script's modules in bytes.
@@ -191,6 +213,9 @@ var (
 	// ErrUnauthorized means the backend refused the configured credential:
 	// the platform's configuration is at fault, not the caller.
 	ErrUnauthorized = errkind.New(errkind.Internal, "namespace backend refused the credential")
+	// ErrUnsupported means the backend cannot do what was asked, for
+	// example run a scheduled handler by request on Cloudflare.
+	ErrUnsupported = errkind.New(errkind.Precondition, "not supported by the namespace backend")
 )
 
 // Error is a failed backend operation. Its message says what was attempted

@@ -22,6 +22,9 @@ type Memory struct {
 
 	uploads atomic.Int64
 
+	// scheduled records the runs of Scheduled, as "namespace/script cron".
+	scheduled []string
+
 	// hook, when set, runs before every upload; an error it returns fails
 	// the upload.
 	hook atomic.Pointer[func(ctx context.Context, namespace string, s Script) error]
@@ -110,6 +113,26 @@ func (m *Memory) ScriptTags(_ context.Context, namespace, script string) ([]stri
 		return nil, &Error{Op: "get tags of script " + script + " in namespace " + namespace, Status: 404, Sentinel: ErrNotFound}
 	}
 	return slices.Clone(s.Tags), nil
+}
+
+// Scheduled implements Backend: it records the run (see ScheduledRuns) of
+// a script that exists.
+func (m *Memory) Scheduled(_ context.Context, namespace, script, cron string) error {
+	if _, ok := m.Script(namespace, script); !ok {
+		return &Error{Op: "run the scheduled handler of " + script + " in namespace " + namespace, Status: 404, Sentinel: ErrNotFound}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.scheduled = append(m.scheduled, namespace+"/"+script+" "+cron)
+	return nil
+}
+
+// ScheduledRuns returns the runs of Scheduled so far, each as
+// "namespace/script cron".
+func (m *Memory) ScheduledRuns() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.scheduled)
 }
 
 // Script returns the script last uploaded as name to namespace.

@@ -64,6 +64,9 @@ type Config struct {
 	// OnVersion, when set, is called after a script's new version is
 	// stored (to start it before its first request).
 	OnVersion func(s scripts.Script)
+	// Scheduler, when set, runs scheduled handlers for
+	// POST .../scripts/{s}/scheduled.
+	Scheduler Scheduler
 	// Logger receives one line per request (never a token or secret).
 	Logger *slog.Logger
 }

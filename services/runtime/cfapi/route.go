@@ -65,6 +65,10 @@ func (a *API) route(method string, segs []string) (handler, string) {
 			e = ep{"script tags", map[string]handler{"GET": a.getTags, "PUT": a.putTags}}
 		case "secrets":
 			e = ep{"script secrets", map[string]handler{"GET": a.listSecrets, "PUT": a.putSecret}}
+		case "schedules":
+			e = ep{"script schedules", map[string]handler{"GET": a.getSchedules, "PUT": a.putSchedules}}
+		case "scheduled":
+			e = ep{"script scheduled", map[string]handler{"POST": a.runScheduled}}
 		}
 	case len(segs) == 5 && segs[1] == "scripts":
 		switch segs[3] {

@@ -37,6 +37,7 @@ type metaBinding struct {
 	Text    *string         `json:"text"`
 	JSON    json.RawMessage `json:"json"`
 	OldName string          `json:"old_name"`
+	Service string          `json:"service"`
 }
 
 func tooLarge(max int64) *apiError {
@@ -146,6 +147,11 @@ func bindingsFrom(meta *uploadMetadata, prev []scripts.Binding, strict bool) ([]
 				return nil, errf(http.StatusBadRequest, CodeInvalidScript, fmt.Sprintf("Binding %q of type json needs a json field.", b.Name))
 			}
 			out = append(out, scripts.Binding{Name: b.Name, Type: b.Type, JSON: b.JSON})
+		case scripts.BindingService:
+			if b.Service == "" {
+				return nil, errf(http.StatusBadRequest, CodeInvalidScript, fmt.Sprintf("Binding %q of type service needs a service field.", b.Name))
+			}
+			out = append(out, scripts.Binding{Name: b.Name, Type: b.Type, Service: b.Service})
 		case "inherit":
 			from := b.OldName
 			if from == "" {
@@ -162,7 +168,7 @@ func bindingsFrom(meta *uploadMetadata, prev []scripts.Binding, strict bool) ([]
 			nb.Name = b.Name
 			out = append(out, nb)
 		default:
-			return nil, errf(http.StatusBadRequest, CodeInvalidScript, fmt.Sprintf("Binding %q has type %q, which the local runtime does not support (supported: plain_text, json, secret_text, inherit).", b.Name, b.Type))
+			return nil, errf(http.StatusBadRequest, CodeInvalidScript, fmt.Sprintf("Binding %q has type %q, which the local runtime does not support (supported: plain_text, json, secret_text, service, inherit).", b.Name, b.Type))
 		}
 		defined[b.Name] = true
 	}

@@ -58,18 +58,24 @@ const (
 	BindingJSON = "json"
 	// BindingSecretText puts a string into env; its value is never echoed.
 	BindingSecretText = "secret_text"
+	// BindingService puts a Fetcher into env whose fetch reaches the live
+	// version of the script named by Service in the same namespace.
+	BindingService = "service"
 )
 
 // Binding is one entry of a version's env.
 type Binding struct {
 	// Name is the env key.
 	Name string `json:"name"`
-	// Type is one of BindingPlainText, BindingJSON, BindingSecretText.
+	// Type is one of BindingPlainText, BindingJSON, BindingSecretText,
+	// BindingService.
 	Type string `json:"type"`
 	// Text is the value of plain_text and secret_text bindings.
 	Text string `json:"text,omitempty"`
 	// JSON is the value of json bindings.
 	JSON json.RawMessage `json:"json,omitempty"`
+	// Service is the target script of service bindings.
+	Service string `json:"service,omitempty"`
 }
 
 // Limits are a version's limits per invocation, as Cloudflare's script
@@ -117,6 +123,9 @@ type VersionInfo struct {
 	CompatibilityFlags []string `json:"compatibility_flags,omitempty"`
 	// Bindings are the version's env bindings.
 	Bindings []Binding `json:"bindings,omitempty"`
+	// Crons are the cron triggers of the current version (see
+	// Store.SetCrons); a new version starts without any.
+	Crons []string `json:"crons,omitempty"`
 	// Logpush is stored and echoed only.
 	Logpush bool `json:"logpush,omitempty"`
 	// UsageModel is stored and echoed only.

@@ -164,8 +164,12 @@ func ValidateDraft(d *Draft) error {
 			if b.JSON == nil || !json.Valid(b.JSON) {
 				return invalidf("binding %q: json binding needs a valid json value", b.Name)
 			}
+		case BindingService:
+			if !names.ValidScript(b.Service) || b.Text != "" || b.JSON != nil {
+				return invalidf("binding %q: a service binding needs the name of a script of the namespace in service", b.Name)
+			}
 		default:
-			return invalidf("binding %q has type %q, which the local runtime does not support (supported: plain_text, json, secret_text)", b.Name, b.Type)
+			return invalidf("binding %q has type %q, which the local runtime does not support (supported: plain_text, json, secret_text, service)", b.Name, b.Type)
 		}
 	}
 	if d.Tags != nil {
@@ -200,6 +204,7 @@ func Etag(info VersionInfo, contents [][]byte) string {
 		if b.Type != BindingSecretText {
 			write([]byte(b.Text))
 			write(b.JSON)
+			write([]byte(b.Service))
 		}
 	}
 	for i, m := range info.Modules {

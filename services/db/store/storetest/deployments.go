@@ -135,6 +135,9 @@ func testDeploymentValidation(t *testing.T, open func(*testing.T) store.Store) {
 		"empty tag":               mod(func(n *store.NewDeployment) { n.Tags = []string{""} }),
 		"too many tags":           mod(func(n *store.NewDeployment) { n.Tags = slices.Repeat([]string{"t"}, store.MaxTags+1) }),
 		"empty metadata key":      mod(func(n *store.NewDeployment) { n.Metadata = map[string]string{"": "v"} }),
+		"config not JSON":         mod(func(n *store.NewDeployment) { n.Config = "{vars" }),
+		"config not an object":    mod(func(n *store.NewDeployment) { n.Config = `["x"]` }),
+		"config too long":         mod(func(n *store.NewDeployment) { n.Config = `{"x":"` + strings.Repeat("x", store.MaxConfigLen) + `"}` }),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := s.BeginDeployment(t.Context(), nd)
@@ -398,7 +401,11 @@ func testRollback(t *testing.T, open func(*testing.T) store.Store) {
 	ctx := t.Context()
 	nd1 := newDep("prod", "api")
 	nd1.ScriptSHA256, nd1.ScriptSize, nd1.MainModule, nd1.CompatibilityDate = script(1), 11, "one.js", "2030-01-01"
+	nd1.Config = `{"vars":{"GREETING":"hi"}}`
 	v1 := complete(t, s, begin(t, s, nd1).ID, store.StatusLive)
+	if got := get(t, s, v1.ID); got.Config != nd1.Config {
+		t.Fatalf("config of version 1 read back as %q, want %q", got.Config, nd1.Config)
+	}
 	nd2 := newDep("prod", "api")
 	nd2.ScriptSHA256 = script(2)
 	v2 := complete(t, s, begin(t, s, nd2).ID, store.StatusLive)
@@ -407,8 +414,11 @@ func testRollback(t *testing.T, open func(*testing.T) store.Store) {
 	rb := store.NewDeployment{Environment: "prod", Service: "api", Kind: store.KindRollback, RestoredVersion: v1.Version}
 	r := begin(t, s, rb)
 	if r.Version != 4 || r.Kind != store.KindRollback || r.RestoredVersion != 1 || r.ScriptSHA256 != script(1) ||
-		r.ScriptSize != 11 || r.MainModule != "one.js" || r.CompatibilityDate != "2030-01-01" {
+		r.ScriptSize != 11 || r.MainModule != "one.js" || r.CompatibilityDate != "2030-01-01" || r.Config != nd1.Config {
 		t.Fatalf("rollback: %+v", r)
+	}
+	if got := get(t, s, r.ID); got.Config != nd1.Config {
+		t.Fatalf("config of the rollback read back as %q, want the restored version's %q", got.Config, nd1.Config)
 	}
 	complete(t, s, r.ID, store.StatusLive)
 	if got := get(t, s, v2.ID); got.Status != store.StatusSuperseded || got.SupersededBy != r.ID {

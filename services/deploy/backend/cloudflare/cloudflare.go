@@ -176,8 +176,12 @@ type Backend struct {
 	scripts   *workers.ScriptService
 	routes    *workers.RouteService
 	zones     *zones.ZoneService
+	client    *cf.Client
 	scrub     *strings.Replacer
 	tails     []workers.ConsumerScriptParam
+	// runtime is set for the local runtime: service bindings are uploaded
+	// as they are, and cron triggers and scheduled runs have endpoints.
+	runtime bool
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -255,8 +259,10 @@ func New(cfg Config) (*Backend, error) {
 		scripts:   workers.NewScriptService(opts...),
 		routes:    workers.NewRouteService(opts...),
 		zones:     zones.NewZoneService(opts...),
+		client:    cf.NewClient(opts...),
 		scrub:     newScrubber(secrets),
 		tails:     tails,
+		runtime:   name == RuntimeName,
 	}, nil
 }
 
@@ -349,10 +355,11 @@ func (b *Backend) EnsureNamespace(ctx context.Context, name string) (bool, error
 }
 
 // Upload implements backend.Backend. It sends one multipart request: a
-// metadata part (main module, compatibility date and flags, tags, the tail
-// consumers of Config.TailConsumers) and one
-// "files" part per module, named by the module's name and typed by its
-// content type.
+// metadata part (main module, compatibility date and flags, tags, the vars
+// and service bindings (see bindings), the tail consumers of
+// Config.TailConsumers) and one "files" part per module, named by the
+// module's name and typed by its content type. On the local runtime it then
+// sets the script's cron triggers (see setSchedules).
 func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script) error {
 	op := fmt.Sprintf("upload script %s to namespace %s", s.Name, namespace)
 	if err := checkName("namespace", namespace); err != nil {
@@ -364,9 +371,16 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 	if len(s.Modules) == 0 {
 		return &backend.Error{Op: op, Sentinel: backend.ErrRejected, Message: "no modules"}
 	}
+	main, modules, err := b.wrap(s)
+	if err != nil {
+		return &backend.Error{Op: op, Sentinel: backend.ErrRejected, Message: err.Error()}
+	}
 	meta := wfp.DispatchNamespaceScriptUpdateParamsMetadata{
-		MainModule: cf.F(s.MainModule),
+		MainModule: cf.F(main),
 		Tags:       cf.F(nonNil(s.Tags)),
+	}
+	if bs := b.bindings(namespace, s); len(bs) > 0 {
+		meta.Bindings = cf.F(bs)
 	}
 	if s.CompatibilityDate != "" {
 		meta.CompatibilityDate = cf.F(s.CompatibilityDate)
@@ -377,12 +391,12 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 	if len(b.tails) > 0 {
 		meta.TailConsumers = cf.F(b.tails)
 	}
-	files := make([]io.Reader, len(s.Modules))
-	for i, m := range s.Modules {
+	files := make([]io.Reader, len(modules))
+	for i, m := range modules {
 		files[i] = &part{Reader: bytes.NewReader(m.Content), name: m.Name, contentType: m.ContentType()}
 	}
 	var raw *http.Response
-	_, err := b.namespace.Scripts.Update(ctx, namespace, s.Name, wfp.DispatchNamespaceScriptUpdateParams{
+	_, err = b.namespace.Scripts.Update(ctx, namespace, s.Name, wfp.DispatchNamespaceScriptUpdateParams{
 		AccountID: cf.F(b.accountID),
 		Metadata:  cf.F(meta),
 		Files:     cf.F(files),
@@ -390,7 +404,7 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 	if err != nil {
 		return b.fail(op, raw, err)
 	}
-	return nil
+	return b.setSchedules(ctx, namespace, s)
 }
 
 // ScriptTags implements backend.Backend.

@@ -243,7 +243,11 @@ type Deployment struct {
 	Error string `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
 	// superseded_by is the id of the deployment that replaced this one when
 	// it was live.
-	SupersededBy  string `protobuf:"bytes,21,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	SupersededBy string `protobuf:"bytes,21,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	// config is the worker's configuration beside its script (vars, service
+	// bindings, cron triggers) as a JSON object the deploy service defines;
+	// empty when it has none.
+	Config        string `protobuf:"bytes,22,opt,name=config,proto3" json:"config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +429,13 @@ func (x *Deployment) GetSupersededBy() string {
 	return ""
 }
 
+func (x *Deployment) GetConfig() string {
+	if x != nil {
+		return x.Config
+	}
+	return ""
+}
+
 // BeginDeploymentRequest describes a deployment to record as pending. The
 // version is allocated by the database.
 type BeginDeploymentRequest struct {
@@ -459,8 +470,11 @@ type BeginDeploymentRequest struct {
 	// idempotency_key, if set, returns the first deployment of the same actor
 	// and key instead of recording a new one.
 	IdempotencyKey string `protobuf:"bytes,14,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// config is the worker's configuration as a JSON object, or empty. A
+	// rollback that leaves it empty inherits the restored version's.
+	Config        string `protobuf:"bytes,15,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BeginDeploymentRequest) Reset() {
@@ -587,6 +601,13 @@ func (x *BeginDeploymentRequest) GetActorName() string {
 func (x *BeginDeploymentRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *BeginDeploymentRequest) GetConfig() string {
+	if x != nil {
+		return x.Config
 	}
 	return ""
 }
@@ -4976,7 +4997,7 @@ var File_dotdo_db_v1_db_proto protoreflect.FileDescriptor
 
 const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\n" +
-	"\x14dotdo/db/v1/db.proto\x12\vdotdo.db.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1edotdo/routing/v1/routing.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x06\n" +
+	"\x14dotdo/db/v1/db.proto\x12\vdotdo.db.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1edotdo/routing/v1/routing.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\a\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -5006,10 +5027,11 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"\vfinished_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x14\n" +
 	"\x05error\x18\x14 \x01(\tR\x05error\x12#\n" +
-	"\rsuperseded_by\x18\x15 \x01(\tR\fsupersededBy\x1a;\n" +
+	"\rsuperseded_by\x18\x15 \x01(\tR\fsupersededBy\x12\x16\n" +
+	"\x06config\x18\x16 \x01(\tR\x06config\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe7\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8a\x06\n" +
 	"\x16BeginDeploymentRequest\x12$\n" +
 	"\aservice\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\aservice\x12,\n" +
@@ -5031,7 +5053,8 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"actorKeyId\x12\x1d\n" +
 	"\n" +
 	"actor_name\x18\r \x01(\tR\tactorName\x121\n" +
-	"\x0fidempotency_key\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey\x1a;\n" +
+	"\x0fidempotency_key\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey\x12!\n" +
+	"\x06config\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04R\x06config\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +

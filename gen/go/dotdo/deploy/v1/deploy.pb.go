@@ -442,7 +442,13 @@ type Deployment struct {
 	CompatibilityDate string `protobuf:"bytes,17,opt,name=compatibility_date,json=compatibilityDate,proto3" json:"compatibility_date,omitempty"`
 	// tags are the tags of the uploaded script, besides the ones the platform
 	// adds for the deployment id and version.
-	Tags          []string `protobuf:"bytes,18,rep,name=tags,proto3" json:"tags,omitempty"`
+	Tags []string `protobuf:"bytes,18,rep,name=tags,proto3" json:"tags,omitempty"`
+	// vars are the worker's plain-text environment variables (env.NAME).
+	Vars map[string]string `protobuf:"bytes,19,rep,name=vars,proto3" json:"vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// services are the worker's bindings to other workers of the environment.
+	Services []*ServiceBinding `protobuf:"bytes,20,rep,name=services,proto3" json:"services,omitempty"`
+	// crons are the worker's cron triggers (5-field cron expressions, UTC).
+	Crons         []string `protobuf:"bytes,21,rep,name=crons,proto3" json:"crons,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -603,6 +609,85 @@ func (x *Deployment) GetTags() []string {
 	return nil
 }
 
+func (x *Deployment) GetVars() map[string]string {
+	if x != nil {
+		return x.Vars
+	}
+	return nil
+}
+
+func (x *Deployment) GetServices() []*ServiceBinding {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *Deployment) GetCrons() []string {
+	if x != nil {
+		return x.Crons
+	}
+	return nil
+}
+
+// ServiceBinding binds another worker of the same environment into a
+// worker's env: `env.<binding>.fetch(request)` reaches the live version of
+// `service`, as a wrangler `services` entry does.
+type ServiceBinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// binding is the name in env: a JavaScript identifier.
+	Binding string `protobuf:"bytes,1,opt,name=binding,proto3" json:"binding,omitempty"`
+	// service is the target worker: a worker of the environment's routing
+	// table.
+	Service       string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceBinding) Reset() {
+	*x = ServiceBinding{}
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceBinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceBinding) ProtoMessage() {}
+
+func (x *ServiceBinding) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceBinding.ProtoReflect.Descriptor instead.
+func (*ServiceBinding) Descriptor() ([]byte, []int) {
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ServiceBinding) GetBinding() string {
+	if x != nil {
+		return x.Binding
+	}
+	return ""
+}
+
+func (x *ServiceBinding) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 // DeployRequest is the body of `POST /deploy`. The original body works
 // unchanged: `{"service":"gateway","environment":"production",
 // "script":"<base64>","metadata":{"commit":"abc123","branch":"main",
@@ -637,13 +722,22 @@ type DeployRequest struct {
 	// idempotency_key makes retries safe: a second Deploy by the same API key
 	// with the same idempotency key returns the first deployment.
 	IdempotencyKey string `protobuf:"bytes,10,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// vars are plain-text environment variables of the worker: names are
+	// JavaScript identifiers, values at most 5 KiB each.
+	Vars map[string]string `protobuf:"bytes,11,rep,name=vars,proto3" json:"vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// services are bindings to other workers of the same environment, each
+	// a worker of the environment's routing table.
+	Services []*ServiceBinding `protobuf:"bytes,12,rep,name=services,proto3" json:"services,omitempty"`
+	// crons are cron triggers: standard 5-field cron expressions, in UTC,
+	// that run the worker's scheduled() handler.
+	Crons         []string `protobuf:"bytes,13,rep,name=crons,proto3" json:"crons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +749,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +762,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{4}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeployRequest) GetService() string {
@@ -741,6 +835,27 @@ func (x *DeployRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *DeployRequest) GetVars() map[string]string {
+	if x != nil {
+		return x.Vars
+	}
+	return nil
+}
+
+func (x *DeployRequest) GetServices() []*ServiceBinding {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *DeployRequest) GetCrons() []string {
+	if x != nil {
+		return x.Crons
+	}
+	return nil
+}
+
 // DeployResponse is the outcome of a deploy.
 type DeployResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -755,7 +870,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +882,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +895,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{5}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeployResponse) GetDeployment() *Deployment {
@@ -817,7 +932,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +944,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +957,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{6}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RollbackRequest) GetService() string {
@@ -891,7 +1006,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1018,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1031,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{7}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RollbackResponse) GetDeployment() *Deployment {
@@ -947,7 +1062,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1074,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1087,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{8}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListDeploymentsRequest) GetService() string {
@@ -1023,7 +1138,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1150,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1163,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{9}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -1076,7 +1191,7 @@ type GetDeploymentRequest struct {
 
 func (x *GetDeploymentRequest) Reset() {
 	*x = GetDeploymentRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1203,7 @@ func (x *GetDeploymentRequest) String() string {
 func (*GetDeploymentRequest) ProtoMessage() {}
 
 func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1216,7 @@ func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{10}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetDeploymentRequest) GetId() string {
@@ -1122,7 +1237,7 @@ type GetDeploymentResponse struct {
 
 func (x *GetDeploymentResponse) Reset() {
 	*x = GetDeploymentResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1249,7 @@ func (x *GetDeploymentResponse) String() string {
 func (*GetDeploymentResponse) ProtoMessage() {}
 
 func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1262,7 @@ func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{11}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetDeploymentResponse) GetDeployment() *Deployment {
@@ -1166,7 +1281,7 @@ type GetServiceInfoRequest struct {
 
 func (x *GetServiceInfoRequest) Reset() {
 	*x = GetServiceInfoRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1293,7 @@ func (x *GetServiceInfoRequest) String() string {
 func (*GetServiceInfoRequest) ProtoMessage() {}
 
 func (x *GetServiceInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1306,7 @@ func (x *GetServiceInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceInfoRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{12}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{13}
 }
 
 // EnvironmentInfo maps an environment to its dispatch namespace.
@@ -1207,7 +1322,7 @@ type EnvironmentInfo struct {
 
 func (x *EnvironmentInfo) Reset() {
 	*x = EnvironmentInfo{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1334,7 @@ func (x *EnvironmentInfo) String() string {
 func (*EnvironmentInfo) ProtoMessage() {}
 
 func (x *EnvironmentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1347,7 @@ func (x *EnvironmentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvironmentInfo.ProtoReflect.Descriptor instead.
 func (*EnvironmentInfo) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{13}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EnvironmentInfo) GetName() string {
@@ -1267,7 +1382,7 @@ type GetServiceInfoResponse struct {
 
 func (x *GetServiceInfoResponse) Reset() {
 	*x = GetServiceInfoResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1394,7 @@ func (x *GetServiceInfoResponse) String() string {
 func (*GetServiceInfoResponse) ProtoMessage() {}
 
 func (x *GetServiceInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1407,7 @@ func (x *GetServiceInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceInfoResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{14}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetServiceInfoResponse) GetName() string {
@@ -1332,7 +1447,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1459,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1472,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{15}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{16}
 }
 
 // DependencyHealth is the health of one service the Deploy API depends on.
@@ -1375,7 +1490,7 @@ type DependencyHealth struct {
 
 func (x *DependencyHealth) Reset() {
 	*x = DependencyHealth{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1502,7 @@ func (x *DependencyHealth) String() string {
 func (*DependencyHealth) ProtoMessage() {}
 
 func (x *DependencyHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1515,7 @@ func (x *DependencyHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DependencyHealth.ProtoReflect.Descriptor instead.
 func (*DependencyHealth) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{16}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DependencyHealth) GetName() string {
@@ -1441,7 +1556,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1568,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1581,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{17}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HealthResponse) GetStatus() string {
@@ -1506,7 +1621,7 @@ type ListNamespacesRequest struct {
 
 func (x *ListNamespacesRequest) Reset() {
 	*x = ListNamespacesRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1633,7 @@ func (x *ListNamespacesRequest) String() string {
 func (*ListNamespacesRequest) ProtoMessage() {}
 
 func (x *ListNamespacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1646,7 @@ func (x *ListNamespacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamespacesRequest.ProtoReflect.Descriptor instead.
 func (*ListNamespacesRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{18}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{19}
 }
 
 // Namespace is the dispatch namespace of one environment.
@@ -1551,7 +1666,7 @@ type Namespace struct {
 
 func (x *Namespace) Reset() {
 	*x = Namespace{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1678,7 @@ func (x *Namespace) String() string {
 func (*Namespace) ProtoMessage() {}
 
 func (x *Namespace) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1691,7 @@ func (x *Namespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Namespace.ProtoReflect.Descriptor instead.
 func (*Namespace) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{19}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Namespace) GetEnvironment() string {
@@ -1618,7 +1733,7 @@ type ListNamespacesResponse struct {
 
 func (x *ListNamespacesResponse) Reset() {
 	*x = ListNamespacesResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1745,7 @@ func (x *ListNamespacesResponse) String() string {
 func (*ListNamespacesResponse) ProtoMessage() {}
 
 func (x *ListNamespacesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1758,7 @@ func (x *ListNamespacesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamespacesResponse.ProtoReflect.Descriptor instead.
 func (*ListNamespacesResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{20}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListNamespacesResponse) GetNamespaces() []*Namespace {
@@ -1664,7 +1779,7 @@ type EnsureNamespacesRequest struct {
 
 func (x *EnsureNamespacesRequest) Reset() {
 	*x = EnsureNamespacesRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1791,7 @@ func (x *EnsureNamespacesRequest) String() string {
 func (*EnsureNamespacesRequest) ProtoMessage() {}
 
 func (x *EnsureNamespacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1804,7 @@ func (x *EnsureNamespacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureNamespacesRequest.ProtoReflect.Descriptor instead.
 func (*EnsureNamespacesRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{21}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EnsureNamespacesRequest) GetEnvironments() []string {
@@ -1713,7 +1828,7 @@ type EnsureNamespacesResponse struct {
 
 func (x *EnsureNamespacesResponse) Reset() {
 	*x = EnsureNamespacesResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1840,7 @@ func (x *EnsureNamespacesResponse) String() string {
 func (*EnsureNamespacesResponse) ProtoMessage() {}
 
 func (x *EnsureNamespacesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1853,7 @@ func (x *EnsureNamespacesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureNamespacesResponse.ProtoReflect.Descriptor instead.
 func (*EnsureNamespacesResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{22}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EnsureNamespacesResponse) GetNamespaces() []*Namespace {
@@ -1753,6 +1868,127 @@ func (x *EnsureNamespacesResponse) GetCreated() []string {
 		return x.Created
 	}
 	return nil
+}
+
+// TriggerScheduledRequest names the worker whose scheduled() handler to
+// run.
+type TriggerScheduledRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// service is the worker.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// environment is the worker's environment.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// cron is the controller's cron expression the handler sees; the
+	// worker's first cron trigger when empty.
+	Cron          string `protobuf:"bytes,3,opt,name=cron,proto3" json:"cron,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerScheduledRequest) Reset() {
+	*x = TriggerScheduledRequest{}
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerScheduledRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerScheduledRequest) ProtoMessage() {}
+
+func (x *TriggerScheduledRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerScheduledRequest.ProtoReflect.Descriptor instead.
+func (*TriggerScheduledRequest) Descriptor() ([]byte, []int) {
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TriggerScheduledRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TriggerScheduledRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *TriggerScheduledRequest) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+// TriggerScheduledResponse says what ran.
+type TriggerScheduledResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the worker version whose handler ran.
+	Version int64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// cron is the cron expression the handler saw.
+	Cron          string `protobuf:"bytes,2,opt,name=cron,proto3" json:"cron,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerScheduledResponse) Reset() {
+	*x = TriggerScheduledResponse{}
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerScheduledResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerScheduledResponse) ProtoMessage() {}
+
+func (x *TriggerScheduledResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerScheduledResponse.ProtoReflect.Descriptor instead.
+func (*TriggerScheduledResponse) Descriptor() ([]byte, []int) {
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *TriggerScheduledResponse) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TriggerScheduledResponse) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
 }
 
 var File_dotdo_deploy_v1_deploy_proto protoreflect.FileDescriptor
@@ -1774,7 +2010,7 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\x0e2\x1b.dotdo.deploy.v1.ModuleTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\"2\n" +
 	"\x05Actor\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\xc8\x05\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x8f\a\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -1799,7 +2035,16 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\vmain_module\x18\x10 \x01(\tR\n" +
 	"mainModule\x12-\n" +
 	"\x12compatibility_date\x18\x11 \x01(\tR\x11compatibilityDate\x12\x12\n" +
-	"\x04tags\x18\x12 \x03(\tR\x04tags\"\xea\x06\n" +
+	"\x04tags\x18\x12 \x03(\tR\x04tags\x129\n" +
+	"\x04vars\x18\x13 \x03(\v2%.dotdo.deploy.v1.Deployment.VarsEntryR\x04vars\x12;\n" +
+	"\bservices\x18\x14 \x03(\v2\x1f.dotdo.deploy.v1.ServiceBindingR\bservices\x12\x14\n" +
+	"\x05crons\x18\x15 \x03(\tR\x05crons\x1a7\n" +
+	"\tVarsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\x0eServiceBinding\x12#\n" +
+	"\abinding\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\abinding\x12#\n" +
+	"\aservice\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\aservice\"\xea\b\n" +
 	"\rDeployRequest\x12D\n" +
 	"\aservice\x18\x01 \x01(\tB*\xbaH'r%\x10\x01\x18?2\x1f^[a-z0-9]([a-z0-9-]*[a-z0-9])?$R\aservice\x12>\n" +
 	"\venvironment\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12\x16\n" +
@@ -1812,7 +2057,13 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\x13compatibility_flags\x18\b \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10 \"\ar\x05\x10\x01\x18\x80\x01R\x12compatibilityFlags\x129\n" +
 	"\x04tags\x18\t \x03(\tB%\xbaH\"\x92\x01\x1f\x10\x06\"\x1br\x19\x10\x01\x18@2\x13^[A-Za-z0-9_:.=-]+$R\x04tags\x121\n" +
 	"\x0fidempotency_key\x18\n" +
-	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey:\x92\x02\xbaH\x8e\x02\x1a}\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey\x12U\n" +
+	"\x04vars\x18\v \x03(\v2(.dotdo.deploy.v1.DeployRequest.VarsEntryB\x17\xbaH\x14\x9a\x01\x11\x10@\"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80(R\x04vars\x12E\n" +
+	"\bservices\x18\f \x03(\v2\x1f.dotdo.deploy.v1.ServiceBindingB\b\xbaH\x05\x92\x01\x02\x10 R\bservices\x12'\n" +
+	"\x05crons\x18\r \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\b\"\ar\x05\x10\x01\x18\x80\x01R\x05crons\x1a7\n" +
+	"\tVarsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x92\x02\xbaH\x8e\x02\x1a}\n" +
 	"\x18deploy.script_or_modules\x12,exactly one of script or modules must be set\x1a3(size(this.script) > 0) != (size(this.modules) > 0)\x1a\x8c\x01\n" +
 	"\x12deploy.main_module\x12(main_module must name one of the modules\x1aLthis.main_module == '' || this.modules.exists(m, m.name == this.main_module)\"_\n" +
 	"\x0eDeployResponse\x12;\n" +
@@ -1882,7 +2133,14 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\x01 \x03(\v2\x1a.dotdo.deploy.v1.NamespaceR\n" +
 	"namespaces\x12\x18\n" +
-	"\acreated\x18\x02 \x03(\tR\acreated*\xb0\x01\n" +
+	"\acreated\x18\x02 \x03(\tR\acreated\"\xbd\x01\n" +
+	"\x17TriggerScheduledRequest\x12D\n" +
+	"\aservice\x18\x01 \x01(\tB*\xbaH'r%\x10\x01\x18?2\x1f^[a-z0-9]([a-z0-9-]*[a-z0-9])?$R\aservice\x12>\n" +
+	"\venvironment\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12\x1c\n" +
+	"\x04cron\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04cron\"H\n" +
+	"\x18TriggerScheduledResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x12\n" +
+	"\x04cron\x18\x02 \x01(\tR\x04cron*\xb0\x01\n" +
 	"\x10DeploymentStatus\x12!\n" +
 	"\x1dDEPLOYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19DEPLOYMENT_STATUS_PENDING\x10\x01\x12\x1a\n" +
@@ -1899,7 +2157,7 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\x0fMODULE_TYPE_ESM\x10\x01\x12\x14\n" +
 	"\x10MODULE_TYPE_WASM\x10\x02\x12\x14\n" +
 	"\x10MODULE_TYPE_TEXT\x10\x03\x12\x14\n" +
-	"\x10MODULE_TYPE_JSON\x10\x042\xad\a\n" +
+	"\x10MODULE_TYPE_JSON\x10\x042\xad\b\n" +
 	"\rDeployService\x12]\n" +
 	"\x06Deploy\x12\x1e.dotdo.deploy.v1.DeployRequest\x1a\x1f.dotdo.deploy.v1.DeployResponse\"\x12\x82\xd3\xe4\x93\x02\f:\x01*\"\a/deploy\x12e\n" +
 	"\bRollback\x12 .dotdo.deploy.v1.RollbackRequest\x1a!.dotdo.deploy.v1.RollbackResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/rollback\x12}\n" +
@@ -1907,7 +2165,9 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\rGetDeployment\x12%.dotdo.deploy.v1.GetDeploymentRequest\x1a&.dotdo.deploy.v1.GetDeploymentResponse\"\x1c\x82\xd3\xe4\x93\x02\x13\x12\x11/deployments/{id}\x90\x02\x01\x12s\n" +
 	"\x0eGetServiceInfo\x12&.dotdo.deploy.v1.GetServiceInfoRequest\x1a'.dotdo.deploy.v1.GetServiceInfoResponse\"\x10\x82\xd3\xe4\x93\x02\a\x12\x05/info\x90\x02\x01\x12]\n" +
 	"\x06Health\x12\x1e.dotdo.deploy.v1.HealthRequest\x1a\x1f.dotdo.deploy.v1.HealthResponse\"\x12\x82\xd3\xe4\x93\x02\t\x12\a/health\x90\x02\x01\x12y\n" +
-	"\x0eListNamespaces\x12&.dotdo.deploy.v1.ListNamespacesRequest\x1a'.dotdo.deploy.v1.ListNamespacesResponse\"\x16\x82\xd3\xe4\x93\x02\r\x12\v/namespaces\x90\x02\x01\x12\x89\x01\n" +
+	"\x0eListNamespaces\x12&.dotdo.deploy.v1.ListNamespacesRequest\x1a'.dotdo.deploy.v1.ListNamespacesResponse\"\x16\x82\xd3\xe4\x93\x02\r\x12\v/namespaces\x90\x02\x01\x12~\n" +
+	"\x10TriggerScheduled\x12(.dotdo.deploy.v1.TriggerScheduledRequest\x1a).dotdo.deploy.v1.TriggerScheduledResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/scheduled\x12\x89\x01\n" +
 	"\x10EnsureNamespaces\x12(.dotdo.deploy.v1.EnsureNamespacesRequest\x1a).dotdo.deploy.v1.EnsureNamespacesResponse\" \x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/namespaces/ensure\x90\x02\x02B\xbc\x01\n" +
 	"\x13com.dotdo.deploy.v1B\vDeployProtoP\x01Z:github.com/dot-do/platform/gen/go/dotdo/deploy/v1;deployv1\xa2\x02\x03DDX\xaa\x02\x0fDotdo.Deploy.V1\xca\x02\x0fDotdo\\Deploy\\V1\xe2\x02\x1bDotdo\\Deploy\\V1\\GPBMetadata\xea\x02\x11Dotdo::Deploy::V1b\x06proto3"
 
@@ -1924,7 +2184,7 @@ func file_dotdo_deploy_v1_deploy_proto_rawDescGZIP() []byte {
 }
 
 var file_dotdo_deploy_v1_deploy_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dotdo_deploy_v1_deploy_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_dotdo_deploy_v1_deploy_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_dotdo_deploy_v1_deploy_proto_goTypes = []any{
 	(DeploymentStatus)(0),            // 0: dotdo.deploy.v1.DeploymentStatus
 	(DeploymentKind)(0),              // 1: dotdo.deploy.v1.DeploymentKind
@@ -1933,70 +2193,81 @@ var file_dotdo_deploy_v1_deploy_proto_goTypes = []any{
 	(*Module)(nil),                   // 4: dotdo.deploy.v1.Module
 	(*Actor)(nil),                    // 5: dotdo.deploy.v1.Actor
 	(*Deployment)(nil),               // 6: dotdo.deploy.v1.Deployment
-	(*DeployRequest)(nil),            // 7: dotdo.deploy.v1.DeployRequest
-	(*DeployResponse)(nil),           // 8: dotdo.deploy.v1.DeployResponse
-	(*RollbackRequest)(nil),          // 9: dotdo.deploy.v1.RollbackRequest
-	(*RollbackResponse)(nil),         // 10: dotdo.deploy.v1.RollbackResponse
-	(*ListDeploymentsRequest)(nil),   // 11: dotdo.deploy.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),  // 12: dotdo.deploy.v1.ListDeploymentsResponse
-	(*GetDeploymentRequest)(nil),     // 13: dotdo.deploy.v1.GetDeploymentRequest
-	(*GetDeploymentResponse)(nil),    // 14: dotdo.deploy.v1.GetDeploymentResponse
-	(*GetServiceInfoRequest)(nil),    // 15: dotdo.deploy.v1.GetServiceInfoRequest
-	(*EnvironmentInfo)(nil),          // 16: dotdo.deploy.v1.EnvironmentInfo
-	(*GetServiceInfoResponse)(nil),   // 17: dotdo.deploy.v1.GetServiceInfoResponse
-	(*HealthRequest)(nil),            // 18: dotdo.deploy.v1.HealthRequest
-	(*DependencyHealth)(nil),         // 19: dotdo.deploy.v1.DependencyHealth
-	(*HealthResponse)(nil),           // 20: dotdo.deploy.v1.HealthResponse
-	(*ListNamespacesRequest)(nil),    // 21: dotdo.deploy.v1.ListNamespacesRequest
-	(*Namespace)(nil),                // 22: dotdo.deploy.v1.Namespace
-	(*ListNamespacesResponse)(nil),   // 23: dotdo.deploy.v1.ListNamespacesResponse
-	(*EnsureNamespacesRequest)(nil),  // 24: dotdo.deploy.v1.EnsureNamespacesRequest
-	(*EnsureNamespacesResponse)(nil), // 25: dotdo.deploy.v1.EnsureNamespacesResponse
-	nil,                              // 26: dotdo.deploy.v1.Metadata.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
+	(*ServiceBinding)(nil),           // 7: dotdo.deploy.v1.ServiceBinding
+	(*DeployRequest)(nil),            // 8: dotdo.deploy.v1.DeployRequest
+	(*DeployResponse)(nil),           // 9: dotdo.deploy.v1.DeployResponse
+	(*RollbackRequest)(nil),          // 10: dotdo.deploy.v1.RollbackRequest
+	(*RollbackResponse)(nil),         // 11: dotdo.deploy.v1.RollbackResponse
+	(*ListDeploymentsRequest)(nil),   // 12: dotdo.deploy.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),  // 13: dotdo.deploy.v1.ListDeploymentsResponse
+	(*GetDeploymentRequest)(nil),     // 14: dotdo.deploy.v1.GetDeploymentRequest
+	(*GetDeploymentResponse)(nil),    // 15: dotdo.deploy.v1.GetDeploymentResponse
+	(*GetServiceInfoRequest)(nil),    // 16: dotdo.deploy.v1.GetServiceInfoRequest
+	(*EnvironmentInfo)(nil),          // 17: dotdo.deploy.v1.EnvironmentInfo
+	(*GetServiceInfoResponse)(nil),   // 18: dotdo.deploy.v1.GetServiceInfoResponse
+	(*HealthRequest)(nil),            // 19: dotdo.deploy.v1.HealthRequest
+	(*DependencyHealth)(nil),         // 20: dotdo.deploy.v1.DependencyHealth
+	(*HealthResponse)(nil),           // 21: dotdo.deploy.v1.HealthResponse
+	(*ListNamespacesRequest)(nil),    // 22: dotdo.deploy.v1.ListNamespacesRequest
+	(*Namespace)(nil),                // 23: dotdo.deploy.v1.Namespace
+	(*ListNamespacesResponse)(nil),   // 24: dotdo.deploy.v1.ListNamespacesResponse
+	(*EnsureNamespacesRequest)(nil),  // 25: dotdo.deploy.v1.EnsureNamespacesRequest
+	(*EnsureNamespacesResponse)(nil), // 26: dotdo.deploy.v1.EnsureNamespacesResponse
+	(*TriggerScheduledRequest)(nil),  // 27: dotdo.deploy.v1.TriggerScheduledRequest
+	(*TriggerScheduledResponse)(nil), // 28: dotdo.deploy.v1.TriggerScheduledResponse
+	nil,                              // 29: dotdo.deploy.v1.Metadata.LabelsEntry
+	nil,                              // 30: dotdo.deploy.v1.Deployment.VarsEntry
+	nil,                              // 31: dotdo.deploy.v1.DeployRequest.VarsEntry
+	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
 }
 var file_dotdo_deploy_v1_deploy_proto_depIdxs = []int32{
-	26, // 0: dotdo.deploy.v1.Metadata.labels:type_name -> dotdo.deploy.v1.Metadata.LabelsEntry
+	29, // 0: dotdo.deploy.v1.Metadata.labels:type_name -> dotdo.deploy.v1.Metadata.LabelsEntry
 	2,  // 1: dotdo.deploy.v1.Module.type:type_name -> dotdo.deploy.v1.ModuleType
 	0,  // 2: dotdo.deploy.v1.Deployment.status:type_name -> dotdo.deploy.v1.DeploymentStatus
 	1,  // 3: dotdo.deploy.v1.Deployment.kind:type_name -> dotdo.deploy.v1.DeploymentKind
 	3,  // 4: dotdo.deploy.v1.Deployment.metadata:type_name -> dotdo.deploy.v1.Metadata
 	5,  // 5: dotdo.deploy.v1.Deployment.actor:type_name -> dotdo.deploy.v1.Actor
-	27, // 6: dotdo.deploy.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	27, // 7: dotdo.deploy.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
-	3,  // 8: dotdo.deploy.v1.DeployRequest.metadata:type_name -> dotdo.deploy.v1.Metadata
-	4,  // 9: dotdo.deploy.v1.DeployRequest.modules:type_name -> dotdo.deploy.v1.Module
-	6,  // 10: dotdo.deploy.v1.DeployResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
-	6,  // 11: dotdo.deploy.v1.RollbackResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
-	0,  // 12: dotdo.deploy.v1.ListDeploymentsRequest.status:type_name -> dotdo.deploy.v1.DeploymentStatus
-	6,  // 13: dotdo.deploy.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.deploy.v1.Deployment
-	6,  // 14: dotdo.deploy.v1.GetDeploymentResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
-	16, // 15: dotdo.deploy.v1.GetServiceInfoResponse.environments:type_name -> dotdo.deploy.v1.EnvironmentInfo
-	27, // 16: dotdo.deploy.v1.HealthResponse.time:type_name -> google.protobuf.Timestamp
-	19, // 17: dotdo.deploy.v1.HealthResponse.dependencies:type_name -> dotdo.deploy.v1.DependencyHealth
-	22, // 18: dotdo.deploy.v1.ListNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
-	22, // 19: dotdo.deploy.v1.EnsureNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
-	7,  // 20: dotdo.deploy.v1.DeployService.Deploy:input_type -> dotdo.deploy.v1.DeployRequest
-	9,  // 21: dotdo.deploy.v1.DeployService.Rollback:input_type -> dotdo.deploy.v1.RollbackRequest
-	11, // 22: dotdo.deploy.v1.DeployService.ListDeployments:input_type -> dotdo.deploy.v1.ListDeploymentsRequest
-	13, // 23: dotdo.deploy.v1.DeployService.GetDeployment:input_type -> dotdo.deploy.v1.GetDeploymentRequest
-	15, // 24: dotdo.deploy.v1.DeployService.GetServiceInfo:input_type -> dotdo.deploy.v1.GetServiceInfoRequest
-	18, // 25: dotdo.deploy.v1.DeployService.Health:input_type -> dotdo.deploy.v1.HealthRequest
-	21, // 26: dotdo.deploy.v1.DeployService.ListNamespaces:input_type -> dotdo.deploy.v1.ListNamespacesRequest
-	24, // 27: dotdo.deploy.v1.DeployService.EnsureNamespaces:input_type -> dotdo.deploy.v1.EnsureNamespacesRequest
-	8,  // 28: dotdo.deploy.v1.DeployService.Deploy:output_type -> dotdo.deploy.v1.DeployResponse
-	10, // 29: dotdo.deploy.v1.DeployService.Rollback:output_type -> dotdo.deploy.v1.RollbackResponse
-	12, // 30: dotdo.deploy.v1.DeployService.ListDeployments:output_type -> dotdo.deploy.v1.ListDeploymentsResponse
-	14, // 31: dotdo.deploy.v1.DeployService.GetDeployment:output_type -> dotdo.deploy.v1.GetDeploymentResponse
-	17, // 32: dotdo.deploy.v1.DeployService.GetServiceInfo:output_type -> dotdo.deploy.v1.GetServiceInfoResponse
-	20, // 33: dotdo.deploy.v1.DeployService.Health:output_type -> dotdo.deploy.v1.HealthResponse
-	23, // 34: dotdo.deploy.v1.DeployService.ListNamespaces:output_type -> dotdo.deploy.v1.ListNamespacesResponse
-	25, // 35: dotdo.deploy.v1.DeployService.EnsureNamespaces:output_type -> dotdo.deploy.v1.EnsureNamespacesResponse
-	28, // [28:36] is the sub-list for method output_type
-	20, // [20:28] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	32, // 6: dotdo.deploy.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	32, // 7: dotdo.deploy.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 8: dotdo.deploy.v1.Deployment.vars:type_name -> dotdo.deploy.v1.Deployment.VarsEntry
+	7,  // 9: dotdo.deploy.v1.Deployment.services:type_name -> dotdo.deploy.v1.ServiceBinding
+	3,  // 10: dotdo.deploy.v1.DeployRequest.metadata:type_name -> dotdo.deploy.v1.Metadata
+	4,  // 11: dotdo.deploy.v1.DeployRequest.modules:type_name -> dotdo.deploy.v1.Module
+	31, // 12: dotdo.deploy.v1.DeployRequest.vars:type_name -> dotdo.deploy.v1.DeployRequest.VarsEntry
+	7,  // 13: dotdo.deploy.v1.DeployRequest.services:type_name -> dotdo.deploy.v1.ServiceBinding
+	6,  // 14: dotdo.deploy.v1.DeployResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
+	6,  // 15: dotdo.deploy.v1.RollbackResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
+	0,  // 16: dotdo.deploy.v1.ListDeploymentsRequest.status:type_name -> dotdo.deploy.v1.DeploymentStatus
+	6,  // 17: dotdo.deploy.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.deploy.v1.Deployment
+	6,  // 18: dotdo.deploy.v1.GetDeploymentResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
+	17, // 19: dotdo.deploy.v1.GetServiceInfoResponse.environments:type_name -> dotdo.deploy.v1.EnvironmentInfo
+	32, // 20: dotdo.deploy.v1.HealthResponse.time:type_name -> google.protobuf.Timestamp
+	20, // 21: dotdo.deploy.v1.HealthResponse.dependencies:type_name -> dotdo.deploy.v1.DependencyHealth
+	23, // 22: dotdo.deploy.v1.ListNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
+	23, // 23: dotdo.deploy.v1.EnsureNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
+	8,  // 24: dotdo.deploy.v1.DeployService.Deploy:input_type -> dotdo.deploy.v1.DeployRequest
+	10, // 25: dotdo.deploy.v1.DeployService.Rollback:input_type -> dotdo.deploy.v1.RollbackRequest
+	12, // 26: dotdo.deploy.v1.DeployService.ListDeployments:input_type -> dotdo.deploy.v1.ListDeploymentsRequest
+	14, // 27: dotdo.deploy.v1.DeployService.GetDeployment:input_type -> dotdo.deploy.v1.GetDeploymentRequest
+	16, // 28: dotdo.deploy.v1.DeployService.GetServiceInfo:input_type -> dotdo.deploy.v1.GetServiceInfoRequest
+	19, // 29: dotdo.deploy.v1.DeployService.Health:input_type -> dotdo.deploy.v1.HealthRequest
+	22, // 30: dotdo.deploy.v1.DeployService.ListNamespaces:input_type -> dotdo.deploy.v1.ListNamespacesRequest
+	27, // 31: dotdo.deploy.v1.DeployService.TriggerScheduled:input_type -> dotdo.deploy.v1.TriggerScheduledRequest
+	25, // 32: dotdo.deploy.v1.DeployService.EnsureNamespaces:input_type -> dotdo.deploy.v1.EnsureNamespacesRequest
+	9,  // 33: dotdo.deploy.v1.DeployService.Deploy:output_type -> dotdo.deploy.v1.DeployResponse
+	11, // 34: dotdo.deploy.v1.DeployService.Rollback:output_type -> dotdo.deploy.v1.RollbackResponse
+	13, // 35: dotdo.deploy.v1.DeployService.ListDeployments:output_type -> dotdo.deploy.v1.ListDeploymentsResponse
+	15, // 36: dotdo.deploy.v1.DeployService.GetDeployment:output_type -> dotdo.deploy.v1.GetDeploymentResponse
+	18, // 37: dotdo.deploy.v1.DeployService.GetServiceInfo:output_type -> dotdo.deploy.v1.GetServiceInfoResponse
+	21, // 38: dotdo.deploy.v1.DeployService.Health:output_type -> dotdo.deploy.v1.HealthResponse
+	24, // 39: dotdo.deploy.v1.DeployService.ListNamespaces:output_type -> dotdo.deploy.v1.ListNamespacesResponse
+	28, // 40: dotdo.deploy.v1.DeployService.TriggerScheduled:output_type -> dotdo.deploy.v1.TriggerScheduledResponse
+	26, // 41: dotdo.deploy.v1.DeployService.EnsureNamespaces:output_type -> dotdo.deploy.v1.EnsureNamespacesResponse
+	33, // [33:42] is the sub-list for method output_type
+	24, // [24:33] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_deploy_v1_deploy_proto_init() }
@@ -2010,7 +2281,7 @@ func file_dotdo_deploy_v1_deploy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dotdo_deploy_v1_deploy_proto_rawDesc), len(file_dotdo_deploy_v1_deploy_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dotdo/deploy/v1/deploy.proto.
  */
 export const file_dotdo_deploy_v1_deploy: GenFile = /*@__PURE__*/
-  fileDesc("Chxkb3Rkby9kZXBsb3kvdjEvZGVwbG95LnByb3RvEg9kb3Rkby5kZXBsb3kudjEi1wEKCE1ldGFkYXRhEhgKBmNvbW1pdBgBIAEoCUIIukgFcgMYgAESGAoGYnJhbmNoGAIgASgJQgi6SAVyAxiAAhIYCgZhdXRob3IYAyABKAlCCLpIBXIDGIACEk4KBmxhYmVscxgEIAMoCzIlLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YS5MYWJlbHNFbnRyeUIXukgUmgERECAiBnIEEAEYQCoFcgMYgAIaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKOAQoGTW9kdWxlEj4KBG5hbWUYASABKAlCMLpILXIrEAEYgAIyH15bQS1aYS16MC05Xy5dW0EtWmEtejAtOV8uLy1dKiS6AQIuLhIPCgdjb250ZW50GAIgASgMEjMKBHR5cGUYAyABKA4yGy5kb3Rkby5kZXBsb3kudjEuTW9kdWxlVHlwZUIIukgFggECEAEiJQoFQWN0b3ISDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkijQQKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxIxCgZzdGF0dXMYBiABKA4yIS5kb3Rkby5kZXBsb3kudjEuRGVwbG95bWVudFN0YXR1cxItCgRraW5kGAcgASgOMh8uZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnRLaW5kEhgKEHJlc3RvcmVkX3ZlcnNpb24YCCABKAMSFQoNc2NyaXB0X3NoYTI1NhgJIAEoCRITCgtzY3JpcHRfc2l6ZRgKIAEoAxIrCghtZXRhZGF0YRgLIAEoCzIZLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YRIlCgVhY3RvchgMIAEoCzIWLmRvdGRvLmRlcGxveS52MS5BY3RvchIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDyABKAkSEwoLbWFpbl9tb2R1bGUYECABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGBEgASgJEgwKBHRhZ3MYEiADKAki8AUKDURlcGxveVJlcXVlc3QSOwoHc2VydmljZRgBIAEoCUIqukgnciUQARg/Mh9eW2EtejAtOV0oW2EtejAtOS1dKlthLXowLTldKT8kEjEKC2Vudmlyb25tZW50GAIgASgJQhy6SBlyFxABGCAyEV5bYS16XVthLXowLTktXSokEg4KBnNjcmlwdBgDIAEoDBIrCghtZXRhZGF0YRgEIAEoCzIZLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YRIyCgdtb2R1bGVzGAUgAygLMhcuZG90ZG8uZGVwbG95LnYxLk1vZHVsZUIIukgFkgECEGQSHQoLbWFpbl9tb2R1bGUYBiABKAlCCLpIBXIDGIACEkIKEmNvbXBhdGliaWxpdHlfZGF0ZRgHIAEoCUImukgjciEyH14oWzAtOV17NH0tWzAtOV17Mn0tWzAtOV17Mn0pPyQSLgoTY29tcGF0aWJpbGl0eV9mbGFncxgIIAMoCUIRukgOkgELECAiB3IFEAEYgAESMwoEdGFncxgJIAMoCUIlukgikgEfEAYiG3IZEAEYQDITXltBLVphLXowLTlfOi49LV0rJBIhCg9pZGVtcG90ZW5jeV9rZXkYCiABKAlCCLpIBXIDGIABOpICukiOAhp9ChhkZXBsb3kuc2NyaXB0X29yX21vZHVsZXMSLGV4YWN0bHkgb25lIG9mIHNjcmlwdCBvciBtb2R1bGVzIG11c3QgYmUgc2V0GjMoc2l6ZSh0aGlzLnNjcmlwdCkgPiAwKSAhPSAoc2l6ZSh0aGlzLm1vZHVsZXMpID4gMCkajAEKEmRlcGxveS5tYWluX21vZHVsZRIobWFpbl9tb2R1bGUgbXVzdCBuYW1lIG9uZSBvZiB0aGUgbW9kdWxlcxpMdGhpcy5tYWluX21vZHVsZSA9PSAnJyB8fCB0aGlzLm1vZHVsZXMuZXhpc3RzKG0sIG0ubmFtZSA9PSB0aGlzLm1haW5fbW9kdWxlKSJOCg5EZXBsb3lSZXNwb25zZRIvCgpkZXBsb3ltZW50GAEgASgLMhsuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnQSCwoDdXJsGAIgASgJItgBCg9Sb2xsYmFja1JlcXVlc3QSOwoHc2VydmljZRgBIAEoCUIqukgnciUQARg/Mh9eW2EtejAtOV0oW2EtejAtOS1dKlthLXowLTldKT8kEjEKC2Vudmlyb25tZW50GAIgASgJQhy6SBlyFxABGCAyEV5bYS16XVthLXowLTktXSokEhgKB3ZlcnNpb24YAyABKANCB7pIBCICKAASGAoGcmVhc29uGAQgASgJQgi6SAVyAxiABBIhCg9pZGVtcG90ZW5jeV9rZXkYBSABKAlCCLpIBXIDGIABIkMKEFJvbGxiYWNrUmVzcG9uc2USLwoKZGVwbG95bWVudBgBIAEoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50IsoBChZMaXN0RGVwbG95bWVudHNSZXF1ZXN0EhgKB3NlcnZpY2UYASABKAlCB7pIBHICGD8SHAoLZW52aXJvbm1lbnQYAiABKAlCB7pIBHICGCASOwoGc3RhdHVzGAMgASgOMiEuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnRTdGF0dXNCCLpIBYIBAhABEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABCJkChdMaXN0RGVwbG95bWVudHNSZXNwb25zZRIwCgtkZXBsb3ltZW50cxgBIAMoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSItChRHZXREZXBsb3ltZW50UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIkgKFUdldERlcGxveW1lbnRSZXNwb25zZRIvCgpkZXBsb3ltZW50GAEgASgLMhsuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnQiFwoVR2V0U2VydmljZUluZm9SZXF1ZXN0IjIKD0Vudmlyb25tZW50SW5mbxIMCgRuYW1lGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSKAAQoWR2V0U2VydmljZUluZm9SZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSNgoMZW52aXJvbm1lbnRzGAMgAygLMiAuZG90ZG8uZGVwbG95LnYxLkVudmlyb25tZW50SW5mbxIPCgdiYWNrZW5kGAQgASgJIg8KDUhlYWx0aFJlcXVlc3QiQAoQRGVwZW5kZW5jeUhlYWx0aBIMCgRuYW1lGAEgASgJEg8KB2hlYWx0aHkYAiABKAgSDQoFZXJyb3IYAyABKAkilAEKDkhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKDGRlcGVuZGVuY2llcxgEIAMoCzIhLmRvdGRvLmRlcGxveS52MS5EZXBlbmRlbmN5SGVhbHRoIhcKFUxpc3ROYW1lc3BhY2VzUmVxdWVzdCJUCglOYW1lc3BhY2USEwoLZW52aXJvbm1lbnQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZleGlzdHMYAyABKAgSFAoMc2NyaXB0X2NvdW50GAQgASgDIkgKFkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USLgoKbmFtZXNwYWNlcxgBIAMoCzIaLmRvdGRvLmRlcGxveS52MS5OYW1lc3BhY2UiQwoXRW5zdXJlTmFtZXNwYWNlc1JlcXVlc3QSKAoMZW52aXJvbm1lbnRzGAEgAygJQhK6SA+SAQwQEBgBIgZyBBABGCAiWwoYRW5zdXJlTmFtZXNwYWNlc1Jlc3BvbnNlEi4KCm5hbWVzcGFjZXMYASADKAsyGi5kb3Rkby5kZXBsb3kudjEuTmFtZXNwYWNlEg8KB2NyZWF0ZWQYAiADKAkqsAEKEERlcGxveW1lbnRTdGF0dXMSIQodREVQTE9ZTUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlERVBMT1lNRU5UX1NUQVRVU19QRU5ESU5HEAESGgoWREVQTE9ZTUVOVF9TVEFUVVNfTElWRRACEhwKGERFUExPWU1FTlRfU1RBVFVTX0ZBSUxFRBADEiAKHERFUExPWU1FTlRfU1RBVFVTX1NVUEVSU0VERUQQBCprCg5EZXBsb3ltZW50S2luZBIfChtERVBMT1lNRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZERVBMT1lNRU5UX0tJTkRfREVQTE9ZEAESHAoYREVQTE9ZTUVOVF9LSU5EX1JPTExCQUNLEAIqgAEKCk1vZHVsZVR5cGUSGwoXTU9EVUxFX1RZUEVfVU5TUEVDSUZJRUQQABITCg9NT0RVTEVfVFlQRV9FU00QARIUChBNT0RVTEVfVFlQRV9XQVNNEAISFAoQTU9EVUxFX1RZUEVfVEVYVBADEhQKEE1PRFVMRV9UWVBFX0pTT04QBDKtBwoNRGVwbG95U2VydmljZRJdCgZEZXBsb3kSHi5kb3Rkby5kZXBsb3kudjEuRGVwbG95UmVxdWVzdBofLmRvdGRvLmRlcGxveS52MS5EZXBsb3lSZXNwb25zZSISgtPkkwIMOgEqIgcvZGVwbG95EmUKCFJvbGxiYWNrEiAuZG90ZG8uZGVwbG95LnYxLlJvbGxiYWNrUmVxdWVzdBohLmRvdGRvLmRlcGxveS52MS5Sb2xsYmFja1Jlc3BvbnNlIhSC0+STAg46ASoiCS9yb2xsYmFjaxJ9Cg9MaXN0RGVwbG95bWVudHMSJy5kb3Rkby5kZXBsb3kudjEuTGlzdERlcGxveW1lbnRzUmVxdWVzdBooLmRvdGRvLmRlcGxveS52MS5MaXN0RGVwbG95bWVudHNSZXNwb25zZSIXkAIBgtPkkwIOEgwvZGVwbG95bWVudHMSfAoNR2V0RGVwbG95bWVudBIlLmRvdGRvLmRlcGxveS52MS5HZXREZXBsb3ltZW50UmVxdWVzdBomLmRvdGRvLmRlcGxveS52MS5HZXREZXBsb3ltZW50UmVzcG9uc2UiHJACAYLT5JMCExIRL2RlcGxveW1lbnRzL3tpZH0ScwoOR2V0U2VydmljZUluZm8SJi5kb3Rkby5kZXBsb3kudjEuR2V0U2VydmljZUluZm9SZXF1ZXN0GicuZG90ZG8uZGVwbG95LnYxLkdldFNlcnZpY2VJbmZvUmVzcG9uc2UiEJACAYLT5JMCBxIFL2luZm8SXQoGSGVhbHRoEh4uZG90ZG8uZGVwbG95LnYxLkhlYWx0aFJlcXVlc3QaHy5kb3Rkby5kZXBsb3kudjEuSGVhbHRoUmVzcG9uc2UiEpACAYLT5JMCCRIHL2hlYWx0aBJ5Cg5MaXN0TmFtZXNwYWNlcxImLmRvdGRvLmRlcGxveS52MS5MaXN0TmFtZXNwYWNlc1JlcXVlc3QaJy5kb3Rkby5kZXBsb3kudjEuTGlzdE5hbWVzcGFjZXNSZXNwb25zZSIWkAIBgtPkkwINEgsvbmFtZXNwYWNlcxKJAQoQRW5zdXJlTmFtZXNwYWNlcxIoLmRvdGRvLmRlcGxveS52MS5FbnN1cmVOYW1lc3BhY2VzUmVxdWVzdBopLmRvdGRvLmRlcGxveS52MS5FbnN1cmVOYW1lc3BhY2VzUmVzcG9uc2UiIJACAoLT5JMCFzoBKiISL25hbWVzcGFjZXMvZW5zdXJlQrwBChNjb20uZG90ZG8uZGVwbG95LnYxQgtEZXBsb3lQcm90b1ABWjpnaXRodWIuY29tL2RvdC1kby9wbGF0Zm9ybS9nZW4vZ28vZG90ZG8vZGVwbG95L3YxO2RlcGxveXYxogIDRERYqgIPRG90ZG8uRGVwbG95LlYxygIPRG90ZG9cRGVwbG95XFYx4gIbRG90ZG9cRGVwbG95XFYxXEdQQk1ldGFkYXRh6gIRRG90ZG86OkRlcGxveTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Chxkb3Rkby9kZXBsb3kvdjEvZGVwbG95LnByb3RvEg9kb3Rkby5kZXBsb3kudjEi1wEKCE1ldGFkYXRhEhgKBmNvbW1pdBgBIAEoCUIIukgFcgMYgAESGAoGYnJhbmNoGAIgASgJQgi6SAVyAxiAAhIYCgZhdXRob3IYAyABKAlCCLpIBXIDGIACEk4KBmxhYmVscxgEIAMoCzIlLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YS5MYWJlbHNFbnRyeUIXukgUmgERECAiBnIEEAEYQCoFcgMYgAIaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKOAQoGTW9kdWxlEj4KBG5hbWUYASABKAlCMLpILXIrEAEYgAIyH15bQS1aYS16MC05Xy5dW0EtWmEtejAtOV8uLy1dKiS6AQIuLhIPCgdjb250ZW50GAIgASgMEjMKBHR5cGUYAyABKA4yGy5kb3Rkby5kZXBsb3kudjEuTW9kdWxlVHlwZUIIukgFggECEAEiJQoFQWN0b3ISDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkisQUKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxIxCgZzdGF0dXMYBiABKA4yIS5kb3Rkby5kZXBsb3kudjEuRGVwbG95bWVudFN0YXR1cxItCgRraW5kGAcgASgOMh8uZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnRLaW5kEhgKEHJlc3RvcmVkX3ZlcnNpb24YCCABKAMSFQoNc2NyaXB0X3NoYTI1NhgJIAEoCRITCgtzY3JpcHRfc2l6ZRgKIAEoAxIrCghtZXRhZGF0YRgLIAEoCzIZLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YRIlCgVhY3RvchgMIAEoCzIWLmRvdGRvLmRlcGxveS52MS5BY3RvchIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDyABKAkSEwoLbWFpbl9tb2R1bGUYECABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGBEgASgJEgwKBHRhZ3MYEiADKAkSMwoEdmFycxgTIAMoCzIlLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50LlZhcnNFbnRyeRIxCghzZXJ2aWNlcxgUIAMoCzIfLmRvdGRvLmRlcGxveS52MS5TZXJ2aWNlQmluZGluZxINCgVjcm9ucxgVIAMoCRorCglWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJICg5TZXJ2aWNlQmluZGluZxIaCgdiaW5kaW5nGAEgASgJQgm6SAZyBBABGEASGgoHc2VydmljZRgCIAEoCUIJukgGcgQQARg/Is0HCg1EZXBsb3lSZXF1ZXN0EjsKB3NlcnZpY2UYASABKAlCKrpIJ3IlEAEYPzIfXlthLXowLTldKFthLXowLTktXSpbYS16MC05XSk/JBIxCgtlbnZpcm9ubWVudBgCIAEoCUIcukgZchcQARggMhFeW2Etel1bYS16MC05LV0qJBIOCgZzY3JpcHQYAyABKAwSKwoIbWV0YWRhdGEYBCABKAsyGS5kb3Rkby5kZXBsb3kudjEuTWV0YWRhdGESMgoHbW9kdWxlcxgFIAMoCzIXLmRvdGRvLmRlcGxveS52MS5Nb2R1bGVCCLpIBZIBAhBkEh0KC21haW5fbW9kdWxlGAYgASgJQgi6SAVyAxiAAhJCChJjb21wYXRpYmlsaXR5X2RhdGUYByABKAlCJrpII3IhMh9eKFswLTldezR9LVswLTldezJ9LVswLTldezJ9KT8kEi4KE2NvbXBhdGliaWxpdHlfZmxhZ3MYCCADKAlCEbpIDpIBCxAgIgdyBRABGIABEjMKBHRhZ3MYCSADKAlCJbpIIpIBHxAGIhtyGRABGEAyE15bQS1aYS16MC05XzouPS1dKyQSIQoPaWRlbXBvdGVuY3lfa2V5GAogASgJQgi6SAVyAxiAARJPCgR2YXJzGAsgAygLMiguZG90ZG8uZGVwbG95LnYxLkRlcGxveVJlcXVlc3QuVmFyc0VudHJ5Qhe6SBSaAREQQCIGcgQQARhAKgVyAxiAKBI7CghzZXJ2aWNlcxgMIAMoCzIfLmRvdGRvLmRlcGxveS52MS5TZXJ2aWNlQmluZGluZ0IIukgFkgECECASIAoFY3JvbnMYDSADKAlCEbpIDpIBCxAIIgdyBRABGIABGisKCVZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBOpICukiOAhp9ChhkZXBsb3kuc2NyaXB0X29yX21vZHVsZXMSLGV4YWN0bHkgb25lIG9mIHNjcmlwdCBvciBtb2R1bGVzIG11c3QgYmUgc2V0GjMoc2l6ZSh0aGlzLnNjcmlwdCkgPiAwKSAhPSAoc2l6ZSh0aGlzLm1vZHVsZXMpID4gMCkajAEKEmRlcGxveS5tYWluX21vZHVsZRIobWFpbl9tb2R1bGUgbXVzdCBuYW1lIG9uZSBvZiB0aGUgbW9kdWxlcxpMdGhpcy5tYWluX21vZHVsZSA9PSAnJyB8fCB0aGlzLm1vZHVsZXMuZXhpc3RzKG0sIG0ubmFtZSA9PSB0aGlzLm1haW5fbW9kdWxlKSJOCg5EZXBsb3lSZXNwb25zZRIvCgpkZXBsb3ltZW50GAEgASgLMhsuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnQSCwoDdXJsGAIgASgJItgBCg9Sb2xsYmFja1JlcXVlc3QSOwoHc2VydmljZRgBIAEoCUIqukgnciUQARg/Mh9eW2EtejAtOV0oW2EtejAtOS1dKlthLXowLTldKT8kEjEKC2Vudmlyb25tZW50GAIgASgJQhy6SBlyFxABGCAyEV5bYS16XVthLXowLTktXSokEhgKB3ZlcnNpb24YAyABKANCB7pIBCICKAASGAoGcmVhc29uGAQgASgJQgi6SAVyAxiABBIhCg9pZGVtcG90ZW5jeV9rZXkYBSABKAlCCLpIBXIDGIABIkMKEFJvbGxiYWNrUmVzcG9uc2USLwoKZGVwbG95bWVudBgBIAEoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50IsoBChZMaXN0RGVwbG95bWVudHNSZXF1ZXN0EhgKB3NlcnZpY2UYASABKAlCB7pIBHICGD8SHAoLZW52aXJvbm1lbnQYAiABKAlCB7pIBHICGCASOwoGc3RhdHVzGAMgASgOMiEuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnRTdGF0dXNCCLpIBYIBAhABEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABCJkChdMaXN0RGVwbG95bWVudHNSZXNwb25zZRIwCgtkZXBsb3ltZW50cxgBIAMoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSItChRHZXREZXBsb3ltZW50UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIkgKFUdldERlcGxveW1lbnRSZXNwb25zZRIvCgpkZXBsb3ltZW50GAEgASgLMhsuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnQiFwoVR2V0U2VydmljZUluZm9SZXF1ZXN0IjIKD0Vudmlyb25tZW50SW5mbxIMCgRuYW1lGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSKAAQoWR2V0U2VydmljZUluZm9SZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSNgoMZW52aXJvbm1lbnRzGAMgAygLMiAuZG90ZG8uZGVwbG95LnYxLkVudmlyb25tZW50SW5mbxIPCgdiYWNrZW5kGAQgASgJIg8KDUhlYWx0aFJlcXVlc3QiQAoQRGVwZW5kZW5jeUhlYWx0aBIMCgRuYW1lGAEgASgJEg8KB2hlYWx0aHkYAiABKAgSDQoFZXJyb3IYAyABKAkilAEKDkhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKDGRlcGVuZGVuY2llcxgEIAMoCzIhLmRvdGRvLmRlcGxveS52MS5EZXBlbmRlbmN5SGVhbHRoIhcKFUxpc3ROYW1lc3BhY2VzUmVxdWVzdCJUCglOYW1lc3BhY2USEwoLZW52aXJvbm1lbnQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZleGlzdHMYAyABKAgSFAoMc2NyaXB0X2NvdW50GAQgASgDIkgKFkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USLgoKbmFtZXNwYWNlcxgBIAMoCzIaLmRvdGRvLmRlcGxveS52MS5OYW1lc3BhY2UiQwoXRW5zdXJlTmFtZXNwYWNlc1JlcXVlc3QSKAoMZW52aXJvbm1lbnRzGAEgAygJQhK6SA+SAQwQEBgBIgZyBBABGCAiWwoYRW5zdXJlTmFtZXNwYWNlc1Jlc3BvbnNlEi4KCm5hbWVzcGFjZXMYASADKAsyGi5kb3Rkby5kZXBsb3kudjEuTmFtZXNwYWNlEg8KB2NyZWF0ZWQYAiADKAkioQEKF1RyaWdnZXJTY2hlZHVsZWRSZXF1ZXN0EjsKB3NlcnZpY2UYASABKAlCKrpIJ3IlEAEYPzIfXlthLXowLTldKFthLXowLTktXSpbYS16MC05XSk/JBIxCgtlbnZpcm9ubWVudBgCIAEoCUIcukgZchcQARggMhFeW2Etel1bYS16MC05LV0qJBIWCgRjcm9uGAMgASgJQgi6SAVyAxiAASI5ChhUcmlnZ2VyU2NoZWR1bGVkUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoAxIMCgRjcm9uGAIgASgJKrABChBEZXBsb3ltZW50U3RhdHVzEiEKHURFUExPWU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZREVQTE9ZTUVOVF9TVEFUVVNfUEVORElORxABEhoKFkRFUExPWU1FTlRfU1RBVFVTX0xJVkUQAhIcChhERVBMT1lNRU5UX1NUQVRVU19GQUlMRUQQAxIgChxERVBMT1lNRU5UX1NUQVRVU19TVVBFUlNFREVEEAQqawoORGVwbG95bWVudEtpbmQSHwobREVQTE9ZTUVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWREVQTE9ZTUVOVF9LSU5EX0RFUExPWRABEhwKGERFUExPWU1FTlRfS0lORF9ST0xMQkFDSxACKoABCgpNb2R1bGVUeXBlEhsKF01PRFVMRV9UWVBFX1VOU1BFQ0lGSUVEEAASEwoPTU9EVUxFX1RZUEVfRVNNEAESFAoQTU9EVUxFX1RZUEVfV0FTTRACEhQKEE1PRFVMRV9UWVBFX1RFWFQQAxIUChBNT0RVTEVfVFlQRV9KU09OEAQyrQgKDURlcGxveVNlcnZpY2USXQoGRGVwbG95Eh4uZG90ZG8uZGVwbG95LnYxLkRlcGxveVJlcXVlc3QaHy5kb3Rkby5kZXBsb3kudjEuRGVwbG95UmVzcG9uc2UiEoLT5JMCDDoBKiIHL2RlcGxveRJlCghSb2xsYmFjaxIgLmRvdGRvLmRlcGxveS52MS5Sb2xsYmFja1JlcXVlc3QaIS5kb3Rkby5kZXBsb3kudjEuUm9sbGJhY2tSZXNwb25zZSIUgtPkkwIOOgEqIgkvcm9sbGJhY2sSfQoPTGlzdERlcGxveW1lbnRzEicuZG90ZG8uZGVwbG95LnYxLkxpc3REZXBsb3ltZW50c1JlcXVlc3QaKC5kb3Rkby5kZXBsb3kudjEuTGlzdERlcGxveW1lbnRzUmVzcG9uc2UiF5ACAYLT5JMCDhIML2RlcGxveW1lbnRzEnwKDUdldERlcGxveW1lbnQSJS5kb3Rkby5kZXBsb3kudjEuR2V0RGVwbG95bWVudFJlcXVlc3QaJi5kb3Rkby5kZXBsb3kudjEuR2V0RGVwbG95bWVudFJlc3BvbnNlIhyQAgGC0+STAhMSES9kZXBsb3ltZW50cy97aWR9EnMKDkdldFNlcnZpY2VJbmZvEiYuZG90ZG8uZGVwbG95LnYxLkdldFNlcnZpY2VJbmZvUmVxdWVzdBonLmRvdGRvLmRlcGxveS52MS5HZXRTZXJ2aWNlSW5mb1Jlc3BvbnNlIhCQAgGC0+STAgcSBS9pbmZvEl0KBkhlYWx0aBIeLmRvdGRvLmRlcGxveS52MS5IZWFsdGhSZXF1ZXN0Gh8uZG90ZG8uZGVwbG95LnYxLkhlYWx0aFJlc3BvbnNlIhKQAgGC0+STAgkSBy9oZWFsdGgSeQoOTGlzdE5hbWVzcGFjZXMSJi5kb3Rkby5kZXBsb3kudjEuTGlzdE5hbWVzcGFjZXNSZXF1ZXN0GicuZG90ZG8uZGVwbG95LnYxLkxpc3ROYW1lc3BhY2VzUmVzcG9uc2UiFpACAYLT5JMCDRILL25hbWVzcGFjZXMSfgoQVHJpZ2dlclNjaGVkdWxlZBIoLmRvdGRvLmRlcGxveS52MS5UcmlnZ2VyU2NoZWR1bGVkUmVxdWVzdBopLmRvdGRvLmRlcGxveS52MS5UcmlnZ2VyU2NoZWR1bGVkUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3NjaGVkdWxlZBKJAQoQRW5zdXJlTmFtZXNwYWNlcxIoLmRvdGRvLmRlcGxveS52MS5FbnN1cmVOYW1lc3BhY2VzUmVxdWVzdBopLmRvdGRvLmRlcGxveS52MS5FbnN1cmVOYW1lc3BhY2VzUmVzcG9uc2UiIJACAoLT5JMCFzoBKiISL25hbWVzcGFjZXMvZW5zdXJlQrwBChNjb20uZG90ZG8uZGVwbG95LnYxQgtEZXBsb3lQcm90b1ABWjpnaXRodWIuY29tL2RvdC1kby9wbGF0Zm9ybS9nZW4vZ28vZG90ZG8vZGVwbG95L3YxO2RlcGxveXYxogIDRERYqgIPRG90ZG8uRGVwbG95LlYxygIPRG90ZG9cRGVwbG95XFYx4gIbRG90ZG9cRGVwbG95XFYxXEdQQk1ldGFkYXRh6gIRRG90ZG86OkRlcGxveTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * Metadata describes where a deployed script came from. The original API's
@@ -259,6 +259,27 @@ export type Deployment = Message<"dotdo.deploy.v1.Deployment"> & {
    * @generated from field: repeated string tags = 18;
    */
   tags: string[];
+
+  /**
+   * vars are the worker's plain-text environment variables (env.NAME).
+   *
+   * @generated from field: map<string, string> vars = 19;
+   */
+  vars: { [key: string]: string };
+
+  /**
+   * services are the worker's bindings to other workers of the environment.
+   *
+   * @generated from field: repeated dotdo.deploy.v1.ServiceBinding services = 20;
+   */
+  services: ServiceBinding[];
+
+  /**
+   * crons are the worker's cron triggers (5-field cron expressions, UTC).
+   *
+   * @generated from field: repeated string crons = 21;
+   */
+  crons: string[];
 };
 
 /**
@@ -267,6 +288,37 @@ export type Deployment = Message<"dotdo.deploy.v1.Deployment"> & {
  */
 export const DeploymentSchema: GenMessage<Deployment> = /*@__PURE__*/
   messageDesc(file_dotdo_deploy_v1_deploy, 3);
+
+/**
+ * ServiceBinding binds another worker of the same environment into a
+ * worker's env: `env.<binding>.fetch(request)` reaches the live version of
+ * `service`, as a wrangler `services` entry does.
+ *
+ * @generated from message dotdo.deploy.v1.ServiceBinding
+ */
+export type ServiceBinding = Message<"dotdo.deploy.v1.ServiceBinding"> & {
+  /**
+   * binding is the name in env: a JavaScript identifier.
+   *
+   * @generated from field: string binding = 1;
+   */
+  binding: string;
+
+  /**
+   * service is the target worker: a worker of the environment's routing
+   * table.
+   *
+   * @generated from field: string service = 2;
+   */
+  service: string;
+};
+
+/**
+ * Describes the message dotdo.deploy.v1.ServiceBinding.
+ * Use `create(ServiceBindingSchema)` to create a new message.
+ */
+export const ServiceBindingSchema: GenMessage<ServiceBinding> = /*@__PURE__*/
+  messageDesc(file_dotdo_deploy_v1_deploy, 4);
 
 /**
  * DeployRequest is the body of `POST /deploy`. The original body works
@@ -354,6 +406,30 @@ export type DeployRequest = Message<"dotdo.deploy.v1.DeployRequest"> & {
    * @generated from field: string idempotency_key = 10;
    */
   idempotencyKey: string;
+
+  /**
+   * vars are plain-text environment variables of the worker: names are
+   * JavaScript identifiers, values at most 5 KiB each.
+   *
+   * @generated from field: map<string, string> vars = 11;
+   */
+  vars: { [key: string]: string };
+
+  /**
+   * services are bindings to other workers of the same environment, each
+   * a worker of the environment's routing table.
+   *
+   * @generated from field: repeated dotdo.deploy.v1.ServiceBinding services = 12;
+   */
+  services: ServiceBinding[];
+
+  /**
+   * crons are cron triggers: standard 5-field cron expressions, in UTC,
+   * that run the worker's scheduled() handler.
+   *
+   * @generated from field: repeated string crons = 13;
+   */
+  crons: string[];
 };
 
 /**
@@ -361,7 +437,7 @@ export type DeployRequest = Message<"dotdo.deploy.v1.DeployRequest"> & {
  * Use `create(DeployRequestSchema)` to create a new message.
  */
 export const DeployRequestSchema: GenMessage<DeployRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 4);
+  messageDesc(file_dotdo_deploy_v1_deploy, 5);
 
 /**
  * DeployResponse is the outcome of a deploy.
@@ -390,7 +466,7 @@ export type DeployResponse = Message<"dotdo.deploy.v1.DeployResponse"> & {
  * Use `create(DeployResponseSchema)` to create a new message.
  */
 export const DeployResponseSchema: GenMessage<DeployResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 5);
+  messageDesc(file_dotdo_deploy_v1_deploy, 6);
 
 /**
  * RollbackRequest is the body of `POST /rollback`.
@@ -440,7 +516,7 @@ export type RollbackRequest = Message<"dotdo.deploy.v1.RollbackRequest"> & {
  * Use `create(RollbackRequestSchema)` to create a new message.
  */
 export const RollbackRequestSchema: GenMessage<RollbackRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 6);
+  messageDesc(file_dotdo_deploy_v1_deploy, 7);
 
 /**
  * RollbackResponse is the outcome of a rollback.
@@ -461,7 +537,7 @@ export type RollbackResponse = Message<"dotdo.deploy.v1.RollbackResponse"> & {
  * Use `create(RollbackResponseSchema)` to create a new message.
  */
 export const RollbackResponseSchema: GenMessage<RollbackResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 7);
+  messageDesc(file_dotdo_deploy_v1_deploy, 8);
 
 /**
  * ListDeploymentsRequest filters and pages deployments. Over REST the fields
@@ -512,7 +588,7 @@ export type ListDeploymentsRequest = Message<"dotdo.deploy.v1.ListDeploymentsReq
  * Use `create(ListDeploymentsRequestSchema)` to create a new message.
  */
 export const ListDeploymentsRequestSchema: GenMessage<ListDeploymentsRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 8);
+  messageDesc(file_dotdo_deploy_v1_deploy, 9);
 
 /**
  * ListDeploymentsResponse is one page of deployments.
@@ -540,7 +616,7 @@ export type ListDeploymentsResponse = Message<"dotdo.deploy.v1.ListDeploymentsRe
  * Use `create(ListDeploymentsResponseSchema)` to create a new message.
  */
 export const ListDeploymentsResponseSchema: GenMessage<ListDeploymentsResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 9);
+  messageDesc(file_dotdo_deploy_v1_deploy, 10);
 
 /**
  * GetDeploymentRequest names one deployment.
@@ -561,7 +637,7 @@ export type GetDeploymentRequest = Message<"dotdo.deploy.v1.GetDeploymentRequest
  * Use `create(GetDeploymentRequestSchema)` to create a new message.
  */
 export const GetDeploymentRequestSchema: GenMessage<GetDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 10);
+  messageDesc(file_dotdo_deploy_v1_deploy, 11);
 
 /**
  * GetDeploymentResponse holds the deployment asked for.
@@ -582,7 +658,7 @@ export type GetDeploymentResponse = Message<"dotdo.deploy.v1.GetDeploymentRespon
  * Use `create(GetDeploymentResponseSchema)` to create a new message.
  */
 export const GetDeploymentResponseSchema: GenMessage<GetDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 11);
+  messageDesc(file_dotdo_deploy_v1_deploy, 12);
 
 /**
  * GetServiceInfoRequest has no fields.
@@ -597,7 +673,7 @@ export type GetServiceInfoRequest = Message<"dotdo.deploy.v1.GetServiceInfoReque
  * Use `create(GetServiceInfoRequestSchema)` to create a new message.
  */
 export const GetServiceInfoRequestSchema: GenMessage<GetServiceInfoRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 12);
+  messageDesc(file_dotdo_deploy_v1_deploy, 13);
 
 /**
  * EnvironmentInfo maps an environment to its dispatch namespace.
@@ -625,7 +701,7 @@ export type EnvironmentInfo = Message<"dotdo.deploy.v1.EnvironmentInfo"> & {
  * Use `create(EnvironmentInfoSchema)` to create a new message.
  */
 export const EnvironmentInfoSchema: GenMessage<EnvironmentInfo> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 13);
+  messageDesc(file_dotdo_deploy_v1_deploy, 14);
 
 /**
  * GetServiceInfoResponse describes the Deploy API.
@@ -668,7 +744,7 @@ export type GetServiceInfoResponse = Message<"dotdo.deploy.v1.GetServiceInfoResp
  * Use `create(GetServiceInfoResponseSchema)` to create a new message.
  */
 export const GetServiceInfoResponseSchema: GenMessage<GetServiceInfoResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 14);
+  messageDesc(file_dotdo_deploy_v1_deploy, 15);
 
 /**
  * HealthRequest has no fields.
@@ -683,7 +759,7 @@ export type HealthRequest = Message<"dotdo.deploy.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 15);
+  messageDesc(file_dotdo_deploy_v1_deploy, 16);
 
 /**
  * DependencyHealth is the health of one service the Deploy API depends on.
@@ -718,7 +794,7 @@ export type DependencyHealth = Message<"dotdo.deploy.v1.DependencyHealth"> & {
  * Use `create(DependencyHealthSchema)` to create a new message.
  */
 export const DependencyHealthSchema: GenMessage<DependencyHealth> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 16);
+  messageDesc(file_dotdo_deploy_v1_deploy, 17);
 
 /**
  * HealthResponse reports the health of the Deploy API.
@@ -760,7 +836,7 @@ export type HealthResponse = Message<"dotdo.deploy.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 17);
+  messageDesc(file_dotdo_deploy_v1_deploy, 18);
 
 /**
  * ListNamespacesRequest has no fields.
@@ -775,7 +851,7 @@ export type ListNamespacesRequest = Message<"dotdo.deploy.v1.ListNamespacesReque
  * Use `create(ListNamespacesRequestSchema)` to create a new message.
  */
 export const ListNamespacesRequestSchema: GenMessage<ListNamespacesRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 18);
+  messageDesc(file_dotdo_deploy_v1_deploy, 19);
 
 /**
  * Namespace is the dispatch namespace of one environment.
@@ -817,7 +893,7 @@ export type Namespace = Message<"dotdo.deploy.v1.Namespace"> & {
  * Use `create(NamespaceSchema)` to create a new message.
  */
 export const NamespaceSchema: GenMessage<Namespace> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 19);
+  messageDesc(file_dotdo_deploy_v1_deploy, 20);
 
 /**
  * ListNamespacesResponse lists the namespace of each environment.
@@ -838,7 +914,7 @@ export type ListNamespacesResponse = Message<"dotdo.deploy.v1.ListNamespacesResp
  * Use `create(ListNamespacesResponseSchema)` to create a new message.
  */
 export const ListNamespacesResponseSchema: GenMessage<ListNamespacesResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 20);
+  messageDesc(file_dotdo_deploy_v1_deploy, 21);
 
 /**
  * EnsureNamespacesRequest names the environments whose namespaces to create.
@@ -859,7 +935,7 @@ export type EnsureNamespacesRequest = Message<"dotdo.deploy.v1.EnsureNamespacesR
  * Use `create(EnsureNamespacesRequestSchema)` to create a new message.
  */
 export const EnsureNamespacesRequestSchema: GenMessage<EnsureNamespacesRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 21);
+  messageDesc(file_dotdo_deploy_v1_deploy, 22);
 
 /**
  * EnsureNamespacesResponse tells which namespaces exist now and which were
@@ -888,7 +964,72 @@ export type EnsureNamespacesResponse = Message<"dotdo.deploy.v1.EnsureNamespaces
  * Use `create(EnsureNamespacesResponseSchema)` to create a new message.
  */
 export const EnsureNamespacesResponseSchema: GenMessage<EnsureNamespacesResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 22);
+  messageDesc(file_dotdo_deploy_v1_deploy, 23);
+
+/**
+ * TriggerScheduledRequest names the worker whose scheduled() handler to
+ * run.
+ *
+ * @generated from message dotdo.deploy.v1.TriggerScheduledRequest
+ */
+export type TriggerScheduledRequest = Message<"dotdo.deploy.v1.TriggerScheduledRequest"> & {
+  /**
+   * service is the worker.
+   *
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * environment is the worker's environment.
+   *
+   * @generated from field: string environment = 2;
+   */
+  environment: string;
+
+  /**
+   * cron is the controller's cron expression the handler sees; the
+   * worker's first cron trigger when empty.
+   *
+   * @generated from field: string cron = 3;
+   */
+  cron: string;
+};
+
+/**
+ * Describes the message dotdo.deploy.v1.TriggerScheduledRequest.
+ * Use `create(TriggerScheduledRequestSchema)` to create a new message.
+ */
+export const TriggerScheduledRequestSchema: GenMessage<TriggerScheduledRequest> = /*@__PURE__*/
+  messageDesc(file_dotdo_deploy_v1_deploy, 24);
+
+/**
+ * TriggerScheduledResponse says what ran.
+ *
+ * @generated from message dotdo.deploy.v1.TriggerScheduledResponse
+ */
+export type TriggerScheduledResponse = Message<"dotdo.deploy.v1.TriggerScheduledResponse"> & {
+  /**
+   * version is the worker version whose handler ran.
+   *
+   * @generated from field: int64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * cron is the cron expression the handler saw.
+   *
+   * @generated from field: string cron = 2;
+   */
+  cron: string;
+};
+
+/**
+ * Describes the message dotdo.deploy.v1.TriggerScheduledResponse.
+ * Use `create(TriggerScheduledResponseSchema)` to create a new message.
+ */
+export const TriggerScheduledResponseSchema: GenMessage<TriggerScheduledResponse> = /*@__PURE__*/
+  messageDesc(file_dotdo_deploy_v1_deploy, 25);
 
 /**
  * DeploymentStatus is where a deployment is in its life.
@@ -1127,6 +1268,19 @@ export const DeployService: GenService<{
     methodKind: "unary";
     input: typeof ListNamespacesRequestSchema;
     output: typeof ListNamespacesResponseSchema;
+  },
+  /**
+   * TriggerScheduled runs the scheduled() handler of the live version of a
+   * worker now, as its cron trigger would, and answers once it has run. It
+   * needs the `deployments.create` permission on the environment. The
+   * local runtime runs it; on Cloudflare it is failed_precondition.
+   *
+   * @generated from rpc dotdo.deploy.v1.DeployService.TriggerScheduled
+   */
+  triggerScheduled: {
+    methodKind: "unary";
+    input: typeof TriggerScheduledRequestSchema;
+    output: typeof TriggerScheduledResponseSchema;
   },
   /**
    * EnsureNamespaces creates the dispatch namespaces that are missing for the

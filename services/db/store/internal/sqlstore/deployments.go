@@ -13,7 +13,7 @@ import (
 
 const deploymentCols = `seq, id, environment, service, namespace, version, status, kind, restored_version,
 	script_sha256, script_size, main_module, compatibility_date, tags, metadata,
-	actor_key_id, actor_name, idempotency_key, created_at, finished_at, error_message, superseded_by`
+	actor_key_id, actor_name, idempotency_key, created_at, finished_at, error_message, superseded_by, config`
 
 // The idempotency index predicate; repeated verbatim in ON CONFLICT so the
 // database can match the partial unique index.
@@ -27,7 +27,7 @@ func scanDeployment(r interface{ Scan(...any) error }) (seq int64, d store.Deplo
 	)
 	err = r.Scan(&seq, &d.ID, &d.Environment, &d.Service, &d.Namespace, &d.Version, &status, &kind, &d.RestoredVersion,
 		&d.ScriptSHA256, &d.ScriptSize, &d.MainModule, &d.CompatibilityDate, &tags, &metadata,
-		&d.ActorKeyID, &d.ActorName, &d.IdempotencyKey, &createdAt, &finishedAt, &d.Error, &d.SupersededBy)
+		&d.ActorKeyID, &d.ActorName, &d.IdempotencyKey, &createdAt, &finishedAt, &d.Error, &d.SupersededBy, &d.Config)
 	if err != nil {
 		return 0, d, err
 	}
@@ -206,17 +206,17 @@ RETURNING last_version`, nd.Environment, nd.Service).Scan(&version)
 			ID: store.NewID("dep", now), Service: nd.Service, Environment: nd.Environment, Namespace: nd.Namespace,
 			Version: version, Status: store.StatusPending, Kind: nd.Kind, RestoredVersion: nd.RestoredVersion,
 			ScriptSHA256: nd.ScriptSHA256, ScriptSize: nd.ScriptSize, MainModule: nd.MainModule,
-			CompatibilityDate: nd.CompatibilityDate, Tags: nd.Tags, Metadata: nd.Metadata,
+			CompatibilityDate: nd.CompatibilityDate, Tags: nd.Tags, Metadata: nd.Metadata, Config: nd.Config,
 			ActorKeyID: nd.ActorKeyID, ActorName: nd.ActorName, IdempotencyKey: nd.IdempotencyKey, CreatedAt: now,
 		}
 		n, err := tx.Exec(ctx, `INSERT INTO deployments (id, environment, service, namespace, version, status, kind,
 	restored_version, script_sha256, script_size, main_module, compatibility_date, tags, metadata,
-	actor_key_id, actor_name, idempotency_key, created_at)
-VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	actor_key_id, actor_name, idempotency_key, created_at, config)
+VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (actor_key_id, idempotency_key) WHERE `+idempotencyPredicate+` DO NOTHING`,
 			d.ID, d.Environment, d.Service, d.Namespace, d.Version, string(d.Kind),
 			d.RestoredVersion, d.ScriptSHA256, d.ScriptSize, d.MainModule, d.CompatibilityDate,
-			stringsJSON(d.Tags), mapJSON(d.Metadata), d.ActorKeyID, d.ActorName, d.IdempotencyKey, micros(d.CreatedAt))
+			stringsJSON(d.Tags), mapJSON(d.Metadata), d.ActorKeyID, d.ActorName, d.IdempotencyKey, micros(d.CreatedAt), d.Config)
 		if err != nil {
 			return fmt.Errorf("insert deployment: %w", err)
 		}
@@ -285,6 +285,9 @@ func (e *Engine) resolveRollback(ctx context.Context, tx Queryer, nd *store.NewD
 		}
 		if nd.CompatibilityDate == "" {
 			nd.CompatibilityDate = target.CompatibilityDate
+		}
+		if nd.Config == "" {
+			nd.Config = target.Config
 		}
 	}
 	return nil

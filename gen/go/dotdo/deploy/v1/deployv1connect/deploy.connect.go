@@ -51,6 +51,9 @@ const (
 	// DeployServiceListNamespacesProcedure is the fully-qualified name of the DeployService's
 	// ListNamespaces RPC.
 	DeployServiceListNamespacesProcedure = "/dotdo.deploy.v1.DeployService/ListNamespaces"
+	// DeployServiceTriggerScheduledProcedure is the fully-qualified name of the DeployService's
+	// TriggerScheduled RPC.
+	DeployServiceTriggerScheduledProcedure = "/dotdo.deploy.v1.DeployService/TriggerScheduled"
 	// DeployServiceEnsureNamespacesProcedure is the fully-qualified name of the DeployService's
 	// EnsureNamespaces RPC.
 	DeployServiceEnsureNamespacesProcedure = "/dotdo.deploy.v1.DeployService/EnsureNamespaces"
@@ -90,6 +93,11 @@ type DeployServiceClient interface {
 	// environment and whether it exists in the backend. It needs the
 	// `deployments.read` permission.
 	ListNamespaces(context.Context, *connect.Request[v1.ListNamespacesRequest]) (*connect.Response[v1.ListNamespacesResponse], error)
+	// TriggerScheduled runs the scheduled() handler of the live version of a
+	// worker now, as its cron trigger would, and answers once it has run. It
+	// needs the `deployments.create` permission on the environment. The
+	// local runtime runs it; on Cloudflare it is failed_precondition.
+	TriggerScheduled(context.Context, *connect.Request[v1.TriggerScheduledRequest]) (*connect.Response[v1.TriggerScheduledResponse], error)
 	// EnsureNamespaces creates the dispatch namespaces that are missing for the
 	// given environments (all configured ones when none is given). It is
 	// idempotent and needs the `namespaces.manage` permission.
@@ -154,6 +162,12 @@ func NewDeployServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		triggerScheduled: connect.NewClient[v1.TriggerScheduledRequest, v1.TriggerScheduledResponse](
+			httpClient,
+			baseURL+DeployServiceTriggerScheduledProcedure,
+			connect.WithSchema(deployServiceMethods.ByName("TriggerScheduled")),
+			connect.WithClientOptions(opts...),
+		),
 		ensureNamespaces: connect.NewClient[v1.EnsureNamespacesRequest, v1.EnsureNamespacesResponse](
 			httpClient,
 			baseURL+DeployServiceEnsureNamespacesProcedure,
@@ -173,6 +187,7 @@ type deployServiceClient struct {
 	getServiceInfo   *connect.Client[v1.GetServiceInfoRequest, v1.GetServiceInfoResponse]
 	health           *connect.Client[v1.HealthRequest, v1.HealthResponse]
 	listNamespaces   *connect.Client[v1.ListNamespacesRequest, v1.ListNamespacesResponse]
+	triggerScheduled *connect.Client[v1.TriggerScheduledRequest, v1.TriggerScheduledResponse]
 	ensureNamespaces *connect.Client[v1.EnsureNamespacesRequest, v1.EnsureNamespacesResponse]
 }
 
@@ -209,6 +224,11 @@ func (c *deployServiceClient) Health(ctx context.Context, req *connect.Request[v
 // ListNamespaces calls dotdo.deploy.v1.DeployService.ListNamespaces.
 func (c *deployServiceClient) ListNamespaces(ctx context.Context, req *connect.Request[v1.ListNamespacesRequest]) (*connect.Response[v1.ListNamespacesResponse], error) {
 	return c.listNamespaces.CallUnary(ctx, req)
+}
+
+// TriggerScheduled calls dotdo.deploy.v1.DeployService.TriggerScheduled.
+func (c *deployServiceClient) TriggerScheduled(ctx context.Context, req *connect.Request[v1.TriggerScheduledRequest]) (*connect.Response[v1.TriggerScheduledResponse], error) {
+	return c.triggerScheduled.CallUnary(ctx, req)
 }
 
 // EnsureNamespaces calls dotdo.deploy.v1.DeployService.EnsureNamespaces.
@@ -250,6 +270,11 @@ type DeployServiceHandler interface {
 	// environment and whether it exists in the backend. It needs the
 	// `deployments.read` permission.
 	ListNamespaces(context.Context, *connect.Request[v1.ListNamespacesRequest]) (*connect.Response[v1.ListNamespacesResponse], error)
+	// TriggerScheduled runs the scheduled() handler of the live version of a
+	// worker now, as its cron trigger would, and answers once it has run. It
+	// needs the `deployments.create` permission on the environment. The
+	// local runtime runs it; on Cloudflare it is failed_precondition.
+	TriggerScheduled(context.Context, *connect.Request[v1.TriggerScheduledRequest]) (*connect.Response[v1.TriggerScheduledResponse], error)
 	// EnsureNamespaces creates the dispatch namespaces that are missing for the
 	// given environments (all configured ones when none is given). It is
 	// idempotent and needs the `namespaces.manage` permission.
@@ -310,6 +335,12 @@ func NewDeployServiceHandler(svc DeployServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	deployServiceTriggerScheduledHandler := connect.NewUnaryHandler(
+		DeployServiceTriggerScheduledProcedure,
+		svc.TriggerScheduled,
+		connect.WithSchema(deployServiceMethods.ByName("TriggerScheduled")),
+		connect.WithHandlerOptions(opts...),
+	)
 	deployServiceEnsureNamespacesHandler := connect.NewUnaryHandler(
 		DeployServiceEnsureNamespacesProcedure,
 		svc.EnsureNamespaces,
@@ -333,6 +364,8 @@ func NewDeployServiceHandler(svc DeployServiceHandler, opts ...connect.HandlerOp
 			deployServiceHealthHandler.ServeHTTP(w, r)
 		case DeployServiceListNamespacesProcedure:
 			deployServiceListNamespacesHandler.ServeHTTP(w, r)
+		case DeployServiceTriggerScheduledProcedure:
+			deployServiceTriggerScheduledHandler.ServeHTTP(w, r)
 		case DeployServiceEnsureNamespacesProcedure:
 			deployServiceEnsureNamespacesHandler.ServeHTTP(w, r)
 		default:
@@ -370,6 +403,10 @@ func (UnimplementedDeployServiceHandler) Health(context.Context, *connect.Reques
 
 func (UnimplementedDeployServiceHandler) ListNamespaces(context.Context, *connect.Request[v1.ListNamespacesRequest]) (*connect.Response[v1.ListNamespacesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.deploy.v1.DeployService.ListNamespaces is not implemented"))
+}
+
+func (UnimplementedDeployServiceHandler) TriggerScheduled(context.Context, *connect.Request[v1.TriggerScheduledRequest]) (*connect.Response[v1.TriggerScheduledResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dotdo.deploy.v1.DeployService.TriggerScheduled is not implemented"))
 }
 
 func (UnimplementedDeployServiceHandler) EnsureNamespaces(context.Context, *connect.Request[v1.EnsureNamespacesRequest]) (*connect.Response[v1.EnsureNamespacesResponse], error) {
