@@ -83,6 +83,7 @@ func (h *handler) Deploy(ctx context.Context, req *connect.Request[deployv1.Depl
 		IdempotencyKey: m.GetIdempotencyKey(),
 		Vars:           m.GetVars(),
 		Crons:          m.GetCrons(),
+		Limits:         Limits{CPUMs: m.GetLimits().GetCpuMs()},
 	}
 	for _, b := range m.GetServices() {
 		in.Services = append(in.Services, ServiceBinding{Binding: b.GetBinding(), Service: b.GetService()})
@@ -273,6 +274,14 @@ func kindProto(k store.Kind) deployv1.DeploymentKind {
 	}
 }
 
+// limitsProto converts a worker's limits; nil when it sets none.
+func limitsProto(l Limits) *deployv1.Limits {
+	if l == (Limits{}) {
+		return nil
+	}
+	return &deployv1.Limits{CpuMs: l.CPUMs}
+}
+
 // deploymentProto converts a recorded deployment. A configuration that
 // does not decode (which the store never holds) is left out.
 func deploymentProto(d store.Deployment) *deployv1.Deployment {
@@ -286,6 +295,7 @@ func deploymentProto(d store.Deployment) *deployv1.Deployment {
 		Vars:              cfg.Vars,
 		Services:          services,
 		Crons:             cfg.Crons,
+		Limits:            limitsProto(cfg.Limits),
 		Id:                d.ID,
 		Service:           d.Service,
 		Environment:       d.Environment,

@@ -107,6 +107,8 @@ type DeployInput struct {
 	Services []ServiceBinding
 	// Crons are cron triggers: 5-field cron expressions, UTC.
 	Crons []string
+	// Limits bound each invocation of the worker.
+	Limits Limits
 }
 
 // RollbackInput is a rollback request.

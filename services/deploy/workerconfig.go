@@ -29,6 +29,9 @@ const (
 	MaxCrons = 8
 	// MaxCronLen bounds a cron expression.
 	MaxCronLen = 128
+	// MaxCPUMs bounds Limits.CPUMs: Cloudflare's largest CPU limit, five
+	// minutes.
+	MaxCPUMs = 300_000
 )
 
 // ReservedBindingPrefix starts the env names the platform keeps for itself
@@ -55,11 +58,20 @@ type WorkerConfig struct {
 	Services []ServiceBinding `json:"services,omitempty"`
 	// Crons are cron triggers (5-field, UTC).
 	Crons []string `json:"crons,omitempty"`
+	// Limits bound each invocation.
+	Limits Limits `json:"limits,omitzero"`
+}
+
+// Limits bound each invocation of a worker, as wrangler's `limits` do.
+type Limits struct {
+	// CPUMs is the CPU time one invocation may use, in milliseconds; 0
+	// takes the backend's default.
+	CPUMs int64 `json:"cpu_ms,omitempty"`
 }
 
 // empty reports whether c configures nothing.
 func (c WorkerConfig) empty() bool {
-	return len(c.Vars) == 0 && len(c.Services) == 0 && len(c.Crons) == 0
+	return len(c.Vars) == 0 && len(c.Services) == 0 && len(c.Crons) == 0 && c.Limits == Limits{}
 }
 
 // encode returns c as the JSON object stored with a deployment, "" when it
@@ -95,6 +107,7 @@ func (c WorkerConfig) apply(s *backend.Script) {
 		s.Services[i] = backend.ServiceBinding{Binding: b.Binding, Service: b.Service}
 	}
 	s.Crons = c.Crons
+	s.Limits = backend.Limits{CPUMs: c.Limits.CPUMs}
 }
 
 // checkWorkerConfig validates in's vars, bindings and crons for a worker
@@ -160,6 +173,10 @@ func (s *Service) checkWorkerConfig(ctx context.Context, env string, in DeployIn
 		return c, err
 	}
 	c.Crons = crons
+	if ms := in.Limits.CPUMs; ms < 0 || ms > MaxCPUMs {
+		return c, invalid("limits.cpu_ms", "%d is not a CPU time from 1 to %d milliseconds (or 0 for the default)", ms, MaxCPUMs)
+	}
+	c.Limits = in.Limits
 	return c, nil
 }
 

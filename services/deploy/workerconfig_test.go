@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/services/deploy"
@@ -142,6 +143,8 @@ func TestWorkerConfigInvalid(t *testing.T) {
 		}},
 		{"cron", "crons[1]", "minute field", func(in *deploy.DeployInput) { in.Crons = []string{"* * * * *", "61 * * * *"} }},
 		{"cron fields", "crons[0]", "want 5", func(in *deploy.DeployInput) { in.Crons = []string{"@daily"} }},
+		{"negative cpu", "limits.cpu_ms", "CPU time", func(in *deploy.DeployInput) { in.Limits.CPUMs = -1 }},
+		{"cpu above Cloudflare's", "limits.cpu_ms", "300000", func(in *deploy.DeployInput) { in.Limits.CPUMs = 300_001 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := ok
@@ -159,6 +162,37 @@ func TestWorkerConfigInvalid(t *testing.T) {
 	if ds := f.list("production", "gateway"); len(ds) != 0 {
 		t.Fatalf("refused deploys recorded: %+v", ds)
 	}
+}
+
+// TestWorkerLimits deploys a worker that spins with a CPU limit of 100 ms
+// to the local runtime: the limit is recorded with the deployment, the
+// spinning invocation ends with exceeded_cpu long before the runtime's 30 s
+// default, and the worker serves the next request.
+func TestWorkerLimits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.caller(f.keys.Deployer)
+	spin := `export default { fetch(req) {
+  if (new URL(req.url).pathname === "/spin") { for (;;) {} }
+  return new Response("ok");
+} };`
+	res, err := f.svc.Deploy(ctx, c, deploy.DeployInput{Service: "gateway", Environment: "production", Script: []byte(spin),
+		Limits: deploy.Limits{CPUMs: 100}})
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	if cfg, err := deploy.ConfigOf(res.Deployment.Config); err != nil || cfg.Limits.CPUMs != 100 {
+		t.Fatalf("recorded limits %+v (%v)", cfg.Limits, err)
+	}
+	start := time.Now()
+	status, body := f.runtime.InvokePath(t, "dotdo-production", "gateway", "/spin")
+	if status != 503 || !strings.Contains(body, "exceeded_cpu") {
+		t.Fatalf("the spinning request answered %d %q, want 503 exceeded_cpu", status, body)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the 100 ms limit ended the spin only after %v", took)
+	}
+	f.serves("dotdo-production", "gateway", "ok")
 }
 
 func isField(err error, field string) bool {

@@ -81,6 +81,16 @@ type Script struct {
 	Services []ServiceBinding
 	// Crons are the script's cron triggers (5-field, UTC).
 	Crons []string
+	// Limits bound each invocation of the script.
+	Limits Limits
+}
+
+// Limits bound each invocation of a script, as the `limits` of Cloudflare's
+// script upload do.
+type Limits struct {
+	// CPUMs is the CPU time one invocation may use, in milliseconds; 0
+	// leaves the backend's default.
+	CPUMs int64
 }
 
 // ServiceBinding binds another script of the namespace into a script's

@@ -130,10 +130,16 @@ func StartRuntime(tb testing.TB) *Runtime {
 // starts.
 const invokeToken = "deploytest-invoke-token-2a9e4c61d7f0"
 
-// Invoke sends a GET request to the current version of script in
+// Invoke sends a GET request for / to the current version of script in
 // namespace, as the dispatcher would, and returns the worker's status and
 // body.
 func (r *Runtime) Invoke(tb testing.TB, namespace, script string) (int, string) {
+	tb.Helper()
+	return r.InvokePath(tb, namespace, script, "/")
+}
+
+// InvokePath is Invoke for path, which starts with a slash.
+func (r *Runtime) InvokePath(tb testing.TB, namespace, script, path string) (int, string) {
 	tb.Helper()
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/accounts/%s/workers/dispatch/namespaces/%s/scripts/%s", r.BaseURL, r.AccountID, namespace, script), nil)
 	req.Header.Set("Authorization", "Bearer "+r.Token)
@@ -147,7 +153,7 @@ func (r *Runtime) Invoke(tb testing.TB, namespace, script string) (int, string) 
 	if err := doJSON(req, &details); err != nil {
 		tb.Fatalf("script details: %v", err)
 	}
-	req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("%s%s%s/%s/%d/", r.URL, runtime.InvokePrefix, namespace, script, details.Result.Script.Version), nil)
+	req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("%s%s%s/%s/%d%s", r.URL, runtime.InvokePrefix, namespace, script, details.Result.Script.Version, path), nil)
 	req.Header.Set(runtime.InvokeTokenHeader, invokeToken)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -391,6 +391,9 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 	if len(b.tails) > 0 {
 		meta.TailConsumers = cf.F(b.tails)
 	}
+	if s.Limits.CPUMs > 0 {
+		meta.Limits = cf.F(wfp.DispatchNamespaceScriptUpdateParamsMetadataLimits{CPUMs: cf.F(s.Limits.CPUMs)})
+	}
 	files := make([]io.Reader, len(modules))
 	for i, m := range modules {
 		files[i] = &part{Reader: bytes.NewReader(m.Content), name: m.Name, contentType: m.ContentType()}

@@ -159,7 +159,8 @@ func TestContract(t *testing.T) {
 	}
 	for _, s := range []backend.Script{
 		worker("", "team:web", "dotdo-deployment=dep_01J0000000000000000000000", "dotdo-version=3"),
-		{Name: "single", MainModule: "index.js", Modules: []backend.Module{{Name: "index.js", Content: []byte("export default {}")}}},
+		{Name: "single", MainModule: "index.js", Modules: []backend.Module{{Name: "index.js", Content: []byte("export default {}")}},
+			Limits: backend.Limits{CPUMs: 50}},
 	} {
 		if err := b.Upload(ctx, "dotdo-production", s); err != nil {
 			t.Errorf("Upload %s: %v", s.Name, err)

@@ -448,7 +448,10 @@ type Deployment struct {
 	// services are the worker's bindings to other workers of the environment.
 	Services []*ServiceBinding `protobuf:"bytes,20,rep,name=services,proto3" json:"services,omitempty"`
 	// crons are the worker's cron triggers (5-field cron expressions, UTC).
-	Crons         []string `protobuf:"bytes,21,rep,name=crons,proto3" json:"crons,omitempty"`
+	Crons []string `protobuf:"bytes,21,rep,name=crons,proto3" json:"crons,omitempty"`
+	// limits bound each invocation of the worker; unset fields take the
+	// backend's defaults.
+	Limits        *Limits `protobuf:"bytes,22,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -630,6 +633,62 @@ func (x *Deployment) GetCrons() []string {
 	return nil
 }
 
+func (x *Deployment) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// Limits bound each invocation of a worker, as the `limits` of a wrangler
+// config and of Cloudflare's script upload do.
+type Limits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cpu_ms is the CPU time one invocation may use, in milliseconds, at
+	// most 300000 (Cloudflare's maximum); 0 takes the backend's default
+	// (30 s on Cloudflare's paid plans and in the local runtime).
+	CpuMs         int64 `protobuf:"varint,1,opt,name=cpu_ms,json=cpuMs,proto3" json:"cpu_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Limits) Reset() {
+	*x = Limits{}
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Limits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Limits) ProtoMessage() {}
+
+func (x *Limits) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Limits.ProtoReflect.Descriptor instead.
+func (*Limits) Descriptor() ([]byte, []int) {
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Limits) GetCpuMs() int64 {
+	if x != nil {
+		return x.CpuMs
+	}
+	return 0
+}
+
 // ServiceBinding binds another worker of the same environment into a
 // worker's env: `env.<binding>.fetch(request)` reaches the live version of
 // `service`, as a wrangler `services` entry does.
@@ -646,7 +705,7 @@ type ServiceBinding struct {
 
 func (x *ServiceBinding) Reset() {
 	*x = ServiceBinding{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +717,7 @@ func (x *ServiceBinding) String() string {
 func (*ServiceBinding) ProtoMessage() {}
 
 func (x *ServiceBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[4]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +730,7 @@ func (x *ServiceBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceBinding.ProtoReflect.Descriptor instead.
 func (*ServiceBinding) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{4}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ServiceBinding) GetBinding() string {
@@ -730,14 +789,17 @@ type DeployRequest struct {
 	Services []*ServiceBinding `protobuf:"bytes,12,rep,name=services,proto3" json:"services,omitempty"`
 	// crons are cron triggers: standard 5-field cron expressions, in UTC,
 	// that run the worker's scheduled() handler.
-	Crons         []string `protobuf:"bytes,13,rep,name=crons,proto3" json:"crons,omitempty"`
+	Crons []string `protobuf:"bytes,13,rep,name=crons,proto3" json:"crons,omitempty"`
+	// limits bound each invocation of the worker (its `limits.cpu_ms`);
+	// recorded with the deployment and restored by a rollback.
+	Limits        *Limits `protobuf:"bytes,14,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +811,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[5]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +824,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{5}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeployRequest) GetService() string {
@@ -856,6 +918,13 @@ func (x *DeployRequest) GetCrons() []string {
 	return nil
 }
 
+func (x *DeployRequest) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
 // DeployResponse is the outcome of a deploy.
 type DeployResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -870,7 +939,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +951,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[6]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +964,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{6}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeployResponse) GetDeployment() *Deployment {
@@ -932,7 +1001,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1013,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[7]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1026,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{7}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RollbackRequest) GetService() string {
@@ -1006,7 +1075,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1087,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[8]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1100,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{8}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RollbackResponse) GetDeployment() *Deployment {
@@ -1062,7 +1131,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1143,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[9]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1156,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{9}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDeploymentsRequest) GetService() string {
@@ -1138,7 +1207,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1219,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[10]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1232,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{10}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -1191,7 +1260,7 @@ type GetDeploymentRequest struct {
 
 func (x *GetDeploymentRequest) Reset() {
 	*x = GetDeploymentRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1272,7 @@ func (x *GetDeploymentRequest) String() string {
 func (*GetDeploymentRequest) ProtoMessage() {}
 
 func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[11]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1285,7 @@ func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{11}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetDeploymentRequest) GetId() string {
@@ -1237,7 +1306,7 @@ type GetDeploymentResponse struct {
 
 func (x *GetDeploymentResponse) Reset() {
 	*x = GetDeploymentResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1318,7 @@ func (x *GetDeploymentResponse) String() string {
 func (*GetDeploymentResponse) ProtoMessage() {}
 
 func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[12]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1331,7 @@ func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{12}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetDeploymentResponse) GetDeployment() *Deployment {
@@ -1281,7 +1350,7 @@ type GetServiceInfoRequest struct {
 
 func (x *GetServiceInfoRequest) Reset() {
 	*x = GetServiceInfoRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1362,7 @@ func (x *GetServiceInfoRequest) String() string {
 func (*GetServiceInfoRequest) ProtoMessage() {}
 
 func (x *GetServiceInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[13]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1375,7 @@ func (x *GetServiceInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceInfoRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{13}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{14}
 }
 
 // EnvironmentInfo maps an environment to its dispatch namespace.
@@ -1322,7 +1391,7 @@ type EnvironmentInfo struct {
 
 func (x *EnvironmentInfo) Reset() {
 	*x = EnvironmentInfo{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1403,7 @@ func (x *EnvironmentInfo) String() string {
 func (*EnvironmentInfo) ProtoMessage() {}
 
 func (x *EnvironmentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[14]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1416,7 @@ func (x *EnvironmentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvironmentInfo.ProtoReflect.Descriptor instead.
 func (*EnvironmentInfo) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{14}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EnvironmentInfo) GetName() string {
@@ -1382,7 +1451,7 @@ type GetServiceInfoResponse struct {
 
 func (x *GetServiceInfoResponse) Reset() {
 	*x = GetServiceInfoResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1463,7 @@ func (x *GetServiceInfoResponse) String() string {
 func (*GetServiceInfoResponse) ProtoMessage() {}
 
 func (x *GetServiceInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[15]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1476,7 @@ func (x *GetServiceInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceInfoResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{15}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetServiceInfoResponse) GetName() string {
@@ -1447,7 +1516,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1528,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[16]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1541,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{16}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{17}
 }
 
 // DependencyHealth is the health of one service the Deploy API depends on.
@@ -1490,7 +1559,7 @@ type DependencyHealth struct {
 
 func (x *DependencyHealth) Reset() {
 	*x = DependencyHealth{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1571,7 @@ func (x *DependencyHealth) String() string {
 func (*DependencyHealth) ProtoMessage() {}
 
 func (x *DependencyHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[17]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1584,7 @@ func (x *DependencyHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DependencyHealth.ProtoReflect.Descriptor instead.
 func (*DependencyHealth) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{17}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DependencyHealth) GetName() string {
@@ -1556,7 +1625,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1637,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[18]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1650,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{18}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HealthResponse) GetStatus() string {
@@ -1621,7 +1690,7 @@ type ListNamespacesRequest struct {
 
 func (x *ListNamespacesRequest) Reset() {
 	*x = ListNamespacesRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1702,7 @@ func (x *ListNamespacesRequest) String() string {
 func (*ListNamespacesRequest) ProtoMessage() {}
 
 func (x *ListNamespacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[19]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1715,7 @@ func (x *ListNamespacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamespacesRequest.ProtoReflect.Descriptor instead.
 func (*ListNamespacesRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{19}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{20}
 }
 
 // Namespace is the dispatch namespace of one environment.
@@ -1666,7 +1735,7 @@ type Namespace struct {
 
 func (x *Namespace) Reset() {
 	*x = Namespace{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1747,7 @@ func (x *Namespace) String() string {
 func (*Namespace) ProtoMessage() {}
 
 func (x *Namespace) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[20]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1760,7 @@ func (x *Namespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Namespace.ProtoReflect.Descriptor instead.
 func (*Namespace) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{20}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Namespace) GetEnvironment() string {
@@ -1733,7 +1802,7 @@ type ListNamespacesResponse struct {
 
 func (x *ListNamespacesResponse) Reset() {
 	*x = ListNamespacesResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1814,7 @@ func (x *ListNamespacesResponse) String() string {
 func (*ListNamespacesResponse) ProtoMessage() {}
 
 func (x *ListNamespacesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[21]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1827,7 @@ func (x *ListNamespacesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamespacesResponse.ProtoReflect.Descriptor instead.
 func (*ListNamespacesResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{21}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListNamespacesResponse) GetNamespaces() []*Namespace {
@@ -1779,7 +1848,7 @@ type EnsureNamespacesRequest struct {
 
 func (x *EnsureNamespacesRequest) Reset() {
 	*x = EnsureNamespacesRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1860,7 @@ func (x *EnsureNamespacesRequest) String() string {
 func (*EnsureNamespacesRequest) ProtoMessage() {}
 
 func (x *EnsureNamespacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[22]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1873,7 @@ func (x *EnsureNamespacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureNamespacesRequest.ProtoReflect.Descriptor instead.
 func (*EnsureNamespacesRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{22}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EnsureNamespacesRequest) GetEnvironments() []string {
@@ -1828,7 +1897,7 @@ type EnsureNamespacesResponse struct {
 
 func (x *EnsureNamespacesResponse) Reset() {
 	*x = EnsureNamespacesResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[23]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +1909,7 @@ func (x *EnsureNamespacesResponse) String() string {
 func (*EnsureNamespacesResponse) ProtoMessage() {}
 
 func (x *EnsureNamespacesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[23]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +1922,7 @@ func (x *EnsureNamespacesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureNamespacesResponse.ProtoReflect.Descriptor instead.
 func (*EnsureNamespacesResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{23}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EnsureNamespacesResponse) GetNamespaces() []*Namespace {
@@ -1887,7 +1956,7 @@ type TriggerScheduledRequest struct {
 
 func (x *TriggerScheduledRequest) Reset() {
 	*x = TriggerScheduledRequest{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[24]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +1968,7 @@ func (x *TriggerScheduledRequest) String() string {
 func (*TriggerScheduledRequest) ProtoMessage() {}
 
 func (x *TriggerScheduledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[24]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +1981,7 @@ func (x *TriggerScheduledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerScheduledRequest.ProtoReflect.Descriptor instead.
 func (*TriggerScheduledRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{24}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TriggerScheduledRequest) GetService() string {
@@ -1949,7 +2018,7 @@ type TriggerScheduledResponse struct {
 
 func (x *TriggerScheduledResponse) Reset() {
 	*x = TriggerScheduledResponse{}
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[25]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2030,7 @@ func (x *TriggerScheduledResponse) String() string {
 func (*TriggerScheduledResponse) ProtoMessage() {}
 
 func (x *TriggerScheduledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[25]
+	mi := &file_dotdo_deploy_v1_deploy_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2043,7 @@ func (x *TriggerScheduledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerScheduledResponse.ProtoReflect.Descriptor instead.
 func (*TriggerScheduledResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{25}
+	return file_dotdo_deploy_v1_deploy_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TriggerScheduledResponse) GetVersion() int64 {
@@ -2010,7 +2079,7 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\x0e2\x1b.dotdo.deploy.v1.ModuleTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\"2\n" +
 	"\x05Actor\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\x8f\a\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xc0\a\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -2038,13 +2107,16 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\x04tags\x18\x12 \x03(\tR\x04tags\x129\n" +
 	"\x04vars\x18\x13 \x03(\v2%.dotdo.deploy.v1.Deployment.VarsEntryR\x04vars\x12;\n" +
 	"\bservices\x18\x14 \x03(\v2\x1f.dotdo.deploy.v1.ServiceBindingR\bservices\x12\x14\n" +
-	"\x05crons\x18\x15 \x03(\tR\x05crons\x1a7\n" +
+	"\x05crons\x18\x15 \x03(\tR\x05crons\x12/\n" +
+	"\x06limits\x18\x16 \x01(\v2\x17.dotdo.deploy.v1.LimitsR\x06limits\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\",\n" +
+	"\x06Limits\x12\"\n" +
+	"\x06cpu_ms\x18\x01 \x01(\x03B\v\xbaH\b\"\x06\x18\xe0\xa7\x12(\x00R\x05cpuMs\"Z\n" +
 	"\x0eServiceBinding\x12#\n" +
 	"\abinding\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\abinding\x12#\n" +
-	"\aservice\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\aservice\"\xea\b\n" +
+	"\aservice\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\aservice\"\x9b\t\n" +
 	"\rDeployRequest\x12D\n" +
 	"\aservice\x18\x01 \x01(\tB*\xbaH'r%\x10\x01\x18?2\x1f^[a-z0-9]([a-z0-9-]*[a-z0-9])?$R\aservice\x12>\n" +
 	"\venvironment\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12\x16\n" +
@@ -2060,7 +2132,8 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey\x12U\n" +
 	"\x04vars\x18\v \x03(\v2(.dotdo.deploy.v1.DeployRequest.VarsEntryB\x17\xbaH\x14\x9a\x01\x11\x10@\"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80(R\x04vars\x12E\n" +
 	"\bservices\x18\f \x03(\v2\x1f.dotdo.deploy.v1.ServiceBindingB\b\xbaH\x05\x92\x01\x02\x10 R\bservices\x12'\n" +
-	"\x05crons\x18\r \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\b\"\ar\x05\x10\x01\x18\x80\x01R\x05crons\x1a7\n" +
+	"\x05crons\x18\r \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\b\"\ar\x05\x10\x01\x18\x80\x01R\x05crons\x12/\n" +
+	"\x06limits\x18\x0e \x01(\v2\x17.dotdo.deploy.v1.LimitsR\x06limits\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x92\x02\xbaH\x8e\x02\x1a}\n" +
@@ -2184,7 +2257,7 @@ func file_dotdo_deploy_v1_deploy_proto_rawDescGZIP() []byte {
 }
 
 var file_dotdo_deploy_v1_deploy_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dotdo_deploy_v1_deploy_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_dotdo_deploy_v1_deploy_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_dotdo_deploy_v1_deploy_proto_goTypes = []any{
 	(DeploymentStatus)(0),            // 0: dotdo.deploy.v1.DeploymentStatus
 	(DeploymentKind)(0),              // 1: dotdo.deploy.v1.DeploymentKind
@@ -2193,81 +2266,84 @@ var file_dotdo_deploy_v1_deploy_proto_goTypes = []any{
 	(*Module)(nil),                   // 4: dotdo.deploy.v1.Module
 	(*Actor)(nil),                    // 5: dotdo.deploy.v1.Actor
 	(*Deployment)(nil),               // 6: dotdo.deploy.v1.Deployment
-	(*ServiceBinding)(nil),           // 7: dotdo.deploy.v1.ServiceBinding
-	(*DeployRequest)(nil),            // 8: dotdo.deploy.v1.DeployRequest
-	(*DeployResponse)(nil),           // 9: dotdo.deploy.v1.DeployResponse
-	(*RollbackRequest)(nil),          // 10: dotdo.deploy.v1.RollbackRequest
-	(*RollbackResponse)(nil),         // 11: dotdo.deploy.v1.RollbackResponse
-	(*ListDeploymentsRequest)(nil),   // 12: dotdo.deploy.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),  // 13: dotdo.deploy.v1.ListDeploymentsResponse
-	(*GetDeploymentRequest)(nil),     // 14: dotdo.deploy.v1.GetDeploymentRequest
-	(*GetDeploymentResponse)(nil),    // 15: dotdo.deploy.v1.GetDeploymentResponse
-	(*GetServiceInfoRequest)(nil),    // 16: dotdo.deploy.v1.GetServiceInfoRequest
-	(*EnvironmentInfo)(nil),          // 17: dotdo.deploy.v1.EnvironmentInfo
-	(*GetServiceInfoResponse)(nil),   // 18: dotdo.deploy.v1.GetServiceInfoResponse
-	(*HealthRequest)(nil),            // 19: dotdo.deploy.v1.HealthRequest
-	(*DependencyHealth)(nil),         // 20: dotdo.deploy.v1.DependencyHealth
-	(*HealthResponse)(nil),           // 21: dotdo.deploy.v1.HealthResponse
-	(*ListNamespacesRequest)(nil),    // 22: dotdo.deploy.v1.ListNamespacesRequest
-	(*Namespace)(nil),                // 23: dotdo.deploy.v1.Namespace
-	(*ListNamespacesResponse)(nil),   // 24: dotdo.deploy.v1.ListNamespacesResponse
-	(*EnsureNamespacesRequest)(nil),  // 25: dotdo.deploy.v1.EnsureNamespacesRequest
-	(*EnsureNamespacesResponse)(nil), // 26: dotdo.deploy.v1.EnsureNamespacesResponse
-	(*TriggerScheduledRequest)(nil),  // 27: dotdo.deploy.v1.TriggerScheduledRequest
-	(*TriggerScheduledResponse)(nil), // 28: dotdo.deploy.v1.TriggerScheduledResponse
-	nil,                              // 29: dotdo.deploy.v1.Metadata.LabelsEntry
-	nil,                              // 30: dotdo.deploy.v1.Deployment.VarsEntry
-	nil,                              // 31: dotdo.deploy.v1.DeployRequest.VarsEntry
-	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
+	(*Limits)(nil),                   // 7: dotdo.deploy.v1.Limits
+	(*ServiceBinding)(nil),           // 8: dotdo.deploy.v1.ServiceBinding
+	(*DeployRequest)(nil),            // 9: dotdo.deploy.v1.DeployRequest
+	(*DeployResponse)(nil),           // 10: dotdo.deploy.v1.DeployResponse
+	(*RollbackRequest)(nil),          // 11: dotdo.deploy.v1.RollbackRequest
+	(*RollbackResponse)(nil),         // 12: dotdo.deploy.v1.RollbackResponse
+	(*ListDeploymentsRequest)(nil),   // 13: dotdo.deploy.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),  // 14: dotdo.deploy.v1.ListDeploymentsResponse
+	(*GetDeploymentRequest)(nil),     // 15: dotdo.deploy.v1.GetDeploymentRequest
+	(*GetDeploymentResponse)(nil),    // 16: dotdo.deploy.v1.GetDeploymentResponse
+	(*GetServiceInfoRequest)(nil),    // 17: dotdo.deploy.v1.GetServiceInfoRequest
+	(*EnvironmentInfo)(nil),          // 18: dotdo.deploy.v1.EnvironmentInfo
+	(*GetServiceInfoResponse)(nil),   // 19: dotdo.deploy.v1.GetServiceInfoResponse
+	(*HealthRequest)(nil),            // 20: dotdo.deploy.v1.HealthRequest
+	(*DependencyHealth)(nil),         // 21: dotdo.deploy.v1.DependencyHealth
+	(*HealthResponse)(nil),           // 22: dotdo.deploy.v1.HealthResponse
+	(*ListNamespacesRequest)(nil),    // 23: dotdo.deploy.v1.ListNamespacesRequest
+	(*Namespace)(nil),                // 24: dotdo.deploy.v1.Namespace
+	(*ListNamespacesResponse)(nil),   // 25: dotdo.deploy.v1.ListNamespacesResponse
+	(*EnsureNamespacesRequest)(nil),  // 26: dotdo.deploy.v1.EnsureNamespacesRequest
+	(*EnsureNamespacesResponse)(nil), // 27: dotdo.deploy.v1.EnsureNamespacesResponse
+	(*TriggerScheduledRequest)(nil),  // 28: dotdo.deploy.v1.TriggerScheduledRequest
+	(*TriggerScheduledResponse)(nil), // 29: dotdo.deploy.v1.TriggerScheduledResponse
+	nil,                              // 30: dotdo.deploy.v1.Metadata.LabelsEntry
+	nil,                              // 31: dotdo.deploy.v1.Deployment.VarsEntry
+	nil,                              // 32: dotdo.deploy.v1.DeployRequest.VarsEntry
+	(*timestamppb.Timestamp)(nil),    // 33: google.protobuf.Timestamp
 }
 var file_dotdo_deploy_v1_deploy_proto_depIdxs = []int32{
-	29, // 0: dotdo.deploy.v1.Metadata.labels:type_name -> dotdo.deploy.v1.Metadata.LabelsEntry
+	30, // 0: dotdo.deploy.v1.Metadata.labels:type_name -> dotdo.deploy.v1.Metadata.LabelsEntry
 	2,  // 1: dotdo.deploy.v1.Module.type:type_name -> dotdo.deploy.v1.ModuleType
 	0,  // 2: dotdo.deploy.v1.Deployment.status:type_name -> dotdo.deploy.v1.DeploymentStatus
 	1,  // 3: dotdo.deploy.v1.Deployment.kind:type_name -> dotdo.deploy.v1.DeploymentKind
 	3,  // 4: dotdo.deploy.v1.Deployment.metadata:type_name -> dotdo.deploy.v1.Metadata
 	5,  // 5: dotdo.deploy.v1.Deployment.actor:type_name -> dotdo.deploy.v1.Actor
-	32, // 6: dotdo.deploy.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	32, // 7: dotdo.deploy.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
-	30, // 8: dotdo.deploy.v1.Deployment.vars:type_name -> dotdo.deploy.v1.Deployment.VarsEntry
-	7,  // 9: dotdo.deploy.v1.Deployment.services:type_name -> dotdo.deploy.v1.ServiceBinding
-	3,  // 10: dotdo.deploy.v1.DeployRequest.metadata:type_name -> dotdo.deploy.v1.Metadata
-	4,  // 11: dotdo.deploy.v1.DeployRequest.modules:type_name -> dotdo.deploy.v1.Module
-	31, // 12: dotdo.deploy.v1.DeployRequest.vars:type_name -> dotdo.deploy.v1.DeployRequest.VarsEntry
-	7,  // 13: dotdo.deploy.v1.DeployRequest.services:type_name -> dotdo.deploy.v1.ServiceBinding
-	6,  // 14: dotdo.deploy.v1.DeployResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
-	6,  // 15: dotdo.deploy.v1.RollbackResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
-	0,  // 16: dotdo.deploy.v1.ListDeploymentsRequest.status:type_name -> dotdo.deploy.v1.DeploymentStatus
-	6,  // 17: dotdo.deploy.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.deploy.v1.Deployment
-	6,  // 18: dotdo.deploy.v1.GetDeploymentResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
-	17, // 19: dotdo.deploy.v1.GetServiceInfoResponse.environments:type_name -> dotdo.deploy.v1.EnvironmentInfo
-	32, // 20: dotdo.deploy.v1.HealthResponse.time:type_name -> google.protobuf.Timestamp
-	20, // 21: dotdo.deploy.v1.HealthResponse.dependencies:type_name -> dotdo.deploy.v1.DependencyHealth
-	23, // 22: dotdo.deploy.v1.ListNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
-	23, // 23: dotdo.deploy.v1.EnsureNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
-	8,  // 24: dotdo.deploy.v1.DeployService.Deploy:input_type -> dotdo.deploy.v1.DeployRequest
-	10, // 25: dotdo.deploy.v1.DeployService.Rollback:input_type -> dotdo.deploy.v1.RollbackRequest
-	12, // 26: dotdo.deploy.v1.DeployService.ListDeployments:input_type -> dotdo.deploy.v1.ListDeploymentsRequest
-	14, // 27: dotdo.deploy.v1.DeployService.GetDeployment:input_type -> dotdo.deploy.v1.GetDeploymentRequest
-	16, // 28: dotdo.deploy.v1.DeployService.GetServiceInfo:input_type -> dotdo.deploy.v1.GetServiceInfoRequest
-	19, // 29: dotdo.deploy.v1.DeployService.Health:input_type -> dotdo.deploy.v1.HealthRequest
-	22, // 30: dotdo.deploy.v1.DeployService.ListNamespaces:input_type -> dotdo.deploy.v1.ListNamespacesRequest
-	27, // 31: dotdo.deploy.v1.DeployService.TriggerScheduled:input_type -> dotdo.deploy.v1.TriggerScheduledRequest
-	25, // 32: dotdo.deploy.v1.DeployService.EnsureNamespaces:input_type -> dotdo.deploy.v1.EnsureNamespacesRequest
-	9,  // 33: dotdo.deploy.v1.DeployService.Deploy:output_type -> dotdo.deploy.v1.DeployResponse
-	11, // 34: dotdo.deploy.v1.DeployService.Rollback:output_type -> dotdo.deploy.v1.RollbackResponse
-	13, // 35: dotdo.deploy.v1.DeployService.ListDeployments:output_type -> dotdo.deploy.v1.ListDeploymentsResponse
-	15, // 36: dotdo.deploy.v1.DeployService.GetDeployment:output_type -> dotdo.deploy.v1.GetDeploymentResponse
-	18, // 37: dotdo.deploy.v1.DeployService.GetServiceInfo:output_type -> dotdo.deploy.v1.GetServiceInfoResponse
-	21, // 38: dotdo.deploy.v1.DeployService.Health:output_type -> dotdo.deploy.v1.HealthResponse
-	24, // 39: dotdo.deploy.v1.DeployService.ListNamespaces:output_type -> dotdo.deploy.v1.ListNamespacesResponse
-	28, // 40: dotdo.deploy.v1.DeployService.TriggerScheduled:output_type -> dotdo.deploy.v1.TriggerScheduledResponse
-	26, // 41: dotdo.deploy.v1.DeployService.EnsureNamespaces:output_type -> dotdo.deploy.v1.EnsureNamespacesResponse
-	33, // [33:42] is the sub-list for method output_type
-	24, // [24:33] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	33, // 6: dotdo.deploy.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	33, // 7: dotdo.deploy.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
+	31, // 8: dotdo.deploy.v1.Deployment.vars:type_name -> dotdo.deploy.v1.Deployment.VarsEntry
+	8,  // 9: dotdo.deploy.v1.Deployment.services:type_name -> dotdo.deploy.v1.ServiceBinding
+	7,  // 10: dotdo.deploy.v1.Deployment.limits:type_name -> dotdo.deploy.v1.Limits
+	3,  // 11: dotdo.deploy.v1.DeployRequest.metadata:type_name -> dotdo.deploy.v1.Metadata
+	4,  // 12: dotdo.deploy.v1.DeployRequest.modules:type_name -> dotdo.deploy.v1.Module
+	32, // 13: dotdo.deploy.v1.DeployRequest.vars:type_name -> dotdo.deploy.v1.DeployRequest.VarsEntry
+	8,  // 14: dotdo.deploy.v1.DeployRequest.services:type_name -> dotdo.deploy.v1.ServiceBinding
+	7,  // 15: dotdo.deploy.v1.DeployRequest.limits:type_name -> dotdo.deploy.v1.Limits
+	6,  // 16: dotdo.deploy.v1.DeployResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
+	6,  // 17: dotdo.deploy.v1.RollbackResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
+	0,  // 18: dotdo.deploy.v1.ListDeploymentsRequest.status:type_name -> dotdo.deploy.v1.DeploymentStatus
+	6,  // 19: dotdo.deploy.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.deploy.v1.Deployment
+	6,  // 20: dotdo.deploy.v1.GetDeploymentResponse.deployment:type_name -> dotdo.deploy.v1.Deployment
+	18, // 21: dotdo.deploy.v1.GetServiceInfoResponse.environments:type_name -> dotdo.deploy.v1.EnvironmentInfo
+	33, // 22: dotdo.deploy.v1.HealthResponse.time:type_name -> google.protobuf.Timestamp
+	21, // 23: dotdo.deploy.v1.HealthResponse.dependencies:type_name -> dotdo.deploy.v1.DependencyHealth
+	24, // 24: dotdo.deploy.v1.ListNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
+	24, // 25: dotdo.deploy.v1.EnsureNamespacesResponse.namespaces:type_name -> dotdo.deploy.v1.Namespace
+	9,  // 26: dotdo.deploy.v1.DeployService.Deploy:input_type -> dotdo.deploy.v1.DeployRequest
+	11, // 27: dotdo.deploy.v1.DeployService.Rollback:input_type -> dotdo.deploy.v1.RollbackRequest
+	13, // 28: dotdo.deploy.v1.DeployService.ListDeployments:input_type -> dotdo.deploy.v1.ListDeploymentsRequest
+	15, // 29: dotdo.deploy.v1.DeployService.GetDeployment:input_type -> dotdo.deploy.v1.GetDeploymentRequest
+	17, // 30: dotdo.deploy.v1.DeployService.GetServiceInfo:input_type -> dotdo.deploy.v1.GetServiceInfoRequest
+	20, // 31: dotdo.deploy.v1.DeployService.Health:input_type -> dotdo.deploy.v1.HealthRequest
+	23, // 32: dotdo.deploy.v1.DeployService.ListNamespaces:input_type -> dotdo.deploy.v1.ListNamespacesRequest
+	28, // 33: dotdo.deploy.v1.DeployService.TriggerScheduled:input_type -> dotdo.deploy.v1.TriggerScheduledRequest
+	26, // 34: dotdo.deploy.v1.DeployService.EnsureNamespaces:input_type -> dotdo.deploy.v1.EnsureNamespacesRequest
+	10, // 35: dotdo.deploy.v1.DeployService.Deploy:output_type -> dotdo.deploy.v1.DeployResponse
+	12, // 36: dotdo.deploy.v1.DeployService.Rollback:output_type -> dotdo.deploy.v1.RollbackResponse
+	14, // 37: dotdo.deploy.v1.DeployService.ListDeployments:output_type -> dotdo.deploy.v1.ListDeploymentsResponse
+	16, // 38: dotdo.deploy.v1.DeployService.GetDeployment:output_type -> dotdo.deploy.v1.GetDeploymentResponse
+	19, // 39: dotdo.deploy.v1.DeployService.GetServiceInfo:output_type -> dotdo.deploy.v1.GetServiceInfoResponse
+	22, // 40: dotdo.deploy.v1.DeployService.Health:output_type -> dotdo.deploy.v1.HealthResponse
+	25, // 41: dotdo.deploy.v1.DeployService.ListNamespaces:output_type -> dotdo.deploy.v1.ListNamespacesResponse
+	29, // 42: dotdo.deploy.v1.DeployService.TriggerScheduled:output_type -> dotdo.deploy.v1.TriggerScheduledResponse
+	27, // 43: dotdo.deploy.v1.DeployService.EnsureNamespaces:output_type -> dotdo.deploy.v1.EnsureNamespacesResponse
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_deploy_v1_deploy_proto_init() }
@@ -2281,7 +2357,7 @@ func file_dotdo_deploy_v1_deploy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dotdo_deploy_v1_deploy_proto_rawDesc), len(file_dotdo_deploy_v1_deploy_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dotdo/deploy/v1/deploy.proto.
  */
 export const file_dotdo_deploy_v1_deploy: GenFile = /*@__PURE__*/
-  fileDesc("Chxkb3Rkby9kZXBsb3kvdjEvZGVwbG95LnByb3RvEg9kb3Rkby5kZXBsb3kudjEi1wEKCE1ldGFkYXRhEhgKBmNvbW1pdBgBIAEoCUIIukgFcgMYgAESGAoGYnJhbmNoGAIgASgJQgi6SAVyAxiAAhIYCgZhdXRob3IYAyABKAlCCLpIBXIDGIACEk4KBmxhYmVscxgEIAMoCzIlLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YS5MYWJlbHNFbnRyeUIXukgUmgERECAiBnIEEAEYQCoFcgMYgAIaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKOAQoGTW9kdWxlEj4KBG5hbWUYASABKAlCMLpILXIrEAEYgAIyH15bQS1aYS16MC05Xy5dW0EtWmEtejAtOV8uLy1dKiS6AQIuLhIPCgdjb250ZW50GAIgASgMEjMKBHR5cGUYAyABKA4yGy5kb3Rkby5kZXBsb3kudjEuTW9kdWxlVHlwZUIIukgFggECEAEiJQoFQWN0b3ISDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkisQUKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxIxCgZzdGF0dXMYBiABKA4yIS5kb3Rkby5kZXBsb3kudjEuRGVwbG95bWVudFN0YXR1cxItCgRraW5kGAcgASgOMh8uZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnRLaW5kEhgKEHJlc3RvcmVkX3ZlcnNpb24YCCABKAMSFQoNc2NyaXB0X3NoYTI1NhgJIAEoCRITCgtzY3JpcHRfc2l6ZRgKIAEoAxIrCghtZXRhZGF0YRgLIAEoCzIZLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YRIlCgVhY3RvchgMIAEoCzIWLmRvdGRvLmRlcGxveS52MS5BY3RvchIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDyABKAkSEwoLbWFpbl9tb2R1bGUYECABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGBEgASgJEgwKBHRhZ3MYEiADKAkSMwoEdmFycxgTIAMoCzIlLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50LlZhcnNFbnRyeRIxCghzZXJ2aWNlcxgUIAMoCzIfLmRvdGRvLmRlcGxveS52MS5TZXJ2aWNlQmluZGluZxINCgVjcm9ucxgVIAMoCRorCglWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJICg5TZXJ2aWNlQmluZGluZxIaCgdiaW5kaW5nGAEgASgJQgm6SAZyBBABGEASGgoHc2VydmljZRgCIAEoCUIJukgGcgQQARg/Is0HCg1EZXBsb3lSZXF1ZXN0EjsKB3NlcnZpY2UYASABKAlCKrpIJ3IlEAEYPzIfXlthLXowLTldKFthLXowLTktXSpbYS16MC05XSk/JBIxCgtlbnZpcm9ubWVudBgCIAEoCUIcukgZchcQARggMhFeW2Etel1bYS16MC05LV0qJBIOCgZzY3JpcHQYAyABKAwSKwoIbWV0YWRhdGEYBCABKAsyGS5kb3Rkby5kZXBsb3kudjEuTWV0YWRhdGESMgoHbW9kdWxlcxgFIAMoCzIXLmRvdGRvLmRlcGxveS52MS5Nb2R1bGVCCLpIBZIBAhBkEh0KC21haW5fbW9kdWxlGAYgASgJQgi6SAVyAxiAAhJCChJjb21wYXRpYmlsaXR5X2RhdGUYByABKAlCJrpII3IhMh9eKFswLTldezR9LVswLTldezJ9LVswLTldezJ9KT8kEi4KE2NvbXBhdGliaWxpdHlfZmxhZ3MYCCADKAlCEbpIDpIBCxAgIgdyBRABGIABEjMKBHRhZ3MYCSADKAlCJbpIIpIBHxAGIhtyGRABGEAyE15bQS1aYS16MC05XzouPS1dKyQSIQoPaWRlbXBvdGVuY3lfa2V5GAogASgJQgi6SAVyAxiAARJPCgR2YXJzGAsgAygLMiguZG90ZG8uZGVwbG95LnYxLkRlcGxveVJlcXVlc3QuVmFyc0VudHJ5Qhe6SBSaAREQQCIGcgQQARhAKgVyAxiAKBI7CghzZXJ2aWNlcxgMIAMoCzIfLmRvdGRvLmRlcGxveS52MS5TZXJ2aWNlQmluZGluZ0IIukgFkgECECASIAoFY3JvbnMYDSADKAlCEbpIDpIBCxAIIgdyBRABGIABGisKCVZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBOpICukiOAhp9ChhkZXBsb3kuc2NyaXB0X29yX21vZHVsZXMSLGV4YWN0bHkgb25lIG9mIHNjcmlwdCBvciBtb2R1bGVzIG11c3QgYmUgc2V0GjMoc2l6ZSh0aGlzLnNjcmlwdCkgPiAwKSAhPSAoc2l6ZSh0aGlzLm1vZHVsZXMpID4gMCkajAEKEmRlcGxveS5tYWluX21vZHVsZRIobWFpbl9tb2R1bGUgbXVzdCBuYW1lIG9uZSBvZiB0aGUgbW9kdWxlcxpMdGhpcy5tYWluX21vZHVsZSA9PSAnJyB8fCB0aGlzLm1vZHVsZXMuZXhpc3RzKG0sIG0ubmFtZSA9PSB0aGlzLm1haW5fbW9kdWxlKSJOCg5EZXBsb3lSZXNwb25zZRIvCgpkZXBsb3ltZW50GAEgASgLMhsuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnQSCwoDdXJsGAIgASgJItgBCg9Sb2xsYmFja1JlcXVlc3QSOwoHc2VydmljZRgBIAEoCUIqukgnciUQARg/Mh9eW2EtejAtOV0oW2EtejAtOS1dKlthLXowLTldKT8kEjEKC2Vudmlyb25tZW50GAIgASgJQhy6SBlyFxABGCAyEV5bYS16XVthLXowLTktXSokEhgKB3ZlcnNpb24YAyABKANCB7pIBCICKAASGAoGcmVhc29uGAQgASgJQgi6SAVyAxiABBIhCg9pZGVtcG90ZW5jeV9rZXkYBSABKAlCCLpIBXIDGIABIkMKEFJvbGxiYWNrUmVzcG9uc2USLwoKZGVwbG95bWVudBgBIAEoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50IsoBChZMaXN0RGVwbG95bWVudHNSZXF1ZXN0EhgKB3NlcnZpY2UYASABKAlCB7pIBHICGD8SHAoLZW52aXJvbm1lbnQYAiABKAlCB7pIBHICGCASOwoGc3RhdHVzGAMgASgOMiEuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnRTdGF0dXNCCLpIBYIBAhABEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABCJkChdMaXN0RGVwbG95bWVudHNSZXNwb25zZRIwCgtkZXBsb3ltZW50cxgBIAMoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSItChRHZXREZXBsb3ltZW50UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIkgKFUdldERlcGxveW1lbnRSZXNwb25zZRIvCgpkZXBsb3ltZW50GAEgASgLMhsuZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnQiFwoVR2V0U2VydmljZUluZm9SZXF1ZXN0IjIKD0Vudmlyb25tZW50SW5mbxIMCgRuYW1lGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSKAAQoWR2V0U2VydmljZUluZm9SZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSNgoMZW52aXJvbm1lbnRzGAMgAygLMiAuZG90ZG8uZGVwbG95LnYxLkVudmlyb25tZW50SW5mbxIPCgdiYWNrZW5kGAQgASgJIg8KDUhlYWx0aFJlcXVlc3QiQAoQRGVwZW5kZW5jeUhlYWx0aBIMCgRuYW1lGAEgASgJEg8KB2hlYWx0aHkYAiABKAgSDQoFZXJyb3IYAyABKAkilAEKDkhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKDGRlcGVuZGVuY2llcxgEIAMoCzIhLmRvdGRvLmRlcGxveS52MS5EZXBlbmRlbmN5SGVhbHRoIhcKFUxpc3ROYW1lc3BhY2VzUmVxdWVzdCJUCglOYW1lc3BhY2USEwoLZW52aXJvbm1lbnQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZleGlzdHMYAyABKAgSFAoMc2NyaXB0X2NvdW50GAQgASgDIkgKFkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USLgoKbmFtZXNwYWNlcxgBIAMoCzIaLmRvdGRvLmRlcGxveS52MS5OYW1lc3BhY2UiQwoXRW5zdXJlTmFtZXNwYWNlc1JlcXVlc3QSKAoMZW52aXJvbm1lbnRzGAEgAygJQhK6SA+SAQwQEBgBIgZyBBABGCAiWwoYRW5zdXJlTmFtZXNwYWNlc1Jlc3BvbnNlEi4KCm5hbWVzcGFjZXMYASADKAsyGi5kb3Rkby5kZXBsb3kudjEuTmFtZXNwYWNlEg8KB2NyZWF0ZWQYAiADKAkioQEKF1RyaWdnZXJTY2hlZHVsZWRSZXF1ZXN0EjsKB3NlcnZpY2UYASABKAlCKrpIJ3IlEAEYPzIfXlthLXowLTldKFthLXowLTktXSpbYS16MC05XSk/JBIxCgtlbnZpcm9ubWVudBgCIAEoCUIcukgZchcQARggMhFeW2Etel1bYS16MC05LV0qJBIWCgRjcm9uGAMgASgJQgi6SAVyAxiAASI5ChhUcmlnZ2VyU2NoZWR1bGVkUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoAxIMCgRjcm9uGAIgASgJKrABChBEZXBsb3ltZW50U3RhdHVzEiEKHURFUExPWU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZREVQTE9ZTUVOVF9TVEFUVVNfUEVORElORxABEhoKFkRFUExPWU1FTlRfU1RBVFVTX0xJVkUQAhIcChhERVBMT1lNRU5UX1NUQVRVU19GQUlMRUQQAxIgChxERVBMT1lNRU5UX1NUQVRVU19TVVBFUlNFREVEEAQqawoORGVwbG95bWVudEtpbmQSHwobREVQTE9ZTUVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWREVQTE9ZTUVOVF9LSU5EX0RFUExPWRABEhwKGERFUExPWU1FTlRfS0lORF9ST0xMQkFDSxACKoABCgpNb2R1bGVUeXBlEhsKF01PRFVMRV9UWVBFX1VOU1BFQ0lGSUVEEAASEwoPTU9EVUxFX1RZUEVfRVNNEAESFAoQTU9EVUxFX1RZUEVfV0FTTRACEhQKEE1PRFVMRV9UWVBFX1RFWFQQAxIUChBNT0RVTEVfVFlQRV9KU09OEAQyrQgKDURlcGxveVNlcnZpY2USXQoGRGVwbG95Eh4uZG90ZG8uZGVwbG95LnYxLkRlcGxveVJlcXVlc3QaHy5kb3Rkby5kZXBsb3kudjEuRGVwbG95UmVzcG9uc2UiEoLT5JMCDDoBKiIHL2RlcGxveRJlCghSb2xsYmFjaxIgLmRvdGRvLmRlcGxveS52MS5Sb2xsYmFja1JlcXVlc3QaIS5kb3Rkby5kZXBsb3kudjEuUm9sbGJhY2tSZXNwb25zZSIUgtPkkwIOOgEqIgkvcm9sbGJhY2sSfQoPTGlzdERlcGxveW1lbnRzEicuZG90ZG8uZGVwbG95LnYxLkxpc3REZXBsb3ltZW50c1JlcXVlc3QaKC5kb3Rkby5kZXBsb3kudjEuTGlzdERlcGxveW1lbnRzUmVzcG9uc2UiF5ACAYLT5JMCDhIML2RlcGxveW1lbnRzEnwKDUdldERlcGxveW1lbnQSJS5kb3Rkby5kZXBsb3kudjEuR2V0RGVwbG95bWVudFJlcXVlc3QaJi5kb3Rkby5kZXBsb3kudjEuR2V0RGVwbG95bWVudFJlc3BvbnNlIhyQAgGC0+STAhMSES9kZXBsb3ltZW50cy97aWR9EnMKDkdldFNlcnZpY2VJbmZvEiYuZG90ZG8uZGVwbG95LnYxLkdldFNlcnZpY2VJbmZvUmVxdWVzdBonLmRvdGRvLmRlcGxveS52MS5HZXRTZXJ2aWNlSW5mb1Jlc3BvbnNlIhCQAgGC0+STAgcSBS9pbmZvEl0KBkhlYWx0aBIeLmRvdGRvLmRlcGxveS52MS5IZWFsdGhSZXF1ZXN0Gh8uZG90ZG8uZGVwbG95LnYxLkhlYWx0aFJlc3BvbnNlIhKQAgGC0+STAgkSBy9oZWFsdGgSeQoOTGlzdE5hbWVzcGFjZXMSJi5kb3Rkby5kZXBsb3kudjEuTGlzdE5hbWVzcGFjZXNSZXF1ZXN0GicuZG90ZG8uZGVwbG95LnYxLkxpc3ROYW1lc3BhY2VzUmVzcG9uc2UiFpACAYLT5JMCDRILL25hbWVzcGFjZXMSfgoQVHJpZ2dlclNjaGVkdWxlZBIoLmRvdGRvLmRlcGxveS52MS5UcmlnZ2VyU2NoZWR1bGVkUmVxdWVzdBopLmRvdGRvLmRlcGxveS52MS5UcmlnZ2VyU2NoZWR1bGVkUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3NjaGVkdWxlZBKJAQoQRW5zdXJlTmFtZXNwYWNlcxIoLmRvdGRvLmRlcGxveS52MS5FbnN1cmVOYW1lc3BhY2VzUmVxdWVzdBopLmRvdGRvLmRlcGxveS52MS5FbnN1cmVOYW1lc3BhY2VzUmVzcG9uc2UiIJACAoLT5JMCFzoBKiISL25hbWVzcGFjZXMvZW5zdXJlQrwBChNjb20uZG90ZG8uZGVwbG95LnYxQgtEZXBsb3lQcm90b1ABWjpnaXRodWIuY29tL2RvdC1kby9wbGF0Zm9ybS9nZW4vZ28vZG90ZG8vZGVwbG95L3YxO2RlcGxveXYxogIDRERYqgIPRG90ZG8uRGVwbG95LlYxygIPRG90ZG9cRGVwbG95XFYx4gIbRG90ZG9cRGVwbG95XFYxXEdQQk1ldGFkYXRh6gIRRG90ZG86OkRlcGxveTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Chxkb3Rkby9kZXBsb3kvdjEvZGVwbG95LnByb3RvEg9kb3Rkby5kZXBsb3kudjEi1wEKCE1ldGFkYXRhEhgKBmNvbW1pdBgBIAEoCUIIukgFcgMYgAESGAoGYnJhbmNoGAIgASgJQgi6SAVyAxiAAhIYCgZhdXRob3IYAyABKAlCCLpIBXIDGIACEk4KBmxhYmVscxgEIAMoCzIlLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YS5MYWJlbHNFbnRyeUIXukgUmgERECAiBnIEEAEYQCoFcgMYgAIaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKOAQoGTW9kdWxlEj4KBG5hbWUYASABKAlCMLpILXIrEAEYgAIyH15bQS1aYS16MC05Xy5dW0EtWmEtejAtOV8uLy1dKiS6AQIuLhIPCgdjb250ZW50GAIgASgMEjMKBHR5cGUYAyABKA4yGy5kb3Rkby5kZXBsb3kudjEuTW9kdWxlVHlwZUIIukgFggECEAEiJQoFQWN0b3ISDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAki2gUKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2VydmljZRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDwoHdmVyc2lvbhgFIAEoAxIxCgZzdGF0dXMYBiABKA4yIS5kb3Rkby5kZXBsb3kudjEuRGVwbG95bWVudFN0YXR1cxItCgRraW5kGAcgASgOMh8uZG90ZG8uZGVwbG95LnYxLkRlcGxveW1lbnRLaW5kEhgKEHJlc3RvcmVkX3ZlcnNpb24YCCABKAMSFQoNc2NyaXB0X3NoYTI1NhgJIAEoCRITCgtzY3JpcHRfc2l6ZRgKIAEoAxIrCghtZXRhZGF0YRgLIAEoCzIZLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YRIlCgVhY3RvchgMIAEoCzIWLmRvdGRvLmRlcGxveS52MS5BY3RvchIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDyABKAkSEwoLbWFpbl9tb2R1bGUYECABKAkSGgoSY29tcGF0aWJpbGl0eV9kYXRlGBEgASgJEgwKBHRhZ3MYEiADKAkSMwoEdmFycxgTIAMoCzIlLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50LlZhcnNFbnRyeRIxCghzZXJ2aWNlcxgUIAMoCzIfLmRvdGRvLmRlcGxveS52MS5TZXJ2aWNlQmluZGluZxINCgVjcm9ucxgVIAMoCRInCgZsaW1pdHMYFiABKAsyFy5kb3Rkby5kZXBsb3kudjEuTGltaXRzGisKCVZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIiUKBkxpbWl0cxIbCgZjcHVfbXMYASABKANCC7pICCIGGOCnEigAIkgKDlNlcnZpY2VCaW5kaW5nEhoKB2JpbmRpbmcYASABKAlCCbpIBnIEEAEYQBIaCgdzZXJ2aWNlGAIgASgJQgm6SAZyBBABGD8i9gcKDURlcGxveVJlcXVlc3QSOwoHc2VydmljZRgBIAEoCUIqukgnciUQARg/Mh9eW2EtejAtOV0oW2EtejAtOS1dKlthLXowLTldKT8kEjEKC2Vudmlyb25tZW50GAIgASgJQhy6SBlyFxABGCAyEV5bYS16XVthLXowLTktXSokEg4KBnNjcmlwdBgDIAEoDBIrCghtZXRhZGF0YRgEIAEoCzIZLmRvdGRvLmRlcGxveS52MS5NZXRhZGF0YRIyCgdtb2R1bGVzGAUgAygLMhcuZG90ZG8uZGVwbG95LnYxLk1vZHVsZUIIukgFkgECEGQSHQoLbWFpbl9tb2R1bGUYBiABKAlCCLpIBXIDGIACEkIKEmNvbXBhdGliaWxpdHlfZGF0ZRgHIAEoCUImukgjciEyH14oWzAtOV17NH0tWzAtOV17Mn0tWzAtOV17Mn0pPyQSLgoTY29tcGF0aWJpbGl0eV9mbGFncxgIIAMoCUIRukgOkgELECAiB3IFEAEYgAESMwoEdGFncxgJIAMoCUIlukgikgEfEAYiG3IZEAEYQDITXltBLVphLXowLTlfOi49LV0rJBIhCg9pZGVtcG90ZW5jeV9rZXkYCiABKAlCCLpIBXIDGIABEk8KBHZhcnMYCyADKAsyKC5kb3Rkby5kZXBsb3kudjEuRGVwbG95UmVxdWVzdC5WYXJzRW50cnlCF7pIFJoBERBAIgZyBBABGEAqBXIDGIAoEjsKCHNlcnZpY2VzGAwgAygLMh8uZG90ZG8uZGVwbG95LnYxLlNlcnZpY2VCaW5kaW5nQgi6SAWSAQIQIBIgCgVjcm9ucxgNIAMoCUIRukgOkgELEAgiB3IFEAEYgAESJwoGbGltaXRzGA4gASgLMhcuZG90ZG8uZGVwbG95LnYxLkxpbWl0cxorCglWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATqSArpIjgIafQoYZGVwbG95LnNjcmlwdF9vcl9tb2R1bGVzEixleGFjdGx5IG9uZSBvZiBzY3JpcHQgb3IgbW9kdWxlcyBtdXN0IGJlIHNldBozKHNpemUodGhpcy5zY3JpcHQpID4gMCkgIT0gKHNpemUodGhpcy5tb2R1bGVzKSA+IDApGowBChJkZXBsb3kubWFpbl9tb2R1bGUSKG1haW5fbW9kdWxlIG11c3QgbmFtZSBvbmUgb2YgdGhlIG1vZHVsZXMaTHRoaXMubWFpbl9tb2R1bGUgPT0gJycgfHwgdGhpcy5tb2R1bGVzLmV4aXN0cyhtLCBtLm5hbWUgPT0gdGhpcy5tYWluX21vZHVsZSkiTgoORGVwbG95UmVzcG9uc2USLwoKZGVwbG95bWVudBgBIAEoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50EgsKA3VybBgCIAEoCSLYAQoPUm9sbGJhY2tSZXF1ZXN0EjsKB3NlcnZpY2UYASABKAlCKrpIJ3IlEAEYPzIfXlthLXowLTldKFthLXowLTktXSpbYS16MC05XSk/JBIxCgtlbnZpcm9ubWVudBgCIAEoCUIcukgZchcQARggMhFeW2Etel1bYS16MC05LV0qJBIYCgd2ZXJzaW9uGAMgASgDQge6SAQiAigAEhgKBnJlYXNvbhgEIAEoCUIIukgFcgMYgAQSIQoPaWRlbXBvdGVuY3lfa2V5GAUgASgJQgi6SAVyAxiAASJDChBSb2xsYmFja1Jlc3BvbnNlEi8KCmRlcGxveW1lbnQYASABKAsyGy5kb3Rkby5kZXBsb3kudjEuRGVwbG95bWVudCLKAQoWTGlzdERlcGxveW1lbnRzUmVxdWVzdBIYCgdzZXJ2aWNlGAEgASgJQge6SARyAhg/EhwKC2Vudmlyb25tZW50GAIgASgJQge6SARyAhggEjsKBnN0YXR1cxgDIAEoDjIhLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50U3RhdHVzQgi6SAWCAQIQARIdCglwYWdlX3NpemUYBCABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgFIAEoCUIIukgFcgMYgAQiZAoXTGlzdERlcGxveW1lbnRzUmVzcG9uc2USMAoLZGVwbG95bWVudHMYASADKAsyGy5kb3Rkby5kZXBsb3kudjEuRGVwbG95bWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoUR2V0RGVwbG95bWVudFJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCJIChVHZXREZXBsb3ltZW50UmVzcG9uc2USLwoKZGVwbG95bWVudBgBIAEoCzIbLmRvdGRvLmRlcGxveS52MS5EZXBsb3ltZW50IhcKFUdldFNlcnZpY2VJbmZvUmVxdWVzdCIyCg9FbnZpcm9ubWVudEluZm8SDAoEbmFtZRgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkigAEKFkdldFNlcnZpY2VJbmZvUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEjYKDGVudmlyb25tZW50cxgDIAMoCzIgLmRvdGRvLmRlcGxveS52MS5FbnZpcm9ubWVudEluZm8SDwoHYmFja2VuZBgEIAEoCSIPCg1IZWFsdGhSZXF1ZXN0IkAKEERlcGVuZGVuY3lIZWFsdGgSDAoEbmFtZRgBIAEoCRIPCgdoZWFsdGh5GAIgASgIEg0KBWVycm9yGAMgASgJIpQBCg5IZWFsdGhSZXNwb25zZRIOCgZzdGF0dXMYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3CgxkZXBlbmRlbmNpZXMYBCADKAsyIS5kb3Rkby5kZXBsb3kudjEuRGVwZW5kZW5jeUhlYWx0aCIXChVMaXN0TmFtZXNwYWNlc1JlcXVlc3QiVAoJTmFtZXNwYWNlEhMKC2Vudmlyb25tZW50GAEgASgJEgwKBG5hbWUYAiABKAkSDgoGZXhpc3RzGAMgASgIEhQKDHNjcmlwdF9jb3VudBgEIAEoAyJIChZMaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEi4KCm5hbWVzcGFjZXMYASADKAsyGi5kb3Rkby5kZXBsb3kudjEuTmFtZXNwYWNlIkMKF0Vuc3VyZU5hbWVzcGFjZXNSZXF1ZXN0EigKDGVudmlyb25tZW50cxgBIAMoCUISukgPkgEMEBAYASIGcgQQARggIlsKGEVuc3VyZU5hbWVzcGFjZXNSZXNwb25zZRIuCgpuYW1lc3BhY2VzGAEgAygLMhouZG90ZG8uZGVwbG95LnYxLk5hbWVzcGFjZRIPCgdjcmVhdGVkGAIgAygJIqEBChdUcmlnZ2VyU2NoZWR1bGVkUmVxdWVzdBI7CgdzZXJ2aWNlGAEgASgJQiq6SCdyJRABGD8yH15bYS16MC05XShbYS16MC05LV0qW2EtejAtOV0pPyQSMQoLZW52aXJvbm1lbnQYAiABKAlCHLpIGXIXEAEYIDIRXlthLXpdW2EtejAtOS1dKiQSFgoEY3JvbhgDIAEoCUIIukgFcgMYgAEiOQoYVHJpZ2dlclNjaGVkdWxlZFJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAMSDAoEY3JvbhgCIAEoCSqwAQoQRGVwbG95bWVudFN0YXR1cxIhCh1ERVBMT1lNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGURFUExPWU1FTlRfU1RBVFVTX1BFTkRJTkcQARIaChZERVBMT1lNRU5UX1NUQVRVU19MSVZFEAISHAoYREVQTE9ZTUVOVF9TVEFUVVNfRkFJTEVEEAMSIAocREVQTE9ZTUVOVF9TVEFUVVNfU1VQRVJTRURFRBAEKmsKDkRlcGxveW1lbnRLaW5kEh8KG0RFUExPWU1FTlRfS0lORF9VTlNQRUNJRklFRBAAEhoKFkRFUExPWU1FTlRfS0lORF9ERVBMT1kQARIcChhERVBMT1lNRU5UX0tJTkRfUk9MTEJBQ0sQAiqAAQoKTW9kdWxlVHlwZRIbChdNT0RVTEVfVFlQRV9VTlNQRUNJRklFRBAAEhMKD01PRFVMRV9UWVBFX0VTTRABEhQKEE1PRFVMRV9UWVBFX1dBU00QAhIUChBNT0RVTEVfVFlQRV9URVhUEAMSFAoQTU9EVUxFX1RZUEVfSlNPThAEMq0ICg1EZXBsb3lTZXJ2aWNlEl0KBkRlcGxveRIeLmRvdGRvLmRlcGxveS52MS5EZXBsb3lSZXF1ZXN0Gh8uZG90ZG8uZGVwbG95LnYxLkRlcGxveVJlc3BvbnNlIhKC0+STAgw6ASoiBy9kZXBsb3kSZQoIUm9sbGJhY2sSIC5kb3Rkby5kZXBsb3kudjEuUm9sbGJhY2tSZXF1ZXN0GiEuZG90ZG8uZGVwbG95LnYxLlJvbGxiYWNrUmVzcG9uc2UiFILT5JMCDjoBKiIJL3JvbGxiYWNrEn0KD0xpc3REZXBsb3ltZW50cxInLmRvdGRvLmRlcGxveS52MS5MaXN0RGVwbG95bWVudHNSZXF1ZXN0GiguZG90ZG8uZGVwbG95LnYxLkxpc3REZXBsb3ltZW50c1Jlc3BvbnNlIheQAgGC0+STAg4SDC9kZXBsb3ltZW50cxJ8Cg1HZXREZXBsb3ltZW50EiUuZG90ZG8uZGVwbG95LnYxLkdldERlcGxveW1lbnRSZXF1ZXN0GiYuZG90ZG8uZGVwbG95LnYxLkdldERlcGxveW1lbnRSZXNwb25zZSIckAIBgtPkkwITEhEvZGVwbG95bWVudHMve2lkfRJzCg5HZXRTZXJ2aWNlSW5mbxImLmRvdGRvLmRlcGxveS52MS5HZXRTZXJ2aWNlSW5mb1JlcXVlc3QaJy5kb3Rkby5kZXBsb3kudjEuR2V0U2VydmljZUluZm9SZXNwb25zZSIQkAIBgtPkkwIHEgUvaW5mbxJdCgZIZWFsdGgSHi5kb3Rkby5kZXBsb3kudjEuSGVhbHRoUmVxdWVzdBofLmRvdGRvLmRlcGxveS52MS5IZWFsdGhSZXNwb25zZSISkAIBgtPkkwIJEgcvaGVhbHRoEnkKDkxpc3ROYW1lc3BhY2VzEiYuZG90ZG8uZGVwbG95LnYxLkxpc3ROYW1lc3BhY2VzUmVxdWVzdBonLmRvdGRvLmRlcGxveS52MS5MaXN0TmFtZXNwYWNlc1Jlc3BvbnNlIhaQAgGC0+STAg0SCy9uYW1lc3BhY2VzEn4KEFRyaWdnZXJTY2hlZHVsZWQSKC5kb3Rkby5kZXBsb3kudjEuVHJpZ2dlclNjaGVkdWxlZFJlcXVlc3QaKS5kb3Rkby5kZXBsb3kudjEuVHJpZ2dlclNjaGVkdWxlZFJlc3BvbnNlIhWC0+STAg86ASoiCi9zY2hlZHVsZWQSiQEKEEVuc3VyZU5hbWVzcGFjZXMSKC5kb3Rkby5kZXBsb3kudjEuRW5zdXJlTmFtZXNwYWNlc1JlcXVlc3QaKS5kb3Rkby5kZXBsb3kudjEuRW5zdXJlTmFtZXNwYWNlc1Jlc3BvbnNlIiCQAgKC0+STAhc6ASoiEi9uYW1lc3BhY2VzL2Vuc3VyZUK8AQoTY29tLmRvdGRvLmRlcGxveS52MUILRGVwbG95UHJvdG9QAVo6Z2l0aHViLmNvbS9kb3QtZG8vcGxhdGZvcm0vZ2VuL2dvL2RvdGRvL2RlcGxveS92MTtkZXBsb3l2MaICA0REWKoCD0RvdGRvLkRlcGxveS5WMcoCD0RvdGRvXERlcGxveVxWMeICG0RvdGRvXERlcGxveVxWMVxHUEJNZXRhZGF0YeoCEURvdGRvOjpEZXBsb3k6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * Metadata describes where a deployed script came from. The original API's
@@ -280,6 +280,14 @@ export type Deployment = Message<"dotdo.deploy.v1.Deployment"> & {
    * @generated from field: repeated string crons = 21;
    */
   crons: string[];
+
+  /**
+   * limits bound each invocation of the worker; unset fields take the
+   * backend's defaults.
+   *
+   * @generated from field: dotdo.deploy.v1.Limits limits = 22;
+   */
+  limits?: Limits | undefined;
 };
 
 /**
@@ -288,6 +296,30 @@ export type Deployment = Message<"dotdo.deploy.v1.Deployment"> & {
  */
 export const DeploymentSchema: GenMessage<Deployment> = /*@__PURE__*/
   messageDesc(file_dotdo_deploy_v1_deploy, 3);
+
+/**
+ * Limits bound each invocation of a worker, as the `limits` of a wrangler
+ * config and of Cloudflare's script upload do.
+ *
+ * @generated from message dotdo.deploy.v1.Limits
+ */
+export type Limits = Message<"dotdo.deploy.v1.Limits"> & {
+  /**
+   * cpu_ms is the CPU time one invocation may use, in milliseconds, at
+   * most 300000 (Cloudflare's maximum); 0 takes the backend's default
+   * (30 s on Cloudflare's paid plans and in the local runtime).
+   *
+   * @generated from field: int64 cpu_ms = 1;
+   */
+  cpuMs: bigint;
+};
+
+/**
+ * Describes the message dotdo.deploy.v1.Limits.
+ * Use `create(LimitsSchema)` to create a new message.
+ */
+export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
+  messageDesc(file_dotdo_deploy_v1_deploy, 4);
 
 /**
  * ServiceBinding binds another worker of the same environment into a
@@ -318,7 +350,7 @@ export type ServiceBinding = Message<"dotdo.deploy.v1.ServiceBinding"> & {
  * Use `create(ServiceBindingSchema)` to create a new message.
  */
 export const ServiceBindingSchema: GenMessage<ServiceBinding> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 4);
+  messageDesc(file_dotdo_deploy_v1_deploy, 5);
 
 /**
  * DeployRequest is the body of `POST /deploy`. The original body works
@@ -430,6 +462,14 @@ export type DeployRequest = Message<"dotdo.deploy.v1.DeployRequest"> & {
    * @generated from field: repeated string crons = 13;
    */
   crons: string[];
+
+  /**
+   * limits bound each invocation of the worker (its `limits.cpu_ms`);
+   * recorded with the deployment and restored by a rollback.
+   *
+   * @generated from field: dotdo.deploy.v1.Limits limits = 14;
+   */
+  limits?: Limits | undefined;
 };
 
 /**
@@ -437,7 +477,7 @@ export type DeployRequest = Message<"dotdo.deploy.v1.DeployRequest"> & {
  * Use `create(DeployRequestSchema)` to create a new message.
  */
 export const DeployRequestSchema: GenMessage<DeployRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 5);
+  messageDesc(file_dotdo_deploy_v1_deploy, 6);
 
 /**
  * DeployResponse is the outcome of a deploy.
@@ -466,7 +506,7 @@ export type DeployResponse = Message<"dotdo.deploy.v1.DeployResponse"> & {
  * Use `create(DeployResponseSchema)` to create a new message.
  */
 export const DeployResponseSchema: GenMessage<DeployResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 6);
+  messageDesc(file_dotdo_deploy_v1_deploy, 7);
 
 /**
  * RollbackRequest is the body of `POST /rollback`.
@@ -516,7 +556,7 @@ export type RollbackRequest = Message<"dotdo.deploy.v1.RollbackRequest"> & {
  * Use `create(RollbackRequestSchema)` to create a new message.
  */
 export const RollbackRequestSchema: GenMessage<RollbackRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 7);
+  messageDesc(file_dotdo_deploy_v1_deploy, 8);
 
 /**
  * RollbackResponse is the outcome of a rollback.
@@ -537,7 +577,7 @@ export type RollbackResponse = Message<"dotdo.deploy.v1.RollbackResponse"> & {
  * Use `create(RollbackResponseSchema)` to create a new message.
  */
 export const RollbackResponseSchema: GenMessage<RollbackResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 8);
+  messageDesc(file_dotdo_deploy_v1_deploy, 9);
 
 /**
  * ListDeploymentsRequest filters and pages deployments. Over REST the fields
@@ -588,7 +628,7 @@ export type ListDeploymentsRequest = Message<"dotdo.deploy.v1.ListDeploymentsReq
  * Use `create(ListDeploymentsRequestSchema)` to create a new message.
  */
 export const ListDeploymentsRequestSchema: GenMessage<ListDeploymentsRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 9);
+  messageDesc(file_dotdo_deploy_v1_deploy, 10);
 
 /**
  * ListDeploymentsResponse is one page of deployments.
@@ -616,7 +656,7 @@ export type ListDeploymentsResponse = Message<"dotdo.deploy.v1.ListDeploymentsRe
  * Use `create(ListDeploymentsResponseSchema)` to create a new message.
  */
 export const ListDeploymentsResponseSchema: GenMessage<ListDeploymentsResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 10);
+  messageDesc(file_dotdo_deploy_v1_deploy, 11);
 
 /**
  * GetDeploymentRequest names one deployment.
@@ -637,7 +677,7 @@ export type GetDeploymentRequest = Message<"dotdo.deploy.v1.GetDeploymentRequest
  * Use `create(GetDeploymentRequestSchema)` to create a new message.
  */
 export const GetDeploymentRequestSchema: GenMessage<GetDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 11);
+  messageDesc(file_dotdo_deploy_v1_deploy, 12);
 
 /**
  * GetDeploymentResponse holds the deployment asked for.
@@ -658,7 +698,7 @@ export type GetDeploymentResponse = Message<"dotdo.deploy.v1.GetDeploymentRespon
  * Use `create(GetDeploymentResponseSchema)` to create a new message.
  */
 export const GetDeploymentResponseSchema: GenMessage<GetDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 12);
+  messageDesc(file_dotdo_deploy_v1_deploy, 13);
 
 /**
  * GetServiceInfoRequest has no fields.
@@ -673,7 +713,7 @@ export type GetServiceInfoRequest = Message<"dotdo.deploy.v1.GetServiceInfoReque
  * Use `create(GetServiceInfoRequestSchema)` to create a new message.
  */
 export const GetServiceInfoRequestSchema: GenMessage<GetServiceInfoRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 13);
+  messageDesc(file_dotdo_deploy_v1_deploy, 14);
 
 /**
  * EnvironmentInfo maps an environment to its dispatch namespace.
@@ -701,7 +741,7 @@ export type EnvironmentInfo = Message<"dotdo.deploy.v1.EnvironmentInfo"> & {
  * Use `create(EnvironmentInfoSchema)` to create a new message.
  */
 export const EnvironmentInfoSchema: GenMessage<EnvironmentInfo> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 14);
+  messageDesc(file_dotdo_deploy_v1_deploy, 15);
 
 /**
  * GetServiceInfoResponse describes the Deploy API.
@@ -744,7 +784,7 @@ export type GetServiceInfoResponse = Message<"dotdo.deploy.v1.GetServiceInfoResp
  * Use `create(GetServiceInfoResponseSchema)` to create a new message.
  */
 export const GetServiceInfoResponseSchema: GenMessage<GetServiceInfoResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 15);
+  messageDesc(file_dotdo_deploy_v1_deploy, 16);
 
 /**
  * HealthRequest has no fields.
@@ -759,7 +799,7 @@ export type HealthRequest = Message<"dotdo.deploy.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 16);
+  messageDesc(file_dotdo_deploy_v1_deploy, 17);
 
 /**
  * DependencyHealth is the health of one service the Deploy API depends on.
@@ -794,7 +834,7 @@ export type DependencyHealth = Message<"dotdo.deploy.v1.DependencyHealth"> & {
  * Use `create(DependencyHealthSchema)` to create a new message.
  */
 export const DependencyHealthSchema: GenMessage<DependencyHealth> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 17);
+  messageDesc(file_dotdo_deploy_v1_deploy, 18);
 
 /**
  * HealthResponse reports the health of the Deploy API.
@@ -836,7 +876,7 @@ export type HealthResponse = Message<"dotdo.deploy.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 18);
+  messageDesc(file_dotdo_deploy_v1_deploy, 19);
 
 /**
  * ListNamespacesRequest has no fields.
@@ -851,7 +891,7 @@ export type ListNamespacesRequest = Message<"dotdo.deploy.v1.ListNamespacesReque
  * Use `create(ListNamespacesRequestSchema)` to create a new message.
  */
 export const ListNamespacesRequestSchema: GenMessage<ListNamespacesRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 19);
+  messageDesc(file_dotdo_deploy_v1_deploy, 20);
 
 /**
  * Namespace is the dispatch namespace of one environment.
@@ -893,7 +933,7 @@ export type Namespace = Message<"dotdo.deploy.v1.Namespace"> & {
  * Use `create(NamespaceSchema)` to create a new message.
  */
 export const NamespaceSchema: GenMessage<Namespace> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 20);
+  messageDesc(file_dotdo_deploy_v1_deploy, 21);
 
 /**
  * ListNamespacesResponse lists the namespace of each environment.
@@ -914,7 +954,7 @@ export type ListNamespacesResponse = Message<"dotdo.deploy.v1.ListNamespacesResp
  * Use `create(ListNamespacesResponseSchema)` to create a new message.
  */
 export const ListNamespacesResponseSchema: GenMessage<ListNamespacesResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 21);
+  messageDesc(file_dotdo_deploy_v1_deploy, 22);
 
 /**
  * EnsureNamespacesRequest names the environments whose namespaces to create.
@@ -935,7 +975,7 @@ export type EnsureNamespacesRequest = Message<"dotdo.deploy.v1.EnsureNamespacesR
  * Use `create(EnsureNamespacesRequestSchema)` to create a new message.
  */
 export const EnsureNamespacesRequestSchema: GenMessage<EnsureNamespacesRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 22);
+  messageDesc(file_dotdo_deploy_v1_deploy, 23);
 
 /**
  * EnsureNamespacesResponse tells which namespaces exist now and which were
@@ -964,7 +1004,7 @@ export type EnsureNamespacesResponse = Message<"dotdo.deploy.v1.EnsureNamespaces
  * Use `create(EnsureNamespacesResponseSchema)` to create a new message.
  */
 export const EnsureNamespacesResponseSchema: GenMessage<EnsureNamespacesResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 23);
+  messageDesc(file_dotdo_deploy_v1_deploy, 24);
 
 /**
  * TriggerScheduledRequest names the worker whose scheduled() handler to
@@ -1001,7 +1041,7 @@ export type TriggerScheduledRequest = Message<"dotdo.deploy.v1.TriggerScheduledR
  * Use `create(TriggerScheduledRequestSchema)` to create a new message.
  */
 export const TriggerScheduledRequestSchema: GenMessage<TriggerScheduledRequest> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 24);
+  messageDesc(file_dotdo_deploy_v1_deploy, 25);
 
 /**
  * TriggerScheduledResponse says what ran.
@@ -1029,7 +1069,7 @@ export type TriggerScheduledResponse = Message<"dotdo.deploy.v1.TriggerScheduled
  * Use `create(TriggerScheduledResponseSchema)` to create a new message.
  */
 export const TriggerScheduledResponseSchema: GenMessage<TriggerScheduledResponse> = /*@__PURE__*/
-  messageDesc(file_dotdo_deploy_v1_deploy, 25);
+  messageDesc(file_dotdo_deploy_v1_deploy, 26);
 
 /**
  * DeploymentStatus is where a deployment is in its life.
