@@ -324,7 +324,8 @@ func (b *Backend) EnsureNamespace(ctx context.Context, name string) (bool, error
 }
 
 // Upload implements backend.Backend. It sends one multipart request: a
-// metadata part (main module, compatibility date and flags, tags) and one
+// metadata part (main module, compatibility date and flags, tags, and
+// keep_bindings ["secret_text"], so the script keeps its secrets) and one
 // "files" part per module, named by the module's name and typed by its
 // content type.
 func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script) error {
@@ -341,6 +342,9 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 	meta := wfp.DispatchNamespaceScriptUpdateParamsMetadata{
 		MainModule: cf.F(s.MainModule),
 		Tags:       cf.F(nonNil(s.Tags)),
+		// The script's secrets (backend.Secrets) are bindings on
+		// Cloudflare: keep them, or an upload would drop them.
+		KeepBindings: cf.F(keepBindings),
 	}
 	if s.CompatibilityDate != "" {
 		meta.CompatibilityDate = cf.F(s.CompatibilityDate)
@@ -380,6 +384,10 @@ func (b *Backend) ScriptTags(ctx context.Context, namespace, script string) ([]s
 	}
 	return nonNil(page.Result), nil
 }
+
+// keepBindings are the binding types an upload keeps from the script's
+// previous version: its secrets, set apart from deploys.
+var keepBindings = []string{"secret_text"}
 
 // part is a module in the multipart upload: cloudflare-go names the part's
 // file and sets its content type from these methods.
