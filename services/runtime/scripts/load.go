@@ -108,7 +108,11 @@ func (s *Store) loadScripts(ns string, st *nsState) error {
 				return err
 			}
 		}
-		if bumped {
+		sealed, err := s.sealPlain(ns, name, &ss.file)
+		if err != nil {
+			return fmt.Errorf("script %s/%s: seal its secrets: %w", ns, name, err)
+		}
+		if bumped || sealed {
 			if err := writeJSONAtomic(s.scriptPath(ns, name), ss.file); err != nil {
 				return err
 			}
