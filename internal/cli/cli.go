@@ -65,6 +65,7 @@ func commands() []command {
 		{"namespaces", "dispatch namespaces: ensure | list", runNamespaces},
 		{"routes", "routing tables: get | set | history | diff | rollback | resolve URL", runRoutes},
 		{"dispatcher", "the dispatch Worker for Cloudflare: build | deploy | history | rollback", runDispatcher},
+		{"secret", "a worker's secrets: put NAME (value on stdin) | list | delete NAME, each with --service S --env E", runSecret},
 		{"audit", "the audit trail: list | verify [--head FILE] | head", runAudit},
 		{"tail", "stream a worker's invocations: --service NAME [--env ENV] [--format pretty|json] [--status ok|error] [--method M] [--search TEXT] [--sampling-rate R]", runTail},
 		{"dev", "run the whole platform in one process on the default ports", runDev},
