@@ -107,3 +107,57 @@ func (s *sealer) open(ns, script, name, sealed string) (string, error) {
 	}
 	return string(v), nil
 }
+
+// bindingAD is the additional data of a secret_text binding's value, apart
+// from the script's secrets of the same name.
+func bindingAD(name string) string { return "binding:" + name }
+
+// sealBindings returns bs with the value of each secret_text binding
+// sealed, for the disk.
+func (s *sealer) sealBindings(ns, script string, bs []Binding) ([]Binding, error) {
+	var out []Binding
+	for i, b := range bs {
+		if b.Type != BindingSecretText {
+			continue
+		}
+		if out == nil {
+			out = append([]Binding(nil), bs...)
+		}
+		sealed, err := s.seal(ns, script, bindingAD(b.Name), b.Text)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Text = sealed
+	}
+	if out == nil {
+		return bs, nil
+	}
+	return out, nil
+}
+
+// openBindings reverses sealBindings. A secret_text value that is not
+// sealed (written by a runtime before sealing) is returned as it is, and
+// reported by legacy.
+func (s *sealer) openBindings(ns, script string, bs []Binding) (out []Binding, legacy bool, err error) {
+	for i, b := range bs {
+		if b.Type != BindingSecretText {
+			continue
+		}
+		if !strings.HasPrefix(b.Text, sealPrefix) {
+			legacy = true
+			continue
+		}
+		if out == nil {
+			out = append([]Binding(nil), bs...)
+		}
+		plain, err := s.open(ns, script, bindingAD(b.Name), b.Text)
+		if err != nil {
+			return nil, false, err
+		}
+		out[i].Text = plain
+	}
+	if out == nil {
+		return bs, legacy, nil
+	}
+	return out, legacy, nil
+}

@@ -56,8 +56,24 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("key file: %v %v", fi, err)
 	}
 	grepDir(t, dir, marker)
-	if _, err := s.PutVersion("ns", "app", draft("v2")); err != nil {
+	// A secret_text binding of an upload is sealed too, in the version
+	// file and in script.json.
+	d := draft("v2")
+	d.Bindings = []Binding{{Name: "BOUND", Type: BindingSecretText, Text: "binding-marker-31"}, {Name: "PLAIN", Type: BindingPlainText, Text: "visible"}}
+	if _, err := s.PutVersion("ns", "app", d); err != nil {
 		t.Fatal(err)
+	}
+	grepDir(t, dir, "binding-marker-31")
+	_ = s.Close()
+
+	s = open(t, dir)
+	sc, err := s.Script("ns", "app")
+	if err != nil || len(sc.Current.Bindings) != 2 || sc.Current.Bindings[0].Text != "binding-marker-31" || sc.Current.Bindings[1].Text != "visible" {
+		t.Fatalf("current bindings after reopen: %v", err)
+	}
+	v, err := s.Version("ns", "app", sc.Current.Number)
+	if err != nil || v.Bindings[0].Text != "binding-marker-31" {
+		t.Fatalf("version bindings: %v", err)
 	}
 	_ = s.Close()
 
