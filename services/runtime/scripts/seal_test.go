@@ -37,13 +37,7 @@ func grepDir(t *testing.T, dir, needle string) {
 // open.
 func TestSecretsSealedAtRest(t *testing.T) {
 	dir := t.TempDir()
-	s := open(t, dir)
-	if _, err := s.CreateNamespace("ns"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.PutVersion("ns", "app", draft("v1")); err != nil {
-		t.Fatal(err)
-	}
+	s := openApp(t, dir)
 	if _, err := os.Stat(filepath.Join(dir, KeyFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("key file before the first secret: %v", err)
 	}
