@@ -4,10 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
+
+	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
+	"github.com/dot-do/platform/gen/go/dotdo/deploy/v1/deployv1connect"
 	"github.com/dot-do/platform/internal/errkind"
+	"github.com/dot-do/platform/internal/rpc"
+	"github.com/dot-do/platform/internal/server"
 	"github.com/dot-do/platform/internal/testsupport"
 	"github.com/dot-do/platform/services/deploy"
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -137,3 +144,58 @@ func TestSecretsNeedABackendThatKeepsThem(t *testing.T) {
 
 // noSecrets hides the Secrets methods of a backend.
 type noSecrets struct{ backend.Backend }
+
+// TestSecretsHandler runs SecretService through Connect, gRPC and
+// gRPC-Web clients: codes, and messages that name the field.
+func TestSecretsHandler(t *testing.T) {
+	f := newRoutesFixture(t)
+	ctx := context.Background()
+	if _, err := f.svc.Deploy(ctx, caller(f.keys.Deployer), deploy.DeployInput{Service: "api", Environment: "production", Script: script("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := rpc.HandlerOptions(rpc.WithLogger(testsupport.QuietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New("deploy", server.WithLogger(testsupport.QuietLogger()))
+	srv.Register(deployv1connect.NewSecretServiceHandler(deploy.NewSecretsHandler(f.svc), opts...))
+	url := testsupport.Serve(t, srv)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			client := func(token string) deployv1connect.SecretServiceClient {
+				return deployv1connect.NewSecretServiceClient(rpc.HTTPClient(), url, append([]connect.ClientOption{bearer(token)}, p.opts...)...)
+			}
+			deployer, viewer := client(f.keys.Deployer), client(f.keys.Viewer)
+			name := "K_" + p.name
+			put := func(c deployv1connect.SecretServiceClient, service, name, value string) (*connect.Response[deployv1.PutSecretResponse], error) {
+				return c.PutSecret(ctx, connect.NewRequest(&deployv1.PutSecretRequest{Service: service, Environment: "production", Name: name, Value: value}))
+			}
+			res, err := put(deployer, "api", name, "v-"+p.name)
+			if err != nil || !res.Msg.GetCreated() || res.Msg.GetSecret().GetName() != name || res.Msg.GetSecret().GetUpdatedAt() == nil {
+				t.Fatalf("PutSecret = %v, %v", res, err)
+			}
+			list, err := viewer.ListSecrets(ctx, connect.NewRequest(&deployv1.ListSecretsRequest{Service: "api", Environment: "production"}))
+			if err != nil || !slices.ContainsFunc(list.Msg.GetSecrets(), func(s *deployv1.Secret) bool { return s.GetName() == name && s.GetUpdatedAt() != nil }) {
+				t.Fatalf("ListSecrets = %v, %v", list, err)
+			}
+			_, err = put(viewer, "api", name, "x")
+			wantCode(t, err, connect.CodePermissionDenied, "secrets.write")
+			_, err = put(deployer, "api", "1X", "x")
+			wantCode(t, err, connect.CodeInvalidArgument, "name")
+			_, err = put(deployer, "api", name, "")
+			wantCode(t, err, connect.CodeInvalidArgument, "value")
+			_, err = put(deployer, "api", name, strings.Repeat("x", deploy.MaxSecretBytes+1))
+			wantCode(t, err, connect.CodeInvalidArgument, "value")
+			_, err = put(deployer, "nothing-here", name, "x")
+			wantCode(t, err, connect.CodeFailedPrecondition, "deploy it first")
+			del := func() error {
+				_, err := deployer.DeleteSecret(ctx, connect.NewRequest(&deployv1.DeleteSecretRequest{Service: "api", Environment: "production", Name: name}))
+				return err
+			}
+			if err := del(); err != nil {
+				t.Fatalf("DeleteSecret: %v", err)
+			}
+			wantCode(t, del(), connect.CodeNotFound, name)
+		})
+	}
+}
