@@ -201,7 +201,8 @@ func (c *DeployConfig) Service(logger *slog.Logger) (*deploy.Service, *deploy.Ad
 const DefaultBodyBudget = 64 << 20
 
 // Server builds the deploy server: DeployService, RoutesService and
-// AdminService with REST transcoding, and LogService (the live tail), behind the key gate (deploy.Gate: nothing without a
+// AdminService with REST transcoding, SecretService, and LogService (the
+// live tail), behind the key gate (deploy.Gate: nothing without a
 // well-formed key reads a body) and the body budget.
 func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *deploy.Admin, logs *deploy.Logs) (*server.Server, error) {
 	maxRead := svc.Config().ReadMaxBytes()
@@ -224,6 +225,7 @@ func (c *DeployConfig) Server(logger *slog.Logger, svc *deploy.Service, admin *d
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
 	srv.Register(deployv1connect.NewRoutesServiceHandler(deploy.NewRoutesHandler(svc), opts...))
 	srv.Register(deployv1connect.NewAdminServiceHandler(deploy.NewAdminHandler(admin), opts...))
+	srv.Register(deployv1connect.NewSecretServiceHandler(deploy.NewSecretsHandler(svc), opts...))
 	// A tail lasts as long as it is read: bounded by progress, not by the
 	// server's write timeout.
 	logPath, logHandler := deployv1connect.NewLogServiceHandler(deploy.NewLogHandler(logs), opts...)

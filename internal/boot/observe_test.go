@@ -118,8 +118,27 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 		}
 	}
 
+	// A secret put, and two refused, carry a value that must appear in no
+	// log, error or span.
+	const secretValue = "observed-secret-value-5eb1"
+	sec := deployv1connect.NewSecretServiceClient(rpc.HTTPClient(), s.apiURL, connect.WithInterceptors(bearer(deployerKey)))
+	if _, err := sec.PutSecret(ctx, connect.NewRequest(&deployv1.PutSecretRequest{Service: "gateway", Environment: "production", Name: "TOKEN", Value: secretValue})); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []*deployv1.PutSecretRequest{
+		{Service: "gateway", Environment: "production", Name: "BAD-NAME", Value: secretValue},
+		{Service: "never-deployed", Environment: "production", Name: "TOKEN", Value: secretValue},
+	} {
+		_, err = sec.PutSecret(ctx, connect.NewRequest(in))
+		if err == nil {
+			t.Fatalf("PutSecret %s/%s succeeded", in.GetService(), in.GetName())
+		}
+		note(err)
+	}
+
 	spans := rec.Ended()
 	_ = dep
+	checkTrace(t, spans, "dotdo.deploy.v1.SecretService/PutSecret", "dotdo.auth.v1.AuthService/Authorize", "dotdo.db.v1.DBService/AppendAuditEvent")
 	checkTrace(t, spans, "dotdo.deploy.v1.DeployService/Deploy",
 		"dotdo.auth.v1.AuthService/Authorize", "dotdo.db.v1.DBService/BeginDeployment", "dotdo.db.v1.DBService/CompleteDeployment")
 	// The upload reaches the runtime's API in the deploy's trace (PUT
@@ -144,6 +163,7 @@ func TestTracesAndNoSecretLeaks(t *testing.T) {
 		"deployer key":        deployerKey,
 		"deployer key secret": deployerKey[len("dotdo_")+13:],
 		"backend token":       runtimeToken,
+		"secret value":        secretValue,
 	}
 	for _, caller := range credential.Callers() {
 		tok, err := (&Common{DataDir: s.dir}).Credential(caller)

@@ -70,7 +70,7 @@ func wantInvalidArgument(t *testing.T, err error, field string) {
 
 func TestDeployPlumbing(t *testing.T) {
 	url := newTestStack(t).apiURL
-	checkHealth(t, url, deployv1connect.DeployServiceName, deployv1connect.RoutesServiceName, deployv1connect.AdminServiceName)
+	checkHealth(t, url, deployv1connect.DeployServiceName, deployv1connect.RoutesServiceName, deployv1connect.AdminServiceName, deployv1connect.SecretServiceName)
 
 	// A well-formed key (unknown to auth) passes the gate; validation
 	// answers before the key is checked.

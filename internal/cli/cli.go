@@ -66,6 +66,7 @@ func commands() []command {
 		{"namespaces", "dispatch namespaces: ensure | list", runNamespaces},
 		{"routes", "routing tables: get | set | history | diff | rollback | resolve URL", runRoutes},
 		{"dispatcher", "the dispatch Worker for Cloudflare: build | deploy | history | rollback", runDispatcher},
+		{"secret", "a worker's secrets: put NAME (value on stdin) | list | delete NAME, each with --service S --env E", runSecret},
 		{"audit", "the audit trail: list | verify [--head FILE] | head", runAudit},
 		{"trigger", "run a worker's handler now: scheduled --service NAME [--env ENV] [--cron EXPR]", runTrigger},
 		{"tail", "stream a worker's invocations: --service NAME [--env ENV] [--format pretty|json] [--status ok|error] [--method M] [--search TEXT] [--sampling-rate R]", runTail},

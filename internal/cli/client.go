@@ -23,6 +23,7 @@ type clients struct {
 	deploy     deployv1connect.DeployServiceClient
 	routes     deployv1connect.RoutesServiceClient
 	admin      deployv1connect.AdminServiceClient
+	secrets    deployv1connect.SecretServiceClient
 	dispatcher dispatcherv1connect.DispatcherServiceClient
 }
 
@@ -34,9 +35,10 @@ func (e *Env) newClients() clients {
 	// The dispatcher's operator listener, where Resolve is served.
 	dispatcherURL := config.EnvOr(e.Getenv, "http://"+config.DefaultDispatcherOperatorAddr, "DOTDO_DISPATCHER_URL")
 	return clients{
-		deploy: deployv1connect.NewDeployServiceClient(httpClient, e.apiURL(), opts...),
-		routes: deployv1connect.NewRoutesServiceClient(httpClient, e.apiURL(), opts...),
-		admin:  deployv1connect.NewAdminServiceClient(httpClient, e.apiURL(), opts...),
+		deploy:  deployv1connect.NewDeployServiceClient(httpClient, e.apiURL(), opts...),
+		routes:  deployv1connect.NewRoutesServiceClient(httpClient, e.apiURL(), opts...),
+		admin:   deployv1connect.NewAdminServiceClient(httpClient, e.apiURL(), opts...),
+		secrets: deployv1connect.NewSecretServiceClient(httpClient, e.apiURL(), opts...),
 		// Resolve needs no key, and the dispatcher's address may be a
 		// worker's host: never send it the API key.
 		dispatcher: dispatcherv1connect.NewDispatcherServiceClient(httpClient, dispatcherURL),

@@ -74,12 +74,14 @@ func TestRPCsByRoleAndScope(t *testing.T) {
 	// What each role may do, from the policy.
 	grants := map[authv1.Role]map[string]bool{
 		authv1.Role_ROLE_ADMIN: {"deployments.create": true, "deployments.rollback": true, "deployments.read": true, "keys.manage": true,
-			"namespaces.manage": true, "audit.read": true, "routes.read": true, "routes.write": true},
-		authv1.Role_ROLE_DEPLOYER: {"deployments.create": true, "deployments.rollback": true, "deployments.read": true, "routes.read": true},
-		authv1.Role_ROLE_VIEWER:   {"deployments.read": true, "routes.read": true},
+			"namespaces.manage": true, "audit.read": true, "routes.read": true, "routes.write": true,
+			"secrets.read": true, "secrets.write": true},
+		authv1.Role_ROLE_DEPLOYER: {"deployments.create": true, "deployments.rollback": true, "deployments.read": true, "routes.read": true,
+			"secrets.read": true, "secrets.write": true},
+		authv1.Role_ROLE_VIEWER: {"deployments.read": true, "routes.read": true, "secrets.read": true},
 	}
 	perms := []string{"deployments.create", "deployments.rollback", "deployments.read", "keys.manage", "namespaces.manage", "audit.read",
-		"routes.read", "routes.write"}
+		"routes.read", "routes.write", "secrets.read", "secrets.write"}
 	for _, role := range roles {
 		for _, scope := range scopes {
 			name := fmt.Sprintf("%s/%v", role, scope)

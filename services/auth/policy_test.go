@@ -71,6 +71,10 @@ func TestAuthorizePolicyTable(t *testing.T) {
 		{authz.PermAuditRead, "", admins},
 		{authz.PermLogsRead, "staging", everyone},
 		{authz.PermLogsRead, "production", allow("admin/all", "deployer/all", "viewer/all")},
+		{authz.PermSecretsRead, "staging", everyone},
+		{authz.PermSecretsRead, "production", allow("admin/all", "deployer/all", "viewer/all")},
+		{authz.PermSecretsWrite, "staging", deployers},
+		{authz.PermSecretsWrite, "production", unscoped},
 		{authz.Permission("deployments.delete"), "staging", allow()},
 	}
 	for _, row := range rows {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,10 +187,17 @@ type result struct {
 // environment.
 func dotdo(t *testing.T, key string, extraEnv []string, args ...string) result {
 	t.Helper()
+	return dotdoStdin(t, key, extraEnv, nil, args...)
+}
+
+// dotdoStdin is dotdo with stdin (none when nil).
+func dotdoStdin(t *testing.T, key string, extraEnv []string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, platform.bin, args...)
 	cmd.Env = append(append(append([]string{}, platform.env...), "DOTDO_API_KEY="+key), extraEnv...)
+	cmd.Stdin = stdin
 	cmd.Dir = t.TempDir() // no .dotdo/admin.key to fall back on
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

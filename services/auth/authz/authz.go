@@ -18,6 +18,12 @@
 //	keys.manage              x                         no
 //	audit.read               x                         no
 //	logs.read                x       x        x        yes
+//	secrets.read             x       x        x        yes
+//	secrets.write            x       x                 yes
+//
+// secrets.read lists the names of a worker's secrets and when they were
+// set, never their values (no permission returns a value); secrets.write
+// puts and deletes them, as a deployer does with the worker's code.
 //
 // routes.write changes what every worker of an environment serves (its
 // routing table, and the dispatch Worker that carries it to Cloudflare),
@@ -63,19 +69,25 @@ const (
 	// PermRoutesWrite allows setting and rolling back an environment's
 	// routing table, and deploying and rolling back its dispatch Worker.
 	PermRoutesWrite Permission = "routes.write"
+	// PermSecretsRead allows listing the names of workers' secrets (never
+	// their values).
+	PermSecretsRead Permission = "secrets.read"
+	// PermSecretsWrite allows putting and deleting workers' secrets.
+	PermSecretsWrite Permission = "secrets.write"
 )
 
 var allPermissions = []Permission{
 	PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead,
 	PermKeysManage, PermNamespacesManage, PermAuditRead, PermLogsRead,
-	PermRoutesRead, PermRoutesWrite,
+	PermRoutesRead, PermRoutesWrite, PermSecretsRead, PermSecretsWrite,
 }
 
 var rolePermissions = map[store.Role][]Permission{
 	store.RoleAdmin: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermKeysManage, PermNamespacesManage, PermAuditRead,
-		PermLogsRead, PermRoutesRead, PermRoutesWrite},
-	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermLogsRead, PermRoutesRead},
-	store.RoleViewer:   {PermDeploymentsRead, PermLogsRead, PermRoutesRead},
+		PermLogsRead, PermRoutesRead, PermRoutesWrite, PermSecretsRead, PermSecretsWrite},
+	store.RoleDeployer: {PermDeploymentsCreate, PermDeploymentsRollback, PermDeploymentsRead, PermLogsRead, PermRoutesRead,
+		PermSecretsRead, PermSecretsWrite},
+	store.RoleViewer: {PermDeploymentsRead, PermLogsRead, PermRoutesRead, PermSecretsRead},
 }
 
 // AllPermissions returns every permission (a fresh slice).

@@ -32,10 +32,11 @@ func TestRolesAndPermissions(t *testing.T) {
 	if _, err := ParsePermission("deployments.*"); !errors.Is(err, errkind.Invalid) {
 		t.Error("ParsePermission accepted a wildcard")
 	}
-	if got := len(Permissions(store.RoleDeployer)); got != 5 || !Grants(store.RoleDeployer, PermRoutesRead) || Grants(store.RoleDeployer, PermRoutesWrite) {
-		t.Errorf("deployer has %d permissions, want 5 with routes.read and without routes.write", got)
+	if got := len(Permissions(store.RoleDeployer)); got != 7 || !Grants(store.RoleDeployer, PermRoutesRead) || Grants(store.RoleDeployer, PermRoutesWrite) ||
+		!Grants(store.RoleDeployer, PermSecretsRead) || !Grants(store.RoleDeployer, PermSecretsWrite) {
+		t.Errorf("deployer has %d permissions, want 7 with routes.read, secrets.read and secrets.write and without routes.write", got)
 	}
-	if ps := Permissions(store.RoleViewer); len(ps) != 3 || ps[0] != PermDeploymentsRead || ps[1] != PermLogsRead || ps[2] != PermRoutesRead {
+	if ps := Permissions(store.RoleViewer); len(ps) != 4 || ps[0] != PermDeploymentsRead || ps[1] != PermLogsRead || ps[2] != PermRoutesRead || ps[3] != PermSecretsRead {
 		t.Errorf("viewer permissions = %v", ps)
 	}
 	if Grants("root", PermDeploymentsRead) || Permissions("root") != nil {

@@ -36,6 +36,8 @@ type Memory struct {
 type memNamespace struct {
 	ns      Namespace
 	scripts map[string]Script
+	// secrets maps a script to its secrets, which outlive its uploads.
+	secrets map[string]map[string]string
 }
 
 var _ Backend = (*Memory)(nil)

@@ -4,9 +4,10 @@
 // Layout under the data directory:
 //
 //	LOCK                                        advisory lock: one runtime per directory
+//	secrets.key                                 AES-256-GCM key sealing secret values (0600, made by the first secret)
 //	tmp/                                        staging and trash, emptied on open
 //	namespaces/<ns>/namespace.json              id, times, last version of deleted scripts
-//	namespaces/<ns>/scripts/<script>/script.json   versions, tags, secrets, current metadata
+//	namespaces/<ns>/scripts/<script>/script.json   versions, tags, sealed secrets, current metadata
 //	namespaces/<ns>/scripts/<script>/versions/<n>.json  one immutable file per version
 //
 // Every write is atomic: a temporary file is written and fsynced, renamed into

@@ -80,6 +80,11 @@ func (s *Store) loadScripts(ns string, st *nsState) error {
 			}
 			return fmt.Errorf("script %s/%s: %w", ns, name, err)
 		}
+		bs, legacy, err := s.seal.openBindings(ns, name, sf.Current.Bindings)
+		if err != nil {
+			return fmt.Errorf("script %s/%s: %w", ns, name, err)
+		}
+		sf.Current.Bindings = bs
 		ss := &scriptState{file: sf, versions: make(map[int64]struct{}, len(sf.Versions))}
 		for _, v := range sf.Versions {
 			ss.versions[v] = struct{}{}
@@ -108,8 +113,12 @@ func (s *Store) loadScripts(ns string, st *nsState) error {
 				return err
 			}
 		}
-		if bumped {
-			if err := writeJSONAtomic(s.scriptPath(ns, name), ss.file); err != nil {
+		sealed, err := s.sealPlain(ns, name, &ss.file)
+		if err != nil {
+			return fmt.Errorf("script %s/%s: seal its secrets: %w", ns, name, err)
+		}
+		if bumped || sealed || legacy {
+			if err := s.writeScriptFile(ns, name, ss.file); err != nil {
 				return err
 			}
 		}

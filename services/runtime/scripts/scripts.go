@@ -169,7 +169,7 @@ func (s *Store) updateScript(ns, name string, fn func(*scriptFile) error) (Scrip
 	}
 	now := s.now()
 	sf.ModifiedOn = now
-	if err := writeJSONAtomic(s.scriptPath(ns, name), sf); err != nil {
+	if err := s.writeScriptFile(ns, name, sf); err != nil {
 		return Script{}, err
 	}
 	nss := &scriptState{file: sf, versions: ss.versions}
@@ -186,4 +186,16 @@ func cloneMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// writeScriptFile writes sf as the script's script.json, with the values
+// of its current version's secret_text bindings sealed (sf keeps them
+// open, in memory).
+func (s *Store) writeScriptFile(ns, name string, sf scriptFile) error {
+	bs, err := s.seal.sealBindings(ns, name, sf.Current.Bindings)
+	if err != nil {
+		return err
+	}
+	sf.Current.Bindings = bs
+	return writeJSONAtomic(s.scriptPath(ns, name), sf)
 }

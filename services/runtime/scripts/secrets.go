@@ -14,7 +14,11 @@ func (s *Store) PutSecret(ns, name, key, text string) error {
 		return fmt.Errorf("%w: secret name", ErrInvalid)
 	}
 	_, err := s.updateScript(ns, name, func(f *scriptFile) error {
-		f.Secrets[key] = text
+		sealed, err := s.seal.seal(ns, name, key, text)
+		if err != nil {
+			return err
+		}
+		f.Secrets[key] = sealed
 		f.SecretsGen++
 		return nil
 	})
@@ -34,14 +38,44 @@ func (s *Store) DeleteSecret(ns, name, key string) error {
 	return err
 }
 
-// Secrets returns the script's secret values and their generation. Callers
-// must never log or echo the values.
+// Secrets returns the script's secret values, opened, and their
+// generation. Callers must never log or echo the values.
 func (s *Store) Secrets(ns, name string) (map[string]string, uint64, error) {
 	s.rmu.RLock()
-	defer s.rmu.RUnlock()
 	_, ss, err := s.getScript(ns, name)
 	if err != nil {
+		s.rmu.RUnlock()
 		return nil, 0, err
 	}
-	return cloneMap(ss.file.Secrets), ss.file.SecretsGen, nil
+	sealed, gen := ss.file.Secrets, ss.file.SecretsGen
+	s.rmu.RUnlock()
+	out := make(map[string]string, len(sealed))
+	for k, v := range sealed {
+		plain, err := s.seal.open(ns, name, k, v)
+		if err != nil {
+			return nil, 0, err
+		}
+		out[k] = plain
+	}
+	return out, gen, nil
+}
+
+// sealPlain seals the secrets a runtime before sealing left in plain text
+// in sf and reports whether there were any.
+func (s *Store) sealPlain(ns, name string, sf *scriptFile) (bool, error) {
+	if len(sf.PlainSecrets) == 0 {
+		return false, nil
+	}
+	if sf.Secrets == nil {
+		sf.Secrets = map[string]string{}
+	}
+	for k, v := range sf.PlainSecrets {
+		sealed, err := s.seal.seal(ns, name, k, v)
+		if err != nil {
+			return false, err
+		}
+		sf.Secrets[k] = sealed
+	}
+	sf.PlainSecrets = nil
+	return true, nil
 }

@@ -22,16 +22,20 @@ type nsFile struct {
 }
 
 type scriptFile struct {
-	Format      int               `json:"format"`
-	Name        string            `json:"name"`
-	CreatedOn   time.Time         `json:"created_on"`
-	ModifiedOn  time.Time         `json:"modified_on"`
-	LastVersion int64             `json:"last_version"`
-	Versions    []int64           `json:"versions"`
-	Tags        []string          `json:"tags,omitempty"`
-	Secrets     map[string]string `json:"secrets,omitempty"`
-	SecretsGen  uint64            `json:"secrets_generation"`
-	Current     VersionInfo       `json:"current"`
+	Format      int       `json:"format"`
+	Name        string    `json:"name"`
+	CreatedOn   time.Time `json:"created_on"`
+	ModifiedOn  time.Time `json:"modified_on"`
+	LastVersion int64     `json:"last_version"`
+	Versions    []int64   `json:"versions"`
+	Tags        []string  `json:"tags,omitempty"`
+	// Secrets maps a secret's name to its sealed value (see seal.go).
+	Secrets map[string]string `json:"sealed_secrets,omitempty"`
+	// PlainSecrets are secrets as a runtime before sealing wrote them;
+	// Open seals them and removes them.
+	PlainSecrets map[string]string `json:"secrets,omitempty"`
+	SecretsGen   uint64            `json:"secrets_generation"`
+	Current      VersionInfo       `json:"current"`
 }
 
 type versionFile struct {
@@ -57,6 +61,8 @@ type Store struct {
 	lock *os.File
 	now  func() time.Time
 
+	seal *sealer // seals secret values at rest
+
 	mu  sync.Mutex   // serializes mutations and their disk I/O
 	rmu sync.RWMutex // guards ns for readers; mutations hold it only to publish
 	ns  map[string]*nsState
@@ -81,7 +87,7 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: abs, log: logger, lock: lock, now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }, ns: map[string]*nsState{}}
+	s := &Store{dir: abs, log: logger, lock: lock, seal: &sealer{path: filepath.Join(abs, KeyFile)}, now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }, ns: map[string]*nsState{}}
 	if err := s.load(); err != nil {
 		_ = lock.Close()
 		return nil, err

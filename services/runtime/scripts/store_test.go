@@ -74,8 +74,10 @@ func TestVersionsPersistAndNeverRepeat(t *testing.T) {
 	}
 }
 
-func TestOpenCleansInterruptedWrites(t *testing.T) {
-	dir := t.TempDir()
+// openApp opens the store in dir with the namespace "ns" holding version
+// 1 of the script "app".
+func openApp(t *testing.T, dir string) *Store {
+	t.Helper()
 	s := open(t, dir)
 	if _, err := s.CreateNamespace("ns"); err != nil {
 		t.Fatal(err)
@@ -83,6 +85,12 @@ func TestOpenCleansInterruptedWrites(t *testing.T) {
 	if _, err := s.PutVersion("ns", "app", draft("v1")); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func TestOpenCleansInterruptedWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := openApp(t, dir)
 	_ = s.Close()
 
 	// A version renamed into place whose script.json was never updated

@@ -51,7 +51,12 @@ func (s *Store) PutVersion(ns, name string, d Draft) (Script, error) {
 	info.Etag = Etag(info, contents)
 	// The large write happens before taking the lock; the file does not
 	// depend on the version number (taken from the file name).
-	b, err := json.Marshal(versionFile{Format: fileFormat, Info: info, Contents: contents})
+	disk := info
+	var err error
+	if disk.Bindings, err = s.seal.sealBindings(ns, name, info.Bindings); err != nil {
+		return Script{}, err
+	}
+	b, err := json.Marshal(versionFile{Format: fileFormat, Info: disk, Contents: contents})
 	if err != nil {
 		return Script{}, err
 	}
@@ -112,7 +117,7 @@ func (s *Store) PutVersion(ns, name string, d Draft) (Script, error) {
 	if d.Tags != nil {
 		sf.Tags = slices.Clone(d.Tags)
 	}
-	if err := writeJSONAtomic(s.scriptPath(ns, name), sf); err != nil {
+	if err := s.writeScriptFile(ns, name, sf); err != nil {
 		// The version file is an orphan now; Open removes it and keeps n burned.
 		return Script{}, err
 	}
@@ -151,5 +156,8 @@ func (s *Store) Version(ns, name string, n int64) (*Version, error) {
 		return nil, fmt.Errorf("version file %s/%s/%d is corrupt", ns, name, n)
 	}
 	vf.Info.Number = n
+	if vf.Info.Bindings, _, err = s.seal.openBindings(ns, name, vf.Info.Bindings); err != nil {
+		return nil, err
+	}
 	return &Version{VersionInfo: vf.Info, Contents: vf.Contents}, nil
 }

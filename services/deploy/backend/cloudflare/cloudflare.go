@@ -356,10 +356,11 @@ func (b *Backend) EnsureNamespace(ctx context.Context, name string) (bool, error
 
 // Upload implements backend.Backend. It sends one multipart request: a
 // metadata part (main module, compatibility date and flags, tags, the vars
-// and service bindings (see bindings), the tail consumers of
-// Config.TailConsumers) and one "files" part per module, named by the
-// module's name and typed by its content type. On the local runtime it then
-// sets the script's cron triggers (see setSchedules).
+// and service bindings (see bindings), keep_bindings ["secret_text"] so the
+// script keeps its secrets, the tail consumers of Config.TailConsumers) and
+// one "files" part per module, named by the module's name and typed by its
+// content type. On the local runtime it then sets the script's cron
+// triggers (see setSchedules).
 func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script) error {
 	op := fmt.Sprintf("upload script %s to namespace %s", s.Name, namespace)
 	if err := checkName("namespace", namespace); err != nil {
@@ -378,6 +379,9 @@ func (b *Backend) Upload(ctx context.Context, namespace string, s backend.Script
 	meta := wfp.DispatchNamespaceScriptUpdateParamsMetadata{
 		MainModule: cf.F(main),
 		Tags:       cf.F(nonNil(s.Tags)),
+		// The script's secrets (backend.Secrets) are bindings on
+		// Cloudflare: keep them, or an upload would drop them.
+		KeepBindings: cf.F(keepBindings),
 	}
 	if bs := b.bindings(namespace, s); len(bs) > 0 {
 		meta.Bindings = cf.F(bs)
@@ -426,6 +430,10 @@ func (b *Backend) ScriptTags(ctx context.Context, namespace, script string) ([]s
 	}
 	return nonNil(page.Result), nil
 }
+
+// keepBindings are the binding types an upload keeps from the script's
+// previous version: its secrets, set apart from deploys.
+var keepBindings = []string{"secret_text"}
 
 // part is a module in the multipart upload: cloudflare-go names the part's
 // file and sets its content type from these methods.

@@ -179,7 +179,7 @@ func TestRequests(t *testing.T) {
 	if up.method != "PUT" || up.path != "/client/v4/accounts/acct/workers/dispatch/namespaces/prod-ns/scripts/hello" || up.auth != "Bearer prod-token" {
 		t.Fatalf("upload request %+v", up)
 	}
-	wantMeta := `{"compatibility_date":"2025-01-01","compatibility_flags":["nodejs_compat"],"main_module":"index.js","tags":["t1"],"tail_consumers":[{"service":"dotdo-tail"}]}`
+	wantMeta := `{"compatibility_date":"2025-01-01","compatibility_flags":["nodejs_compat"],"keep_bindings":["secret_text"],"main_module":"index.js","tags":["t1"],"tail_consumers":[{"service":"dotdo-tail"}]}`
 	if up.meta != wantMeta {
 		t.Fatalf("metadata part %s, want %s", up.meta, wantMeta)
 	}

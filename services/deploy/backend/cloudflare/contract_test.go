@@ -169,8 +169,18 @@ func TestContract(t *testing.T) {
 	if _, err := b.ScriptTags(ctx, "dotdo-production", "hello"); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("ScriptTags: %v", err)
 	}
+	// Per-script secrets (backend.Secrets): put, list, delete.
+	if err := b.PutSecret(ctx, "dotdo-production", "hello", "API_TOKEN", "contract-secret-value"); err != nil {
+		t.Errorf("PutSecret: %v", err)
+	}
+	if _, err := b.ListSecrets(ctx, "dotdo-production", "hello"); err != nil {
+		t.Errorf("ListSecrets: %v", err)
+	}
+	if err := b.DeleteSecret(ctx, "dotdo-production", "hello", "API_TOKEN"); err != nil {
+		t.Errorf("DeleteSecret: %v", err)
+	}
 	// The GET of "missing" was answered by the proxy.
-	want := []string{"GET", "POST", "GET", "PUT", "PUT", "GET"}
+	want := []string{"GET", "POST", "GET", "PUT", "PUT", "GET", "PUT", "GET", "DELETE"}
 	if len(checked) != len(want) {
 		t.Fatalf("the mock checked %d requests, want %d: %q", len(checked), len(want), checked)
 	}
