@@ -24,7 +24,10 @@
 //	go test ./bench/scale/control -run TestScale -v
 //	SCALE=full go test ./bench/scale/control -run TestScale -v -timeout 60m
 //	SCALE=full go test ./bench/scale/control -run 'TestScale/history' -v -timeout 30m
+//	SCALE=full SCALE_WORKERS=10,10000 go test ./bench/scale/control -run 'TestScale/deploy/sqlite' -v -timeout 30m
 //
+// SCALE_WORKERS, SCALE_ROWS and SCALE_EVENTS (comma-separated) replace the
+// namespace sizes, table sizes and audit log sizes of the run.
 // SCALE_WITHOUT_0005=1 drops the indexes migration 0005 added after
 // seeding, to show the history curve they fix. PostgreSQL is named by
 // $DOTDO_TEST_DATABASE_URL (see pgtest) and its parts are skipped with a

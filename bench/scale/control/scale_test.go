@@ -32,11 +32,33 @@ var (
 		events: []int{100_000, 1_000_000}, appends: 2_000}
 )
 
+// runSizes returns the sizes SCALE names, with any list overridden by
+// SCALE_WORKERS, SCALE_ROWS or SCALE_EVENTS (comma-separated).
 func runSizes() sizes {
+	sz := small
 	if os.Getenv("SCALE") == "full" {
-		return full
+		sz = full
 	}
-	return small
+	sz.workers = envInts("SCALE_WORKERS", sz.workers)
+	sz.rows = envInts("SCALE_ROWS", sz.rows)
+	sz.events = envInts("SCALE_EVENTS", sz.events)
+	return sz
+}
+
+func envInts(key string, def []int) []int {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return def
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // TestScale runs the three curves; see the package documentation.

@@ -275,3 +275,14 @@ type AuditCheckpointer interface {
 	// the head moved back, and is reported as a broken chain.
 	VerifyAuditFrom(ctx context.Context, opts AuditVerifyOptions) (VerifyResult, error)
 }
+
+// VerifyAuditLog verifies the chain of a as the VerifyAuditLog RPCs do:
+// through AuditCheckpointer when a keeps checkpoints (resuming after the
+// newest one when fromCheckpoint is set, and recording one at the head
+// whenever the chain verifies), else with VerifyAudit from event 1.
+func VerifyAuditLog(ctx context.Context, a Audit, head *AuditHead, fromCheckpoint bool) (VerifyResult, error) {
+	if cp, ok := a.(AuditCheckpointer); ok {
+		return cp.VerifyAuditFrom(ctx, AuditVerifyOptions{Head: head, FromCheckpoint: fromCheckpoint, SaveCheckpoint: true})
+	}
+	return a.VerifyAudit(ctx, head)
+}

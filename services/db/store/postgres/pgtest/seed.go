@@ -17,7 +17,7 @@ import (
 
 // CopyDeployments bulk-loads the synthetic history h into the harness's
 // empty deployments table with COPY (a million rows in well under a
-// minute), then ANALYZEs it so the planner sees its real size. It calls
+// minute), then VACUUMs and ANALYZEs it so the planner sees its real size. It calls
 // sample with every deployment loaded whose index is a multiple of every
 // (when sample is not nil).
 func (h *Harness) CopyDeployments(ctx context.Context, hist storetest.History, every int, sample func(store.Deployment)) error {
@@ -58,13 +58,13 @@ func (h *Harness) CopyDeployments(ctx context.Context, hist storetest.History, e
 	if _, err := h.raw.CopyFrom(ctx, pgx.Identifier{"deployments"}, cols, src); err != nil {
 		return fmt.Errorf("copy deployments: %w", err)
 	}
-	_, err := h.raw.Exec(ctx, "ANALYZE deployments")
-	return err
+	return h.settle(ctx, "deployments")
 }
 
 // CopyAudit bulk-loads n events into the harness's empty audit log, linked
 // under key as AppendAudit links them (see storetest.AuditChain), with
-// COPY, moves the chain head to the last one and ANALYZEs the table. It
+// COPY, moves the chain head to the last one and VACUUMs and ANALYZEs the
+// table. It
 // returns the head.
 func (h *Harness) CopyAudit(ctx context.Context, key []byte, n int) (store.AuditHead, error) {
 	next, stop := iter.Pull(storetest.AuditChain(key, n, seedStart))
@@ -87,8 +87,19 @@ func (h *Harness) CopyAudit(ctx context.Context, key []byte, n int) (store.Audit
 	if _, err := h.raw.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, head.Seq, head.Hash); err != nil {
 		return head, err
 	}
-	_, err := h.raw.Exec(ctx, "ANALYZE audit_events")
-	return head, err
+	return head, h.settle(ctx, "audit_events")
+}
+
+// settle VACUUMs and ANALYZEs a table after a bulk load, so the planner
+// sees its size and autovacuum does not start on it during a measurement,
+// then flushes the load's WAL with a CHECKPOINT (when the role may; it is
+// skipped otherwise), so that later commits do not queue behind it.
+func (h *Harness) settle(ctx context.Context, table string) error {
+	if _, err := h.raw.Exec(ctx, "VACUUM ANALYZE "+table); err != nil {
+		return err
+	}
+	_, _ = h.raw.Exec(ctx, "CHECKPOINT") // best effort: needs pg_checkpoint or a superuser
+	return nil
 }
 
 // seedStart is the time of the first event CopyAudit loads.
