@@ -55,28 +55,50 @@ func testDeployCurve(t *testing.T, sz sizes) {
 	if _, err := workerd.FindBinary("", ""); err != nil {
 		t.Skipf("skipping the deploy curve: the local runtime needs workerd (npm ci installs it): %v", err)
 	}
-	tb := newTable(t, "Deploy latency vs namespace size (173 KiB worker, local runtime, Deploy API over Connect)",
-		"store", "workers", "deploys", "p50 ms", "p99 ms", "p50 / p50 at smallest", "seed s")
+	tb := newTable(t, "Deploy latency vs namespace size (173 KiB worker, local runtime, Deploy API over Connect; sizes interleaved deploy by deploy)",
+		"store", "workers", "deploys", "p50 ms", "p99 ms", "p50 / p50 at smallest", "p99 / p99 at smallest", "seed s")
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
-			var base time.Duration
-			for _, n := range sz.workers {
-				t.Run(fmt.Sprint(n), func(t *testing.T) {
-					lat, seed := deployAtSize(t, kind, n, sz.deploys)
-					p50 := lat.pct(0.5)
-					if base == 0 {
-						base = p50
+			// One stack per namespace size, all up at once, then deploys
+			// in rounds over the sizes: a load that changes during the
+			// run (this machine is shared) falls on every size alike.
+			stacks := make([]*deployStack, len(sz.workers))
+			for i, n := range sz.workers {
+				stacks[i] = newDeployStack(t, kind, n)
+			}
+			const warm = 3
+			lat := make([]latencies, len(stacks))
+			for i := range warm + sz.deploys {
+				for k, s := range stacks {
+					start := time.Now()
+					if err := s.deploy(t, i); err != nil {
+						t.Fatalf("%d workers, deploy %d: %v", s.n, i, err)
 					}
-					tb.add(kind, n, len(lat), ms(p50), ms(lat.pct(0.99)), fmt.Sprintf("%.2f", float64(p50)/float64(base)), fmt.Sprintf("%.1f", seed.Seconds()))
-				})
+					if i >= warm {
+						lat[k] = append(lat[k], time.Since(start))
+					}
+				}
+			}
+			for k, s := range stacks {
+				tb.add(kind, s.n, len(lat[k]), ms(lat[k].pct(0.5)), ms(lat[k].pct(0.99)),
+					fmt.Sprintf("%.2f", float64(lat[k].pct(0.5))/float64(lat[0].pct(0.5))),
+					fmt.Sprintf("%.2f", float64(lat[k].pct(0.99))/float64(lat[0].pct(0.99))), fmt.Sprintf("%.1f", s.seed.Seconds()))
 			}
 		})
 	}
 }
 
-// deployAtSize seeds a namespace of n workers, starts the Deploy API on
-// it and times deploys new versions of workers spread over the namespace.
-func deployAtSize(t *testing.T, kind string, n, deploys int) (latencies, time.Duration) {
+// deployStack is the Deploy API over a namespace seeded with n workers.
+type deployStack struct {
+	n      int
+	seed   time.Duration
+	client deployv1connect.DeployServiceClient
+	token  string
+}
+
+// newDeployStack seeds a namespace of n workers and starts the Deploy API
+// on it, with its own store, runtime and auth service.
+func newDeployStack(t *testing.T, kind string, n int) *deployStack {
 	ctx := t.Context()
 	var st store.Store
 	switch kind {
@@ -117,27 +139,24 @@ func deployAtSize(t *testing.T, kind string, n, deploys int) (latencies, time.Du
 	srv.Register(deployv1connect.NewDeployServiceHandler(deploy.NewHandler(svc), opts...))
 	hc := &http.Client{}
 	client := deployv1connect.NewDeployServiceClient(hc, testsupport.Serve(t, srv, testsupport.CloseIdle(hc)))
+	return &deployStack{n: n, seed: seed, client: client, token: keys.Deployer}
+}
 
-	deployOnce := func(i int) error {
-		// Workers spread over the namespace (a prime stride), each
-		// deploy a new version of a worker that holds one already.
-		w := (i * 7919) % n
-		req := connect.NewRequest(&deployv1.DeployRequest{Service: workerName(w), Environment: "production", Script: script(n*1000+i, ScriptSize)})
-		req.Header().Set("Authorization", "Bearer "+keys.Deployer)
-		res, err := client.Deploy(ctx, req)
-		if err != nil {
-			return err
-		}
-		d := res.Msg.GetDeployment()
-		if d.GetStatus() != deployv1.DeploymentStatus_DEPLOYMENT_STATUS_LIVE || d.GetVersion() < 2 {
-			return fmt.Errorf("deploy of %s: status %v, version %d; want live, above the seeded version 1", workerName(w), d.GetStatus(), d.GetVersion())
-		}
-		return nil
+// deploy deploys a new 173 KiB version of a worker of the namespace,
+// workers taken with a prime stride so deploys spread over it.
+func (s *deployStack) deploy(t *testing.T, i int) error {
+	w := (i * 7919) % s.n
+	req := connect.NewRequest(&deployv1.DeployRequest{Service: workerName(w), Environment: "production", Script: script(s.n*1000+i, ScriptSize)})
+	req.Header().Set("Authorization", "Bearer "+s.token)
+	res, err := s.client.Deploy(t.Context(), req)
+	if err != nil {
+		return err
 	}
-	const warm = 3
-	timeN(t, warm, deployOnce)
-	lat := timeN(t, deploys, func(i int) error { return deployOnce(i + warm) })
-	return lat, seed
+	d := res.Msg.GetDeployment()
+	if d.GetStatus() != deployv1.DeploymentStatus_DEPLOYMENT_STATUS_LIVE || d.GetVersion() < 2 {
+		return fmt.Errorf("deploy of %s: status %v, version %d; want live, above the seeded version 1", workerName(w), d.GetStatus(), d.GetVersion())
+	}
+	return nil
 }
 
 // seedNamespace records n live workers in st (a deployment each, through

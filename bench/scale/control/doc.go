@@ -8,7 +8,9 @@
 //     when the environment's namespace already holds N workers, on SQLite
 //     and on PostgreSQL. The N workers are seeded in bulk: through the
 //     store's API (a live deployment each) and straight into the runtime's
-//     script store on disk before the runtime starts.
+//     script store on disk before the runtime starts. One stack per size
+//     is up at once and the deploys go round the sizes, so a load that
+//     changes during the run falls on every size alike.
 //   - History queries vs table size (PostgreSQL): p50/p99 of every
 //     ListDeployments filter shape, of a deep page by token and of
 //     GetDeployment with N deployment rows loaded with COPY and ANALYZEd.

@@ -25,7 +25,7 @@ func (h *Harness) InsertAudit(ctx context.Context, key []byte, n int) (store.Aud
 	if err != nil {
 		return head, err
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
 	args := make([]any, 0, insertBatch*12)
 	flush := func() error {
 		if len(args) == 0 {
