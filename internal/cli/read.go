@@ -161,10 +161,11 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 		"verify": func(ctx context.Context, e *Env, args []string) error {
 			fs := flags(e, "audit verify")
 			headFile := fs.String("head", "", "also check that the trail still holds the head saved in this file by `dotdo audit head`")
+			resume := fs.Bool("resume", false, "walk only the events after the last verified checkpoint (a full walk from event 1 also catches changes before it)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
-			req := &deployv1.VerifyAuditLogRequest{}
+			req := &deployv1.VerifyAuditLogRequest{FromCheckpoint: *resume}
 			if *headFile != "" {
 				h, err := readAuditHead(*headFile)
 				if err != nil {
@@ -184,6 +185,9 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 				how = "keyed"
 			}
 			fmt.Fprintf(e.Stdout, "audit trail intact: %d events checked (%s)", res.Msg.GetChecked(), how)
+			if from := res.Msg.GetFromSeq(); from > 0 {
+				fmt.Fprintf(e.Stdout, "; resumed after the checkpoint at event %d", from)
+			}
 			if req.Head != nil {
 				fmt.Fprintf(e.Stdout, "; it holds the head of %s (event %d)", *headFile, req.Head.GetSeq())
 			}

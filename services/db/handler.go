@@ -199,12 +199,12 @@ func (h *handler) VerifyAuditLog(ctx context.Context, req *connect.Request[dbv1.
 	if hd := req.Msg.GetHead(); hd != nil {
 		head = &store.AuditHead{Seq: hd.GetSeq(), Hash: hd.GetHash()}
 	}
-	r, err := h.store.VerifyAudit(ctx, head)
+	r, err := store.VerifyAuditLog(ctx, h.store, head, req.Msg.GetFromCheckpoint())
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&dbv1.VerifyAuditLogResponse{
-		Ok: r.OK, Checked: r.Checked, FirstBrokenSeq: r.FirstBrokenSeq, Reason: r.Reason, Keyed: r.Keyed,
+		Ok: r.OK, Checked: r.Checked, FirstBrokenSeq: r.FirstBrokenSeq, Reason: r.Reason, Keyed: r.Keyed, FromSeq: r.FromSeq,
 	}), nil
 }
 

@@ -183,20 +183,25 @@ func (a *Admin) ListAudit(ctx context.Context, c Caller, f store.AuditFilter) ([
 }
 
 // VerifyAudit walks the audit log's hash chain and, given a head exported
-// earlier (AuditHead), checks that the log still holds it. The caller
-// needs audit.read.
-func (a *Admin) VerifyAudit(ctx context.Context, c Caller, head *store.AuditHead) (store.VerifyResult, error) {
+// earlier (AuditHead), checks that the log still holds it. With
+// fromCheckpoint it resumes after the newest verified checkpoint instead
+// of at event 1 (see store.AuditVerifyOptions). The caller needs
+// audit.read.
+func (a *Admin) VerifyAudit(ctx context.Context, c Caller, head *store.AuditHead, fromCheckpoint bool) (store.VerifyResult, error) {
 	p, err := a.authz.Authorize(ctx, c.Token, authz.PermAuditRead, "", c.Client)
 	if err != nil {
 		return store.VerifyResult{}, err
 	}
-	res, err := a.audit.VerifyAudit(ctx, head)
+	res, err := store.VerifyAuditLog(ctx, a.audit, head, fromCheckpoint)
 	if err != nil {
 		return store.VerifyResult{}, err
 	}
 	detail := map[string]string{"ok": strconv.FormatBool(res.OK), "checked": strconv.FormatInt(res.Checked, 10), "keyed": strconv.FormatBool(res.Keyed)}
 	if head != nil {
 		detail["head_seq"] = strconv.FormatInt(head.Seq, 10)
+	}
+	if res.FromSeq > 0 {
+		detail["from_checkpoint_seq"] = strconv.FormatInt(res.FromSeq, 10)
 	}
 	if !res.OK {
 		detail["first_broken_seq"] = strconv.FormatInt(res.FirstBrokenSeq, 10)

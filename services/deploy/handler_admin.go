@@ -98,12 +98,12 @@ func (h *adminHandler) VerifyAuditLog(ctx context.Context, req *connect.Request[
 	if hd := req.Msg.GetHead(); hd != nil {
 		head = &store.AuditHead{Seq: hd.GetSeq(), Hash: hd.GetHash()}
 	}
-	res, err := h.admin.VerifyAudit(ctx, callerOf(req), head)
+	res, err := h.admin.VerifyAudit(ctx, callerOf(req), head, req.Msg.GetFromCheckpoint())
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&deployv1.VerifyAuditLogResponse{Ok: res.OK, Checked: res.Checked, FirstBrokenSeq: res.FirstBrokenSeq, Reason: res.Reason,
-		Keyed: res.Keyed}), nil
+		Keyed: res.Keyed, FromSeq: res.FromSeq}), nil
 }
 
 // GetAuditHead implements deployv1connect.AdminServiceHandler.

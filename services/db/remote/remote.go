@@ -201,7 +201,17 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 
 // VerifyAudit implements store.Audit.
 func (s *Store) VerifyAudit(ctx context.Context, head *store.AuditHead) (store.VerifyResult, error) {
-	req := &dbv1.VerifyAuditLogRequest{}
+	return s.VerifyAuditFrom(ctx, store.AuditVerifyOptions{Head: head})
+}
+
+var _ store.AuditCheckpointer = (*Store)(nil)
+
+// VerifyAuditFrom implements store.AuditCheckpointer. The db service
+// records a checkpoint whenever a keyed chain verifies, whatever
+// opts.SaveCheckpoint says.
+func (s *Store) VerifyAuditFrom(ctx context.Context, opts store.AuditVerifyOptions) (store.VerifyResult, error) {
+	head := opts.Head
+	req := &dbv1.VerifyAuditLogRequest{FromCheckpoint: opts.FromCheckpoint}
 	if head != nil {
 		req.Head = &dbv1.AuditHead{Seq: head.Seq, Hash: head.Hash}
 	}
@@ -210,7 +220,7 @@ func (s *Store) VerifyAudit(ctx context.Context, head *store.AuditHead) (store.V
 		return store.VerifyResult{}, err
 	}
 	return store.VerifyResult{OK: res.GetOk(), Checked: res.GetChecked(), FirstBrokenSeq: res.GetFirstBrokenSeq(), Reason: res.GetReason(),
-		Keyed: res.GetKeyed()}, nil
+		Keyed: res.GetKeyed(), FromSeq: res.GetFromSeq()}, nil
 }
 
 // AuditHead implements store.Audit.

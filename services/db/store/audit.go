@@ -224,4 +224,65 @@ type VerifyResult struct {
 	// Keyed reports whether the links were checked as MACs under the
 	// store's audit key (false: plain SHA-256, a store without a key).
 	Keyed bool
+	// FromSeq is the seq of the checkpoint the walk resumed after (see
+	// AuditCheckpointer); 0 when it started at event 1.
+	FromSeq int64
+}
+
+// AuditCheckpointMAC returns the lowercase hex HMAC-SHA-256 under key of a
+// checkpoint of the audit chain: event seq, whose MAC is hash, closes a
+// prefix of the chain that verified from event 1. The encoding is tagged
+// "dotdo.audit.checkpoint.v1", so it never equals the MAC of an event.
+// Checkpoints exist only for a keyed chain: the key must not be empty.
+func AuditCheckpointMAC(key []byte, seq int64, hash string) string {
+	h := hmac.New(sha256.New, key)
+	w := auditEncoder{h: h}
+	w.str("dotdo.audit.checkpoint.v1")
+	w.int(seq)
+	w.str(hash)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// AuditVerifyOptions are the options of VerifyAuditFrom.
+type AuditVerifyOptions struct {
+	// Head, when not nil, is an exported head the chain must still hold
+	// (as for VerifyAudit).
+	Head *AuditHead
+	// FromCheckpoint resumes the walk after the newest checkpoint whose
+	// MAC holds under the store's audit key, instead of at event 1: the
+	// checkpoint's event must still carry its recorded MAC (and that MAC
+	// must still be the event's), then only the events after it are
+	// walked. A change to an event before the checkpoint is caught by a
+	// walk from event 1 (FromCheckpoint false), not by this one. Without
+	// an audit key there are no checkpoints and the walk starts at event 1.
+	FromCheckpoint bool
+	// SaveCheckpoint records a checkpoint at the head the walk reached when
+	// the chain verified (keyed stores only).
+	SaveCheckpoint bool
+}
+
+// AuditCheckpointer is implemented by the stores that keep verified
+// checkpoints of their audit chain, so that a verification need not rehash
+// the log from event 1 every time. A checkpoint carries a MAC under the
+// audit key (AuditCheckpointMAC): someone who can write the database but
+// does not hold the key can delete checkpoints (verification then starts
+// further back) but not add or move one.
+type AuditCheckpointer interface {
+	// VerifyAuditFrom verifies the chain as VerifyAudit does, from the
+	// newest valid checkpoint when opts.FromCheckpoint is set, and records
+	// a checkpoint at the verified head when opts.SaveCheckpoint is set. A
+	// valid checkpoint beyond the chain head means events were deleted and
+	// the head moved back, and is reported as a broken chain.
+	VerifyAuditFrom(ctx context.Context, opts AuditVerifyOptions) (VerifyResult, error)
+}
+
+// VerifyAuditLog verifies the chain of a as the VerifyAuditLog RPCs do:
+// through AuditCheckpointer when a keeps checkpoints (resuming after the
+// newest one when fromCheckpoint is set, and recording one at the head
+// whenever the chain verifies), else with VerifyAudit from event 1.
+func VerifyAuditLog(ctx context.Context, a Audit, head *AuditHead, fromCheckpoint bool) (VerifyResult, error) {
+	if cp, ok := a.(AuditCheckpointer); ok {
+		return cp.VerifyAuditFrom(ctx, AuditVerifyOptions{Head: head, FromCheckpoint: fromCheckpoint, SaveCheckpoint: true})
+	}
+	return a.VerifyAudit(ctx, head)
 }

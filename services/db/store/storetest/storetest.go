@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditTamper", testAuditTamper},
 		{"AuditKeyed", testAuditKeyed},
 		{"AuditRekey", testAuditRekey},
+		{"AuditCheckpoint", testAuditCheckpoint},
 		{"APIKeysAudited", testAPIKeysAudited},
 		{"CompleteFence", testCompleteFence},
 		{"APIKeys", testAPIKeys},

@@ -600,9 +600,17 @@ type VerifyAuditLogRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// head, when set, is a head exported earlier with GetAuditHead: the
 	// trail must still hold that event with that MAC.
-	Head          *v11.AuditHead `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Head *v11.AuditHead `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	// from_checkpoint resumes the walk after the newest verified checkpoint
+	// (a seq and MAC the service recorded when the chain last verified,
+	// itself carrying a MAC under the audit key, so that nobody who can only
+	// write the database can forge one) instead of rehashing from event 1.
+	// It catches any change at or after the checkpoint and a head moved back
+	// before it; a change to an earlier event needs a walk from event 1.
+	// Every walk that verifies a keyed trail records a checkpoint at its head.
+	FromCheckpoint bool `protobuf:"varint,2,opt,name=from_checkpoint,json=fromCheckpoint,proto3" json:"from_checkpoint,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *VerifyAuditLogRequest) Reset() {
@@ -642,6 +650,13 @@ func (x *VerifyAuditLogRequest) GetHead() *v11.AuditHead {
 	return nil
 }
 
+func (x *VerifyAuditLogRequest) GetFromCheckpoint() bool {
+	if x != nil {
+		return x.FromCheckpoint
+	}
+	return false
+}
+
 // VerifyAuditLogResponse reports the outcome of walking the hash chain.
 type VerifyAuditLogResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -654,7 +669,10 @@ type VerifyAuditLogResponse struct {
 	// reason says what is wrong with that event.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// keyed is true when the links were checked as MACs under the audit key.
-	Keyed         bool `protobuf:"varint,5,opt,name=keyed,proto3" json:"keyed,omitempty"`
+	Keyed bool `protobuf:"varint,5,opt,name=keyed,proto3" json:"keyed,omitempty"`
+	// from_seq is the seq of the checkpoint the walk resumed after; 0 when it
+	// started at event 1.
+	FromSeq       int64 `protobuf:"varint,6,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -722,6 +740,13 @@ func (x *VerifyAuditLogResponse) GetKeyed() bool {
 		return x.Keyed
 	}
 	return false
+}
+
+func (x *VerifyAuditLogResponse) GetFromSeq() int64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
 }
 
 // GetAuditHeadRequest asks for the last event of the audit trail.
@@ -857,15 +882,17 @@ const file_dotdo_deploy_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.dotdo.db.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"C\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"l\n" +
 	"\x15VerifyAuditLogRequest\x12*\n" +
-	"\x04head\x18\x01 \x01(\v2\x16.dotdo.db.v1.AuditHeadR\x04head\"\x9a\x01\n" +
+	"\x04head\x18\x01 \x01(\v2\x16.dotdo.db.v1.AuditHeadR\x04head\x12'\n" +
+	"\x0ffrom_checkpoint\x18\x02 \x01(\bR\x0efromCheckpoint\"\xb5\x01\n" +
 	"\x16VerifyAuditLogResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\achecked\x18\x02 \x01(\x03R\achecked\x12(\n" +
 	"\x10first_broken_seq\x18\x03 \x01(\x03R\x0efirstBrokenSeq\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05keyed\x18\x05 \x01(\bR\x05keyed\"\x15\n" +
+	"\x05keyed\x18\x05 \x01(\bR\x05keyed\x12\x19\n" +
+	"\bfrom_seq\x18\x06 \x01(\x03R\afromSeq\"\x15\n" +
 	"\x13GetAuditHeadRequest\"X\n" +
 	"\x14GetAuditHeadResponse\x12*\n" +
 	"\x04head\x18\x01 \x01(\v2\x16.dotdo.db.v1.AuditHeadR\x04head\x12\x14\n" +

@@ -139,41 +139,88 @@ func (e *Engine) AuditHead(ctx context.Context) (store.AuditHead, error) {
 // VerifyAudit implements store.Audit. It reads the chain head, walks the
 // events up to it in batches of Options.VerifyBatchSize, recomputing every
 // MAC and link, checks that no event exists beyond the head and, given an
-// exported head, that the chain still holds it.
+// exported head, that the chain still holds it. Memory stays bounded by one
+// batch whatever the length of the chain.
 func (e *Engine) VerifyAudit(ctx context.Context, want *store.AuditHead) (store.VerifyResult, error) {
 	res, err := e.verifyAudit(ctx, e.d.Reader(), e.opts.AuditKey, want)
 	res.Keyed = len(e.opts.AuditKey) > 0
 	return res, err
 }
 
-// verifyAudit verifies the chain read through q with key.
+// verifyAudit verifies the whole chain read through q with key.
 func (e *Engine) verifyAudit(ctx context.Context, q Queryer, key []byte, want *store.AuditHead) (store.VerifyResult, error) {
-	var headSeq int64
-	var headHash string
-	if err := q.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
-		return store.VerifyResult{}, fmt.Errorf("read audit chain head: %w", err)
+	res, _, err := e.walkAudit(ctx, q, key, want, genesis)
+	return res, err
+}
+
+// checkpoint is where a walk along the chain starts: after event seq,
+// whose MAC is hash.
+type checkpoint struct {
+	seq  int64
+	hash string
+}
+
+// genesis is the start of a walk from event 1.
+var genesis = checkpoint{hash: store.AuditGenesisHash}
+
+// walkAudit verifies the chain read through q with key from the verified
+// checkpoint from (genesis for the whole chain) to the head, and returns
+// the head it verified.
+func (e *Engine) walkAudit(ctx context.Context, q Queryer, key []byte, want *store.AuditHead, from checkpoint) (store.VerifyResult, checkpoint, error) {
+	var head checkpoint
+	if err := q.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&head.seq, &head.hash); err != nil {
+		return store.VerifyResult{}, head, fmt.Errorf("read audit chain head: %w", err)
 	}
+	headSeq, headHash := head.seq, head.hash
 	res := store.VerifyResult{}
-	broken := func(seq int64, format string, args ...any) (store.VerifyResult, error) {
+	broken := func(seq int64, format string, args ...any) (store.VerifyResult, checkpoint, error) {
 		res.FirstBrokenSeq, res.Reason = seq, fmt.Sprintf(format, args...)
-		return res, nil
+		return res, head, nil
 	}
-	w := walk{key: key, prev: store.AuditGenesisHash, next: 1}
+	w := walk{key: key, prev: from.hash, next: from.seq + 1}
 	if want != nil {
 		w.want, w.hash = want.Seq, want.Hash
 		w.found = want.Seq == 0 && want.Hash == store.AuditGenesisHash
+	}
+	if from.seq > 0 {
+		if from.seq > headSeq {
+			return broken(headSeq+1, "the chain ends at event %d, before the verified checkpoint at event %d: events were deleted and the head moved back", headSeq, from.seq)
+		}
+		// The checkpoint's event must still be the one verified, and the
+		// exported head, when the checkpoint covers it, must still be in
+		// the chain.
+		checks := []checkpoint{from}
+		if want != nil && want.Seq > 0 && want.Seq < from.seq {
+			checks = append(checks, checkpoint{seq: want.Seq, hash: want.Hash})
+		}
+		for _, c := range checks {
+			ev, reason, err := e.readAuditEvent(ctx, q, key, c.seq)
+			if err != nil {
+				return res, head, err
+			}
+			if reason == "" && ev.Hash != c.hash {
+				reason = fmt.Sprintf("event %d does not match the hash it had when it was verified or exported", c.seq)
+			}
+			if reason != "" {
+				return broken(c.seq, "%s", reason)
+			}
+			res.Checked++
+			if c.seq == w.want {
+				w.found = ev.Hash == w.hash
+			}
+		}
 	}
 	for w.next <= headSeq {
 		rows, err := q.Query(ctx, `SELECT `+auditCols+` FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
 			w.next, headSeq, e.opts.VerifyBatchSize)
 		if err != nil {
-			return res, fmt.Errorf("read audit events from %d: %w", w.next, err)
+			return res, head, fmt.Errorf("read audit events from %d: %w", w.next, err)
 		}
 		n, brokenSeq, reason, err := w.batch(rows)
 		rows.Close()
 		res.Checked += n
 		if err != nil {
-			return res, fmt.Errorf("read audit events from %d: %w", w.next, err)
+			return res, head, fmt.Errorf("read audit events from %d: %w", w.next, err)
 		}
 		if brokenSeq != 0 {
 			return broken(brokenSeq, "%s", reason)
@@ -193,11 +240,11 @@ func (e *Engine) verifyAudit(ctx context.Context, q Queryer, key []byte, want *s
 	// before re-reading the head: a concurrent append commits both together.
 	var maxSeq *int64
 	if err := q.QueryRow(ctx, `SELECT MAX(seq) FROM audit_events`).Scan(&maxSeq); err != nil {
-		return res, fmt.Errorf("read last audit event: %w", err)
+		return res, head, fmt.Errorf("read last audit event: %w", err)
 	}
 	var head2 int64
 	if err := q.QueryRow(ctx, `SELECT seq FROM audit_head WHERE id = 1`).Scan(&head2); err != nil {
-		return res, fmt.Errorf("read audit chain head: %w", err)
+		return res, head, fmt.Errorf("read audit chain head: %w", err)
 	}
 	if head2 < headSeq {
 		return broken(head2+1, "the chain head moved back from %d to %d", headSeq, head2)
@@ -214,7 +261,24 @@ func (e *Engine) verifyAudit(ctx context.Context, q Queryer, key []byte, want *s
 		}
 	}
 	res.OK = true
-	return res, nil
+	return res, head, nil
+}
+
+// readAuditEvent reads event seq and checks its MAC under key. A missing,
+// undecodable or altered event is reported as a reason, not an error.
+func (e *Engine) readAuditEvent(ctx context.Context, q Queryer, key []byte, seq int64) (store.AuditEvent, string, error) {
+	ev, err := scanAudit(q.QueryRow(ctx, `SELECT `+auditCols+` FROM audit_events WHERE seq = ?`, seq))
+	switch {
+	case errors.Is(err, ErrNoRows):
+		return ev, fmt.Sprintf("event %d is missing", seq), nil
+	case errors.Is(err, errkind.Corrupt):
+		return ev, fmt.Sprintf("event %d cannot be decoded: %v", seq, err), nil
+	case err != nil:
+		return ev, "", fmt.Errorf("read audit event %d: %w", seq, err)
+	case store.AuditMAC(key, ev) != ev.Hash:
+		return ev, fmt.Sprintf("event %d does not match its hash (content changed)", seq), nil
+	}
+	return ev, "", nil
 }
 
 // walk is the state of a walk along the chain: the hash of the last good

@@ -73,7 +73,7 @@ func (e *Engine) queryDeployments(ctx context.Context, q Queryer, query string, 
 
 // GetDeployment implements store.Deployments.
 func (e *Engine) GetDeployment(ctx context.Context, id string) (store.Deployment, error) {
-	return e.queryDeployment(ctx, e.d.Reader(), fmt.Sprintf("deployment %q", id), `id = ?`, id)
+	return e.queryDeployment(ctx, e.d.Reader(), fmt.Sprintf("deployment %q", id), getDeploymentWhere, id)
 }
 
 // GetDeploymentByVersion implements store.Deployments.
@@ -120,31 +120,11 @@ const seqLock = "deployments/seq"
 
 // ListDeployments implements store.Deployments.
 func (e *Engine) ListDeployments(ctx context.Context, f store.ListFilter) ([]store.Deployment, string, error) {
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", fmt.Errorf("unknown status %q: %w", f.Status, errkind.Invalid)
-	}
-	fp := fingerprint(f.Service, f.Environment, string(f.Status))
-	after, err := decodeToken(f.PageToken, tokenDeployments, fp)
+	q, args, fp, err := ListDeploymentsQuery(f)
 	if err != nil {
 		return nil, "", err
 	}
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, v string }{{"service", f.Service}, {"environment", f.Environment}, {"status", string(f.Status)}} {
-		if c.v != "" {
-			where, args = append(where, c.col+" = ?"), append(args, c.v)
-		}
-	}
-	if after > 0 {
-		where, args = append(where, "seq < ?"), append(args, after)
-	}
-	q := `SELECT ` + deploymentCols + ` FROM deployments`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
 	size := store.PageSize(f.PageSize)
-	q += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, size+1)
 	seqs, ds, err := e.queryDeployments(ctx, e.d.Reader(), q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list deployments: %w", err)
@@ -154,6 +134,44 @@ func (e *Engine) ListDeployments(ctx context.Context, f store.ListFilter) ([]sto
 	}
 	return ds[:size], encodeToken(tokenDeployments, fp, seqs[size-1]), nil
 }
+
+// ListDeploymentsQuery returns the statement (placeholders '?') and
+// arguments with which ListDeployments reads the page f asks for, one row
+// more than the page to learn whether another follows, and the fingerprint
+// of f's filter. The page token is a keyset (seq < the last seq seen),
+// never an OFFSET, so a deep page costs what the first does. It is
+// exported for the tests that check the plan of every filter shape.
+func ListDeploymentsQuery(f store.ListFilter) (query string, args []any, fp uint32, err error) {
+	if f.Status != "" && !f.Status.Valid() {
+		return "", nil, 0, fmt.Errorf("unknown status %q: %w", f.Status, errkind.Invalid)
+	}
+	fp = fingerprint(f.Service, f.Environment, string(f.Status))
+	after, err := decodeToken(f.PageToken, tokenDeployments, fp)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	var where []string
+	for _, c := range []struct{ col, v string }{{"service", f.Service}, {"environment", f.Environment}, {"status", string(f.Status)}} {
+		if c.v != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	if after > 0 {
+		where, args = append(where, "seq < ?"), append(args, after)
+	}
+	query = `SELECT ` + deploymentCols + ` FROM deployments`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY seq DESC LIMIT ?`
+	return query, append(args, store.PageSize(f.PageSize)+1), fp, nil
+}
+
+// GetDeploymentQuery is the statement (placeholder '?': the id) with which
+// GetDeployment reads a deployment, exported for the plan tests.
+const GetDeploymentQuery = `SELECT ` + deploymentCols + ` FROM deployments WHERE ` + getDeploymentWhere
+
+const getDeploymentWhere = `id = ?`
 
 // errReplay makes InTx roll back a transaction that lost an idempotency race.
 var errReplay = errors.New("idempotent replay")

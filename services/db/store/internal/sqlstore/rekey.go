@@ -61,6 +61,10 @@ func (e *Engine) RekeyAudit(ctx context.Context) (store.RekeyResult, error) {
 		if _, err := tx.Exec(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, prev); err != nil {
 			return fmt.Errorf("update audit chain head: %w", err)
 		}
+		// Checkpoints name links of the old chain: none holds any more.
+		if _, err := tx.Exec(ctx, `DELETE FROM audit_checkpoints`); err != nil {
+			return fmt.Errorf("drop audit checkpoints: %w", err)
+		}
 		old := "verified"
 		if !res.Previous.OK {
 			old = fmt.Sprintf("broken at event %d: %s", res.Previous.FirstBrokenSeq, res.Previous.Reason)
