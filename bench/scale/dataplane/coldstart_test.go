@@ -205,6 +205,8 @@ func spread(t *testing.T, sz sizes, dist string, pick func(*rand.Rand) int, limi
 func capacity(t *testing.T, sz sizes) {
 	s := supervisor(t, 10*time.Minute, 0)
 	baseFDs, baseSelf := countDir("/proc/self/fd"), readMemory("self")
+	// Memory available before the workers start: they are to share it.
+	avail := int64(statusFieldOf("/proc/meminfo", "MemAvailable:")) << 10
 	start := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -242,7 +244,6 @@ func capacity(t *testing.T, sz sizes) {
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile)
 	pidMax := readInt("/proc/sys/kernel/pid_max")
 	threadsMax := readInt("/proc/sys/kernel/threads-max")
-	avail := int64(statusFieldOf("/proc/meminfo", "MemAvailable:")) << 10
 	perPSS, perThreads, perFDs := m.pss/n, float64(threads)/float64(n), float64(selfFDs)/float64(n)
 	r := &report{title: fmt.Sprintf("%d workers active at once (started in %v with 8 clients, %d at a time)", procs, took.Round(time.Millisecond), workerd.DefaultMaxStarting),
 		head: []string{"measure", "all processes", "per active worker"}}
@@ -254,9 +255,12 @@ func capacity(t *testing.T, sz sizes) {
 	r.add("workerd open descriptors", fds, fmt.Sprintf("%.1f", float64(fds)/float64(n)))
 	r.add("supervisor open descriptors, growth", selfFDs, fmt.Sprintf("%.1f", perFDs))
 	r.log(t)
+	if sz.burst == 0 {
+		return
+	}
 	b := &report{title: "What bounds the workers active at once on this machine (extrapolated from the row above)",
 		head: []string{"bound", "limit", "active workers it allows"}}
-	b.add("memory available now (MemAvailable / PSS per worker)", mib(avail), avail/max(1, perPSS))
+	b.add("memory available before they started (MemAvailable / PSS per worker)", mib(avail), avail/max(1, perPSS))
 	b.add("supervisor descriptors (ulimit -n / descriptors per worker)", nofile.Cur, fmt.Sprintf("%.0f", float64(nofile.Cur)/max(perFDs, 1)))
 	fileMax := readInt("/proc/sys/fs/file-max")
 	b.add("all descriptors (fs.file-max / workerd and supervisor descriptors per worker)", fileMax,
@@ -307,7 +311,15 @@ func testColdStart(t *testing.T, sz sizes) {
 		head: []string{"spread", "workers", "touched", "requests", "req/s", "p50", "p99", "cold", "cold p50", "cold p99",
 			"warm p50", "warm p99", "processes peak / mean", "workerd RSS peak", "PSS peak", "anon peak", "supervisor RSS peak"}}
 	w := sz.coldWorkers
-	spread(t, sz, "uniform", func(rng *rand.Rand) int { return rng.IntN(w) }, limit, r)
+	// One client, each request to a worker not started yet: the cold
+	// start itself, with no queue in front of it.
+	serial := sz
+	serial.clients, serial.coldRequests = 1, min(50, w)
+	var seq atomic.Int64
+	spread(t, serial, "serial: one client, every request a new worker", func(*rand.Rand) int { return int(seq.Add(1)-1) % w }, limit, r)
+	if os.Getenv("SCALE") != "zipf" {
+		spread(t, sz, "uniform", func(rng *rand.Rand) int { return rng.IntN(w) }, limit, r)
+	}
 	spread(t, sz, "zipf s=1.1", func() func(*rand.Rand) int {
 		var mu sync.Mutex
 		var z *rand.Zipf
@@ -321,6 +333,9 @@ func testColdStart(t *testing.T, sz sizes) {
 		}
 	}(), limit, r)
 	r.log(t)
+	if sz.burst == 0 {
+		return
+	}
 	b := &report{title: fmt.Sprintf("A burst: the first request to each of %d cold workers, all at once", sz.burst),
 		head: []string{"MaxStarting", "all answered after", "p50", "p99", "failed", "processes peak", "workerd anon peak"}}
 	burst(t, sz, workerd.DefaultMaxStarting, b)

@@ -15,13 +15,19 @@
 //     p50/p99 of all, of cold (no request to the worker within the idle
 //     timeout) and of warm requests, the processes alive and the memory of
 //     the workerd processes (sum of RSS, of PSS, of anonymous memory) and
-//     of this process. Then A workers are kept active at once to measure
-//     the memory, threads and descriptors each active worker costs.
+//     of this process. Then a burst sends the first request to B cold
+//     workers all at once, with the supervisor's start queue
+//     (workerd.DefaultMaxStarting) and without it (B starts at once), side
+//     by side. Last, A workers are kept active at once to measure the
+//     memory, threads and descriptors each active worker costs, and the
+//     limits of this machine (memory available, descriptors, pids,
+//     threads, MaxProcesses) are divided by them: how many active workers
+//     each limit allows, extrapolated, not measured.
 //
 // By default the sizes are small enough for `go test ./...` (CI): it checks
 // that every request is answered and every change arrives, and asserts no
 // speed. The full sizes (10, 1,000 and 10,000 live workers; 1,000 deployed
-// workers; 300 active) run on demand:
+// workers; a burst of 200; 300 active) run on demand:
 //
 //	go test ./bench/scale/dataplane -run TestScale -v
 //	SCALE=full go test ./bench/scale/dataplane -run TestScale -v -timeout 60m

@@ -278,16 +278,17 @@ func propagation(t *testing.T, sz sizes, n int) []any {
 	st := sqlitetest.Open(t)
 	seed(t, st, n)
 	src := dispatchertest.ServeDB(t, st)
-	start := time.Now()
-	d := loaded(t, src)
-	resync := time.Since(start)
-	if lv, _ := d.LiveVersions(); len(lv) != n {
-		t.Fatalf("%d live workers after the snapshot, want %d", len(lv), n)
-	}
+	// Run's first snapshot is the resync a dispatcher does at start-up and
+	// after a broken watch.
+	d := newDispatcher(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	resync := await(t, "the snapshot", d.Ready)
+	if lv, _ := d.LiveVersions(); len(lv) != n {
+		t.Fatalf("%d live workers after the snapshot, want %d", len(lv), n)
+	}
 	host := workerName(n-1) + "." + baseDomain
 	if n > routing.MaxWorkers {
 		host = workerName(routing.MaxWorkers-1) + "." + baseDomain

@@ -36,11 +36,21 @@ func scaleSizes() sizes {
 		return sizes{full: true, live: []int{10, 1000, 10000}, changes: 50,
 			coldWorkers: 1000, coldRequests: 3000, clients: 16, idle: 2 * time.Second, active: 300, burst: 200}
 	}
+	if os.Getenv("SCALE") == "zipf" { // a quicker look at the Zipf spread alone
+		return sizes{coldWorkers: 200, coldRequests: 1500, clients: 16, idle: 2 * time.Second}
+	}
 	return sizes{live: []int{10, 20}, changes: 5,
 		coldWorkers: 12, coldRequests: 60, clients: 4, idle: 300 * time.Millisecond, active: 6, burst: 8}
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quiet returns the logger of the services under test: nothing, or their
+// warnings and errors on stderr with SCALE_LOG=1.
+func quiet() *slog.Logger {
+	if os.Getenv("SCALE_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // percentile returns the p-th percentile (0 < p <= 1) of ds, nearest rank.
 func percentile(ds []time.Duration, p float64) time.Duration {
