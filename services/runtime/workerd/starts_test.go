@@ -87,3 +87,29 @@ func TestSupervisorBoundsStarts(t *testing.T) {
 		t.Errorf("%d processes serve after the burst; MaxProcesses is %d", serving, maxProcesses)
 	}
 }
+
+// TestSupervisorForgetsFailedWorkers sends requests for 1,000 scripts
+// that do not exist: each is answered 404, and none leaves an entry in the
+// supervisor's table of workers.
+func TestSupervisorForgetsFailedWorkers(t *testing.T) {
+	src := SourceFunc(func(ns, script string, v int64) (*Bundle, error) { return nil, ErrNotFound })
+	s, err := New(Options{Binary: findBinary(t), Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for i := range 1000 {
+		rec := httptest.NewRecorder()
+		s.Invoke(rec, httptest.NewRequest(http.MethodGet, "/", nil),
+			Target{Key: Key{Namespace: "ns", Script: fmt.Sprintf("missing-%d", i), Version: 1}, Host: "example.com", Proto: "http", Path: "/"})
+		if rec.Code != http.StatusNotFound {
+			t.Fatalf("missing-%d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	s.mu.Lock()
+	n := len(s.workers)
+	s.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d workers in the table after 1,000 failed starts, want 0", n)
+	}
+}

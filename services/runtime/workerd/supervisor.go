@@ -419,9 +419,31 @@ func (s *Supervisor) start(w *worker, key Key, call *startCall) {
 	w.mu.Unlock()
 	call.err = err
 	close(call.done)
-	if err != nil && !errors.Is(err, ErrClosed) {
-		s.log.Warn("workerd: start failed", "worker", key.String(), "err", err)
+	if err != nil {
+		// A worker that failed to start (a version that does not exist,
+		// a script that throws) keeps no entry: requests for ever new
+		// names must not grow the table.
+		s.mu.Lock()
+		s.dropIfEmpty(workerKey{key.Namespace, key.Script}, w)
+		s.mu.Unlock()
+		if !errors.Is(err, ErrClosed) {
+			s.log.Warn("workerd: start failed", "worker", key.String(), "err", err)
+		}
 	}
+}
+
+// dropIfEmpty removes w, the worker of wk, from the supervisor's table
+// when it has no process running or starting. Call with s.mu held.
+func (s *Supervisor) dropIfEmpty(wk workerKey, w *worker) {
+	if s.workers[wk] != w {
+		return
+	}
+	w.mu.Lock()
+	if len(w.instances) == 0 && len(w.starting) == 0 {
+		w.gone = true
+		delete(s.workers, wk)
+	}
+	w.mu.Unlock()
 }
 
 // takeOlder removes from w, and returns, the processes of versions older
@@ -623,11 +645,8 @@ func (s *Supervisor) forget(in *instance) {
 	if w := s.workers[wk]; w != nil {
 		w.mu.Lock()
 		w.instances = remove(w.instances, in)
-		if len(w.instances) == 0 && len(w.starting) == 0 {
-			w.gone = true
-			delete(s.workers, wk)
-		}
 		w.mu.Unlock()
+		s.dropIfEmpty(wk, w)
 	}
 }
 
