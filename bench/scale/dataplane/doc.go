@@ -32,6 +32,13 @@
 //	go test ./bench/scale/dataplane -run TestScale -v
 //	SCALE=full go test ./bench/scale/dataplane -run TestScale -v -timeout 60m
 //
+// SCALE=zipf runs the Zipf spread alone over 200 workers (a quick look);
+// SCALE_LOG=1 writes the supervisor's and dispatcher's warnings to stderr.
+// The cold-start figures include the wait in the supervisor's start queue
+// (MaxStarting); the serial row, one client starting one new worker at a
+// time, is the cold start without it. The machine is shared: each table
+// gives the load average it began with.
+//
 // The routing lookup alone, with allocations, is also a Go benchmark:
 //
 //	go test ./bench/scale/dataplane -run '^$' -bench . -benchmem
