@@ -43,6 +43,8 @@ type RuntimeConfig struct {
 	MemoryMB int64
 	// MaxProcesses bounds the workerd processes running at once.
 	MaxProcesses int64
+	// MaxStarting bounds the workerd processes starting at once.
+	MaxStarting int64
 
 	// local, when set (by Dev), receives the runtime's handler for a
 	// dispatcher in this process.
@@ -131,6 +133,7 @@ func (c *RuntimeConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.Duration(fs, &c.CPULimit, "cpu-limit", "DOTDO_CPU_LIMIT", workerd.DefaultCPULimit, "CPU time one invocation may use, unless the worker's limits.cpu_ms says otherwise")
 	config.Int64(fs, &c.MemoryMB, "memory-mb", "DOTDO_MEMORY_MB", workerd.DefaultMemoryMB, "a worker's isolate memory, in MiB")
 	config.Int64(fs, &c.MaxProcesses, "max-processes", "DOTDO_MAX_PROCESSES", workerd.DefaultMaxProcesses, "workerd processes running at once; at the bound the least recently used idle one stops")
+	config.Int64(fs, &c.MaxStarting, "max-starting", "DOTDO_MAX_STARTING", workerd.DefaultMaxStarting, "workerd processes starting at once; further starts queue (a spread of traffic over cold workers cannot fork-bomb the machine)")
 	c.APIToken = config.Env("", "DOTDO_RUNTIME_TOKEN") // a secret: never a flag
 }
 
@@ -184,6 +187,7 @@ func (c *RuntimeConfig) Runtime(ctx context.Context, logger *slog.Logger) (*runt
 		CPULimit:       c.CPULimit,
 		MemoryMB:       int(c.MemoryMB),
 		MaxProcesses:   int(c.MaxProcesses),
+		MaxStarting:    int(c.MaxStarting),
 		MeterProvider:  c.meterProvider(),
 		Logger:         logger,
 	})

@@ -42,7 +42,7 @@ type LiveVersion struct {
 type state struct {
 	router       *routing.Router
 	tableVersion int64
-	workers      map[string]LiveVersion
+	workers      liveSet
 	loaded       time.Time
 }
 
@@ -57,7 +57,7 @@ func (d *Dispatcher) LiveVersions() (map[string]LiveVersion, time.Time) {
 	if s == nil {
 		return map[string]LiveVersion{}, time.Time{}
 	}
-	return maps.Clone(s.workers), s.loaded
+	return s.workers.all(), s.loaded
 }
 
 // Table returns the routing table the dispatcher routes with and its
@@ -141,24 +141,35 @@ func (d *Dispatcher) Refresh(ctx context.Context) error {
 
 // apply makes ev part of the state requests are routed with. Applies are
 // serialized, so two watches (Run and Refresh) cannot interleave a state.
+// A change costs what it changes, not what the state holds: the new state
+// shares the old one's router and every shard of live versions that the
+// change leaves alone (see liveSet), and only the changed workers are
+// logged. A snapshot is read whole.
 func (d *Dispatcher) apply(ev store.WatchEvent) {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 	old := d.state.Load()
 	next := &state{loaded: time.Now()}
+	var edit liveEdit
 	switch {
 	case ev.Snapshot:
 		next.router, next.tableVersion = seedRouter, 0
-		next.workers = make(map[string]LiveVersion, len(ev.Live))
+		for i := range edit.owned {
+			edit.set.shards[i], edit.owned[i] = make(map[string]LiveVersion, len(ev.Live)/liveShards), true
+		}
 	case old == nil:
 		return // a change before any snapshot: the snapshot will have it
 	default:
 		next.router, next.tableVersion = old.router, old.tableVersion
-		next.workers = maps.Clone(old.workers)
+		edit.set = old.workers
 	}
+	var changed []string
 	for _, dep := range ev.Live {
-		d.addLive(next.workers, dep)
+		if d.addLive(&edit, dep) {
+			changed = append(changed, dep.Service)
+		}
 	}
+	next.workers = edit.set
 	if rt := ev.RouteTable; rt != nil && (ev.Snapshot || rt.Version >= next.tableVersion) {
 		if r, err := routing.Compile(rt.Table); err != nil {
 			d.cfg.Logger.Error("dispatcher: ignoring a routing table that does not validate; routing with the one before",
@@ -168,18 +179,25 @@ func (d *Dispatcher) apply(ev store.WatchEvent) {
 		}
 	}
 	d.state.Store(next)
-	d.logChanges(old, next)
+	d.logChanges(old, next, ev.Snapshot, changed)
 	if old == nil || old.router != next.router {
-		d.metrics.initSeries(context.Background(), next.router.Table().Workers)
+		var added []string
+		for _, w := range next.router.Table().Workers {
+			if old == nil || !old.router.Allowed(w) {
+				added = append(added, w)
+			}
+		}
+		d.metrics.initSeries(context.Background(), added)
 	}
 }
 
-// addLive records dep in workers if it is a usable live deployment of the
-// environment. Of two live versions of one worker the higher wins: versions
-// only grow (a rollback is a new version), so an older one is stale.
-func (d *Dispatcher) addLive(workers map[string]LiveVersion, dep store.Deployment) {
+// addLive records dep in edit if it is a usable live deployment of the
+// environment, and reports whether it did. Of two live versions of one
+// worker the higher wins: versions only grow (a rollback is a new
+// version), so an older one is stale.
+func (d *Dispatcher) addLive(edit *liveEdit, dep store.Deployment) bool {
 	if dep.Status != store.StatusLive || dep.Environment != d.cfg.Environment || dep.Version <= 0 {
-		return
+		return false
 	}
 	ns := dep.Namespace
 	if ns == "" {
@@ -188,45 +206,49 @@ func (d *Dispatcher) addLive(workers map[string]LiveVersion, dep store.Deploymen
 	if !names.ValidScript(dep.Service) || !names.ValidScript(ns) {
 		d.cfg.Logger.Warn("dispatcher: ignoring a live deployment whose names the runtime cannot serve",
 			"service", dep.Service, "namespace", ns, "deployment", dep.ID)
-		return
+		return false
 	}
-	if cur, ok := workers[dep.Service]; ok && cur.Version >= dep.Version {
-		return
+	if cur, ok := edit.set.get(dep.Service); ok && cur.Version >= dep.Version {
+		return false
 	}
-	workers[dep.Service] = LiveVersion{Version: dep.Version, Namespace: ns, DeploymentID: dep.ID}
+	edit.put(dep.Service, LiveVersion{Version: dep.Version, Namespace: ns, DeploymentID: dep.ID})
+	return true
 }
 
 // logChanges logs what changed between old and next: the routing table
-// version, and each worker whose live version changed.
-func (d *Dispatcher) logChanges(old, next *state) {
-	var before map[string]LiveVersion
+// version, and each worker whose live version changed. After a snapshot
+// every worker is compared; after a change, only the changed ones (a
+// change never removes a worker).
+func (d *Dispatcher) logChanges(old, next *state, snapshot bool, changed []string) {
 	if old == nil {
 		d.cfg.Logger.Info("dispatcher: routing state loaded", "environment", d.cfg.Environment,
-			"workers", len(next.workers), "table_version", next.tableVersion)
-	} else {
-		before = old.workers
-		if old.tableVersion != next.tableVersion {
-			d.cfg.Logger.Info("dispatcher: routing table changed", "version", next.tableVersion, "previous", old.tableVersion)
+			"workers", next.workers.len(), "table_version", next.tableVersion)
+		return
+	}
+	if old.tableVersion != next.tableVersion {
+		d.cfg.Logger.Info("dispatcher: routing table changed", "version", next.tableVersion, "previous", old.tableVersion)
+	}
+	if snapshot {
+		before, after := old.workers.all(), next.workers.all()
+		changed = slices.Sorted(maps.Keys(after))
+		for w, prev := range before {
+			if _, ok := after[w]; !ok {
+				d.cfg.Logger.Info("dispatcher: worker no longer live", "worker", w, "previous", prev.Version)
+			}
 		}
 	}
-	if old != nil {
-		for _, w := range slices.Sorted(maps.Keys(next.workers)) {
-			now, prev := next.workers[w], before[w]
-			if now == prev {
-				continue
-			}
-			level := slog.LevelInfo
-			if now.Namespace != d.cfg.Namespace {
-				level = slog.LevelWarn // the deploy service and the dispatcher disagree on the namespace
-			}
-			d.cfg.Logger.Log(context.Background(), level, "dispatcher: live version changed", "worker", w,
-				"version", now.Version, "previous", prev.Version, "namespace", now.Namespace, "deployment", now.DeploymentID)
+	for _, w := range changed {
+		now, _ := next.workers.get(w)
+		prev, _ := old.workers.get(w)
+		if now == prev {
+			continue
 		}
-	}
-	for w, prev := range before {
-		if _, ok := next.workers[w]; !ok {
-			d.cfg.Logger.Info("dispatcher: worker no longer live", "worker", w, "previous", prev.Version)
+		level := slog.LevelInfo
+		if now.Namespace != d.cfg.Namespace {
+			level = slog.LevelWarn // the deploy service and the dispatcher disagree on the namespace
 		}
+		d.cfg.Logger.Log(context.Background(), level, "dispatcher: live version changed", "worker", w,
+			"version", now.Version, "previous", prev.Version, "namespace", now.Namespace, "deployment", now.DeploymentID)
 	}
 }
 

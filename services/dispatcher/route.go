@@ -48,7 +48,7 @@ func (d *Dispatcher) route(s *state, host, path string) Route {
 	r.TableVersion = s.tableVersion
 	m := s.router.Route(host, path)
 	if m.Miss == routing.MissNone {
-		lv, ok := s.workers[m.Worker]
+		lv, ok := s.workers.get(m.Worker)
 		if !ok {
 			return r.from(m.NotLive(d.cfg.Environment))
 		}

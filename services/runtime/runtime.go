@@ -77,6 +77,9 @@ type Config struct {
 	// MaxProcesses bounds the workerd processes running at once
 	// (workerd.DefaultMaxProcesses if zero).
 	MaxProcesses int
+	// MaxStarting bounds the workerd processes starting at once
+	// (workerd.DefaultMaxStarting if zero); further starts queue.
+	MaxStarting int
 	// StartupCheckTimeout bounds the start-up check of an upload.
 	StartupCheckTimeout time.Duration
 	// DrainTimeout bounds how long a replaced or idle process may finish
@@ -173,6 +176,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		CPULimit:            cfg.CPULimit,
 		MemoryMB:            cfg.MemoryMB,
 		MaxProcesses:        cfg.MaxProcesses,
+		MaxStarting:         cfg.MaxStarting,
 		StartupCheckTimeout: cfg.StartupCheckTimeout,
 		DrainTimeout:        cfg.DrainTimeout,
 	})

@@ -36,7 +36,8 @@ type tails struct {
 	tailed atomic.Pointer[map[string]bool]
 	mu     sync.Mutex
 	// crons remembers, per tailed version, the cron of the scheduled
-	// event fired last, which workerd's tail event lacks.
+	// event fired last, which workerd's tail event lacks; a script's
+	// entries go when nobody tails it any more.
 	crons sync.Map // workerd.Key -> string
 }
 
@@ -55,9 +56,22 @@ func (t *tails) init() {
 			next[topic] = true
 		} else {
 			delete(next, topic)
+			t.forgetCrons(topic)
 		}
 		t.tailed.Store(&next)
 	}
+}
+
+// forgetCrons drops the crons remembered for the versions of topic, which
+// nobody tails any more, so that they do not pile up version after
+// version.
+func (t *tails) forgetCrons(topic string) {
+	t.crons.Range(func(k, _ any) bool {
+		if key := k.(workerd.Key); key.Namespace+"/"+key.Script == topic {
+			t.crons.Delete(k)
+		}
+		return true
+	})
 }
 
 // isTailed reports whether someone tails namespace/script.

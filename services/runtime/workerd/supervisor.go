@@ -39,6 +39,10 @@ const (
 	// DefaultMaxProcesses bounds the processes running at once; at the
 	// bound the least recently used idle process makes room.
 	DefaultMaxProcesses = 1024
+	// DefaultMaxStarting bounds the processes starting at once: a start
+	// is mostly CPU (V8 and the worker's top level), so more starts at
+	// once than cores only make each one slower. Further starts queue.
+	DefaultMaxStarting = 4
 	// DefaultCPUInterval is how often the CPU time of a process with
 	// requests in flight is read.
 	DefaultCPUInterval = 10 * time.Millisecond
@@ -99,8 +103,13 @@ type Options struct {
 	// MemoryHeadroom is the anonymous memory a process may use beyond
 	// MemoryMB before it is killed.
 	MemoryHeadroom int64
-	// MaxProcesses bounds the processes running at once.
+	// MaxProcesses bounds the processes running at once, counting those
+	// starting. A start at the bound stops the least recently used idle
+	// process; when none is idle it waits (up to StartTimeout) for one.
 	MaxProcesses int
+	// MaxStarting bounds the processes starting at once; further starts
+	// wait their turn, up to StartTimeout, then fail with ErrBusy.
+	MaxStarting int
 	// CPUInterval and MemoryInterval are how often busy processes are
 	// measured.
 	CPUInterval, MemoryInterval time.Duration
@@ -128,6 +137,9 @@ func (o *Options) setDefaults() {
 	if o.MaxProcesses <= 0 {
 		o.MaxProcesses = DefaultMaxProcesses
 	}
+	if o.MaxStarting <= 0 {
+		o.MaxStarting = DefaultMaxStarting
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -145,6 +157,10 @@ type Supervisor struct {
 	mu      sync.Mutex
 	workers map[workerKey]*worker
 	closed  bool
+	// reserved counts the process slots held by starts in progress.
+	reserved int
+	// starts holds one token per start in progress (MaxStarting).
+	starts chan struct{}
 	// running lists every process that serves or drains, for the watchdog,
 	// the reaper and Processes. It is replaced, never changed in place.
 	running atomic.Pointer[[]*instance]
@@ -201,6 +217,7 @@ func New(opt Options) (*Supervisor, error) {
 		log:     opt.Logger,
 		dir:     dir,
 		workers: map[workerKey]*worker{},
+		starts:  make(chan struct{}, opt.MaxStarting),
 		stop:    make(chan struct{}),
 	}
 	s.running.Store(&[]*instance{})
@@ -402,9 +419,31 @@ func (s *Supervisor) start(w *worker, key Key, call *startCall) {
 	w.mu.Unlock()
 	call.err = err
 	close(call.done)
-	if err != nil && !errors.Is(err, ErrClosed) {
-		s.log.Warn("workerd: start failed", "worker", key.String(), "err", err)
+	if err != nil {
+		// A worker that failed to start (a version that does not exist,
+		// a script that throws) keeps no entry: requests for ever new
+		// names must not grow the table.
+		s.mu.Lock()
+		s.dropIfEmpty(workerKey{key.Namespace, key.Script}, w)
+		s.mu.Unlock()
+		if !errors.Is(err, ErrClosed) {
+			s.log.Warn("workerd: start failed", "worker", key.String(), "err", err)
+		}
 	}
+}
+
+// dropIfEmpty removes w, the worker of wk, from the supervisor's table
+// when it has no process running or starting. Call with s.mu held.
+func (s *Supervisor) dropIfEmpty(wk workerKey, w *worker) {
+	if s.workers[wk] != w {
+		return
+	}
+	w.mu.Lock()
+	if len(w.instances) == 0 && len(w.starting) == 0 {
+		w.gone = true
+		delete(s.workers, wk)
+	}
+	w.mu.Unlock()
 }
 
 // takeOlder removes from w, and returns, the processes of versions older
@@ -452,12 +491,14 @@ func (s *Supervisor) Prewarm(key Key) {
 	s.goBG(func() { s.start(w, key, call) })
 }
 
-// startInstance makes room for a process if needed, reads key's bundle and
-// spawns its process.
+// startInstance takes a start slot and a process slot (see startSlots),
+// reads key's bundle and spawns its process.
 func (s *Supervisor) startInstance(key Key) (*instance, error) {
-	if err := s.makeRoom(); err != nil {
+	release, err := s.startSlots()
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	b, err := s.opt.Source.Bundle(key.Namespace, key.Script, key.Version)
 	if err != nil {
 		return nil, err
@@ -487,28 +528,75 @@ func (s *Supervisor) startInstance(key Key) (*instance, error) {
 	return in, nil
 }
 
-// makeRoom stops the least recently used idle process when the processes
-// running are at MaxProcesses. It fails with ErrBusy when all are busy.
-func (s *Supervisor) makeRoom() error {
-	all := *s.running.Load()
-	serving := 0
-	var lru *instance
-	for _, in := range all {
-		if in.retired.Load() {
+// roomPoll is how often a start waiting for a process slot looks again.
+const roomPoll = 5 * time.Millisecond
+
+// startSlots waits for one of the MaxStarting start slots, then for one of
+// the MaxProcesses process slots, stopping the least recently used idle
+// process when all are taken. It fails with ErrBusy when it waited
+// StartTimeout (every slot busy), and returns the function that gives both
+// slots back once the process is running or failed to start. A spread of
+// traffic over many cold workers thus starts at most MaxStarting processes
+// at a time and never more than MaxProcesses in all.
+func (s *Supervisor) startSlots() (release func(), err error) {
+	timeout := time.NewTimer(s.opt.StartTimeout)
+	defer timeout.Stop()
+	select {
+	case s.starts <- struct{}{}:
+	case <-s.stop:
+		return nil, ErrClosed
+	case <-timeout.C:
+		return nil, ErrBusy
+	}
+	for {
+		if s.reserveProcess() {
+			return func() {
+				s.mu.Lock()
+				s.reserved--
+				s.mu.Unlock()
+				<-s.starts
+			}, nil
+		}
+		select {
+		case <-time.After(roomPoll):
 			continue
+		case <-s.stop:
+			err = ErrClosed
+		case <-timeout.C:
+			err = ErrBusy
 		}
-		serving++
-		if in.inflight.Load() == 0 && (lru == nil || in.lastActive.Load() < lru.lastActive.Load()) {
-			lru = in
+		<-s.starts
+		return nil, err
+	}
+}
+
+// reserveProcess takes a process slot when the processes serving and
+// starting are fewer than MaxProcesses, or when stopping the least
+// recently used idle process makes room, and reports whether it did.
+func (s *Supervisor) reserveProcess() bool {
+	for {
+		s.mu.Lock()
+		serving := s.reserved
+		var lru *instance
+		for _, in := range *s.running.Load() {
+			if in.retired.Load() {
+				continue
+			}
+			serving++
+			if in.inflight.Load() == 0 && (lru == nil || in.lastActive.Load() < lru.lastActive.Load()) {
+				lru = in
+			}
+		}
+		if serving < s.opt.MaxProcesses {
+			s.reserved++
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
+		if lru == nil || !s.retireIfIdle(lru) {
+			return false
 		}
 	}
-	if serving < s.opt.MaxProcesses {
-		return nil
-	}
-	if lru == nil || !s.retireIfIdle(lru) {
-		return ErrBusy
-	}
-	return nil
 }
 
 // retireIfIdle takes in out of service and stops it if it has no request
@@ -557,11 +645,8 @@ func (s *Supervisor) forget(in *instance) {
 	if w := s.workers[wk]; w != nil {
 		w.mu.Lock()
 		w.instances = remove(w.instances, in)
-		if len(w.instances) == 0 && len(w.starting) == 0 {
-			w.gone = true
-			delete(s.workers, wk)
-		}
 		w.mu.Unlock()
+		s.dropIfEmpty(wk, w)
 	}
 }
 
