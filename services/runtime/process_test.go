@@ -86,20 +86,26 @@ func TestLimitsIsolateWorkers(t *testing.T) {
 	})
 	e.mustCreateNamespace("a")
 	e.mustCreateNamespace("b")
-	hog := e.mustUpload("a", "hog", `const keep = [];
+	// One hog spins under the runtime's CPU limit; the other allocates
+	// under a CPU limit of its own far above what filling its memory
+	// takes, so that its memory limit is what ends it even on a loaded
+	// machine.
+	hogJS := `const keep = [];
 export default { fetch(req) {
   const p = new URL(req.url).pathname;
   if (p === "/spin") { while (true) {} }
   if (p === "/heap") { for (let n = 0; ; n++) keep.push(new Array(131072).fill(n)); }
   if (p === "/buffers") { for (;;) { const b = new ArrayBuffer(8 << 20); new Uint8Array(b).fill(1); keep.push(b); } }
   return new Response("hello");
-} }`, nil)
+} }`
+	spinner := e.mustUpload("a", "spinner", hogJS, nil)
+	hog := e.mustUpload("a", "hog", hogJS, map[string]any{"limits": map[string]any{"cpu_ms": 20_000}})
 	okA := e.mustUpload("a", "ok", helloWorker, nil)
 	okB := e.mustUpload("b", "ok", helloWorker, nil)
 	for _, w := range []struct {
 		ns, script string
 		v          int64
-	}{{"a", "ok", okA}, {"b", "ok", okB}, {"a", "hog", hog}} {
+	}{{"a", "ok", okA}, {"b", "ok", okB}, {"a", "spinner", spinner}, {"a", "hog", hog}} {
 		if s, b := e.invoke(w.ns, w.script, w.v, "/"); s != 200 || b != "hello" {
 			t.Fatalf("%s/%s before: %d %q", w.ns, w.script, s, b)
 		}
@@ -108,16 +114,17 @@ export default { fetch(req) {
 	otherNS := e.steadyTraffic("b", "ok", okB)
 
 	for _, c := range []struct {
-		path, code string
-		within     time.Duration
+		script, path, code string
+		v                  int64
+		within             time.Duration
 	}{
-		{"/spin", "exceeded_cpu", cpuLimit + time.Second},
-		{"/heap", "exceeded_memory", 5 * time.Second},
-		{"/buffers", "exceeded_memory", 5 * time.Second},
+		{"spinner", "/spin", "exceeded_cpu", spinner, cpuLimit + time.Second},
+		{"hog", "/heap", "exceeded_memory", hog, 5 * time.Second},
+		{"hog", "/buffers", "exceeded_memory", hog, 5 * time.Second},
 	} {
-		pid := e.pid("a", "hog")
+		pid := e.pid("a", c.script)
 		begin := time.Now()
-		status, body := e.invoke("a", "hog", hog, c.path)
+		status, body := e.invoke("a", c.script, c.v, c.path)
 		took := time.Since(begin)
 		var got limitError
 		_ = json.Unmarshal([]byte(body), &got)
@@ -131,8 +138,8 @@ export default { fetch(req) {
 			t.Errorf("%s: the hog's process %d still runs", c.path, pid)
 		}
 		// The hog serves the next request, from a new process.
-		if s, b := e.invoke("a", "hog", hog, "/"); s != 200 || b != "hello" {
-			t.Errorf("hog after %s: %d %q", c.path, s, b)
+		if s, b := e.invoke("a", c.script, c.v, "/"); s != 200 || b != "hello" {
+			t.Errorf("%s after %s: %d %q", c.script, c.path, s, b)
 		}
 		t.Logf("%s: %s after %v", c.path, got.Code, took.Round(time.Millisecond))
 	}
