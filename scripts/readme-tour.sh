@@ -36,11 +36,12 @@ grep -q "Created the bootstrap admin key" "$log" || { echo "tour: no bootstrap a
 # The tour's commands, word for word, and what each answer must contain.
 mapfile -t cmds < <(sed -n '/<!-- try-this: begin -->/,/<!-- try-this: end -->/p' README.md | grep -v '^<!--' | grep -v '^```')
 expect=(
-  "production version 1: live"
-  "production version 1: live"
-  '"worker":"gateway"'
-  '"stored":true'
+  "gateway production version 1: live"
+  '"greeting":"hello from gateway"'
   '"value":"hello"'
+  '"value":"hello"'
+  "scheduled() ran"
+  '"ticks":[{'
   "gateway"
   "worker       db"
   "/api/db -> db on do, api.do"

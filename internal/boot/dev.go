@@ -200,8 +200,8 @@ func (d *DevConfig) ready(ctx context.Context, out io.Writer, services []devServ
   auth        http://%s   db http://%s   runtime http://%s   (internal)
 
 Try this:
-  ./bin/dotdo deploy --service gateway --dir examples/gateway
-  curl -H 'Host: gateway.do' http://%s/hello
+  ./bin/dotdo deploy --dir examples/seed --all
+  curl -H 'Host: gateway.do' http://%s/
 `, d.Deploy.Addr, d.Dispatcher.Addr, d.Dispatcher.Environment, d.Dispatcher.OperatorAddr, d.Auth.Addr, d.DB.Addr, d.Runtime.Addr, d.Dispatcher.Addr)
 	return nil
 }

@@ -57,24 +57,7 @@ func ValidScript(name string) bool {
 // ValidBinding reports whether name is acceptable as a binding or secret
 // name (a key of a worker's env): 1 to 128 characters of letters, digits,
 // '_', '$' and '-', not starting with a digit or '-'.
-func ValidBinding(name string) bool {
-	if len(name) == 0 || len(name) > MaxBindingLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '$':
-		case (c >= '0' && c <= '9') || c == '-':
-			if i == 0 {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
+func ValidBinding(name string) bool { return validEnvName(name, MaxBindingLen, true) }
 
 // ValidService reports whether name is acceptable to the Deploy API as a
 // service (worker) name, and as the dispatch namespace of an environment:
@@ -99,15 +82,20 @@ const MaxIdentifierLen = 64
 // letters, digits, '_' and '$' (not starting with a digit), 1 to
 // MaxIdentifierLen characters: what the Deploy API accepts as the name of
 // a var or a service binding, so that the worker can write env.NAME.
-func ValidIdentifier(name string) bool {
-	if len(name) == 0 || len(name) > MaxIdentifierLen {
+func ValidIdentifier(name string) bool { return validEnvName(name, MaxIdentifierLen, false) }
+
+// validEnvName reports whether name is 1 to max characters of ASCII
+// letters, digits, '_', '$' and, when dash is set, '-', not starting with
+// a digit or '-'.
+func validEnvName(name string, max int, dash bool) bool {
+	if len(name) == 0 || len(name) > max {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '$':
-		case c >= '0' && c <= '9':
+		case (c >= '0' && c <= '9') || (dash && c == '-'):
 			if i == 0 {
 				return false
 			}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,15 +18,8 @@ import (
 // through asks the platform's dispatcher for host and path.
 func through(t *testing.T, host, path string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, platform.dispURL+path, nil)
-	req.Host = host
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return string(b)
+	_, body := send(t, http.MethodGet, host, path, "")
+	return body
 }
 
 // until polls the dispatcher until host and path answer something holding
