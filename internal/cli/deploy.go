@@ -193,6 +193,9 @@ func applyWranglerConfig(e *Env, dir string, req *deployv1.DeployRequest) (wrang
 		req.Services = append(req.Services, &deployv1.ServiceBinding{Binding: s.Binding, Service: s.Service})
 	}
 	req.Crons = cfg.Crons()
+	if cfg.Limits.CPUMs != 0 {
+		req.Limits = &deployv1.Limits{CpuMs: cfg.Limits.CPUMs}
+	}
 	return cfg, nil
 }
 

@@ -53,6 +53,11 @@ type Config struct {
 		// Crons are 5-field cron expressions.
 		Crons []string `json:"crons" toml:"crons"`
 	} `json:"triggers" toml:"triggers"`
+	// Limits bound each invocation.
+	Limits struct {
+		// CPUMs is the CPU time one invocation may use, in milliseconds.
+		CPUMs int64 `json:"cpu_ms" toml:"cpu_ms"`
+	} `json:"limits" toml:"limits"`
 	// Unsupported lists the keys present that the platform does not
 	// deploy, as dotted paths (for example "kv_namespaces" or
 	// "services[0].entrypoint"), sorted.
@@ -106,7 +111,7 @@ func Parse(name string, data []byte) (Config, error) {
 var known = map[string]bool{
 	"$schema": true, "name": true, "main": true, "compatibility_date": true, "compatibility_flags": true,
 	"vars": true, "services": true, "services[].binding": true, "services[].service": true,
-	"triggers": true, "triggers.crons": true,
+	"triggers": true, "triggers.crons": true, "limits": true, "limits.cpu_ms": true,
 }
 
 func parseJSONC(data []byte) (Config, error) {

@@ -18,6 +18,7 @@ const jsoncFile = `{
   "vars": { "GREETING": "hello", },
   "services": [ { "binding": "DB", "service": "db", "entrypoint": "X" } ],
   "triggers": { "crons": ["*/5 * * * *"] },
+  "limits": { "cpu_ms": 50 },
   "kv_namespaces": [],
   /* trailing commas are fine */
 }`
@@ -38,6 +39,9 @@ entrypoint = "X"
 
 [triggers]
 crons = ["*/5 * * * *"]
+
+[limits]
+cpu_ms = 50
 `
 
 func TestParse(t *testing.T) {
@@ -57,7 +61,7 @@ func TestParse(t *testing.T) {
 				!reflect.DeepEqual(c.CompatibilityFlags, []string{"nodejs_compat"}) ||
 				!reflect.DeepEqual(c.Vars, map[string]string{"GREETING": "hello"}) ||
 				!reflect.DeepEqual(c.Services, []Service{{Binding: "DB", Service: "db"}}) ||
-				!reflect.DeepEqual(c.Crons(), []string{"*/5 * * * *"}) {
+				!reflect.DeepEqual(c.Crons(), []string{"*/5 * * * *"}) || c.Limits.CPUMs != 50 {
 				t.Fatalf("parsed %+v", c)
 			}
 			if !reflect.DeepEqual(c.Unsupported, unsupported) {

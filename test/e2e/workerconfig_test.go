@@ -121,6 +121,7 @@ func TestWorkerConfigFromWrangler(t *testing.T) {
   "vars": { "GREETING": "hello from wrangler.jsonc" },
   "services": [{ "binding": "DB", "service": "db" }],
   "triggers": { "crons": ["*/10 * * * *"] },
+  "limits": { "cpu_ms": 5000 },
   "kv_namespaces": [{ "binding": "KV", "id": "x" }],
 }`, 0o644)
 	r := dotdo(t, platform.adminKey, nil, "deploy", "--dir", dir, "--env", "production")
@@ -136,6 +137,9 @@ func TestWorkerConfigFromWrangler(t *testing.T) {
 		Deployment struct {
 			Version string   `json:"version"`
 			Crons   []string `json:"crons"`
+			Limits  struct {
+				CPUMs string `json:"cpuMs"`
+			} `json:"limits"`
 		} `json:"deployment"`
 	}
 	plain := writeWorker(t, "plain")
@@ -146,7 +150,7 @@ func TestWorkerConfigFromWrangler(t *testing.T) {
 		t.Fatalf("a deploy without config: %+v", dep)
 	}
 	out := ok(t, "rollback", "--service", "webhooks", "--env", "production", "--output", "json")
-	if err := json.Unmarshal([]byte(out), &dep); err != nil || len(dep.Deployment.Crons) != 1 {
+	if err := json.Unmarshal([]byte(out), &dep); err != nil || len(dep.Deployment.Crons) != 1 || dep.Deployment.Limits.CPUMs != "5000" {
 		t.Fatalf("rollback printed %s (%v)", out, err)
 	}
 	if got := through(t, "webhooks.do", "/"); !strings.HasPrefix(got, "hello from wrangler.jsonc | 200") {
@@ -159,6 +163,7 @@ func TestWorkerConfigFromWrangler(t *testing.T) {
 		{`{"name": "webhooks", "main": "src/index.js", "services": [{"binding": "DB", "service": "dbx"}]}`, `services[0].service: no worker "dbx" in environment production`},
 		{`{"name": "webhooks", "main": "src/index.js", "triggers": {"crons": ["61 * * * *"]}}`, "crons[0]"},
 		{`{"name": "webhooks", "main": "src/index.js", "vars": {"NOT-AN-ID": "x"}}`, `vars["NOT-AN-ID"]`},
+		{`{"name": "webhooks", "main": "src/index.js", "limits": {"cpu_ms": 300001}}`, "limits.cpu_ms"},
 	} {
 		testsupport.WriteFile(t, filepath.Join(dir, "wrangler.jsonc"), tc.config, 0o644)
 		wantExit(t, dotdo(t, platform.adminKey, nil, "deploy", "--dir", dir, "--env", "production"), 6, tc.want)
