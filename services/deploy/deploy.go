@@ -206,7 +206,10 @@ func (s *Service) rollbackTarget(ctx context.Context, env, service string, versi
 	if err != nil {
 		return store.Deployment{}, err
 	}
-	f := store.ListFilter{Service: service, Environment: env, Status: store.StatusSuperseded, PageSize: store.MaxPageSize}
+	// The version the live one replaced is in practice the newest
+	// superseded one: read small pages, so that a rollback costs the same
+	// however long the service's history is.
+	f := store.ListFilter{Service: service, Environment: env, Status: store.StatusSuperseded, PageSize: rollbackPageSize}
 	for {
 		items, next, err := s.rec.ListDeployments(ctx, f)
 		if err != nil {
@@ -224,6 +227,10 @@ func (s *Service) rollbackTarget(ctx context.Context, env, service string, versi
 	}
 	return store.Deployment{}, fmt.Errorf("no version of %s in %s was live before version %d: %w", service, env, live.Version, errkind.Precondition)
 }
+
+// rollbackPageSize is the page size of the search for a rollback's
+// default target.
+const rollbackPageSize = 8
 
 // recentByIdempotencyKey looks for a deployment of (env, service) recorded
 // by actor under key among the most recent ones. Older ones are still

@@ -12,6 +12,7 @@ import {
 import { AdminService } from "../../gen/ts/dotdo/deploy/v1/admin_pb.js";
 import { AuthService } from "../../gen/ts/dotdo/auth/v1/auth_pb.js";
 import { DBService } from "../../gen/ts/dotdo/db/v1/db_pb.js";
+import { SecretService } from "../../gen/ts/dotdo/deploy/v1/secrets_pb.js";
 
 test("DeployService descriptor lists every RPC", () => {
   assert.equal(DeployService.typeName, "dotdo.deploy.v1.DeployService");
@@ -25,6 +26,7 @@ test("DeployService descriptor lists every RPC", () => {
     "ListDeployments",
     "ListNamespaces",
     "Rollback",
+    "TriggerScheduled",
   ]);
   assert.equal(DeployService.method.deploy.input, DeployRequestSchema);
 });
@@ -33,6 +35,7 @@ test("the other services are generated", () => {
   assert.equal(AdminService.typeName, "dotdo.deploy.v1.AdminService");
   assert.equal(AuthService.typeName, "dotdo.auth.v1.AuthService");
   assert.equal(DBService.typeName, "dotdo.db.v1.DBService");
+  assert.equal(SecretService.typeName, "dotdo.deploy.v1.SecretService");
 });
 
 test("the original deploy body parses unchanged", () => {
