@@ -23,19 +23,8 @@ func TestDevExportsDispatcherMetrics(t *testing.T) {
 	ok(t, "deploy", "--service", "queue", "--env", "production", "--file", writeWorker(t, "queue"))
 	get := func(host string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, platform.dispURL+"/probe", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Only the status matters; draining lets the connection be reused.
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode
+		status, _ := send(t, http.MethodGet, host, "/probe", "")
+		return status
 	}
 	for deadline := time.Now().Add(10 * time.Second); get("queue.do") != http.StatusOK; {
 		if time.Now().After(deadline) {

@@ -74,15 +74,8 @@ func TestTail(t *testing.T) {
 	}()
 
 	get := func(path string) int {
-		req, _ := http.NewRequest(http.MethodGet, platform.dispURL+path, nil)
-		req.Host = "mcp.do"
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode
+		status, _ := send(t, http.MethodGet, "mcp.do", path, "")
+		return status
 	}
 	// The tail starts the worker's tail worker: wait until a request is
 	// seen, then measure.
