@@ -22,8 +22,9 @@ import (
 // these may take the stream for dead.
 const WatchHeartbeat = 15 * time.Second
 
-// maxSnapshotPages bounds the pages of live deployments one snapshot reads
-// (store.MaxPageSize each).
+// maxSnapshotPages bounds the pages of live deployments (store.MaxPageSize
+// each) of a snapshot sent as one message; a snapshot sent in parts has no
+// bound.
 const maxSnapshotPages = 200
 
 // ErrStopping ends the watches when the db service stops; the watchers
@@ -84,13 +85,13 @@ func (h *handler) WatchEnvironment(ctx context.Context, req *connect.Request[dbv
 	if !ok {
 		return errkind.Errorf(errkind.Internal, "db: store %T announces no changes", h.store)
 	}
-	env := req.Msg.GetEnvironment()
+	env, pageSize := req.Msg.GetEnvironment(), int(req.Msg.GetSnapshotPageSize())
 	p := newPending()
 	// Subscribe before reading the snapshot, so that no change committed
 	// after the snapshot's reads is missed (one before them may be sent
 	// twice, which is harmless).
 	defer n.Subscribe(func(c store.Change) { p.offer(env, c) })()
-	if err := h.sendSnapshot(ctx, stream, env); err != nil {
+	if err := h.sendSnapshot(ctx, stream, env, pageSize); err != nil {
 		return err
 	}
 	beat := time.NewTicker(h.opts.heartbeat)
@@ -110,7 +111,7 @@ func (h *handler) WatchEnvironment(ctx context.Context, req *connect.Request[dbv
 		case <-p.ready:
 			services, routes, resync := p.take()
 			if resync {
-				if err := h.sendSnapshot(ctx, stream, env); err != nil {
+				if err := h.sendSnapshot(ctx, stream, env, pageSize); err != nil {
 					return err
 				}
 				continue
@@ -145,13 +146,29 @@ func (h *handler) WatchEnvironment(ctx context.Context, req *connect.Request[dbv
 }
 
 // sendSnapshot sends the environment's live deployments and current route
-// table.
-func (h *handler) sendSnapshot(ctx context.Context, stream *connect.ServerStream[dbv1.WatchEnvironmentResponse], env string) error {
+// table: in one message, or, with pageSize > 0, in parts of at most
+// pageSize live deployments, each sent as soon as it is read, so that
+// neither this service nor the watcher holds a message that grows with the
+// environment (EnvironmentSnapshot.more).
+func (h *handler) sendSnapshot(ctx context.Context, stream *connect.ServerStream[dbv1.WatchEnvironmentResponse], env string, pageSize int) error {
+	send := func(snap *dbv1.EnvironmentSnapshot) error {
+		return stream.Send(&dbv1.WatchEnvironmentResponse{Event: &dbv1.WatchEnvironmentResponse_Snapshot{Snapshot: snap}})
+	}
 	snap := &dbv1.EnvironmentSnapshot{}
+	rt, err := h.store.GetRouteTable(ctx, env, 0)
+	switch {
+	case err == nil:
+		snap.RouteTable = RouteTableToProto(rt)
+	case !errors.Is(err, errkind.NotFound):
+		return fmt.Errorf("watch %s: read the route table: %w", env, err)
+	}
 	f := store.ListFilter{Environment: env, Status: store.StatusLive, PageSize: store.MaxPageSize}
+	if pageSize > 0 {
+		f.PageSize = pageSize
+	}
 	for page := 0; ; page++ {
-		if page == maxSnapshotPages {
-			return fmt.Errorf("watch %s: more than %d pages of live deployments", env, maxSnapshotPages)
+		if pageSize == 0 && page == maxSnapshotPages {
+			return fmt.Errorf("watch %s: more than %d pages of live deployments for one message: watch with a snapshot page size", env, maxSnapshotPages)
 		}
 		items, next, err := h.store.ListDeployments(ctx, f)
 		if err != nil {
@@ -161,16 +178,15 @@ func (h *handler) sendSnapshot(ctx context.Context, stream *connect.ServerStream
 			snap.Live = append(snap.Live, DeploymentToProto(d))
 		}
 		if next == "" {
-			break
+			return send(snap)
 		}
 		f.PageToken = next
+		if pageSize > 0 {
+			snap.More = true
+			if err := send(snap); err != nil {
+				return err
+			}
+			snap = &dbv1.EnvironmentSnapshot{}
+		}
 	}
-	rt, err := h.store.GetRouteTable(ctx, env, 0)
-	switch {
-	case err == nil:
-		snap.RouteTable = RouteTableToProto(rt)
-	case !errors.Is(err, errkind.NotFound):
-		return fmt.Errorf("watch %s: read the route table: %w", env, err)
-	}
-	return stream.Send(&dbv1.WatchEnvironmentResponse{Event: &dbv1.WatchEnvironmentResponse_Snapshot{Snapshot: snap}})
 }

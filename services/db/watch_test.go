@@ -3,9 +3,11 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -230,4 +232,70 @@ func TestWatchHearsOtherReplicas(t *testing.T) {
 		}
 	}
 	t.Logf("a deployment recorded through one replica reached a watcher of the other %v later", time.Since(start).Round(time.Microsecond))
+}
+
+// TestWatchSnapshotInParts: asked for parts, a snapshot of 1,150 live
+// deployments comes as parts of at most the page size (the route table
+// with the first, `more` on all but the last), none holding the whole
+// environment; unasked, it is one message; the remote client asks for
+// parts and passes the snapshot on whole.
+func TestWatchSnapshotInParts(t *testing.T) {
+	st := sqlitetest.Open(t)
+	const n = 1150
+	for i := range n {
+		deployLive(t, st, "production", fmt.Sprintf("w%04d", i))
+	}
+	if _, err := st.PutRouteTable(t.Context(), store.NewRouteTable{Environment: "production", Table: routing.Seed(), Kind: store.RouteTableSeed}); err != nil {
+		t.Fatal(err)
+	}
+	client := serve(t, st, nil, db.WatchHeartbeat)
+
+	// parts returns the sizes of the messages of the first snapshot, and
+	// whether each carried the route table.
+	parts := func(pageSize uint32) (sizes []int, tables []bool) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		stream, err := client.WatchEnvironment(ctx, connect.NewRequest(&dbv1.WatchEnvironmentRequest{Environment: "production", SnapshotPageSize: pageSize}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stream.Close()
+		for stream.Receive() {
+			snap := stream.Msg().GetSnapshot()
+			if snap == nil {
+				t.Fatalf("a %T inside the snapshot", stream.Msg().GetEvent())
+			}
+			sizes, tables = append(sizes, len(snap.GetLive())), append(tables, snap.GetRouteTable() != nil)
+			if !snap.GetMore() {
+				return sizes, tables
+			}
+		}
+		t.Fatalf("the stream ended inside the snapshot: %v", stream.Err())
+		return nil, nil
+	}
+	if sizes, tables := parts(500); !slices.Equal(sizes, []int{500, 500, 150}) || !slices.Equal(tables, []bool{true, false, false}) {
+		t.Errorf("page size 500: parts of %v live deployments, route table in %v; want [500 500 150] and only in the first", sizes, tables)
+	}
+	if sizes, tables := parts(0); !slices.Equal(sizes, []int{n}) || !tables[0] {
+		t.Errorf("no page size: parts of %v live deployments, route table in %v; want one message of %d with the table", sizes, tables, n)
+	}
+
+	events, _ := watch(t, client, "production")
+	ev := next(t, events, "the snapshot")
+	if !ev.Snapshot || len(ev.Live) != n || ev.RouteTable == nil || ev.RouteTable.Version != 1 {
+		t.Fatalf("the remote watch passed on a snapshot of %d live deployments (route table %v); want all %d and version 1", len(ev.Live), ev.RouteTable, n)
+	}
+	seen := map[string]bool{}
+	for _, d := range ev.Live {
+		seen[d.Service] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("the snapshot holds %d distinct services; want %d", len(seen), n)
+	}
+	start := time.Now()
+	d := deployLive(t, st, "production", "w0007")
+	if ev := next(t, events, "a change after the snapshot"); ev.Snapshot || len(ev.Live) != 1 || ev.Live[0].ID != d.ID {
+		t.Fatalf("after the snapshot = %+v; want deployment %s", ev, d.ID)
+	}
+	t.Logf("after a snapshot of %d in parts, a deploy reached the watcher in %v", n, time.Since(start).Round(time.Microsecond))
 }

@@ -114,7 +114,8 @@ const WatchSilence = 3 * db.WatchHeartbeat
 var ErrWatchEnded = errkind.New(errkind.Unavailable, "the watch of the db service ended")
 
 // WatchEnvironment watches an environment's routing state (DBService's
-// WatchEnvironment): it calls fn with the snapshot, then with each change,
+// WatchEnvironment): it calls fn with the snapshot (received in parts of
+// store.MaxPageSize live deployments and passed on whole), then with each change,
 // until ctx is done (it returns ctx's error), fn returns an error (it
 // returns it), or the stream fails, ends or stays silent for WatchSilence
 // (an error of kind Unavailable). Heartbeats are not passed to fn. Each
@@ -123,7 +124,9 @@ var ErrWatchEnded = errkind.New(errkind.Unavailable, "the watch of the db servic
 func (s *Store) WatchEnvironment(ctx context.Context, environment string, fn func(store.WatchEvent) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := s.client.WatchEnvironment(ctx, connect.NewRequest(&dbv1.WatchEnvironmentRequest{Environment: environment}))
+	stream, err := s.client.WatchEnvironment(ctx, connect.NewRequest(&dbv1.WatchEnvironmentRequest{
+		Environment: environment, SnapshotPageSize: store.MaxPageSize,
+	}))
 	if err != nil {
 		return wrap(err)
 	}
@@ -131,17 +134,27 @@ func (s *Store) WatchEnvironment(ctx context.Context, environment string, fn fun
 	var silent atomic.Bool
 	idle := time.AfterFunc(WatchSilence, func() { silent.Store(true); cancel() })
 	defer idle.Stop()
+	var parts *store.WatchEvent // a snapshot whose parts are arriving
 	for stream.Receive() {
 		idle.Reset(WatchSilence)
 		var ev store.WatchEvent
+		if _, ok := stream.Msg().GetEvent().(*dbv1.WatchEnvironmentResponse_Snapshot); !ok && parts != nil {
+			return fmt.Errorf("%w: another event arrived inside a snapshot", ErrWatchEnded)
+		}
 		switch e := stream.Msg().GetEvent().(type) {
 		case *dbv1.WatchEnvironmentResponse_Snapshot:
-			ev.Snapshot = true
-			ev.Live = deploymentsFromProto(e.Snapshot.GetLive())
-			if rt := e.Snapshot.GetRouteTable(); rt != nil {
-				t := db.RouteTableFromProto(rt)
-				ev.RouteTable = &t
+			if parts == nil {
+				parts = &store.WatchEvent{Snapshot: true}
+				if rt := e.Snapshot.GetRouteTable(); rt != nil {
+					t := db.RouteTableFromProto(rt)
+					parts.RouteTable = &t
+				}
 			}
+			parts.Live = append(parts.Live, deploymentsFromProto(e.Snapshot.GetLive())...)
+			if e.Snapshot.GetMore() {
+				continue
+			}
+			ev, parts = *parts, nil
 		case *dbv1.WatchEnvironmentResponse_Live:
 			ev.Live = []store.Deployment{db.DeploymentFromProto(e.Live)}
 		case *dbv1.WatchEnvironmentResponse_RouteTable:

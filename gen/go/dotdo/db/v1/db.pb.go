@@ -3587,9 +3587,15 @@ func (x *RotateApiKeyResponse) GetRecord() *ApiKeyRecord {
 type WatchEnvironmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// environment is the environment whose routing state is streamed.
-	Environment   string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// snapshot_page_size, when set, asks for each snapshot in parts of at
+	// most this many live deployments, so that no message grows with the
+	// environment: every part but the last has `more` set, and the route
+	// table comes with the first. Unset, a snapshot is one message, which
+	// holds at most 100,000 live deployments.
+	SnapshotPageSize uint32 `protobuf:"varint,2,opt,name=snapshot_page_size,json=snapshotPageSize,proto3" json:"snapshot_page_size,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WatchEnvironmentRequest) Reset() {
@@ -3627,6 +3633,13 @@ func (x *WatchEnvironmentRequest) GetEnvironment() string {
 		return x.Environment
 	}
 	return ""
+}
+
+func (x *WatchEnvironmentRequest) GetSnapshotPageSize() uint32 {
+	if x != nil {
+		return x.SnapshotPageSize
+	}
+	return 0
 }
 
 // WatchEnvironmentResponse is one event of a watch.
@@ -3723,7 +3736,8 @@ type isWatchEnvironmentResponse_Event interface {
 }
 
 type WatchEnvironmentResponse_Snapshot struct {
-	// snapshot is the whole routing state; it replaces everything before.
+	// snapshot is the whole routing state, or a part of it (see
+	// EnvironmentSnapshot.more); once whole, it replaces everything before.
 	Snapshot *EnvironmentSnapshot `protobuf:"bytes,1,opt,name=snapshot,proto3,oneof"`
 }
 
@@ -3755,8 +3769,14 @@ type EnvironmentSnapshot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// live are the environment's live deployments, one per service.
 	Live []*Deployment `protobuf:"bytes,1,rep,name=live,proto3" json:"live,omitempty"`
-	// route_table is the current route table; unset when none is stored.
-	RouteTable    *RouteTable `protobuf:"bytes,2,opt,name=route_table,json=routeTable,proto3" json:"route_table,omitempty"`
+	// route_table is the current route table; unset when none is stored
+	// (and in every part of a snapshot but the first).
+	RouteTable *RouteTable `protobuf:"bytes,2,opt,name=route_table,json=routeTable,proto3" json:"route_table,omitempty"`
+	// more says that this is a part of a snapshot and the next message holds
+	// more of it (see WatchEnvironmentRequest.snapshot_page_size). A part is
+	// applied only with the rest: the snapshot is whole at the part without
+	// more.
+	More          bool `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3803,6 +3823,13 @@ func (x *EnvironmentSnapshot) GetRouteTable() *RouteTable {
 		return x.RouteTable
 	}
 	return nil
+}
+
+func (x *EnvironmentSnapshot) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 // Heartbeat is sent while a watch has nothing else to send.
@@ -5294,20 +5321,22 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"graceUntil\"\x80\x01\n" +
 	"\x14RotateApiKeyResponse\x125\n" +
 	"\bprevious\x18\x01 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\bprevious\x121\n" +
-	"\x06record\x18\x02 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record\"Y\n" +
+	"\x06record\x18\x02 \x01(\v2\x19.dotdo.db.v1.ApiKeyRecordR\x06record\"\x91\x01\n" +
 	"\x17WatchEnvironmentRequest\x12>\n" +
-	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\"\x8d\x02\n" +
+	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x126\n" +
+	"\x12snapshot_page_size\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\xf4\x03R\x10snapshotPageSize\"\x8d\x02\n" +
 	"\x18WatchEnvironmentResponse\x12>\n" +
 	"\bsnapshot\x18\x01 \x01(\v2 .dotdo.db.v1.EnvironmentSnapshotH\x00R\bsnapshot\x12-\n" +
 	"\x04live\x18\x02 \x01(\v2\x17.dotdo.db.v1.DeploymentH\x00R\x04live\x12:\n" +
 	"\vroute_table\x18\x03 \x01(\v2\x17.dotdo.db.v1.RouteTableH\x00R\n" +
 	"routeTable\x126\n" +
 	"\theartbeat\x18\x04 \x01(\v2\x16.dotdo.db.v1.HeartbeatH\x00R\theartbeatB\x0e\n" +
-	"\x05event\x12\x05\xbaH\x02\b\x01\"|\n" +
+	"\x05event\x12\x05\xbaH\x02\b\x01\"\x90\x01\n" +
 	"\x13EnvironmentSnapshot\x12+\n" +
 	"\x04live\x18\x01 \x03(\v2\x17.dotdo.db.v1.DeploymentR\x04live\x128\n" +
 	"\vroute_table\x18\x02 \x01(\v2\x17.dotdo.db.v1.RouteTableR\n" +
-	"routeTable\";\n" +
+	"routeTable\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\";\n" +
 	"\tHeartbeat\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xcf\x02\n" +
 	"\n" +
