@@ -258,8 +258,11 @@ func printRouteVersion(w io.Writer, rt *deployv1.RouteTableVersion) {
 // printTable prints a table for people.
 func printTable(w io.Writer, t routing.Table) {
 	sub := "off"
-	if t.Subdomains {
-		sub = "on: <worker>." + strings.Join(t.BaseDomains, ", <worker>.")
+	switch {
+	case t.Subdomains && t.SubdomainsAnyWorker:
+		sub = "on, any worker of the environment: <worker>." + strings.Join(t.BaseDomains, ", <worker>.")
+	case t.Subdomains:
+		sub = "on, workers listed: <worker>." + strings.Join(t.BaseDomains, ", <worker>.")
 	}
 	fmt.Fprintf(w, "base domains  %s\nworkers       %s\ndefault       %s on %s\nsubdomains    %s\npath routes   %d\n",
 		strings.Join(t.BaseDomains, ", "), strings.Join(t.Workers, ", "), t.DefaultWorker, dash(strings.Join(t.DefaultHosts, ", ")), sub, len(t.PathRoutes))

@@ -28,10 +28,7 @@ const (
 	MaxEnvironmentLen = 32
 )
 
-var (
-	serviceRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	environmentRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-)
+var environmentRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // ValidScript reports whether name is acceptable as a script or dispatch
 // namespace name: 1 to 63 characters of lowercase letters, digits, '-' and
@@ -63,9 +60,21 @@ func ValidBinding(name string) bool { return validEnvName(name, MaxBindingLen, t
 // service (worker) name, and as the dispatch namespace of an environment:
 // 1 to 63 lowercase letters, digits and dashes, not starting or ending with
 // a dash (a lowercase DNS label, so that the name works as a subdomain).
-// Every such name is also a ValidScript.
+// Every such name is also a ValidScript. It is a loop rather than a
+// regular expression: the dispatcher applies it to a request's subdomain
+// (routing's subdomains_any_worker), on every request.
 func ValidService(name string) bool {
-	return len(name) <= MaxServiceLen && serviceRE.MatchString(name)
+	n := len(name)
+	if n == 0 || n > MaxServiceLen || name[0] == '-' || name[n-1] == '-' {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		c := name[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidEnvironment reports whether name is acceptable to the Deploy API as

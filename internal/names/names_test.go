@@ -1,6 +1,7 @@
 package names_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -71,4 +72,30 @@ func TestServiceNamesAreScriptNames(t *testing.T) {
 			t.Errorf("%q: ValidService = %v, ValidScript = %v; want false, true", n, names.ValidService(n), names.ValidScript(n))
 		}
 	}
+}
+
+// TestValidServiceIsItsPattern compares ValidService with the pattern it
+// implements, ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ and at most 63 bytes, on
+// every string of up to 5 bytes over a small alphabet, and at the bound.
+func TestValidServiceIsItsPattern(t *testing.T) {
+	pattern := regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	check := func(s string) {
+		if want := len(s) <= names.MaxServiceLen && pattern.MatchString(s); names.ValidService(s) != want {
+			t.Errorf("ValidService(%q) = %v, want %v", s, !want, want)
+		}
+	}
+	const alphabet = "az09-_A.é"
+	var walk func(prefix string)
+	walk = func(prefix string) {
+		check(prefix)
+		if len(prefix) >= 5 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			walk(prefix + alphabet[i:i+1])
+		}
+	}
+	walk("")
+	check(strings.Repeat("a", 63))
+	check(strings.Repeat("a", 64))
 }

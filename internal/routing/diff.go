@@ -35,6 +35,9 @@ func Diff(from, to Table) []string {
 	if from.Subdomains != to.Subdomains {
 		out = append(out, fmt.Sprintf("~ subdomains: %t -> %t", from.Subdomains, to.Subdomains))
 	}
+	if from.SubdomainsAnyWorker != to.SubdomainsAnyWorker {
+		out = append(out, fmt.Sprintf("~ subdomains_any_worker: %t -> %t", from.SubdomainsAnyWorker, to.SubdomainsAnyWorker))
+	}
 	sets("path_routes", describeRoutes(from.PathRoutes), describeRoutes(to.PathRoutes))
 	return out
 }

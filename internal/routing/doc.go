@@ -23,7 +23,8 @@
 //	  "subdomains": true,
 //	  "path_routes": [
 //	    {"prefix": "/api/db", "worker": "db", "hosts": ["do", "api.do"]}
-//	  ]
+//	  ],
+//	  "subdomains_any_worker": false
 //	}
 //
 // base_domains are the domains whose hosts are routed: a base domain and
@@ -33,6 +34,24 @@
 // starts with its prefix and "/" (whole segments, compared as sent: no
 // decoding) to its worker. With subdomains on, "<worker>.<base domain>"
 // serves that worker.
+//
+// # Any worker by subdomain
+//
+// The allow-list is bounded (MaxWorkers), because the table is stored with
+// every version, sent to every dispatcher with every change and embedded
+// in the dispatch Worker. An environment with more workers than that (a
+// dispatch namespace holds any number) sets subdomains_any_worker (with
+// subdomains): "<label>.<base domain>" then serves worker <label> for any
+// label that is a worker name (names.ValidService), listed or not, and the
+// live set decides whether it exists: the local dispatcher answers 404
+// no_live_version for a name with nothing live, and the dispatch Worker
+// the same when its namespace reports the Worker missing. The table stays
+// the same few hundred bytes at any number of workers. Path routes and
+// default_worker still pick workers of the allow-list, which keeps its
+// bound. It is a field rather than a "*" entry of workers so that workers
+// stays a list of names with one meaning for every reader. To switch an
+// environment: `dotdo routes get --output json`, set
+// "subdomains_any_worker": true, `dotdo routes set --file`.
 //
 // # Precedence
 //
@@ -49,7 +68,8 @@
 //  3. A path route of the host whose prefix matches the path.
 //  4. The default worker, for a default host.
 //  5. With subdomains on, "<label>.<base domain>" with label on the
-//     allow-list serves that worker; any other label is 404 not_found.
+//     allow-list serves that worker, and with subdomains_any_worker so does
+//     any label that is a worker name; any other label is 404 not_found.
 //
 // Path routes of one host never overlap (Validate refuses a prefix that is
 // another's or lies below it on a common host), so at most one matches.

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/dot-do/platform/internal/names"
 )
 
 // Rule is the routing rule that picked a worker.
@@ -48,7 +50,8 @@ const (
 	MissBadPath
 	// MissUnknownHost: no rule routes the host.
 	MissUnknownHost
-	// MissUnknownWorker: the subdomain names no worker of the allow-list.
+	// MissUnknownWorker: the subdomain names no worker of the allow-list
+	// (with SubdomainsAnyWorker: it is not a worker name).
 	MissUnknownWorker
 	// MissNotLive: the worker has no live version in the environment (the
 	// caller of Route decides this; see NotLive).
@@ -211,6 +214,14 @@ func (r *Router) Table() Table { return r.table.Clone() }
 // Allowed reports whether worker is on the table's allow-list.
 func (r *Router) Allowed(worker string) bool { return r.allowed[worker] }
 
+// servesSubdomain reports whether "<label>.<base domain>" names a worker
+// the table serves by subdomain: one of the allow-list, or with
+// SubdomainsAnyWorker any worker name, whose existence is the live set's
+// to decide.
+func (r *Router) servesSubdomain(label string) bool {
+	return r.allowed[label] || (r.table.SubdomainsAnyWorker && names.ValidService(label))
+}
+
 // RoutesHost reports whether requests for host (a Host header value) are
 // the table's: whether it is a base domain or below one.
 func (r *Router) RoutesHost(hostHeader string) bool {
@@ -225,7 +236,8 @@ func (r *Router) RoutesHost(hostHeader string) bool {
 // Route applies the table to a request for hostHeader (a Host header value)
 // and path (as sent: escaped), following the precedence of the package
 // documentation. Liveness is the caller's: a Match with MissNone names a
-// worker of the allow-list, which may have nothing live (see NotLive).
+// worker of the allow-list, or with SubdomainsAnyWorker any worker name,
+// which may have nothing live (see NotLive).
 func (r *Router) Route(hostHeader, path string) Match {
 	if path == "" { // an absolute URL without a path ("http://do")
 		path = "/"
@@ -259,7 +271,7 @@ func (r *Router) Route(hostHeader, path string) Match {
 		return m.miss(MissUnknownHost, "no route for host "+quote(h.name)+": only one label below a base domain names a worker")
 	case label == "" || !r.table.Subdomains:
 		return m.miss(MissUnknownHost, "no route for host "+quote(h.name)+": no rule of the routing table matches it")
-	case !r.allowed[label]:
+	case !r.servesSubdomain(label):
 		return m.miss(MissUnknownWorker, "no worker "+quote(label)+" is served here")
 	}
 	m.Rule, m.Worker = RuleSubdomain, label

@@ -98,6 +98,12 @@ func TestValidate(t *testing.T) {
 		{"bad worker name", "workers[0]", "not a worker name", func(t *routing.Table) { t.Workers[0] = "Bad_Name" }},
 		{"duplicate worker", "workers[8]", "listed twice", func(t *routing.Table) { t.Workers = append(t.Workers, "db") }},
 		{"no base domains", "base_domains", "at least one entry", func(t *routing.Table) { t.BaseDomains = nil }},
+		{"any worker without subdomains", "subdomains_any_worker", "set subdomains too", func(t *routing.Table) {
+			t.Subdomains, t.SubdomainsAnyWorker = false, true
+		}},
+		{"any worker keeps the list for paths", "path_routes[0].worker", `unknown worker "billing"`, func(t *routing.Table) {
+			t.SubdomainsAnyWorker, t.PathRoutes[0].Worker = true, "billing"
+		}},
 	} {
 		tbl := routing.Seed()
 		c.edit(&tbl)
@@ -139,8 +145,9 @@ func TestDiff(t *testing.T) {
 	b.PathRoutes = append(b.PathRoutes, routing.PathRoute{Prefix: "/tools", Worker: "mcp", Hosts: []string{"do", "api.do"}})
 	b.DefaultWorker = "db"
 	b.Subdomains = false
+	b.SubdomainsAnyWorker = true
 	got := strings.Join(routing.Diff(a, b), "\n")
-	want := "~ default_worker: gateway -> db\n~ subdomains: true -> false\n+ path_routes: /tools -> mcp on do, api.do"
+	want := "~ default_worker: gateway -> db\n~ subdomains: true -> false\n~ subdomains_any_worker: false -> true\n+ path_routes: /tools -> mcp on do, api.do"
 	if got != want {
 		t.Errorf("Diff =\n%s\nwant\n%s", got, want)
 	}

@@ -21,7 +21,9 @@ type Table struct {
 	// BaseDomains are the domains whose hosts are routed: each base domain
 	// and the names one label below it.
 	BaseDomains []string `json:"base_domains"`
-	// Workers is the allow-list: the only workers a rule may pick.
+	// Workers is the allow-list: the workers path routes and the default
+	// worker may pick, and, unless SubdomainsAnyWorker is set, the only
+	// workers subdomain routing serves.
 	Workers []string `json:"workers"`
 	// DefaultWorker serves DefaultHosts. It is one of Workers.
 	DefaultWorker string `json:"default_worker"`
@@ -33,6 +35,22 @@ type Table struct {
 	// PathRoutes send the requests of their hosts under their prefixes to
 	// their workers.
 	PathRoutes []PathRoute `json:"path_routes"`
+	// SubdomainsAnyWorker widens subdomain routing (Subdomains must be on)
+	// from the allow-list to every worker of the environment:
+	// "<label>.<base domain>" serves worker <label> whenever <label> is a
+	// worker name (names.ValidService), and whether that worker exists is
+	// the live set's answer (404 no_live_version when nothing of it is
+	// live), not the table's. So a table stays a few hundred bytes at
+	// 10,000 workers instead of listing each one, up to MaxWorkers, in
+	// every version, every push to the dispatchers and the dispatch
+	// Worker.
+	//
+	// It is a field of its own rather than a "*" entry of Workers: Workers
+	// stays a list of worker names with one meaning (what path routes and
+	// the default worker may pick, what the metrics pre-create series
+	// for), and every reader of the list (diff, CLI, both routers) keeps
+	// reading it as names.
+	SubdomainsAnyWorker bool `json:"subdomains_any_worker"`
 }
 
 // PathRoute sends requests for one of Hosts whose path is Prefix, or
@@ -101,7 +119,7 @@ func (t Table) Clone() Table {
 func (t Table) Equal(u Table) bool {
 	return slices.Equal(t.BaseDomains, u.BaseDomains) && slices.Equal(t.Workers, u.Workers) &&
 		t.DefaultWorker == u.DefaultWorker && slices.Equal(t.DefaultHosts, u.DefaultHosts) &&
-		t.Subdomains == u.Subdomains && slices.EqualFunc(t.PathRoutes, u.PathRoutes, func(a, b PathRoute) bool {
+		t.Subdomains == u.Subdomains && t.SubdomainsAnyWorker == u.SubdomainsAnyWorker && slices.EqualFunc(t.PathRoutes, u.PathRoutes, func(a, b PathRoute) bool {
 		return a.Prefix == b.Prefix && a.Worker == b.Worker && slices.Equal(a.Hosts, b.Hosts)
 	})
 }
@@ -179,7 +197,7 @@ func normalizeName(s string) string {
 // it refuses as a *FieldError naming it: a worker that is not on the
 // allow-list, path routes that overlap on a host, a malformed domain, host
 // or prefix, a host outside the base domains, a duplicate, a list over its
-// limit.
+// limit, subdomains_any_worker without subdomains.
 func (t Table) Validate() error {
 	if err := checkCount("base_domains", len(t.BaseDomains), 1, MaxBaseDomains); err != nil {
 		return err
@@ -221,6 +239,9 @@ func (t Table) Validate() error {
 	}
 	if err := known("default_worker", t.DefaultWorker); err != nil {
 		return err
+	}
+	if t.SubdomainsAnyWorker && !t.Subdomains {
+		return fieldErr("subdomains_any_worker", "it widens subdomain routing, which is off: set subdomains too")
 	}
 	if err := checkCount("default_hosts", len(t.DefaultHosts), 0, MaxDefaultHosts); err != nil {
 		return err

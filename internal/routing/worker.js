@@ -20,6 +20,12 @@ const TABLE = {
 // BINDING is the dispatch namespace binding of wrangler.json.
 const BINDING = "DISPATCHER";
 
+// WORKER_NAME is the rule of a worker name (internal/names.ValidService;
+// parseHost bounds a label to 63 characters): with subdomains_any_worker a
+// subdomain that is one names that worker, and the namespace says whether
+// it exists ("Worker not found": 404 no_live_version).
+const WORKER_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
 // Base domains, longest first: a host below two of them is read against
 // the more specific one.
 const BASES = [...TABLE.base_domains].sort((a, b) => b.length - a.length);
@@ -60,7 +66,8 @@ export default {
 
 // route applies the table to a request for host (a Host header value) and
 // path (as sent), in the order of the Go router: a path route of the host,
-// then the default worker of a default host, then the subdomain.
+// then the default worker of a default host, then the subdomain (a worker
+// of the allow-list, or with subdomains_any_worker any worker name).
 function route(hostHeader, path) {
   if (path === "") path = "/";
   const h = parseHost(hostHeader);
@@ -87,7 +94,7 @@ function route(hostHeader, path) {
   if (label === "" || !TABLE.subdomains) {
     return miss(404, "not_found", `no route for host "${h.name}": no rule of the routing table matches it`);
   }
-  if (!TABLE.workers.includes(label)) {
+  if (!TABLE.workers.includes(label) && !(TABLE.subdomains_any_worker && WORKER_NAME.test(label))) {
     return miss(404, "not_found", `no worker "${label}" is served here`);
   }
   return { rule: "subdomain", worker: label };

@@ -210,7 +210,22 @@ func (d *Dispatcher) finish(ctx context.Context, x *exchange) {
 			x.status = StatusClientClosed
 		}
 	}
-	d.metrics.request(context.WithoutCancel(ctx), x.route.Worker, x.status, time.Since(x.start))
+	d.metrics.request(context.WithoutCancel(ctx), d.metricWorker(x.route), x.status, time.Since(x.start))
+}
+
+// metricWorker returns the worker label of a finished request: its worker
+// when the request was forwarded or the worker is on the allow-list, else
+// "". With subdomains_any_worker a request may name any worker, and a
+// series for every name with nothing live would let clients grow the
+// metrics without bound.
+func (d *Dispatcher) metricWorker(r Route) string {
+	if r.Version > 0 || r.Worker == "" {
+		return r.Worker
+	}
+	if s := d.state.Load(); s != nil && s.router.Allowed(r.Worker) {
+		return r.Worker
+	}
+	return ""
 }
 
 // refuse answers a request that the routing table does not forward, with

@@ -152,3 +152,38 @@ func TestCLIRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIAnyWorkerSubdomains switches production to subdomains_any_worker
+// with `dotdo routes set --file`: a deployed worker that the table does not
+// list answers on its subdomain within a second, a name with nothing live
+// is a 404 no_live_version, and a rollback makes the unlisted worker
+// unreachable again.
+func TestCLIAnyWorkerSubdomains(t *testing.T) {
+	need(t)
+	ok(t, "deploy", "--service", "tenant-4242", "--file", writeWorker(t, "tenant-4242"))
+	if got := through(t, "tenant-4242.do", "/"); !strings.Contains(got, `"not_found"`) {
+		t.Fatalf("tenant-4242.do before the change answered %q; want not_found (not listed)", got)
+	}
+	var table routing.Table
+	if err := json.Unmarshal([]byte(ok(t, "routes", "get", "--env", "production", "--output", "json")), &table); err != nil {
+		t.Fatal(err)
+	}
+	table.SubdomainsAnyWorker = true
+	file := filepath.Join(t.TempDir(), "routes.json")
+	if err := os.WriteFile(file, table.MarshalIndent(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := ok(t, "routes", "set", "--env", "production", "--file", file); !strings.Contains(out, "~ subdomains_any_worker: false -> true") {
+		t.Fatalf("routes set printed %q", out)
+	}
+	if out := ok(t, "routes", "get", "--env", "production"); !strings.Contains(out, "on, any worker of the environment: <worker>.do") {
+		t.Fatalf("routes get printed %q", out)
+	}
+	took := until(t, "tenant-4242.do", "/x", "tenant-4242 /x", time.Second)
+	t.Logf("tenant-4242.do reached its worker %v after routes set returned", took)
+	if got := through(t, "tenant-4243.do", "/"); !strings.Contains(got, `"no_live_version"`) {
+		t.Fatalf("tenant-4243.do answered %q; want no_live_version", got)
+	}
+	ok(t, "routes", "rollback", "--env", "production")
+	until(t, "tenant-4242.do", "/", `"not_found"`, time.Second)
+}

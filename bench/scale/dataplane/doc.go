@@ -8,7 +8,11 @@
 //     takes, the cost of routing one request (ns and allocations), and how
 //     long a change takes to reach traffic, p50/p99: a deploy of one worker
 //     (the store's commit until Route returns the new version) and a
-//     routing-table change (the commit until Table returns it).
+//     routing-table change (the commit until Table returns it). Then the
+//     same N with subdomains_any_worker: a table that lists one worker yet
+//     serves every live one by subdomain, routed over the hosts of all N
+//     workers (the table's JSON size, the state's heap, Route ns and
+//     allocations).
 //   - coldstart: W deployed hello workers behind one workerd supervisor
 //     with a short idle timeout (scale to zero), a closed loop of clients
 //     spreading requests over them uniformly and by Zipf (s = 1.1): latency
@@ -31,6 +35,7 @@
 //
 //	go test ./bench/scale/dataplane -run TestScale -v
 //	SCALE=full go test ./bench/scale/dataplane -run TestScale -v -timeout 60m
+//	SCALE=full go test ./bench/scale/dataplane -run TestScale/routing -v   # the routing part alone
 //
 // SCALE=zipf runs the Zipf spread alone over 200 workers (a quick look);
 // SCALE_LOG=1 writes the supervisor's and dispatcher's warnings to stderr.

@@ -59,8 +59,19 @@ type pushSource struct {
 	applied chan struct{}
 }
 
-func newPushSource(n int) *pushSource {
-	rt := store.RouteTable{Environment: environment, Version: 1, Table: table(n, "")}
+func newPushSource(n int) *pushSource { return newPushSourceTable(n, table(n, "")) }
+
+// anyTable is the table of n live workers with subdomains_any_worker:
+// every one of them is served by subdomain, and the table lists only the
+// default worker, w-00000, whatever n is.
+func anyTable(int) routing.Table {
+	t := table(1, "")
+	t.SubdomainsAnyWorker = true
+	return t
+}
+
+func newPushSourceTable(n int, t routing.Table) *pushSource {
+	rt := store.RouteTable{Environment: environment, Version: 1, Table: t}
 	return &pushSource{
 		snap:   store.WatchEvent{Snapshot: true, Live: liveDeployments(n), RouteTable: &rt},
 		events: make(chan store.WatchEvent), applied: make(chan struct{}),
@@ -108,7 +119,7 @@ func loaded(tb testing.TB, src dispatcher.Source) *dispatcher.Dispatcher {
 // stateHeap returns the live heap a dispatcher's state of n live workers
 // takes: the heap after its snapshot is applied and dropped, less the heap
 // before the snapshot was made.
-func stateHeap(tb testing.TB, n int) int64 {
+func stateHeap(tb testing.TB, n int, t routing.Table) int64 {
 	heap := func() int64 {
 		runtime.GC()
 		runtime.GC()
@@ -117,7 +128,7 @@ func stateHeap(tb testing.TB, n int) int64 {
 		return int64(m.HeapAlloc)
 	}
 	before := heap()
-	src := newPushSource(n)
+	src := newPushSourceTable(n, t)
 	d := loaded(tb, src)
 	src.snap = store.WatchEvent{} // what the state keeps of it is the state's
 	after := heap()
@@ -134,10 +145,23 @@ func routeHosts(n int) []string {
 	return hosts
 }
 
-// benchRoute measures Route with n live workers.
-func benchRoute(b *testing.B, n int) {
-	d := loaded(b, newPushSource(n))
-	hosts := routeHosts(n)
+// benchRoute measures Route with n live workers, over the hosts of the
+// listed workers.
+func benchRoute(b *testing.B, n int) { benchRouteHosts(b, n, newPushSource(n), routeHosts(n)) }
+
+// benchRouteAny measures Route with n live workers and
+// subdomains_any_worker, over the hosts of all n workers: most of them
+// beyond the list at 10,000.
+func benchRouteAny(b *testing.B, n int) {
+	hosts := make([]string, n)
+	for i := range hosts {
+		hosts[i] = workerName(i) + "." + baseDomain
+	}
+	benchRouteHosts(b, n, newPushSourceTable(n, anyTable(n)), hosts)
+}
+
+func benchRouteHosts(b *testing.B, n int, src *pushSource, hosts []string) {
+	d := loaded(b, src)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -201,6 +225,10 @@ func forSizes(b *testing.B, bench func(*testing.B, int)) {
 // lookup) with 10, 1,000 and 10,000 live workers.
 func BenchmarkRoute(b *testing.B) { forSizes(b, benchRoute) }
 
+// BenchmarkRouteAnyWorker is BenchmarkRoute with subdomains_any_worker,
+// spread over every live worker.
+func BenchmarkRouteAnyWorker(b *testing.B) { forSizes(b, benchRouteAny) }
+
 // BenchmarkApplyLive is the cost of applying one pushed deploy.
 func BenchmarkApplyLive(b *testing.B) { forSizes(b, benchApplyLive) }
 
@@ -252,11 +280,14 @@ func testRouting(t *testing.T, sz sizes) {
 	costs := &report{title: "Routing state vs live workers (in-process push; testing.Benchmark)",
 		head: []string{"live workers", "state heap", "heap/worker", "Route ns/op", "Route allocs/op",
 			"apply deploy ns/op", "allocs/op", "apply table ns/op", "allocs/op"}}
+	anyCosts := &report{title: "Subdomain routing to any of the live workers (subdomains_any_worker; hosts spread over all of them)",
+		head: []string{"live workers", "table JSON", "state heap", "Route ns/op", "Route allocs/op"}}
 	prop := &report{title: "A change reaching traffic (db service over SQLite -> WatchEnvironment -> dispatcher; load average before: " + loadAverage() + ")",
 		head: []string{"live workers", "resync (snapshot) took", "deploy p50", "deploy p99", "table change p50", "table change p99"}}
-	heaps := map[int]int64{}
+	heaps, anyHeaps := map[int]int64{}, map[int]int64{}
 	for _, n := range sz.live { // first, while nothing else holds memory
-		heaps[n] = stateHeap(t, n)
+		heaps[n] = stateHeap(t, n, table(n, ""))
+		anyHeaps[n] = stateHeap(t, n, anyTable(n))
 	}
 	for _, n := range sz.live {
 		heap := heaps[n]
@@ -266,8 +297,11 @@ func testRouting(t *testing.T, sz sizes) {
 		costs.add(n, mib(heap), fmt.Sprintf("%d B", heap/int64(n)), route.NsPerOp(), route.AllocsPerOp(),
 			live.NsPerOp(), live.AllocsPerOp(), tbl.NsPerOp(), tbl.AllocsPerOp())
 		prop.add(propagation(t, sz, n)...)
+		rany := testing.Benchmark(func(b *testing.B) { benchRouteAny(b, n) })
+		anyCosts.add(n, fmt.Sprintf("%d B", len(anyTable(n).MarshalIndent())), mib(anyHeaps[n]), rany.NsPerOp(), rany.AllocsPerOp())
 	}
 	costs.log(t)
+	anyCosts.log(t)
 	prop.log(t)
 }
 

@@ -20,6 +20,8 @@ func ToProto(t routing.Table) *routingv1.Table {
 		DefaultHosts:  slices.Clone(t.DefaultHosts),
 		Subdomains:    t.Subdomains,
 		PathRoutes:    make([]*routingv1.PathRoute, len(t.PathRoutes)),
+
+		SubdomainsAnyWorker: t.SubdomainsAnyWorker,
 	}
 	for i, r := range t.PathRoutes {
 		out.PathRoutes[i] = &routingv1.PathRoute{Prefix: r.Prefix, Worker: r.Worker, Hosts: slices.Clone(r.Hosts)}
@@ -36,6 +38,8 @@ func FromProto(t *routingv1.Table) routing.Table {
 		DefaultWorker: t.GetDefaultWorker(),
 		DefaultHosts:  slices.Clone(t.GetDefaultHosts()),
 		Subdomains:    t.GetSubdomains(),
+
+		SubdomainsAnyWorker: t.GetSubdomainsAnyWorker(),
 	}
 	for _, r := range t.GetPathRoutes() {
 		out.PathRoutes = append(out.PathRoutes, routing.PathRoute{Prefix: r.GetPrefix(), Worker: r.GetWorker(), Hosts: slices.Clone(r.GetHosts())})

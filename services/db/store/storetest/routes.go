@@ -33,11 +33,12 @@ func testRouteTables(t *testing.T, open func(*testing.T) store.Store) {
 
 	changed := routing.Seed()
 	changed.PathRoutes = append(changed.PathRoutes, routing.PathRoute{Prefix: "/tools/", Worker: "mcp", Hosts: []string{"API.DO"}})
+	changed.SubdomainsAnyWorker = true
 	nt := newTable(store.RouteTableSet, 1)
 	nt.Table = changed
 	v2 := must[store.RouteTable](t)(s.PutRouteTable(ctx, nt))
 	last := v2.Table.PathRoutes[len(v2.Table.PathRoutes)-1]
-	if v2.Version != 2 || last.Prefix != "/tools" || last.Hosts[0] != "api.do" {
+	if v2.Version != 2 || last.Prefix != "/tools" || last.Hosts[0] != "api.do" || !v2.Table.SubdomainsAnyWorker {
 		t.Fatalf("second version (normalized): %+v", v2)
 	}
 	_, err = s.PutRouteTable(ctx, nt) // base version 1 is stale now

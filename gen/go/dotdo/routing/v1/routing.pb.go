@@ -28,7 +28,8 @@ const (
 // file `dotdo routes get --output json` prints and `dotdo routes set`
 // reads. The rules, in order: a path route of the request's host whose
 // prefix matches its path; the default worker for a default host; with
-// subdomains on, "<worker>.<base domain>" for a worker of the allow-list.
+// subdomains on, "<worker>.<base domain>" for a worker of the allow-list,
+// or for any worker of the environment with subdomains_any_worker.
 type Table struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// base_domains are the domains whose hosts are routed: each, and the
@@ -45,9 +46,16 @@ type Table struct {
 	Subdomains bool `protobuf:"varint,5,opt,name=subdomains,proto3" json:"subdomains,omitempty"`
 	// path_routes send the requests of their hosts under their prefixes to
 	// their workers. The prefixes of one host never overlap.
-	PathRoutes    []*PathRoute `protobuf:"bytes,6,rep,name=path_routes,json=pathRoutes,proto3" json:"path_routes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PathRoutes []*PathRoute `protobuf:"bytes,6,rep,name=path_routes,json=pathRoutes,proto3" json:"path_routes,omitempty"`
+	// subdomains_any_worker widens subdomain routing (subdomains must be on)
+	// to every worker of the environment: "<label>.<base domain>" serves
+	// worker <label> whenever <label> is a valid worker name, listed or
+	// not, and a name with no live version is answered 404 no_live_version.
+	// The table then stays small at any number of workers; path routes and
+	// default_worker still name workers of the allow-list.
+	SubdomainsAnyWorker bool `protobuf:"varint,7,opt,name=subdomains_any_worker,json=subdomainsAnyWorker,proto3" json:"subdomains_any_worker,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Table) Reset() {
@@ -122,6 +130,13 @@ func (x *Table) GetPathRoutes() []*PathRoute {
 	return nil
 }
 
+func (x *Table) GetSubdomainsAnyWorker() bool {
+	if x != nil {
+		return x.SubdomainsAnyWorker
+	}
+	return false
+}
+
 // PathRoute sends the requests for one of its hosts whose path is its
 // prefix, or starts with its prefix and "/", to its worker.
 type PathRoute struct {
@@ -193,7 +208,7 @@ var File_dotdo_routing_v1_routing_proto protoreflect.FileDescriptor
 
 const file_dotdo_routing_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1edotdo/routing/v1/routing.proto\x12\x10dotdo.routing.v1\x1a\x1bbuf/validate/validate.proto\"\xa7\x02\n" +
+	"\x1edotdo/routing/v1/routing.proto\x12\x10dotdo.routing.v1\x1a\x1bbuf/validate/validate.proto\"\xdb\x02\n" +
 	"\x05Table\x12-\n" +
 	"\fbase_domains\x18\x01 \x03(\tB\n" +
 	"\xbaH\a\x92\x01\x04\b\x01\x10\x10R\vbaseDomains\x12%\n" +
@@ -204,7 +219,8 @@ const file_dotdo_routing_v1_routing_proto_rawDesc = "" +
 	"subdomains\x18\x05 \x01(\bR\n" +
 	"subdomains\x12G\n" +
 	"\vpath_routes\x18\x06 \x03(\v2\x1b.dotdo.routing.v1.PathRouteB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\n" +
-	"pathRoutes\"t\n" +
+	"pathRoutes\x122\n" +
+	"\x15subdomains_any_worker\x18\a \x01(\bR\x13subdomainsAnyWorker\"t\n" +
 	"\tPathRoute\x12\"\n" +
 	"\x06prefix\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06prefix\x12!\n" +

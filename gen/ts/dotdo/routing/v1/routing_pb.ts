@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dotdo/routing/v1/routing.proto.
  */
 export const file_dotdo_routing_v1_routing: GenFile = /*@__PURE__*/
-  fileDesc("Ch5kb3Rkby9yb3V0aW5nL3YxL3JvdXRpbmcucHJvdG8SEGRvdGRvLnJvdXRpbmcudjEi3AEKBVRhYmxlEiAKDGJhc2VfZG9tYWlucxgBIAMoCUIKukgHkgEECAEQEBIcCgd3b3JrZXJzGAIgAygJQgu6SAiSAQUIARCAAhIhCg5kZWZhdWx0X3dvcmtlchgDIAEoCUIJukgGcgQQARg/Eh8KDWRlZmF1bHRfaG9zdHMYBCADKAlCCLpIBZIBAhBAEhIKCnN1YmRvbWFpbnMYBSABKAgSOwoLcGF0aF9yb3V0ZXMYBiADKAsyGy5kb3Rkby5yb3V0aW5nLnYxLlBhdGhSb3V0ZUIJukgGkgEDEIACIl0KCVBhdGhSb3V0ZRIaCgZwcmVmaXgYASABKAlCCrpIB3IFEAEYgAISGQoGd29ya2VyGAIgASgJQgm6SAZyBBABGD8SGQoFaG9zdHMYAyADKAlCCrpIB5IBBAgBEEBCxAEKFGNvbS5kb3Rkby5yb3V0aW5nLnYxQgxSb3V0aW5nUHJvdG9QAVo8Z2l0aHViLmNvbS9kb3QtZG8vcGxhdGZvcm0vZ2VuL2dvL2RvdGRvL3JvdXRpbmcvdjE7cm91dGluZ3YxogIDRFJYqgIQRG90ZG8uUm91dGluZy5WMcoCEERvdGRvXFJvdXRpbmdcVjHiAhxEb3Rkb1xSb3V0aW5nXFYxXEdQQk1ldGFkYXRh6gISRG90ZG86OlJvdXRpbmc6OlYxYgZwcm90bzM", [file_buf_validate_validate]);
+  fileDesc("Ch5kb3Rkby9yb3V0aW5nL3YxL3JvdXRpbmcucHJvdG8SEGRvdGRvLnJvdXRpbmcudjEi+wEKBVRhYmxlEiAKDGJhc2VfZG9tYWlucxgBIAMoCUIKukgHkgEECAEQEBIcCgd3b3JrZXJzGAIgAygJQgu6SAiSAQUIARCAAhIhCg5kZWZhdWx0X3dvcmtlchgDIAEoCUIJukgGcgQQARg/Eh8KDWRlZmF1bHRfaG9zdHMYBCADKAlCCLpIBZIBAhBAEhIKCnN1YmRvbWFpbnMYBSABKAgSOwoLcGF0aF9yb3V0ZXMYBiADKAsyGy5kb3Rkby5yb3V0aW5nLnYxLlBhdGhSb3V0ZUIJukgGkgEDEIACEh0KFXN1YmRvbWFpbnNfYW55X3dvcmtlchgHIAEoCCJdCglQYXRoUm91dGUSGgoGcHJlZml4GAEgASgJQgq6SAdyBRABGIACEhkKBndvcmtlchgCIAEoCUIJukgGcgQQARg/EhkKBWhvc3RzGAMgAygJQgq6SAeSAQQIARBAQsQBChRjb20uZG90ZG8ucm91dGluZy52MUIMUm91dGluZ1Byb3RvUAFaPGdpdGh1Yi5jb20vZG90LWRvL3BsYXRmb3JtL2dlbi9nby9kb3Rkby9yb3V0aW5nL3YxO3JvdXRpbmd2MaICA0RSWKoCEERvdGRvLlJvdXRpbmcuVjHKAhBEb3Rkb1xSb3V0aW5nXFYx4gIcRG90ZG9cUm91dGluZ1xWMVxHUEJNZXRhZGF0YeoCEkRvdGRvOjpSb3V0aW5nOjpWMWIGcHJvdG8z", [file_buf_validate_validate]);
 
 /**
  * Table is the routing table of one environment: how the dispatcher (and
@@ -20,7 +20,8 @@ export const file_dotdo_routing_v1_routing: GenFile = /*@__PURE__*/
  * file `dotdo routes get --output json` prints and `dotdo routes set`
  * reads. The rules, in order: a path route of the request's host whose
  * prefix matches its path; the default worker for a default host; with
- * subdomains on, "<worker>.<base domain>" for a worker of the allow-list.
+ * subdomains on, "<worker>.<base domain>" for a worker of the allow-list,
+ * or for any worker of the environment with subdomains_any_worker.
  *
  * @generated from message dotdo.routing.v1.Table
  */
@@ -69,6 +70,18 @@ export type Table = Message<"dotdo.routing.v1.Table"> & {
    * @generated from field: repeated dotdo.routing.v1.PathRoute path_routes = 6;
    */
   pathRoutes: PathRoute[];
+
+  /**
+   * subdomains_any_worker widens subdomain routing (subdomains must be on)
+   * to every worker of the environment: "<label>.<base domain>" serves
+   * worker <label> whenever <label> is a valid worker name, listed or
+   * not, and a name with no live version is answered 404 no_live_version.
+   * The table then stays small at any number of workers; path routes and
+   * default_worker still name workers of the allow-list.
+   *
+   * @generated from field: bool subdomains_any_worker = 7;
+   */
+  subdomainsAnyWorker: boolean;
 };
 
 /**
