@@ -8,7 +8,7 @@ GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
 # (end-to-end tests of built binaries, ops checks, benchmarks' tests) without.
 RACE_PKGS := ./internal/... ./services/...
 
-.PHONY: all build run test test-go test-ts fuzz generate checkgenerate lint deps npm proto-deps promtool clean
+.PHONY: all build run test test-go test-ts fuzz generate checkgenerate lint deps npm wrangler proto-deps promtool clean
 
 all: build
 
@@ -17,6 +17,13 @@ deps: npm
 npm: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## wrangler: wrangler 3 (the last major that runs on Node 20) in tools/wrangler, apart from the
+## root package.json, for the test that wrangler accepts the examples' wrangler configs.
+wrangler: tools/wrangler/node_modules/.package-lock.json
+tools/wrangler/node_modules/.package-lock.json: tools/wrangler/package.json tools/wrangler/package-lock.json
+	npm ci --prefix tools/wrangler --no-audit --no-fund --loglevel=error
 	@touch $@
 
 ## promtool: Prometheus' rule checker, from Debian's prometheus package, for the alert rule tests.
@@ -64,7 +71,7 @@ lint: proto-deps
 ## and a short run of every fuzz target.
 test: lint checkgenerate test-go test-ts fuzz
 
-test-go: npm promtool
+test-go: npm wrangler promtool
 	go test -race -count=1 $(RACE_PKGS)
 	go test -count=1 $$(go list ./... | grep -v -e '/internal/' -e '/services/')
 

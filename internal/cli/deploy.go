@@ -42,8 +42,8 @@ func runDeploy(ctx context.Context, e *Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *out != "table" && *out != "json" {
-		return usagef("--output %q: want table or json", *out)
+	if err := checkOutput(*out); err != nil {
+		return err
 	}
 	if *all {
 		if o.dir == "" || o.file != "" || o.service != "" || o.main != "" || o.idem != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,22 +20,37 @@ import (
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 )
 
-// output writes msg as indented JSON, or calls table for the table form.
+// output writes msg as indented JSON (its protojson form), or calls table
+// for the table form.
 func output(e *Env, format string, msg proto.Message, table func(w io.Writer)) error {
-	switch format {
-	case "json":
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(msg)
+	if err := checkOutput(format); err != nil {
+		return err
+	}
+	if format == "json" {
+		b, err := protoJSON(msg)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(e.Stdout, string(b))
 		return nil
-	case "table", "":
-		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-		table(tw)
-		return tw.Flush()
 	}
-	return usagef("--output %q: want table or json", format)
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// protoJSON is msg's protojson form, indented.
+func protoJSON(msg proto.Message) ([]byte, error) {
+	return protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(msg)
+}
+
+// checkOutput refuses an --output other than table (or empty) and json, so
+// that a command can check it before it acts.
+func checkOutput(format string) error {
+	if format != "table" && format != "" && format != "json" {
+		return usagef("--output %q: want table or json", format)
+	}
+	return nil
 }
 
 func when(ts *timestamppb.Timestamp) string {
@@ -105,23 +121,26 @@ func runNamespaces(ctx context.Context, e *Env, args []string) error {
 			fs := flags(e, "namespaces ensure")
 			var envs stringList
 			fs.Var(&envs, "env", "environment to ensure (repeatable; all when none)")
+			out := fs.String("output", "table", "table or json")
 			if err := parse(fs, args); err != nil {
+				return err
+			}
+			if err := checkOutput(*out); err != nil {
 				return err
 			}
 			res, err := e.newClients().deploy.EnsureNamespaces(ctx, connect.NewRequest(&deployv1.EnsureNamespacesRequest{Environments: envs}))
 			if err != nil {
 				return err
 			}
-			for _, n := range res.Msg.GetNamespaces() {
-				verb := "exists"
-				for _, c := range res.Msg.GetCreated() {
-					if c == n.GetName() {
+			return output(e, *out, res.Msg, func(w io.Writer) {
+				for _, n := range res.Msg.GetNamespaces() {
+					verb := "exists"
+					if slices.Contains(res.Msg.GetCreated(), n.GetName()) {
 						verb = "created"
 					}
+					fmt.Fprintf(w, "%s\t%s\t%s\n", n.GetEnvironment(), n.GetName(), verb)
 				}
-				fmt.Fprintf(e.Stdout, "%s\t%s\t%s\n", n.GetEnvironment(), n.GetName(), verb)
-			}
-			return nil
+			})
 		},
 	})
 }
@@ -162,7 +181,11 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 			fs := flags(e, "audit verify")
 			headFile := fs.String("head", "", "also check that the trail still holds the head saved in this file by `dotdo audit head`")
 			resume := fs.Bool("resume", false, "walk only the events after the last verified checkpoint (a full walk from event 1 also catches changes before it)")
+			out := fs.String("output", "table", "table or json (the response; a broken trail still exits 1)")
 			if err := parse(fs, args); err != nil {
+				return err
+			}
+			if err := checkOutput(*out); err != nil {
 				return err
 			}
 			req := &deployv1.VerifyAuditLogRequest{FromCheckpoint: *resume}
@@ -177,8 +200,16 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 			if err != nil {
 				return err
 			}
+			if *out == "json" {
+				if err := output(e, *out, res.Msg, nil); err != nil {
+					return err
+				}
+			}
 			if !res.Msg.GetOk() {
 				return fmt.Errorf("audit trail broken at event %d of %d checked: %s", res.Msg.GetFirstBrokenSeq(), res.Msg.GetChecked(), res.Msg.GetReason())
+			}
+			if *out == "json" {
+				return nil
 			}
 			how := "hash-chained"
 			if res.Msg.GetKeyed() {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	deployv1 "github.com/dot-do/platform/gen/go/dotdo/deploy/v1"
 	dispatcherv1 "github.com/dot-do/platform/gen/go/dotdo/dispatcher/v1"
@@ -66,7 +68,11 @@ func routesSet(ctx context.Context, e *Env, args []string) error {
 	env := fs.String("env", config.DefaultEnvironment, "environment")
 	file := fs.String("file", "", "the table, as JSON (what `routes get --output json` prints); - for stdin (required)")
 	ifVersion := fs.Int64("if-version", 0, "refuse unless the current version is this one")
+	out := fs.String("output", "table", "table (the new version and what changed), or json (the response)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	if *file == "" {
@@ -100,9 +106,7 @@ func routesSet(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt := res.Msg.GetRoutes()
-	fmt.Fprintf(e.Stdout, "routing table of %s: version %d (was %d)\n", rt.GetEnvironment(), rt.GetVersion(), res.Msg.GetPreviousVersion())
-	return printChanges(ctx, e, c, *env, res.Msg.GetPreviousVersion(), rt)
+	return printRouteChange(ctx, e, c, *out, res.Msg)
 }
 
 // routesHistory lists the versions of a routing table, newest first.
@@ -136,7 +140,11 @@ func routesDiff(ctx context.Context, e *Env, args []string) error {
 	env := fs.String("env", config.DefaultEnvironment, "environment")
 	from := fs.Int64("from", 0, "the older version (default: the one before --to)")
 	to := fs.Int64("to", 0, "the newer version (default: the current one)")
+	out := fs.String("output", "table", "table, or json: {environment, from, to, changes} with both versions as GetRoutes returns them")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	c := e.newClients()
@@ -161,8 +169,11 @@ func routesDiff(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "routing table of %s: version %d -> %d\n", *env, a.GetVersion(), b.GetVersion())
 	lines := routing.Diff(routingpb.FromProto(a.GetTable()), routingpb.FromProto(b.GetTable()))
+	if *out == "json" {
+		return printRouteDiff(e, *env, a, b, lines)
+	}
+	fmt.Fprintf(e.Stdout, "routing table of %s: version %d -> %d\n", *env, a.GetVersion(), b.GetVersion())
 	if len(lines) == 0 {
 		fmt.Fprintln(e.Stdout, "no difference")
 	}
@@ -172,12 +183,43 @@ func routesDiff(ctx context.Context, e *Env, args []string) error {
 	return nil
 }
 
+// routeDiff is what `routes diff --output json` prints.
+type routeDiff struct {
+	Environment string          `json:"environment"`
+	From        json.RawMessage `json:"from"`
+	To          json.RawMessage `json:"to"`
+	Changes     []string        `json:"changes"`
+}
+
+// printRouteDiff prints the difference of two versions as JSON: both
+// versions in their protojson form and the lines of routing.Diff.
+func printRouteDiff(e *Env, env string, a, b *deployv1.RouteTableVersion, lines []string) error {
+	d := routeDiff{Environment: env, Changes: append([]string{}, lines...)}
+	var err error
+	if d.From, err = protoJSON(a); err != nil {
+		return err
+	}
+	if d.To, err = protoJSON(b); err != nil {
+		return err
+	}
+	j, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, string(j))
+	return nil
+}
+
 // routesRollback restores an earlier version of a routing table.
 func routesRollback(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "routes rollback")
 	env := fs.String("env", config.DefaultEnvironment, "environment")
 	version := fs.Int64("version", 0, "version to restore (default: the one before the current one)")
+	out := fs.String("output", "table", "table (the new version and what changed), or json (the response)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	c := e.newClients()
@@ -185,24 +227,40 @@ func routesRollback(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt := res.Msg.GetRoutes()
-	fmt.Fprintf(e.Stdout, "routing table of %s: version %d (was %d), restoring version %d\n",
-		rt.GetEnvironment(), rt.GetVersion(), res.Msg.GetPreviousVersion(), rt.GetRestoredVersion())
-	return printChanges(ctx, e, c, *env, res.Msg.GetPreviousVersion(), rt)
+	return printRouteChange(ctx, e, c, *out, res.Msg)
 }
 
-// printChanges prints how rt differs from version prev.
-func printChanges(ctx context.Context, e *Env, c clients, env string, prev int64, rt *deployv1.RouteTableVersion) error {
+// routeChange is the response of a change of a routing table: SetRoutes'
+// or RollbackRoutes'.
+type routeChange interface {
+	proto.Message
+	GetRoutes() *deployv1.RouteTableVersion
+	GetPreviousVersion() int64
+}
+
+// printRouteChange prints the response of a change of a routing table: as
+// JSON, or for people the new version and how it differs from the one
+// before.
+func printRouteChange(ctx context.Context, e *Env, c clients, format string, res routeChange) error {
+	rt, prev := res.GetRoutes(), res.GetPreviousVersion()
+	if format == "json" {
+		return output(e, format, res, nil)
+	}
 	var before routing.Table
 	if prev == 0 {
 		before = routing.Seed()
 	} else {
-		res, err := c.routes.GetRoutes(ctx, connect.NewRequest(&deployv1.GetRoutesRequest{Environment: env, Version: prev}))
+		got, err := c.routes.GetRoutes(ctx, connect.NewRequest(&deployv1.GetRoutesRequest{Environment: rt.GetEnvironment(), Version: prev}))
 		if err != nil {
 			return err
 		}
-		before = routingpb.FromProto(res.Msg.GetRoutes().GetTable())
+		before = routingpb.FromProto(got.Msg.GetRoutes().GetTable())
 	}
+	fmt.Fprintf(e.Stdout, "routing table of %s: version %d (was %d)", rt.GetEnvironment(), rt.GetVersion(), prev)
+	if rt.GetKind() == deployv1.RouteTableKind_ROUTE_TABLE_KIND_ROLLBACK {
+		fmt.Fprintf(e.Stdout, ", restoring version %d", rt.GetRestoredVersion())
+	}
+	fmt.Fprintln(e.Stdout)
 	for _, l := range routing.Diff(before, routingpb.FromProto(rt.GetTable())) {
 		fmt.Fprintln(e.Stdout, l)
 	}
@@ -287,7 +345,11 @@ func dispatcherBuild(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "dispatcher build")
 	env := fs.String("env", config.DefaultEnvironment, "environment")
 	out := fs.String("out", "", "directory to write index.js and wrangler.json to (required)")
+	format := fs.String("output", "table", "table, or json (the response, each file by name only: its content is in --out)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*format); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -307,10 +369,12 @@ func dispatcherBuild(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		wrote = append(wrote, fmt.Sprintf("%s (%d bytes)", filepath.Join(*out, name), len(f.GetContent())))
+		f.Content = nil // written; the JSON names the file only
 	}
-	fmt.Fprintf(e.Stdout, "%s from routing table version %d of %s: wrote %s\nroutes: %s\n", res.Msg.GetScriptName(),
-		res.Msg.GetRouteTableVersion(), *env, strings.Join(wrote, ", "), strings.Join(res.Msg.GetRoutes(), " "))
-	return nil
+	return output(e, *format, res.Msg, func(w io.Writer) {
+		fmt.Fprintf(w, "%s from routing table version %d of %s: wrote %s\nroutes: %s\n", res.Msg.GetScriptName(),
+			res.Msg.GetRouteTableVersion(), *env, strings.Join(wrote, ", "), strings.Join(res.Msg.GetRoutes(), " "))
+	})
 }
 
 // dispatcherDeploy deploys the dispatch Worker of the current routing
@@ -318,15 +382,18 @@ func dispatcherBuild(ctx context.Context, e *Env, args []string) error {
 func dispatcherDeploy(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "dispatcher deploy")
 	env := fs.String("env", config.DefaultEnvironment, "environment")
+	out := fs.String("output", "table", "table or json")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	res, err := e.newClients().routes.DeployDispatchWorker(ctx, connect.NewRequest(&deployv1.DeployDispatchWorkerRequest{Environment: *env}))
 	if err != nil {
-		return dispatchWorkerFailed(e, err)
+		return dispatchWorkerFailed(e, *out, err)
 	}
-	printDispatchWorker(e.Stdout, res.Msg.GetDeployment())
-	return nil
+	return printDispatchWorker(e, *out, res.Msg)
 }
 
 // dispatcherRollback uploads an earlier dispatch Worker again.
@@ -334,15 +401,18 @@ func dispatcherRollback(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "dispatcher rollback")
 	env := fs.String("env", config.DefaultEnvironment, "environment")
 	version := fs.Int64("version", 0, "version to restore (default: the one live before the current one)")
+	out := fs.String("output", "table", "table or json")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	res, err := e.newClients().routes.RollbackDispatchWorker(ctx, connect.NewRequest(&deployv1.RollbackDispatchWorkerRequest{Environment: *env, Version: *version}))
 	if err != nil {
-		return dispatchWorkerFailed(e, err)
+		return dispatchWorkerFailed(e, *out, err)
 	}
-	printDispatchWorker(e.Stdout, res.Msg.GetDeployment())
-	return nil
+	return printDispatchWorker(e, *out, res.Msg)
 }
 
 // dispatcherHistory lists the deployments of a dispatch Worker.
@@ -373,17 +443,25 @@ func dispatcherHistory(ctx context.Context, e *Env, args []string) error {
 	})
 }
 
-func printDispatchWorker(w io.Writer, d *deployv1.DispatchWorkerDeployment) {
-	fmt.Fprintf(w, "%s %s version %d: %s, from routing table version %d (deployment %s)\nroutes: %s\n",
-		d.GetScriptName(), d.GetEnvironment(), d.GetVersion(), statusName(d.GetStatus()), d.GetRouteTableVersion(), d.GetId(),
-		strings.Join(d.GetRoutes(), " "))
+// printDispatchWorker prints the response of a dispatch Worker deploy or
+// rollback (both hold the deployment alone).
+func printDispatchWorker(e *Env, format string, res interface {
+	proto.Message
+	GetDeployment() *deployv1.DispatchWorkerDeployment
+}) error {
+	d := res.GetDeployment()
+	return output(e, format, res, func(w io.Writer) {
+		fmt.Fprintf(w, "%s %s version %d: %s, from routing table version %d (deployment %s)\nroutes: %s\n",
+			d.GetScriptName(), d.GetEnvironment(), d.GetVersion(), statusName(d.GetStatus()), d.GetRouteTableVersion(), d.GetId(),
+			strings.Join(d.GetRoutes(), " "))
+	})
 }
 
 // dispatchWorkerFailed turns the error of a dispatch Worker deploy that
 // the server recorded as failed (its error carries the deployment) into
-// deployFailed, after printing the deployment; any other error is returned
-// as it is.
-func dispatchWorkerFailed(e *Env, err error) error {
+// deployFailed, after printing the deployment as a deploy's response; any
+// other error is returned as it is.
+func dispatchWorkerFailed(e *Env, format string, err error) error {
 	var cerr *connect.Error
 	if !errors.As(err, &cerr) {
 		return err
@@ -391,7 +469,9 @@ func dispatchWorkerFailed(e *Env, err error) error {
 	for _, d := range cerr.Details() {
 		v, derr := d.Value()
 		if dw, ok := v.(*deployv1.DispatchWorkerDeployment); derr == nil && ok {
-			printDispatchWorker(e.Stdout, dw)
+			if perr := printDispatchWorker(e, format, &deployv1.DeployDispatchWorkerResponse{Deployment: dw}); perr != nil {
+				return perr
+			}
 			return deployFailed{"dispatch Worker deployment failed: " + cerr.Message()}
 		}
 	}

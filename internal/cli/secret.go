@@ -23,7 +23,8 @@ const maxSecretInput = 64 << 10
 // secretUsage is what `dotdo secret --help` prints.
 const secretUsage = `usage: dotdo secret <subcommand> [flags]
 
-  put NAME --service S [--env E]      set a secret; the value is read from stdin
+  put NAME --service S [--env E] [--output table|json]
+                                      set a secret; the value is read from stdin
                                       (typed without echo on a terminal)
   list --service S [--env E] [--output table|json]
                                       list a worker's secrets: names and update times
@@ -77,9 +78,13 @@ func secretArgs(fs *flag.FlagSet, args []string, service *string, want bool) (st
 
 // secretPut sets a secret to the value on stdin.
 func secretPut(ctx context.Context, e *Env, args []string) error {
-	fs, service, env := secretFlags(e, "put", "NAME --service S [--env E] < value")
+	fs, service, env := secretFlags(e, "put", "NAME --service S [--env E] [--output table|json] < value")
+	out := fs.String("output", "table", "table or json (the secret's name and update time, never its value)")
 	name, err := secretArgs(fs, args, service, true)
 	if err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	value, err := readSecret(e, name)
@@ -92,12 +97,13 @@ func secretPut(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	verb := "updated"
-	if res.Msg.GetCreated() {
-		verb = "created"
-	}
-	fmt.Fprintf(e.Stdout, "secret %s of %s in %s %s\n", name, *service, *env, verb)
-	return nil
+	return output(e, *out, res.Msg, func(w io.Writer) {
+		verb := "updated"
+		if res.Msg.GetCreated() {
+			verb = "created"
+		}
+		fmt.Fprintf(w, "secret %s of %s in %s %s\n", name, *service, *env, verb)
+	})
 }
 
 // readSecret reads a secret's value from stdin: without echo from a

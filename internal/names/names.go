@@ -1,7 +1,8 @@
 // Package names holds the name rules that more than one service applies:
-// Cloudflare's rule for script and dispatch namespace names, the rule for
-// binding and secret names, and the Deploy API's stricter rules for service
-// (worker) and environment names.
+// Cloudflare's rule for script and dispatch namespace names, the runtime's
+// rule for binding and secret names, and the Deploy API's stricter rules for
+// service (worker) and environment names, and for the names of vars,
+// bindings and secrets (JavaScript identifiers).
 //
 // The runtime accepts every name Cloudflare accepts (ValidScript); the Deploy
 // API accepts fewer (ValidService), because a service name also becomes a
@@ -92,6 +93,16 @@ const MaxIdentifierLen = 64
 // MaxIdentifierLen characters: what the Deploy API accepts as the name of
 // a var or a service binding, so that the worker can write env.NAME.
 func ValidIdentifier(name string) bool { return validEnvName(name, MaxIdentifierLen, false) }
+
+// MaxSecretNameLen bounds a secret name of the Deploy API: MaxBindingLen,
+// the runtime's bound for the same key.
+const MaxSecretNameLen = MaxBindingLen
+
+// ValidSecretName reports whether name is acceptable to the Deploy API as
+// a secret name: a JavaScript identifier as for ValidIdentifier, of 1 to
+// MaxSecretNameLen characters, so that the worker can write env.NAME. Every
+// such name is also a ValidBinding, the runtime's rule for a secret's key.
+func ValidSecretName(name string) bool { return validEnvName(name, MaxSecretNameLen, false) }
 
 // validEnvName reports whether name is 1 to max characters of ASCII
 // letters, digits, '_', '$' and, when dash is set, '-', not starting with

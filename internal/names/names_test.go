@@ -28,6 +28,18 @@ var rules = []struct {
 		reject: []string{"", "1A", "-A", "A B", "../K", "a.b", "a/b", "é", strings.Repeat("K", 129), "K\x00"},
 	},
 	{
+		name:   "ValidIdentifier",
+		valid:  names.ValidIdentifier,
+		accept: []string{"DB", "GREETING", "apiKey", "_x", "$x", "A1", "MAX_$1", strings.Repeat("K", 64)},
+		reject: []string{"", "1A", "-A", "my-var", "A B", "a.b", "a/b", "é", strings.Repeat("K", 65), "K\x00"},
+	},
+	{
+		name:   "ValidSecretName",
+		valid:  names.ValidSecretName,
+		accept: []string{"WEBHOOK_TOKEN", "apiKey", "_x", "$x", "A1", "MAX_$1", strings.Repeat("K", 128)},
+		reject: []string{"", "1ABC", "-A", "A-B", "A.B", "ÄB", "A B", "a/b", strings.Repeat("K", 129), "K\x00"},
+	},
+	{
 		name:   "ValidService",
 		valid:  names.ValidService,
 		accept: []string{"a", "0", "gateway", "my-worker-2", "dotdo-production", strings.Repeat("a", 63)},
@@ -98,4 +110,26 @@ func TestValidServiceIsItsPattern(t *testing.T) {
 	walk("")
 	check(strings.Repeat("a", 63))
 	check(strings.Repeat("a", 64))
+}
+
+// TestEnvNameRules checks how the rules for keys of a worker's env nest:
+// every var or binding name the Deploy API accepts is a secret name it
+// accepts, and every secret name it accepts is one the runtime stores
+// (ValidBinding); the runtime also takes names the Deploy API refuses.
+func TestEnvNameRules(t *testing.T) {
+	for _, r := range rules {
+		for _, n := range append(r.accept, r.reject...) {
+			if names.ValidIdentifier(n) && !names.ValidSecretName(n) {
+				t.Errorf("ValidIdentifier(%q) but not ValidSecretName", n)
+			}
+			if names.ValidSecretName(n) && !names.ValidBinding(n) {
+				t.Errorf("ValidSecretName(%q) but not ValidBinding", n)
+			}
+		}
+	}
+	for _, n := range []string{"my-var", "A-B"} {
+		if names.ValidSecretName(n) || !names.ValidBinding(n) {
+			t.Errorf("%q: ValidSecretName = %v, ValidBinding = %v; want false, true", n, names.ValidSecretName(n), names.ValidBinding(n))
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,7 +47,7 @@ const (
 const MaxSecretBytes = 5 << 10
 
 // MaxSecretNameLen is the longest secret name.
-const MaxSecretNameLen = names.MaxBindingLen
+const MaxSecretNameLen = names.MaxSecretNameLen
 
 // ErrNoSecrets means the namespace backend keeps no per-script secrets.
 var ErrNoSecrets = errkind.New(errkind.Precondition, "the namespace backend does not keep secrets")
@@ -81,28 +82,15 @@ type SecretInfo struct {
 	UpdatedAt time.Time
 }
 
-// validSecretName reports whether name is a JavaScript identifier of at
-// most MaxSecretNameLen bytes (ASCII letters, digits, '_' and '$', not
-// starting with a digit), a key every worker can read as env.NAME.
-func validSecretName(name string) bool {
-	if name == "" || len(name) > MaxSecretNameLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '$':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
+// checkSecretName refuses a name that is not a names.ValidSecretName, or
+// that starts with ReservedBindingPrefix (a secret is a key of the
+// worker's env, as a var or a binding is).
 func checkSecretName(name string) error {
-	if !validSecretName(name) {
+	switch {
+	case !names.ValidSecretName(name):
 		return invalid("name", "%q is not a valid secret name: use a JavaScript identifier (letters, digits, _ and $, not starting with a digit) of at most %d characters", truncate(name, 64), MaxSecretNameLen)
+	case strings.HasPrefix(name, ReservedBindingPrefix):
+		return invalid("name", "%q is not a valid secret name: it starts with %q, which is reserved for the platform", truncate(name, 64), ReservedBindingPrefix)
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func TestSecrets(t *testing.T) {
 	}
 
 	// Validation names the field and never quotes the value.
-	for _, name := range []string{"", "1ABC", "A-B", "A.B", "ÄB", strings.Repeat("A", deploy.MaxSecretNameLen+1)} {
+	for _, name := range []string{"", "1ABC", "A-B", "A.B", "ÄB", strings.Repeat("A", deploy.MaxSecretNameLen+1), deploy.ReservedBindingPrefix + "_NS"} {
 		_, _, err := put(f.keys.Deployer, "api", "production", name, marker)
 		wantField(t, fmt.Sprintf("name %q", name), err, "name")
 	}

@@ -140,7 +140,7 @@ func TestCLIKeys(t *testing.T) {
 func TestCLINamespacesRoutesAudit(t *testing.T) {
 	need(t)
 	out := ok(t, "namespaces", "ensure")
-	if !strings.Contains(out, "dotdo-production\texists") {
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), "production dotdo-production exists") {
 		t.Fatalf("namespaces ensure printed %q", out)
 	}
 	if out = ok(t, "namespaces", "list"); !strings.Contains(out, "dotdo-staging") {

@@ -186,6 +186,7 @@ func TestCLIHelpAndJSON(t *testing.T) {
 		{"dispatcher", "--help"}, {"dispatcher", "build", "--help"}, {"dispatcher", "deploy", "--help"}, {"dispatcher", "history", "--help"},
 		{"dispatcher", "rollback", "--help"}, {"audit", "--help"}, {"audit", "list", "--help"}, {"audit", "verify", "--help"},
 		{"audit", "head", "--help"}, {"tail", "--help"}, {"trigger", "--help"}, {"trigger", "scheduled", "--help"},
+		{"secret", "--help"}, {"secret", "put", "--help"}, {"secret", "list", "--help"}, {"secret", "delete", "--help"},
 	} {
 		r := dotdo(t, "", nil, args...)
 		if r.code != 0 || !strings.Contains(strings.ToLower(r.stdout+r.stderr), "usage") {
