@@ -699,8 +699,19 @@ func (s *Supervisor) forget(in *instance) {
 // StopNamespace stops the processes of namespace (deleted): requests in
 // flight on them fail.
 func (s *Supervisor) StopNamespace(namespace string) {
+	s.stopWhere(func(k Key) bool { return k.Namespace == namespace })
+}
+
+// StopScript stops the processes of script in namespace (deleted):
+// requests in flight on them fail.
+func (s *Supervisor) StopScript(namespace, script string) {
+	s.stopWhere(func(k Key) bool { return k.Namespace == namespace && k.Script == script })
+}
+
+// stopWhere kills the processes whose key matches.
+func (s *Supervisor) stopWhere(match func(Key) bool) {
 	for _, in := range *s.running.Load() {
-		if in.key.Namespace == namespace {
+		if match(in.key) {
 			s.kill(in, "")
 		}
 	}
