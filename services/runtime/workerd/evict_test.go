@@ -16,6 +16,14 @@ import (
 	"github.com/dot-do/platform/internal/errkind"
 )
 
+// getRoot sends GET / to version 1 of script in namespace ns.
+func getRoot(s *Supervisor, script string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	s.Invoke(rec, httptest.NewRequest(http.MethodGet, "/", nil),
+		Target{Key: Key{Namespace: "ns", Script: script, Version: 1}, Host: "example.com", Proto: "http", Path: "/"})
+	return rec
+}
+
 // bindingSockets counts the binding servers of s and their socket files.
 func bindingSockets(t *testing.T, s *Supervisor) (servers, files int) {
 	t.Helper()
@@ -78,9 +86,7 @@ func TestBindingSocketsFollowProcesses(t *testing.T) {
 	var wg sync.WaitGroup
 	for b := range binders {
 		wg.Go(func() {
-			rec := httptest.NewRecorder()
-			s.Invoke(rec, httptest.NewRequest(http.MethodGet, "/", nil),
-				Target{Key: Key{Namespace: "ns", Script: fmt.Sprintf("binder%d", b), Version: 1}, Host: "example.com", Proto: "http", Path: "/"})
+			rec := getRoot(s, fmt.Sprintf("binder%d", b))
 			body, _ := io.ReadAll(rec.Result().Body)
 			want := "200 target"
 			if b == 3 {
@@ -139,9 +145,7 @@ func TestMemoryAdmission(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	invoke := func(script string) (int, string) {
-		rec := httptest.NewRecorder()
-		s.Invoke(rec, httptest.NewRequest(http.MethodGet, "/", nil),
-			Target{Key: Key{Namespace: "ns", Script: script, Version: 1}, Host: "example.com", Proto: "http", Path: "/"})
+		rec := getRoot(s, script)
 		return rec.Code, rec.Body.String()
 	}
 	running := func() []string {
