@@ -45,6 +45,9 @@ type RuntimeConfig struct {
 	MaxProcesses int64
 	// MaxStarting bounds the workerd processes starting at once.
 	MaxStarting int64
+	// MinFreeMemoryMB is the memory (MiB) the machine must have available
+	// for a workerd process to start; 0 turns the check off.
+	MinFreeMemoryMB int64
 
 	// local, when set (by Dev), receives the runtime's handler for a
 	// dispatcher in this process.
@@ -133,6 +136,7 @@ func (c *RuntimeConfig) RegisterFlags(fs *flag.FlagSet) {
 	config.Duration(fs, &c.CPULimit, "cpu-limit", "DOTDO_CPU_LIMIT", workerd.DefaultCPULimit, "CPU time one invocation may use, unless the worker's limits.cpu_ms says otherwise")
 	config.Int64(fs, &c.MemoryMB, "memory-mb", "DOTDO_MEMORY_MB", workerd.DefaultMemoryMB, "a worker's isolate memory, in MiB")
 	config.Int64(fs, &c.MaxProcesses, "max-processes", "DOTDO_MAX_PROCESSES", workerd.DefaultMaxProcesses, "workerd processes running at once; at the bound the least recently used idle one stops")
+	config.Int64(fs, &c.MinFreeMemoryMB, "min-free-memory-mb", "DOTDO_MIN_FREE_MEMORY_MB", workerd.DefaultMinFreeMemory>>20, "memory (MiB) the machine must have available for a workerd process to start: below it idle processes stop, then starts are refused (503 low_memory); 0: no check")
 	config.Int64(fs, &c.MaxStarting, "max-starting", "DOTDO_MAX_STARTING", workerd.DefaultMaxStarting, "workerd processes starting at once; further starts queue (a spread of traffic over cold workers cannot fork-bomb the machine)")
 	c.APIToken = config.Env("", "DOTDO_RUNTIME_TOKEN") // a secret: never a flag
 }
@@ -178,19 +182,29 @@ func (c *RuntimeConfig) Runtime(ctx context.Context, logger *slog.Logger) (*runt
 		return nil, err
 	}
 	return runtime.New(ctx, runtime.Config{
-		DataDir:        filepath.Join(c.DataDir, "runtime"),
-		AccountID:      c.AccountID,
-		APIToken:       apiToken,
-		InvokeToken:    invokeToken,
-		MaxScriptBytes: c.MaxScriptBytes,
-		IdleTimeout:    c.IdleTimeout,
-		CPULimit:       c.CPULimit,
-		MemoryMB:       int(c.MemoryMB),
-		MaxProcesses:   int(c.MaxProcesses),
-		MaxStarting:    int(c.MaxStarting),
-		MeterProvider:  c.meterProvider(),
-		Logger:         logger,
+		DataDir:         filepath.Join(c.DataDir, "runtime"),
+		AccountID:       c.AccountID,
+		APIToken:        apiToken,
+		InvokeToken:     invokeToken,
+		MaxScriptBytes:  c.MaxScriptBytes,
+		IdleTimeout:     c.IdleTimeout,
+		CPULimit:        c.CPULimit,
+		MemoryMB:        int(c.MemoryMB),
+		MaxProcesses:    int(c.MaxProcesses),
+		MaxStarting:     int(c.MaxStarting),
+		MinFreeMemoryMB: minFreeMemoryMB(c.MinFreeMemoryMB),
+		MeterProvider:   c.meterProvider(),
+		Logger:          logger,
 	})
+}
+
+// minFreeMemoryMB turns the flag's 0 (no check) into the runtime's
+// negative.
+func minFreeMemoryMB(flag int64) int {
+	if flag == 0 {
+		return -1
+	}
+	return int(flag)
 }
 
 // Run serves the runtime until ctx is done, then stops its workerd

@@ -188,6 +188,15 @@ func (d *Dispatcher) apply(ev store.WatchEvent) {
 			}
 		}
 		d.metrics.initSeries(context.Background(), added)
+		if old != nil {
+			var removed []string
+			for _, w := range old.router.Table().Workers {
+				if !next.router.Allowed(w) {
+					removed = append(removed, w)
+				}
+			}
+			d.metrics.forget(removed)
+		}
 	}
 }
 

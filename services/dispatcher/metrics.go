@@ -96,7 +96,8 @@ type metrics struct {
 	refreshErrors  metric.Int64Counter
 
 	// attrs caches the attribute sets of (worker, status), so that the
-	// request path builds no set.
+	// request path builds no set; a worker's go when the routing table
+	// drops it (forget).
 	attrs sync.Map // attrKey -> metric.MeasurementOption
 }
 
@@ -149,6 +150,25 @@ func (m *metrics) request(ctx context.Context, worker string, status int, elapse
 	o := opt.(metric.MeasurementOption)
 	m.requests.Add(ctx, 1, o)
 	m.duration.Record(ctx, elapsed.Seconds(), o)
+}
+
+// forget drops the cached attribute sets of workers, which the routing
+// table no longer names. (The meter provider keeps their series at their
+// last values: OpenTelemetry's SDK cannot delete a series.)
+func (m *metrics) forget(workers []string) {
+	if len(workers) == 0 {
+		return
+	}
+	gone := make(map[string]bool, len(workers))
+	for _, w := range workers {
+		gone[w] = true
+	}
+	m.attrs.Range(func(k, _ any) bool {
+		if gone[k.(attrKey).worker] {
+			m.attrs.Delete(k)
+		}
+		return true
+	})
 }
 
 // notFoundReason counts one 404 answer of the dispatcher's.

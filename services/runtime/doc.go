@@ -39,6 +39,10 @@
 //	502 the workerd process died under the request (crash, or killed as hung)
 //	503 no workerd process could be started, or it could not read the
 //	    worker's code (the process is then replaced)
+//	503 {"error":"Worker runtime is low on memory; try again","code":"low_memory"}
+//	    the worker had no process, and the machine had less memory
+//	    available than Config.MinFreeMemoryMB even after the idle
+//	    processes stopped
 //
 // # Versions
 //
@@ -82,6 +86,21 @@
 // of a worker holds its plain_text, json and secret_text bindings and the
 // script's secrets (secrets win over bindings of the same name); secrets
 // reach the process in its environment, never on disk.
+//
+// # Admission and eviction
+//
+// At most Config.MaxProcesses processes run (the least recently used idle
+// one makes room) and Config.MaxStarting start at once. Before a process
+// starts the runtime reads the machine's available memory (MemAvailable of
+// /proc/meminfo, at most every 250 ms): below Config.MinFreeMemoryMB
+// (DOTDO_MIN_FREE_MEMORY_MB, 512 MiB by default) it stops idle processes,
+// least recently used first, and refuses the start (503 low_memory) when
+// that frees too little. Nothing the runtime keeps per worker outlives
+// what needs it: the Unix socket of a service binding target lives while a
+// running process binds it, and a deleted script's processes stop and its
+// cached metric attributes go (the meter provider itself keeps the
+// deleted worker's series at their last values until the runtime restarts,
+// within OpenTelemetry's default limit of 2,000 series per instrument).
 // The only environment variable read is DOTDO_WORKERD (the workerd binary,
 // when Config.WorkerdPath is empty); everything else comes from Config.
 package runtime

@@ -52,7 +52,8 @@ type metrics struct {
 	invocations metric.Int64Counter
 	duration    metric.Float64Histogram
 	exceptions  metric.Int64Counter
-	// attrs caches attribute sets by (namespace, worker, outcome).
+	// attrs caches attribute sets by (namespace, worker, outcome); a
+	// worker's go when it is deleted (forget, forgetNamespace).
 	attrs sync.Map
 }
 
@@ -83,11 +84,13 @@ func (m *metrics) set(k attrKey) metric.MeasurementOption {
 	return opt.(metric.MeasurementOption)
 }
 
-// invocation records one invocation.
-func (m *metrics) invocation(inv workerd.Invocation) {
+// invocation records one invocation, and reports whether it was the
+// first of its worker (since the worker was last forgotten).
+func (m *metrics) invocation(inv workerd.Invocation) (first bool) {
 	ctx := context.Background()
 	ns, w := inv.Key.Namespace, inv.Key.Script
 	if _, seen := m.attrs.Load(attrKey{ns, w, ""}); !seen {
+		first = true
 		m.initSeries(ns, w)
 	}
 	m.invocations.Add(ctx, 1, m.set(attrKey{ns, w, inv.Outcome}))
@@ -95,6 +98,7 @@ func (m *metrics) invocation(inv workerd.Invocation) {
 	if inv.Outcome == workerd.OutcomeException {
 		m.exceptions.Add(ctx, 1, m.set(attrKey{ns, w, ""}))
 	}
+	return first
 }
 
 // initSeries starts the exception counter and the outcome series of a
@@ -106,4 +110,25 @@ func (m *metrics) initSeries(namespace, worker string) {
 		m.invocations.Add(ctx, 0, m.set(attrKey{namespace, worker, o}))
 	}
 	m.exceptions.Add(ctx, 0, m.set(attrKey{namespace, worker, ""}))
+}
+
+// forget drops the cached attribute sets of a deleted worker. (The meter
+// provider keeps the worker's series, at their last values, until the
+// process restarts: OpenTelemetry's SDK cannot delete a series.)
+func (m *metrics) forget(namespace, worker string) {
+	m.attrs.Delete(attrKey{namespace, worker, ""})
+	for _, o := range Outcomes {
+		m.attrs.Delete(attrKey{namespace, worker, o})
+	}
+}
+
+// forgetNamespace drops the cached attribute sets of the workers of a
+// deleted namespace.
+func (m *metrics) forgetNamespace(namespace string) {
+	m.attrs.Range(func(k, _ any) bool {
+		if k.(attrKey).namespace == namespace {
+			m.attrs.Delete(k)
+		}
+		return true
+	})
 }

@@ -287,3 +287,34 @@ func TestInvokeStreamsPastServerTimeouts(t *testing.T) {
 		t.Fatalf("the stream took %v; the test needs it to outlast the server's timeouts", took)
 	}
 }
+
+// TestDeleteScriptStopsItsProcesses: deleting a script (by name, or with
+// a tags filter) stops its process at once; the namespace's other scripts
+// keep theirs.
+func TestDeleteScriptStopsItsProcesses(t *testing.T) {
+	e := start(t, t.TempDir(), nil)
+	e.mustCreateNamespace("ns")
+	const code = `export default { fetch() { return new Response("hello") } }`
+	versions := map[string]int64{}
+	for _, s := range []string{"gone", "tagged", "kept"} {
+		versions[s] = e.mustUpload("ns", s, code, nil)
+		if st, body := e.invoke("ns", s, versions[s], "/"); st != 200 {
+			t.Fatalf("%s: %d %s", s, st, body)
+		}
+	}
+	if st, env := e.api(http.MethodPut, "/ns/scripts/tagged/tags", []string{"doomed"}); st != 200 {
+		t.Fatalf("tag: %d %+v", st, env.Errors)
+	}
+	if st, env := e.api(http.MethodDelete, "/ns/scripts/gone", nil); st != 200 {
+		t.Fatalf("delete: %d %+v", st, env.Errors)
+	}
+	if st, env := e.api(http.MethodDelete, "/ns/scripts?tags=doomed:yes", nil); st != 200 {
+		t.Fatalf("delete by tag: %d %+v", st, env.Errors)
+	}
+	waitFor(t, 5*time.Second, "the deleted scripts' processes to stop", func() bool {
+		return e.pid("ns", "gone") == 0 && e.pid("ns", "tagged") == 0
+	})
+	if e.pid("ns", "kept") == 0 {
+		t.Fatal("the process of a script that was not deleted stopped")
+	}
+}

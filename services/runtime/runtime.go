@@ -80,6 +80,12 @@ type Config struct {
 	// MaxStarting bounds the workerd processes starting at once
 	// (workerd.DefaultMaxStarting if zero); further starts queue.
 	MaxStarting int
+	// MinFreeMemoryMB is the memory, in MiB, the machine must have
+	// available for a workerd process to start (MemAvailable): below it
+	// idle processes stop, least recently used first, and a start that
+	// still finds too little is answered 503 low_memory
+	// (workerd.DefaultMinFreeMemory if zero; negative: no check).
+	MinFreeMemoryMB int
 	// StartupCheckTimeout bounds the start-up check of an upload.
 	StartupCheckTimeout time.Duration
 	// DrainTimeout bounds how long a replaced or idle process may finish
@@ -177,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		MemoryMB:            cfg.MemoryMB,
 		MaxProcesses:        cfg.MaxProcesses,
 		MaxStarting:         cfg.MaxStarting,
+		MinFreeMemory:       int64(cfg.MinFreeMemoryMB) << 20,
 		StartupCheckTimeout: cfg.StartupCheckTimeout,
 		DrainTimeout:        cfg.DrainTimeout,
 	})
@@ -191,7 +198,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		DefaultCompatibilityDate: cfg.DefaultCompatibilityDate,
 		Store:                    st,
 		Checker:                  checker{rt},
-		OnNamespaceDeleted:       rt.sup.StopNamespace,
+		OnNamespaceDeleted:       rt.namespaceDeleted,
+		OnScriptDeleted:          rt.scriptDeleted,
 		OnVersion: func(sc scripts.Script) {
 			rt.sup.Prewarm(workerd.Key{Namespace: sc.Namespace, Script: sc.Name, Version: sc.Current.Number, SecretsGeneration: sc.SecretsGeneration})
 		},
@@ -339,10 +347,29 @@ func (rt *Runtime) live(namespace, script string) (workerd.Key, error) {
 		SecretsGeneration: sc.SecretsGeneration, Tail: rt.tails.isTailed(namespace, script)}, nil
 }
 
+// namespaceDeleted stops the processes of a deleted namespace and forgets
+// its workers.
+func (rt *Runtime) namespaceDeleted(namespace string) {
+	rt.sup.StopNamespace(namespace)
+	rt.metrics.forgetNamespace(namespace)
+}
+
+// scriptDeleted stops the processes of a deleted script and forgets it.
+func (rt *Runtime) scriptDeleted(namespace, script string) {
+	rt.sup.StopScript(namespace, script)
+	rt.metrics.forget(namespace, script)
+}
+
 // onInvocation counts an invocation and, when it left no tail event of
 // workerd's (its process was killed), tells the tailers.
 func (rt *Runtime) onInvocation(inv workerd.Invocation) {
-	rt.metrics.invocation(inv)
+	if rt.metrics.invocation(inv) {
+		// An invocation that ends after its script was deleted (and its
+		// worker forgotten) must not cache the worker again.
+		if _, ok := rt.store.Lookup(inv.Key.Namespace, inv.Key.Script, inv.Key.Version); !ok {
+			rt.metrics.forget(inv.Key.Namespace, inv.Key.Script)
+		}
+	}
 	rt.tails.onInvocation(inv)
 }
 

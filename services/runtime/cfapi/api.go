@@ -61,6 +61,9 @@ type Config struct {
 	Checker StartupChecker
 	// OnNamespaceDeleted, when set, is called after a namespace is deleted.
 	OnNamespaceDeleted func(namespace string)
+	// OnScriptDeleted, when set, is called after a script is deleted (by
+	// name or by a tags filter).
+	OnScriptDeleted func(namespace, script string)
 	// OnVersion, when set, is called after a script's new version is
 	// stored (to start it before its first request).
 	OnVersion func(s scripts.Script)

@@ -70,6 +70,7 @@ func (a *API) deleteScript(w http.ResponseWriter, r *http.Request, segs []string
 	if err := a.cfg.Store.DeleteScript(ns, name); err != nil {
 		return fail(err)
 	}
+	a.scriptsDeleted(ns, name)
 	writeResult(w, nil)
 	return nil
 }
@@ -110,11 +111,23 @@ func (a *API) deleteScriptsByTag(w http.ResponseWriter, r *http.Request, segs []
 	if f.empty() {
 		return errf(http.StatusBadRequest, CodeBadBody, "A tags filter is required to delete scripts (for example ?tags=customer-1:yes).")
 	}
-	if _, err := a.cfg.Store.DeleteScripts(ns, f.match); err != nil {
+	deleted, err := a.cfg.Store.DeleteScripts(ns, f.match)
+	a.scriptsDeleted(ns, deleted...)
+	if err != nil {
 		return fail(err)
 	}
 	writeResult(w, nil)
 	return nil
+}
+
+// scriptsDeleted tells Config.OnScriptDeleted of each deleted script.
+func (a *API) scriptsDeleted(ns string, names ...string) {
+	if a.cfg.OnScriptDeleted == nil {
+		return
+	}
+	for _, name := range names {
+		a.cfg.OnScriptDeleted(ns, name)
+	}
 }
 
 // script returns the namespace, name and script that segs name.

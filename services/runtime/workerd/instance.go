@@ -66,6 +66,10 @@ type instance struct {
 	tr   *http.Transport
 	pool *connPool
 
+	// bindings are the binding targets whose sockets the process holds
+	// (bindingServer.hold), given back when it is reaped.
+	bindings []workerKey
+
 	cpuLimit   time.Duration
 	memLimit   int64 // bytes of anonymous memory before the process is killed
 	memoryMB   int
@@ -230,8 +234,10 @@ func (s *Supervisor) spawn(key Key, b *Bundle, timeout time.Duration) (*instance
 	}
 	s.procs.Add(1)
 	s.mu.Unlock()
+	in.bindings = s.bindings.hold(key.Namespace, serviceTargets(b))
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
+		s.bindings.release(in.bindings)
 		s.procs.Done()
 		ctlW.Close()
 		_ = os.RemoveAll(dir)
@@ -416,6 +422,7 @@ func (s *Supervisor) reaped(in *instance, err error) {
 	// Anything left in its group goes too.
 	_ = syscall.Kill(-in.pid, syscall.SIGKILL)
 	s.forget(in)
+	s.bindings.release(in.bindings)
 	in.tr.CloseIdleConnections()
 	in.pool.closeIdle()
 	_ = os.RemoveAll(in.dir)
@@ -455,18 +462,5 @@ func cpuTime(pid int) (int64, error) {
 // /proc/<pid>/status: the heap and ArrayBuffers, not the shared pages of
 // the binary).
 func anonMemory(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("RssAnon:")); ok {
-			f := bytes.Fields(v)
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-				return kb * 1024, err
-			}
-		}
-	}
-	return 0, errors.New("no RssAnon")
+	return procKB("/proc/"+strconv.Itoa(pid)+"/status", "RssAnon:")
 }

@@ -59,6 +59,11 @@ type Invocation struct {
 	Cron      string
 }
 
+// CodeLowMemory is the "code" of the 503 answer to a request whose worker
+// had no process and none could start because the machine is low on
+// memory (ErrLowMemory).
+const CodeLowMemory = "low_memory"
+
 // WriteError writes the JSON error body of the invocation path:
 // {"error": msg}.
 func WriteError(w http.ResponseWriter, status int, msg string) {
@@ -242,6 +247,10 @@ func (s *Supervisor) acquireError(w http.ResponseWriter, ctx context.Context, t 
 		s.log.Warn("worker failed to start", "worker", t.String(), "err", se.Message)
 		WriteError(w, http.StatusInternalServerError, "Worker failed to start")
 		return http.StatusInternalServerError, OutcomeException
+	case errors.Is(err, ErrLowMemory):
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"error": "Worker runtime is low on memory; try again", "code": CodeLowMemory})
+		return http.StatusServiceUnavailable, OutcomeError
 	case errors.Is(err, ErrBusy):
 		WriteError(w, http.StatusServiceUnavailable, "Worker runtime at capacity; try again")
 		return http.StatusServiceUnavailable, OutcomeError

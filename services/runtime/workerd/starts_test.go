@@ -3,7 +3,6 @@ package workerd
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,9 +59,7 @@ func TestSupervisorBoundsStarts(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
-			rec := httptest.NewRecorder()
-			s.Invoke(rec, httptest.NewRequest(http.MethodGet, "/", nil),
-				Target{Key: Key{Namespace: "ns", Script: fmt.Sprintf("w%d", i), Version: 1}, Host: "example.com", Proto: "http", Path: "/"})
+			rec := getRoot(s, fmt.Sprintf("w%d", i))
 			if rec.Code != http.StatusOK || rec.Body.String() != "ok" {
 				t.Errorf("w%d: %d %q", i, rec.Code, rec.Body.String())
 			}
@@ -99,9 +96,7 @@ func TestSupervisorForgetsFailedWorkers(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	for i := range 1000 {
-		rec := httptest.NewRecorder()
-		s.Invoke(rec, httptest.NewRequest(http.MethodGet, "/", nil),
-			Target{Key: Key{Namespace: "ns", Script: fmt.Sprintf("missing-%d", i), Version: 1}, Host: "example.com", Proto: "http", Path: "/"})
+		rec := getRoot(s, fmt.Sprintf("missing-%d", i))
 		if rec.Code != http.StatusNotFound {
 			t.Fatalf("missing-%d: %d %s", i, rec.Code, rec.Body)
 		}

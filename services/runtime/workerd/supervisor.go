@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dot-do/platform/internal/errkind"
 )
 
 // Defaults applied by New to zero Options fields.
@@ -49,6 +51,10 @@ const (
 	// DefaultMemoryInterval is how often the memory of a busy process is
 	// read.
 	DefaultMemoryInterval = 100 * time.Millisecond
+	// DefaultMinFreeMemory is the memory the machine must have available
+	// for a process to start: room for a few more processes (about 50 MB
+	// each idle) and for the ones running to grow.
+	DefaultMinFreeMemory = 512 << 20
 )
 
 // Errors returned by the supervisor.
@@ -63,6 +69,10 @@ var (
 	// ErrLimit means an invocation exceeded the worker's CPU or memory
 	// limit.
 	ErrLimit = errors.New("worker exceeded a limit")
+	// ErrLowMemory means a process was not started because the machine
+	// had less memory available than Options.MinFreeMemory, even after
+	// the idle processes stopped. Its kind is errkind.Exhausted.
+	ErrLowMemory = errkind.New(errkind.Exhausted, "workerd: the machine is low on memory")
 )
 
 // Options configure a Supervisor.
@@ -113,6 +123,17 @@ type Options struct {
 	// CPUInterval and MemoryInterval are how often busy processes are
 	// measured.
 	CPUInterval, MemoryInterval time.Duration
+	// MinFreeMemory is the memory, in bytes, the machine must have
+	// available for a process to start. Below it a start first stops idle
+	// processes, least recently used first, and fails with ErrLowMemory
+	// when that frees too little. Zero means DefaultMinFreeMemory;
+	// negative, no check.
+	MinFreeMemory int64
+	// AvailableMemory returns the memory, in bytes, the machine has
+	// available, and is called before each start while MinFreeMemory is
+	// checked. Nil means MemAvailable of /proc/meminfo, read at most every
+	// memoryReadEvery; where that cannot be read, nothing is checked.
+	AvailableMemory func() (int64, error)
 }
 
 func (o *Options) setDefaults() {
@@ -139,6 +160,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxStarting <= 0 {
 		o.MaxStarting = DefaultMaxStarting
+	}
+	if o.MinFreeMemory == 0 {
+		o.MinFreeMemory = DefaultMinFreeMemory
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -167,6 +191,8 @@ type Supervisor struct {
 
 	bindings bindingServer
 	tail     *tailSink
+	// mem reads the machine's available memory for admitMemory.
+	mem *memoryReader
 
 	seq   atomic.Uint64
 	stop  chan struct{}
@@ -203,6 +229,14 @@ func New(opt Options) (*Supervisor, error) {
 		return nil, errors.New("workerd: Options.Source is required")
 	}
 	opt.setDefaults()
+	mem := memoryReader{read: opt.AvailableMemory}
+	if opt.MinFreeMemory > 0 && opt.AvailableMemory == nil {
+		mem = memoryReader{read: memAvailable, every: memoryReadEvery}
+		if _, err := memAvailable(); err != nil {
+			opt.Logger.Warn("workerd: the machine's available memory cannot be read; process starts are not checked against it", "err", err)
+			opt.MinFreeMemory = -1
+		}
+	}
 	// A short base path keeps Unix socket paths under their length limit.
 	dir, err := os.MkdirTemp("", "dotdo-workerd-")
 	if err != nil {
@@ -217,6 +251,7 @@ func New(opt Options) (*Supervisor, error) {
 		log:     opt.Logger,
 		dir:     dir,
 		workers: map[workerKey]*worker{},
+		mem:     &mem,
 		starts:  make(chan struct{}, opt.MaxStarting),
 		stop:    make(chan struct{}),
 	}
@@ -550,12 +585,17 @@ func (s *Supervisor) startSlots() (release func(), err error) {
 	}
 	for {
 		if s.reserveProcess() {
-			return func() {
+			release = func() {
 				s.mu.Lock()
 				s.reserved--
 				s.mu.Unlock()
 				<-s.starts
-			}, nil
+			}
+			if err := s.admitMemory(); err != nil {
+				release()
+				return nil, err
+			}
+			return release, nil
 		}
 		select {
 		case <-time.After(roomPoll):
@@ -576,17 +616,8 @@ func (s *Supervisor) startSlots() (release func(), err error) {
 func (s *Supervisor) reserveProcess() bool {
 	for {
 		s.mu.Lock()
-		serving := s.reserved
-		var lru *instance
-		for _, in := range *s.running.Load() {
-			if in.retired.Load() {
-				continue
-			}
-			serving++
-			if in.inflight.Load() == 0 && (lru == nil || in.lastActive.Load() < lru.lastActive.Load()) {
-				lru = in
-			}
-		}
+		serving, lru := s.serving()
+		serving += s.reserved
 		if serving < s.opt.MaxProcesses {
 			s.reserved++
 			s.mu.Unlock()
@@ -597,6 +628,21 @@ func (s *Supervisor) reserveProcess() bool {
 			return false
 		}
 	}
+}
+
+// serving counts the processes that take requests, and returns the least
+// recently used of them with no request in flight (nil if none).
+func (s *Supervisor) serving() (n int, lru *instance) {
+	for _, in := range *s.running.Load() {
+		if in.retired.Load() {
+			continue
+		}
+		n++
+		if in.inflight.Load() == 0 && (lru == nil || in.lastActive.Load() < lru.lastActive.Load()) {
+			lru = in
+		}
+	}
+	return n, lru
 }
 
 // retireIfIdle takes in out of service and stops it if it has no request
@@ -653,8 +699,19 @@ func (s *Supervisor) forget(in *instance) {
 // StopNamespace stops the processes of namespace (deleted): requests in
 // flight on them fail.
 func (s *Supervisor) StopNamespace(namespace string) {
+	s.stopWhere(func(k Key) bool { return k.Namespace == namespace })
+}
+
+// StopScript stops the processes of script in namespace (deleted):
+// requests in flight on them fail.
+func (s *Supervisor) StopScript(namespace, script string) {
+	s.stopWhere(func(k Key) bool { return k.Namespace == namespace && k.Script == script })
+}
+
+// stopWhere kills the processes whose key matches.
+func (s *Supervisor) stopWhere(match func(Key) bool) {
 	for _, in := range *s.running.Load() {
-		if in.key.Namespace == namespace {
+		if match(in.key) {
 			s.kill(in, "")
 		}
 	}
