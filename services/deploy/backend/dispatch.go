@@ -14,7 +14,8 @@ import (
 // locally; it does not run the Worker.
 type DispatchWorkers interface {
 	// UploadDispatchWorker uploads w as the account-level script w.Name,
-	// replacing it. It returns an error wrapping ErrRejected when the
+	// replacing it, and sets the script's cron triggers to w.Crons (none
+	// clears them). It returns an error wrapping ErrRejected when the
 	// backend refuses the script.
 	UploadDispatchWorker(ctx context.Context, w DispatchWorker) error
 	// RouteDispatchWorker makes every pattern of patterns route to script,
@@ -40,6 +41,9 @@ type DispatchWorker struct {
 	Module []byte
 	// CompatibilityDate is the Worker's compatibility date.
 	CompatibilityDate string
+	// Crons are the Worker's cron triggers (5-field, UTC): its scheduled()
+	// handler fires the namespace scripts' own.
+	Crons []string
 }
 
 // memDispatch is the Memory backend's account: dispatch Workers and routes.
@@ -64,7 +68,7 @@ func (m *Memory) UploadDispatchWorker(_ context.Context, w DispatchWorker) error
 	if d.workers == nil {
 		d.workers = map[string]DispatchWorker{}
 	}
-	w.Module = slices.Clone(w.Module)
+	w.Module, w.Crons = slices.Clone(w.Module), slices.Clone(w.Crons)
 	d.workers[w.Name] = w
 	d.uploads++
 	return nil
