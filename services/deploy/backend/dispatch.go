@@ -26,6 +26,16 @@ type DispatchWorkers interface {
 	RouteDispatchWorker(ctx context.Context, namespace, script string, patterns, previous []string) error
 }
 
+// DispatchCrons is implemented by the backends on which the environment's
+// dispatch Worker fires the namespace scripts' cron triggers (Cloudflare,
+// whose API has no cron triggers for namespace scripts): there a worker's
+// new crons take effect once the dispatch Worker is deployed again.
+type DispatchCrons interface {
+	// CronsByDispatchWorker reports whether the dispatch Worker fires the
+	// namespace scripts' crons.
+	CronsByDispatchWorker() bool
+}
+
 // DispatchWorker is an account-level Worker that routes an environment's
 // traffic to the scripts of its dispatch namespace.
 type DispatchWorker struct {
@@ -53,6 +63,29 @@ type memDispatch struct {
 	routes  map[string]string // pattern -> script
 	uploads int
 	fail    error
+	// cronsByWorker is CronsByDispatchWorker's answer.
+	cronsByWorker bool
+}
+
+var _ DispatchCrons = (*Memory)(nil)
+
+// CronsByDispatchWorker implements DispatchCrons: false unless
+// SetCronsByDispatchWorker changed it.
+func (m *Memory) CronsByDispatchWorker() bool {
+	d := &m.dispatch
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cronsByWorker
+}
+
+// SetCronsByDispatchWorker makes the Memory backend answer v to
+// CronsByDispatchWorker, as Cloudflare (true) or the local runtime
+// (false) does.
+func (m *Memory) SetCronsByDispatchWorker(v bool) {
+	d := &m.dispatch
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cronsByWorker = v
 }
 
 var _ DispatchWorkers = (*Memory)(nil)

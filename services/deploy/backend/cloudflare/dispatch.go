@@ -23,7 +23,15 @@ import (
 // subdomain routing needs the wildcard "*.<base domain>/*", and a Custom
 // Domain takes exactly one host name.
 
-var _ backend.DispatchWorkers = (*Backend)(nil)
+var (
+	_ backend.DispatchWorkers = (*Backend)(nil)
+	_ backend.DispatchCrons   = (*Backend)(nil)
+)
+
+// CronsByDispatchWorker implements backend.DispatchCrons: true on
+// Cloudflare, false on the local runtime, which fires the namespace
+// scripts' crons itself.
+func (b *Backend) CronsByDispatchWorker() bool { return !b.runtime }
 
 // UploadDispatchWorker implements backend.DispatchWorkers, with the token
 // of w.Namespace's environment: it uploads the script, then sets its cron
