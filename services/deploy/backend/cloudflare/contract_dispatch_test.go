@@ -29,7 +29,8 @@ const (
 )
 
 // TestDispatchWorkerContract validates every request of a dispatch Worker
-// deploy (the account-level script upload, the zone lookups, and listing,
+// deploy (the account-level script upload, its cron triggers, the zone
+// lookups, and listing,
 // creating, repointing and deleting Workers routes) against the vendored
 // contract, through the validating mock. The mock keeps no state and
 // answers with generated examples, so once it has validated a request the
@@ -104,6 +105,7 @@ func TestDispatchWorkerContract(t *testing.T) {
 	if err := b.UploadDispatchWorker(ctx, backend.DispatchWorker{
 		Name: w.ScriptName, Namespace: "dotdo-production", Binding: routing.NamespaceBinding,
 		MainModule: routing.WorkerMainModule, Module: w.Module, CompatibilityDate: "2025-01-01",
+		Crons: []string{"*/5 * * * *", "0 3 * * *"},
 	}); err != nil {
 		t.Fatalf("UploadDispatchWorker: %v", err)
 	}
@@ -112,6 +114,7 @@ func TestDispatchWorkerContract(t *testing.T) {
 	}
 	want := []string{
 		"PUT /accounts/" + contractAccount + "/workers/scripts/dotdo-dispatcher-production",
+		"PUT /accounts/" + contractAccount + "/workers/scripts/dotdo-dispatcher-production/schedules",
 		"GET /zones?name=do",
 		"GET /zones?name=old.do",
 		"GET /zones?name=do",
@@ -134,7 +137,20 @@ func TestDispatchWorkerContract(t *testing.T) {
 	if !errors.Is(err, backend.ErrRejected) || !strings.Contains(err.Error(), "no zone of the account holds example.net") {
 		t.Fatalf("a pattern without a zone: %v", err)
 	}
-	// The mock does validate: a binding without a name is refused.
+	// The mock does validate: a schedule without its cron is refused, and
+	// so is a binding without a name.
+	for _, body := range []string{`[{"crons":"* * * * *"}]`, `{"cron":"* * * * *"}`} {
+		req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/"+contractAccount+"/workers/scripts/x/schedules", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.Header.Get("X-Steady-Request-Valid") != "false" {
+			t.Fatalf("the mock accepted the schedules %s (HTTP %d)", body, res.StatusCode)
+		}
+	}
 	req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/"+contractAccount+"/workers/scripts/x", bytes.NewReader([]byte(
 		"--x\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n"+
 			`{"main_module":"index.js","bindings":[{"type":"dispatch_namespace","namespace":"ns"}]}`+"\r\n--x--\r\n")))
