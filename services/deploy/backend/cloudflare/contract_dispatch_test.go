@@ -1,7 +1,6 @@
 package cloudflare_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -137,30 +136,25 @@ func TestDispatchWorkerContract(t *testing.T) {
 	if !errors.Is(err, backend.ErrRejected) || !strings.Contains(err.Error(), "no zone of the account holds example.net") {
 		t.Fatalf("a pattern without a zone: %v", err)
 	}
-	// The mock does validate: a schedule without its cron is refused, and
-	// so is a binding without a name.
-	for _, body := range []string{`[{"crons":"* * * * *"}]`, `{"cron":"* * * * *"}`} {
-		req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/"+contractAccount+"/workers/scripts/x/schedules", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
+	// The mock does validate: a binding without a name is refused, and so
+	// are a schedule without its cron and schedules that are no array.
+	script := mock + "/accounts/" + contractAccount + "/workers/scripts/x"
+	for _, c := range []struct{ what, path, contentType, body string }{
+		{"a binding without a name", script, "multipart/form-data; boundary=x",
+			"--x\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n" +
+				`{"main_module":"index.js","bindings":[{"type":"dispatch_namespace","namespace":"ns"}]}` + "\r\n--x--\r\n"},
+		{"a schedule without its cron", script + "/schedules", "application/json", `[{"crons":"* * * * *"}]`},
+		{"schedules that are no array", script + "/schedules", "application/json", `{"cron":"* * * * *"}`},
+	} {
+		req, _ := http.NewRequest(http.MethodPut, c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", c.contentType)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
 		if res.Header.Get("X-Steady-Request-Valid") != "false" {
-			t.Fatalf("the mock accepted the schedules %s (HTTP %d)", body, res.StatusCode)
+			t.Errorf("the mock accepted %s (HTTP %d)", c.what, res.StatusCode)
 		}
-	}
-	req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/"+contractAccount+"/workers/scripts/x", bytes.NewReader([]byte(
-		"--x\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n"+
-			`{"main_module":"index.js","bindings":[{"type":"dispatch_namespace","namespace":"ns"}]}`+"\r\n--x--\r\n")))
-	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.Header.Get("X-Steady-Request-Valid") != "false" {
-		t.Fatalf("the mock accepted a binding without a name (HTTP %d)", res.StatusCode)
 	}
 }

@@ -41,14 +41,8 @@ const cronUserJS = `export default {
 // cronDispatcherHarness hands the generated dispatch Worker a stand-in
 // for its dispatch namespace: get(name) returns the service binding
 // W_<name>, a user worker wrapped as on Cloudflare.
-const cronDispatcherHarness = `import dispatcher from "./index.js";
-function withNamespace(env) {
-  return { ...env, ` + routing.NamespaceBinding + `: { get(name) {
-    const f = env["W_" + name];
-    if (!f) throw new Error("Worker not found.");
-    return f;
-  } } };
-}
+var cronDispatcherHarness = `import dispatcher from "./index.js";
+` + namespaceStandIn(routing.NamespaceBinding, "W_") + `
 export default {
   fetch: (req, env, ctx) => dispatcher.fetch(req, withNamespace(env), ctx),
   scheduled: (controller, env, ctx) => dispatcher.scheduled(controller, withNamespace(env), ctx),

@@ -2,6 +2,7 @@ package cloudflare_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -12,18 +13,26 @@ import (
 // wrapperHarness runs the wrapper Cloudflare gets as a worker's main
 // module, handing it a stand-in for its dispatch namespace binding: get(name)
 // returns the local runtime's service binding SVC_<name>.
-const wrapperHarness = `import wrapper from "./` + cloudflare.WrapperModule + `";
-function withNamespace(env) {
-  return { ...env, ` + cloudflare.NamespaceBinding + `: { get: (name) => {
-    const f = env["SVC_" + name];
-    if (!f) throw new Error("Worker not found.");
-    return f;
-  } } };
-}
+var wrapperHarness = `import wrapper from "./` + cloudflare.WrapperModule + `";
+` + namespaceStandIn(cloudflare.NamespaceBinding, "SVC_") + `
 export default {
   fetch: (req, env, ctx) => wrapper.fetch(req, withNamespace(env), ctx),
   scheduled: (ev, env, ctx) => wrapper.scheduled(ev, withNamespace(env), ctx),
 };`
+
+// namespaceStandIn is the JS function withNamespace(env): env with a
+// stand-in for a dispatch namespace binding named binding, whose get(name)
+// returns the service binding prefix+name, or throws as Cloudflare's
+// binding does for a missing script.
+func namespaceStandIn(binding, prefix string) string {
+	return `function withNamespace(env) {
+  return { ...env, ` + binding + `: { get(name) {
+    const f = env[` + strconv.Quote(prefix) + ` + name];
+    if (!f) throw new Error("Worker not found.");
+    return f;
+  } } };
+}`
+}
 
 // TestWrapperRuns runs the generated wrapper in workerd (through the local
 // runtime): the worker's env.DB.fetch reaches db through the namespace
