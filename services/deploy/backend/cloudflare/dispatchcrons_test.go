@@ -41,12 +41,7 @@ const cronUserJS = `export default {
 // cronDispatcherHarness hands the generated dispatch Worker a stand-in
 // for its dispatch namespace: get(name) returns the service binding
 // W_<name>, a user worker wrapped as on Cloudflare.
-var cronDispatcherHarness = `import dispatcher from "./index.js";
-` + namespaceStandIn(routing.NamespaceBinding, "W_") + `
-export default {
-  fetch: (req, env, ctx) => dispatcher.fetch(req, withNamespace(env), ctx),
-  scheduled: (controller, env, ctx) => dispatcher.scheduled(controller, withNamespace(env), ctx),
-};`
+var cronDispatcherHarness = namespaceHarness("index.js", routing.NamespaceBinding, "W_")
 
 // cronShim fires the dispatch Worker's scheduled event, as Cloudflare's
 // cron trigger would: GET /?cron=EXPR&time=MS calls TARGET.scheduled()
