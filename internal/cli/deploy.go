@@ -159,6 +159,9 @@ func deployOne(ctx context.Context, e *Env, o deployOptions, out string) error {
 	}); err != nil {
 		return err
 	}
+	for _, w := range res.Msg.GetWarnings() {
+		fmt.Fprintf(e.Stderr, "dotdo deploy: warning: %s\n", w)
+	}
 	if d.GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED {
 		return deployFailed{"deployment failed: " + d.GetError()}
 	}

@@ -2,6 +2,7 @@ package routing_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -191,5 +192,50 @@ func TestGenerateWorker(t *testing.T) {
 	tbl.BaseDomains = append(tbl.BaseDomains, "example.com")
 	if got := strings.Join(tbl.RoutePatterns(), " "); got != "do/* *.do/* example.com/*" {
 		t.Errorf("RoutePatterns = %q", got)
+	}
+}
+
+// TestGenerateWorkerCrons: the module's CRONS block maps each cron to its
+// sorted workers, wrangler.json carries the sorted union as
+// triggers.crons, and a bad cron, a bad worker name or more crons than
+// Cloudflare allows are errors naming the field.
+func TestGenerateWorkerCrons(t *testing.T) {
+	o := routing.WorkerOptions{Environment: "production", Namespace: "dotdo-production", CompatibilityDate: "2025-01-01",
+		Crons: map[string][]string{"0 3 * * *": {"db"}, "*/5 * * * *": {"gateway", "db", "gateway"}, "1 * * * *": nil}}
+	w, err := routing.GenerateWorker(routing.Seed(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(w.Module), "const CRONS = {\n  \"*/5 * * * *\": [\n    \"db\",\n    \"gateway\"\n  ],\n  \"0 3 * * *\": [\n    \"db\"\n  ]\n};\n") {
+		t.Errorf("the module's CRONS block:\n%s", w.Module)
+	}
+	if strings.Join(w.Crons, "|") != "*/5 * * * *|0 3 * * *" {
+		t.Errorf("Crons = %q", w.Crons)
+	}
+	if !strings.Contains(string(w.Config), "\"triggers\": {\n    \"crons\": [\n      \"*/5 * * * *\",\n      \"0 3 * * *\"\n    ]\n  }") {
+		t.Errorf("wrangler.json:\n%s", w.Config)
+	}
+	if w, err := routing.GenerateWorker(routing.Seed(), routing.WorkerOptions{Environment: "production", Namespace: "dotdo-production", CompatibilityDate: "2025-01-01"}); err != nil ||
+		!strings.Contains(string(w.Module), "const CRONS = {};") || !strings.Contains(string(w.Config), `"crons": []`) {
+		t.Errorf("no crons: %v\n%s\n%s", err, w.Module, w.Config)
+	}
+	many := map[string][]string{}
+	for m := 0; len(many) <= routing.MaxWorkerCrons; m++ {
+		many[fmt.Sprintf("%d %d * * *", m%60, m/60)] = []string{"db"}
+	}
+	for name, crons := range map[string]map[string][]string{
+		"a bad cron":   {"61 * * * *": {"db"}},
+		"a bad worker": {"* * * * *": {"Bad/Name"}},
+		"too many":     many,
+	} {
+		o.Crons = crons
+		if _, err := routing.GenerateWorker(routing.Seed(), o); !errors.Is(err, errkind.Invalid) || !strings.Contains(err.Error(), "crons") {
+			t.Errorf("%s: %v; want Invalid naming crons", name, err)
+		}
+	}
+	o.Crons = many
+	_, err = routing.GenerateWorker(routing.Seed(), o)
+	if want := fmt.Sprintf("%d distinct cron triggers, more than the %d", routing.MaxWorkerCrons+1, routing.MaxWorkerCrons); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("too many crons: %v; want %q", err, want)
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 
+	"github.com/dot-do/platform/internal/cron"
 	"github.com/dot-do/platform/internal/errkind"
 	"github.com/dot-do/platform/internal/names"
 )
@@ -35,6 +38,20 @@ const (
 	// WorkerScriptPrefix starts the script name of an environment's
 	// dispatch Worker (see WorkerScriptName).
 	WorkerScriptPrefix = "dotdo-dispatcher-"
+	// ScheduledHeader marks the request by which the dispatch Worker runs
+	// a user worker's scheduled() handler on Cloudflare: its value is
+	// "<scheduledTime in ms> <cron>". The platform's wrapper module of a
+	// user worker turns such a request into a call of the worker's
+	// scheduled(); the dispatch Worker removes the header from every
+	// request it routes, so that no outside request carries it.
+	ScheduledHeader = "x-dotdo-scheduled"
+	// MaxWorkerCrons bounds the cron triggers of a dispatch Worker:
+	// Cloudflare allows 250 cron triggers per account on the Workers Paid
+	// plan (5 on Free; "Number of Cron Triggers per account" in
+	// developers.cloudflare.com/workers/platform/limits/, and
+	// cloudflare-docs issue #29326 on the per-account reading), so one
+	// script can never hold more.
+	MaxWorkerCrons = 250
 )
 
 // WorkerScriptName returns the account-level script name of environment's
@@ -52,6 +69,11 @@ type WorkerOptions struct {
 	CompatibilityDate string
 	// TableVersion is the version of the table, for the header comment.
 	TableVersion int64
+	// Crons are the cron triggers of the environment's live workers: cron
+	// expression -> the workers it runs. The Worker is scheduled with
+	// every expression (at most MaxWorkerCrons) and its scheduled()
+	// handler runs the workers of the one that fired.
+	Crons map[string][]string
 }
 
 // Worker is a generated dispatch Worker: an ES module with the table
@@ -68,6 +90,12 @@ type Worker struct {
 	// Routes are the Workers route patterns that send the table's hosts to
 	// the Worker ("do/*", "*.do/*").
 	Routes []string
+	// Crons are its cron triggers, sorted: the expressions of
+	// WorkerOptions.Crons.
+	Crons []string
+	// CronWorkers is WorkerOptions.Crons normalized: workers sorted and
+	// deduplicated, expressions without workers dropped.
+	CronWorkers map[string][]string
 }
 
 // Files returns the Worker's files by name: WorkerMainModule and
@@ -93,6 +121,10 @@ func GenerateWorker(t Table, o WorkerOptions) (Worker, error) {
 	case !datePattern.MatchString(o.CompatibilityDate):
 		return Worker{}, errkind.Errorf(errkind.Invalid, "routing: compatibility date %q is not YYYY-MM-DD", o.CompatibilityDate)
 	}
+	crons, err := normalizeCrons(o.Crons)
+	if err != nil {
+		return Worker{}, err
+	}
 	begin, end := strings.Index(workerJS, dataBegin), strings.Index(workerJS, dataEnd)
 	if begin < 0 || end < begin {
 		panic("routing: worker.js has no data block")
@@ -108,6 +140,8 @@ func GenerateWorker(t Table, o WorkerOptions) (Worker, error) {
 	fmt.Fprintf(&b, "const ENVIRONMENT = %s;\n", env)
 	fmt.Fprintf(&b, "const TABLE_VERSION = %d;\n", o.TableVersion)
 	fmt.Fprintf(&b, "const TABLE = %s;\n", strings.TrimSuffix(string(tableJSON), "\n"))
+	cronsJSON, _ := json.MarshalIndent(crons.workers, "", "  ")
+	fmt.Fprintf(&b, "const CRONS = %s;\n", cronsJSON)
 	b.WriteString(workerJS[end:])
 
 	routes := t.RoutePatterns()
@@ -120,12 +154,56 @@ func GenerateWorker(t Table, o WorkerOptions) (Worker, error) {
 		DispatchNamespaces: []wranglerNamespace{{
 			Binding: NamespaceBinding, Namespace: o.Namespace,
 		}},
-		Routes: routes,
+		Routes:   routes,
+		Triggers: wranglerTriggers{Crons: crons.union},
 	}, "", "  ")
 	if err != nil {
 		return Worker{}, fmt.Errorf("routing: wrangler.json: %w", err)
 	}
-	return Worker{ScriptName: script, Module: []byte(b.String()), Config: append(cfg, '\n'), Routes: routes}, nil
+	return Worker{ScriptName: script, Module: []byte(b.String()), Config: append(cfg, '\n'), Routes: routes,
+		Crons: crons.union, CronWorkers: crons.workers}, nil
+}
+
+// normalizeCrons checks the cron triggers of a dispatch Worker (cron
+// expression -> workers) and returns them with the workers of each
+// expression sorted and deduplicated, and expressions without workers
+// dropped, and the sorted expressions. An expression that does not parse, a worker name that is not
+// a service name, or more than MaxWorkerCrons expressions are an error
+// of kind errkind.Invalid naming the field ("crons").
+func normalizeCrons(in map[string][]string) (cronSet, error) {
+	out := cronSet{union: []string{}, workers: map[string][]string{}}
+	for expr, ws := range in {
+		if _, err := cron.Parse(expr); err != nil {
+			return cronSet{}, errkind.Errorf(errkind.Invalid, "routing: crons: %q: %v", expr, err)
+		}
+		var list []string
+		for _, w := range ws {
+			if !names.ValidService(w) {
+				return cronSet{}, errkind.Errorf(errkind.Invalid, "routing: crons: %q: worker %q is not a service name", expr, w)
+			}
+			list = append(list, w)
+		}
+		if len(list) == 0 {
+			continue
+		}
+		sort.Strings(list)
+		out.workers[expr] = slices.Compact(list)
+		out.union = append(out.union, expr)
+	}
+	if len(out.union) > MaxWorkerCrons {
+		return cronSet{}, errkind.Errorf(errkind.Invalid,
+			"routing: crons: the live workers have %d distinct cron triggers, more than the %d Cloudflare allows a script (and an account)",
+			len(out.union), MaxWorkerCrons)
+	}
+	sort.Strings(out.union)
+	return out, nil
+}
+
+// cronSet is a dispatch Worker's cron triggers: the sorted expressions,
+// and expression -> sorted workers.
+type cronSet struct {
+	union   []string
+	workers map[string][]string
 }
 
 // wranglerConfig is the part of a wrangler.json the dispatch Worker needs.
@@ -136,6 +214,11 @@ type wranglerConfig struct {
 	WorkersDev         bool                `json:"workers_dev"`
 	DispatchNamespaces []wranglerNamespace `json:"dispatch_namespaces"`
 	Routes             []string            `json:"routes"`
+	Triggers           wranglerTriggers    `json:"triggers"`
+}
+
+type wranglerTriggers struct {
+	Crons []string `json:"crons"`
 }
 
 type wranglerNamespace struct {

@@ -1,8 +1,10 @@
 // The dotdo dispatch Worker: routes each request by its Host and path, with
 // the routing table below, to a user Worker of the environment's dispatch
-// namespace (the DISPATCHER binding). Its rules, status codes and JSON
-// error bodies are those of the platform's Go dispatcher (package
-// internal/routing); both run the same routing test vectors.
+// namespace (the DISPATCHER binding), and on each cron trigger runs the
+// scheduled() handlers of the workers whose trigger it is (CRONS). Its
+// rules, status codes and JSON error bodies are those of the platform's Go
+// dispatcher (package internal/routing); both run the same routing test
+// vectors.
 //
 // @generated-data-begin
 const ENVIRONMENT = "example";
@@ -15,6 +17,9 @@ const TABLE = {
   "subdomains": true,
   "path_routes": [{ "prefix": "/api/db", "worker": "db", "hosts": ["do", "api.do"] }]
 };
+const CRONS = {
+  "0 * * * *": ["db"]
+};
 // @generated-data-end
 
 // BINDING is the dispatch namespace binding of wrangler.json.
@@ -25,6 +30,20 @@ const BINDING = "DISPATCHER";
 // subdomain that is one names that worker, and the namespace says whether
 // it exists ("Worker not found": 404 no_live_version).
 const WORKER_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+// SCHEDULED_HEADER marks the request that runs a user worker's scheduled()
+// handler: the platform's wrapper module of the worker (on Cloudflare,
+// __dotdo_service_bindings.js) answers it by calling the handler, and
+// confirms with SCHEDULED_HEADER: ran. Cloudflare cannot call a dispatch
+// namespace script's scheduled() directly: Fetcher.scheduled() needs
+// workerd's experimental service_binding_extra_handlers flag, which
+// Cloudflare refuses in uploads. fetch() removes the header from every
+// request it routes, so no outside request runs a handler. Residual risk:
+// code in the namespace that reaches a sibling through the namespace
+// binding itself (not through the env the wrapper gives it, which removes
+// the header too, e.g. via the env of "cloudflare:workers") can still send
+// it and run that sibling's scheduled() at will.
+const SCHEDULED_HEADER = "x-dotdo-scheduled";
 
 // Base domains, longest first: a host below two of them is read against
 // the more specific one.
@@ -43,6 +62,7 @@ export default {
     }
     const headers = new Headers(request.headers);
     headers.set("x-request-id", id);
+    headers.delete(SCHEDULED_HEADER);
     let res;
     try {
       // Both get and fetch may report a missing Worker.
@@ -62,7 +82,35 @@ export default {
     out.headers.set("x-request-id", id);
     return out;
   },
+
+  // scheduled runs, for the cron trigger that fired, the scheduled()
+  // handler of each of its workers with the same cron and scheduledTime,
+  // each in its own waitUntil: one that fails is logged and does not stop
+  // the others.
+  scheduled(controller, env, ctx) {
+    for (const worker of CRONS[controller.cron] ?? []) {
+      ctx.waitUntil(runScheduled(env, worker, controller));
+    }
+  },
 };
+
+async function runScheduled(env, worker, controller) {
+  const where = `cron "${controller.cron}": worker "${worker}" of ${ENVIRONMENT}`;
+  try {
+    const res = await env[BINDING].get(worker).fetch(`https://${worker}.internal/`, {
+      method: "POST",
+      headers: { [SCHEDULED_HEADER]: `${controller.scheduledTime} ${controller.cron}` },
+    });
+    const body = await res.text();
+    if (res.headers.get(SCHEDULED_HEADER) !== "ran") {
+      console.error(`${where}: scheduled() did not run (answer ${res.status}): the live version has no cron triggers; deploy it again, then dotdo dispatcher deploy`);
+    } else if (!res.ok) {
+      console.error(`${where}: scheduled() failed: ${body.slice(0, 2000)}`);
+    }
+  } catch (e) {
+    console.error(`${where}: ${e?.message ?? e}`);
+  }
+}
 
 // route applies the table to a request for host (a Host header value) and
 // path (as sent), in the order of the Go router: a path route of the host,

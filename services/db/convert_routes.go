@@ -97,6 +97,7 @@ func DispatchWorkerToProto(d store.DispatchWorkerDeployment) *dbv1.DispatchWorke
 		ScriptSha256:      d.ScriptSHA256,
 		CompatibilityDate: d.CompatibilityDate,
 		Routes:            d.Routes,
+		Crons:             cronsToProto(d.Crons),
 		ActorKeyId:        d.ActorKeyID,
 		ActorName:         d.ActorName,
 		CreatedAt:         pbtime.To(d.CreatedAt),
@@ -119,6 +120,7 @@ func DispatchWorkerFromProto(d *dbv1.DispatchWorkerDeployment) store.DispatchWor
 		ScriptSHA256:      d.GetScriptSha256(),
 		CompatibilityDate: d.GetCompatibilityDate(),
 		Routes:            d.GetRoutes(),
+		Crons:             cronsFromProto(d.GetCrons()),
 		ActorKeyID:        d.GetActorKeyId(),
 		ActorName:         d.GetActorName(),
 		CreatedAt:         pbtime.From(d.GetCreatedAt()),
@@ -139,6 +141,7 @@ func NewDispatchWorkerToProto(nd store.NewDispatchWorkerDeployment) *dbv1.BeginD
 		ScriptSha256:      nd.ScriptSHA256,
 		CompatibilityDate: nd.CompatibilityDate,
 		Routes:            nd.Routes,
+		Crons:             cronsToProto(nd.Crons),
 		ActorKeyId:        nd.ActorKeyID,
 		ActorName:         nd.ActorName,
 	}
@@ -156,7 +159,30 @@ func NewDispatchWorkerFromProto(req *dbv1.BeginDispatchWorkerDeploymentRequest) 
 		ScriptSHA256:      req.GetScriptSha256(),
 		CompatibilityDate: req.GetCompatibilityDate(),
 		Routes:            req.GetRoutes(),
+		Crons:             cronsFromProto(req.GetCrons()),
 		ActorKeyID:        req.GetActorKeyId(),
 		ActorName:         req.GetActorName(),
 	}
+}
+
+func cronsToProto(cs []store.CronTrigger) []*dbv1.DispatchWorkerCron {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]*dbv1.DispatchWorkerCron, len(cs))
+	for i, c := range cs {
+		out[i] = &dbv1.DispatchWorkerCron{Cron: c.Cron, Workers: c.Workers}
+	}
+	return out
+}
+
+func cronsFromProto(cs []*dbv1.DispatchWorkerCron) []store.CronTrigger {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]store.CronTrigger, len(cs))
+	for i, c := range cs {
+		out[i] = store.CronTrigger{Cron: c.GetCron(), Workers: c.GetWorkers()}
+	}
+	return out
 }

@@ -29,6 +29,9 @@ type Result struct {
 	// Replayed is true when an idempotency key matched an earlier call,
 	// whose deployment is returned; nothing was uploaded.
 	Replayed bool
+	// Warnings tell the caller what the deploy did not do, for example
+	// schedule the worker's new cron triggers (see cronWarning).
+	Warnings []string
 }
 
 // Deploy uploads a new version of a worker to the namespace of an
@@ -81,6 +84,11 @@ func (s *Service) Deploy(ctx context.Context, c Caller, in DeployInput) (Result,
 		return err
 	})
 	s.repairLate(ctx, err)
+	if err == nil && !res.Replayed && res.Deployment.Status == store.StatusLive {
+		if warn := s.cronWarning(ctx, env.Name, in.Service, w.Config.Crons); warn != "" {
+			res.Warnings = append(res.Warnings, warn)
+		}
+	}
 	span.SetAttributes(attribute.String("dotdo.deployment_id", res.Deployment.ID), attribute.Int64("dotdo.version", res.Deployment.Version))
 	return res, spanErr(span, err)
 }

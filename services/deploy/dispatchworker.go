@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,13 @@ import (
 // Workers routes. Its deploys are recorded (store.DispatchWorkers) and
 // audited like a worker's, versioned, and rolled back by uploading an
 // earlier version's module and routes again.
+//
+// Cloudflare has no cron triggers for dispatch namespace scripts, so the
+// dispatch Worker carries them: built from the crons of the environment's
+// live workers, it is scheduled with their union (the account script's
+// schedules, set with each upload and recorded with the deployment so a
+// rollback restores them), and its scheduled() handler runs the workers
+// of the cron that fired (see routing.GenerateWorker).
 
 // ErrNoDispatchWorkers means the namespace backend cannot host a dispatch
 // Worker.
@@ -54,8 +62,13 @@ func (s *Service) buildDispatchWorker(ctx context.Context, e config.Environment)
 	if err != nil {
 		return DispatchWorkerBuild{}, err
 	}
+	crons, err := s.liveCrons(ctx, e.Name)
+	if err != nil {
+		return DispatchWorkerBuild{}, err
+	}
 	w, err := routing.GenerateWorker(rt.Table, routing.WorkerOptions{
 		Environment: e.Name, Namespace: e.Namespace, CompatibilityDate: s.cfg.DefaultCompatibilityDate, TableVersion: rt.Version,
+		Crons: crons,
 	})
 	if err != nil {
 		return DispatchWorkerBuild{}, fmt.Errorf("generate the dispatch Worker of %s: %w", e.Name, err)
@@ -92,6 +105,7 @@ func (s *Service) DeployDispatchWorker(ctx context.Context, c Caller, env string
 	return s.shipDispatchWorker(ctx, c, p, ActionDispatcherDeploy, e, store.NewDispatchWorkerDeployment{
 		Environment: e.Name, Kind: store.KindDeploy, RouteTableVersion: b.TableVersion, ScriptName: b.Worker.ScriptName,
 		ScriptSHA256: sha, CompatibilityDate: s.cfg.DefaultCompatibilityDate, Routes: b.Worker.Routes,
+		Crons: cronTriggers(b.Worker.Crons, b.Worker.CronWorkers),
 	}, b.Worker.Module)
 }
 
@@ -126,6 +140,7 @@ func (s *Service) RollbackDispatchWorker(ctx context.Context, c Caller, env stri
 	return s.shipDispatchWorker(ctx, c, p, ActionDispatcherRollback, e, store.NewDispatchWorkerDeployment{
 		Environment: e.Name, Kind: store.KindRollback, RestoredVersion: target.Version, RouteTableVersion: target.RouteTableVersion,
 		ScriptName: target.ScriptName, ScriptSHA256: target.ScriptSHA256, CompatibilityDate: target.CompatibilityDate, Routes: target.Routes,
+		Crons: target.Crons,
 	}, module)
 }
 
@@ -247,6 +262,7 @@ func (s *Service) uploadDispatchWorker(ctx context.Context, dw backend.DispatchW
 	if err := dw.UploadDispatchWorker(uctx, backend.DispatchWorker{
 		Name: d.ScriptName, Namespace: e.Namespace, Binding: routing.NamespaceBinding,
 		MainModule: routing.WorkerMainModule, Module: module, CompatibilityDate: d.CompatibilityDate,
+		Crons: cronUnion(d.Crons),
 	}); err != nil {
 		return err
 	}
@@ -268,6 +284,111 @@ func (s *Service) liveDispatchRoutes(ctx context.Context, env string) ([]string,
 	return nil, nil
 }
 
+// cronWarning returns, on a backend whose dispatch Worker fires the crons
+// (Cloudflare), what the caller must do when the crons of service's new
+// live version differ from those env's live dispatch Worker fires for it:
+// deploy the dispatch Worker again. The deploy does not do it itself: that
+// needs routes.write, which a deployer may lack, and is an audited deploy
+// of its own. It returns "" when nothing is to be done, or when the
+// dispatch Worker's records cannot be read (logged).
+func (s *Service) cronWarning(ctx context.Context, env, service string, crons []string) string {
+	dc, ok := s.backend.(backend.DispatchCrons)
+	if !ok || !dc.CronsByDispatchWorker() {
+		return ""
+	}
+	items, _, err := s.rec.ListDispatchWorkerDeployments(ctx, store.DispatchWorkerFilter{Environment: env, PageSize: store.MaxPageSize})
+	if err != nil {
+		s.log.WarnContext(ctx, "deploy: read the dispatch Worker's crons", "environment", env, "err", err)
+		return ""
+	}
+	var fired []string
+	live := false
+	for _, d := range items {
+		if d.Status != store.StatusLive {
+			continue
+		}
+		live = true
+		for _, c := range d.Crons {
+			if slices.Contains(c.Workers, service) {
+				fired = append(fired, c.Cron)
+			}
+		}
+		break
+	}
+	want := slices.Clone(crons)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	slices.Sort(fired)
+	if slices.Equal(want, fired) {
+		return ""
+	}
+	list := func(cs []string) string {
+		if len(cs) == 0 {
+			return "none"
+		}
+		return `"` + strings.Join(cs, `", "`) + `"`
+	}
+	if !live {
+		return fmt.Sprintf("no dispatch Worker is live in %s, so the cron triggers of %s (%s) do not fire: run `dotdo dispatcher deploy --env %s` to schedule them",
+			env, service, list(want), env)
+	}
+	return fmt.Sprintf("the cron triggers of %s (%s) differ from those the live dispatch Worker of %s fires for it (%s): run `dotdo dispatcher deploy --env %s` to schedule them",
+		service, list(want), env, list(fired), env)
+}
+
+// maxLivePages bounds the pages of live deployments liveCrons reads, as
+// the db service's environment snapshot does.
+const maxLivePages = 200
+
+// liveCrons returns the cron triggers of env's live workers: cron
+// expression -> the workers it runs. It reads the live deployments in
+// pages.
+func (s *Service) liveCrons(ctx context.Context, env string) (map[string][]string, error) {
+	out := map[string][]string{}
+	f := store.ListFilter{Environment: env, Status: store.StatusLive, PageSize: store.MaxPageSize}
+	for page := 0; ; page++ {
+		if page == maxLivePages {
+			return nil, fmt.Errorf("read the live workers of %s: more than %d pages", env, maxLivePages)
+		}
+		items, next, err := s.rec.ListDeployments(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("read the live workers of %s: %w", env, err)
+		}
+		for _, d := range items {
+			cfg, err := ConfigOf(d.Config)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range cfg.Crons {
+				out[c] = append(out[c], d.Service)
+			}
+		}
+		if next == "" {
+			return out, nil
+		}
+		f.PageToken = next
+	}
+}
+
+// cronTriggers records a generated Worker's crons: union in order, each
+// with its workers.
+func cronTriggers(union []string, workers map[string][]string) []store.CronTrigger {
+	out := make([]store.CronTrigger, len(union))
+	for i, c := range union {
+		out[i] = store.CronTrigger{Cron: c, Workers: workers[c]}
+	}
+	return out
+}
+
+// cronUnion returns the expressions of cs.
+func cronUnion(cs []store.CronTrigger) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Cron
+	}
+	return out
+}
+
 // dispatchWorkerResource names d in audit events:
 // "dispatcher/<environment>/<version>".
 func dispatchWorkerResource(d store.DispatchWorkerDeployment) string {
@@ -285,6 +406,9 @@ func dispatchWorkerDetail(d store.DispatchWorkerDeployment) map[string]string {
 		"route_table_version": strconv.FormatInt(d.RouteTableVersion, 10),
 		"script_sha256":       d.ScriptSHA256,
 		"routes":              strings.Join(d.Routes, " "),
+	}
+	if len(d.Crons) > 0 {
+		m["crons"] = strings.Join(cronUnion(d.Crons), ", ")
 	}
 	if d.RestoredVersion != 0 {
 		m["restored_version"] = strconv.FormatInt(d.RestoredVersion, 10)

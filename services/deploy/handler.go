@@ -95,7 +95,7 @@ func (h *handler) Deploy(ctx context.Context, req *connect.Request[deployv1.Depl
 	if err != nil {
 		return nil, deploymentErr(err)
 	}
-	return connect.NewResponse(&deployv1.DeployResponse{Deployment: deploymentProto(res.Deployment), Url: res.URL}), nil
+	return connect.NewResponse(&deployv1.DeployResponse{Deployment: deploymentProto(res.Deployment), Url: res.URL, Warnings: res.Warnings}), nil
 }
 
 // Rollback implements deployv1connect.DeployServiceHandler.

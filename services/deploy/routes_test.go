@@ -264,3 +264,75 @@ func TestDispatchWorker(t *testing.T) {
 		t.Fatalf("dispatcher.rollback audit events = %+v", rbs)
 	}
 }
+
+// TestDispatchWorkerCrons: the dispatch Worker is built with the crons of
+// the environment's live workers, scheduled with their union and records
+// them; a deploy on a backend whose dispatch Worker fires crons warns
+// when the worker's crons differ from those fired; a rollback restores
+// the schedules of the version it restores.
+func TestDispatchWorkerCrons(t *testing.T) {
+	f := newRoutesFixture(t)
+	f.mem.SetCronsByDispatchWorker(true)
+	ctx := context.Background()
+	admin := caller(f.keys.Admin)
+	deployWorker := func(service string, crons ...string) deploy.Result {
+		t.Helper()
+		res, err := f.svc.Deploy(ctx, admin, deploy.DeployInput{Service: service, Environment: "production",
+			Script: []byte(`export default { fetch() { return new Response("ok") }, scheduled() {} }`), Crons: crons})
+		if err != nil {
+			t.Fatalf("deploy %s: %v", service, err)
+		}
+		return res
+	}
+	if res := deployWorker("db", "*/5 * * * *", "0 3 * * *"); len(res.Warnings) != 1 ||
+		!strings.Contains(res.Warnings[0], "no dispatch Worker is live in production") || !strings.Contains(res.Warnings[0], "dotdo dispatcher deploy --env production") {
+		t.Fatalf("deploy before any dispatch Worker warned %q", res.Warnings)
+	}
+	deployWorker("gateway", "*/5 * * * *")
+	deployWorker("mcp")
+	b, err := f.svc.BuildDispatchWorker(ctx, admin, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(b.Worker.Crons, "|"); got != "*/5 * * * *|0 3 * * *" {
+		t.Fatalf("built crons %q", got)
+	}
+	if !strings.Contains(string(b.Worker.Module), "const CRONS = {\n  \"*/5 * * * *\": [\n    \"db\",\n    \"gateway\"\n  ],") {
+		t.Fatalf("the module's CRONS:\n%s", b.Worker.Module)
+	}
+	d1, err := f.svc.DeployDispatchWorker(ctx, admin, "production")
+	if err != nil || len(d1.Crons) != 2 || strings.Join(d1.Crons[0].Workers, ",") != "db,gateway" {
+		t.Fatalf("DeployDispatchWorker = %+v, %v", d1.Crons, err)
+	}
+	if w, _ := f.mem.DispatchWorker("dotdo-dispatcher-production"); strings.Join(w.Crons, "|") != "*/5 * * * *|0 3 * * *" {
+		t.Fatalf("the dispatch Worker is scheduled with %q", w.Crons)
+	}
+	// Same crons again: no warning. New ones: a warning naming both sets.
+	if res := deployWorker("gateway", "*/5 * * * *"); len(res.Warnings) != 0 {
+		t.Fatalf("an unchanged cron warned %q", res.Warnings)
+	}
+	res := deployWorker("gateway", "0 * * * *")
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], `the cron triggers of gateway ("0 * * * *") differ from those the live dispatch Worker of production fires for it ("*/5 * * * *")`) {
+		t.Fatalf("a changed cron warned %q", res.Warnings)
+	}
+	deployWorker("db")
+	d2, err := f.svc.DeployDispatchWorker(ctx, admin, "production")
+	if err != nil || len(d2.Crons) != 1 || d2.Crons[0].Cron != "0 * * * *" {
+		t.Fatalf("second DeployDispatchWorker = %+v, %v", d2.Crons, err)
+	}
+	if w, _ := f.mem.DispatchWorker("dotdo-dispatcher-production"); strings.Join(w.Crons, "|") != "0 * * * *" {
+		t.Fatalf("the second dispatch Worker is scheduled with %q", w.Crons)
+	}
+	d3, err := f.svc.RollbackDispatchWorker(ctx, admin, "production", 0)
+	if err != nil || d3.RestoredVersion != 1 || len(d3.Crons) != 2 {
+		t.Fatalf("RollbackDispatchWorker = %+v, %v", d3, err)
+	}
+	if w, _ := f.mem.DispatchWorker("dotdo-dispatcher-production"); strings.Join(w.Crons, "|") != "*/5 * * * *|0 3 * * *" {
+		t.Fatalf("the rollback scheduled %q", w.Crons)
+	}
+	// On a backend that fires crons itself, nothing to warn about.
+	f.mem.SetCronsByDispatchWorker(false)
+	if res := deployWorker("gateway", "1 * * * *"); len(res.Warnings) != 0 {
+		t.Fatalf("the local runtime's deploy warned %q", res.Warnings)
+	}
+}

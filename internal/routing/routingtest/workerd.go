@@ -57,6 +57,8 @@ type Workerd struct {
 	Client *http.Client
 	// BaseURL is the scheme and authority of requests to it.
 	BaseURL string
+	// Dir is the directory of its configuration and sockets.
+	Dir string
 }
 
 // StartWorkerd runs w in a workerd process of its own, listening on a Unix
@@ -65,18 +67,9 @@ type Workerd struct {
 // be found.
 func StartWorkerd(tb testing.TB, w routing.Worker, compatibilityDate string, deployed []string) *Workerd {
 	tb.Helper()
-	bin, err := findWorkerd()
-	if err != nil {
-		tb.Skipf("skipping: this test runs workerd: %v", err)
-	}
-	dir, err := os.MkdirTemp("", "routingtest-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "http.sock") // short: a socket path has a small limit
 	deployedJSON, _ := json.Marshal(deployed)
-	config := fmt.Sprintf(`using Workerd = import "/workerd/workerd.capnp";
+	config := func(dir string) string {
+		return fmt.Sprintf(`using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [(name = "main", worker = .dispatcher)],
@@ -91,18 +84,40 @@ const dispatcher :Workerd.Worker = (
   ],
   bindings = [(name = "DEPLOYED", json = %s)],
 );
-`, strconv.Quote("unix:"+sock), strconv.Quote(compatibilityDate), strconv.Quote(string(deployedJSON)))
-	for name, data := range map[string][]byte{
-		"config.capnp": []byte(config),
-		"harness.js":   []byte(harnessJS),
-		"index.js":     w.Module,
-	} {
+`, strconv.Quote("unix:"+filepath.Join(dir, SocketName)), strconv.Quote(compatibilityDate), strconv.Quote(string(deployedJSON)))
+	}
+	return ServeWorkerd(tb, config, map[string][]byte{"harness.js": []byte(harnessJS), "index.js": w.Module})
+}
+
+// SocketName is the Unix socket, in its directory, that ServeWorkerd
+// waits for and Workerd's Client reaches.
+const SocketName = "http.sock"
+
+// ServeWorkerd runs workerd serve with the configuration config(dir)
+// returns, dir being a temporary directory that also holds files (by
+// name), and extra arguments args, until tb ends. It returns once
+// dir/SocketName accepts connections. It skips tb when no workerd binary
+// can be found.
+func ServeWorkerd(tb testing.TB, config func(dir string) string, files map[string][]byte, args ...string) *Workerd {
+	tb.Helper()
+	bin, err := findWorkerd()
+	if err != nil {
+		tb.Skipf("skipping: this test runs workerd: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "routingtest-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, SocketName) // short: a socket path has a small limit
+	files["config.capnp"] = []byte(config(dir))
+	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.capnp"))
+	cmd := exec.Command(bin, append([]string{"serve", filepath.Join(dir, "config.capnp")}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -141,6 +156,7 @@ const dispatcher :Workerd.Worker = (
 			},
 		},
 		BaseURL: "http://workerd",
+		Dir:     dir,
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dot-do/platform/internal/errkind"
@@ -164,7 +165,10 @@ type DispatchWorkerDeployment struct {
 	ScriptSHA256      string
 	CompatibilityDate string
 	// Routes are the Workers route patterns attached to the script.
-	Routes     []string
+	Routes []string
+	// Crons are the script's cron triggers, by expression, and the
+	// workers each one runs.
+	Crons      []CronTrigger
 	ActorKeyID string
 	ActorName  string
 	CreatedAt  time.Time
@@ -184,12 +188,29 @@ type NewDispatchWorkerDeployment struct {
 	ScriptSHA256      string
 	CompatibilityDate string
 	Routes            []string
-	ActorKeyID        string
-	ActorName         string
+	// Crons are the script's cron triggers; a rollback restores those of
+	// the version it restores.
+	Crons      []CronTrigger
+	ActorKeyID string
+	ActorName  string
+}
+
+// CronTrigger is a cron trigger of a dispatch Worker: the expression and
+// the workers of the environment whose scheduled() handlers it runs.
+type CronTrigger struct {
+	Cron    string
+	Workers []string
 }
 
 // MaxDispatchWorkerRoutes bounds the routes of a dispatch Worker.
 const MaxDispatchWorkerRoutes = 64
+
+// MaxDispatchWorkerCrons bounds the cron triggers of a dispatch Worker
+// (Cloudflare's per-account maximum, see routing.MaxWorkerCrons).
+const MaxDispatchWorkerCrons = 250
+
+// MaxCronTriggerWorkers bounds the workers of one cron trigger.
+const MaxCronTriggerWorkers = 1000
 
 // Normalize returns nd with defaults applied, or an error of kind
 // errkind.Invalid.
@@ -214,6 +235,8 @@ func (nd NewDispatchWorkerDeployment) Normalize() (NewDispatchWorkerDeployment, 
 		return nd, fmt.Errorf("script sha256 %q is not 64 hex digits: %w", nd.ScriptSHA256, errkind.Invalid)
 	case len(nd.Routes) > MaxDispatchWorkerRoutes:
 		return nd, fmt.Errorf("%d routes, more than %d: %w", len(nd.Routes), MaxDispatchWorkerRoutes, errkind.Invalid)
+	case len(nd.Crons) > MaxDispatchWorkerCrons:
+		return nd, fmt.Errorf("crons: %d cron triggers, more than %d: %w", len(nd.Crons), MaxDispatchWorkerCrons, errkind.Invalid)
 	}
 	for _, f := range []struct{ name, v string }{
 		{"compatibility date", nd.CompatibilityDate}, {"actor key id", nd.ActorKeyID}, {"actor name", nd.ActorName},
@@ -230,6 +253,22 @@ func (nd NewDispatchWorkerDeployment) Normalize() (NewDispatchWorkerDeployment, 
 		routes[i] = r
 	}
 	nd.Routes = routes
+	crons := make([]CronTrigger, len(nd.Crons))
+	for i, c := range nd.Crons {
+		if err := checkName(fmt.Sprintf("crons[%d]", i), c.Cron, true); err != nil {
+			return nd, err
+		}
+		if len(c.Workers) == 0 || len(c.Workers) > MaxCronTriggerWorkers {
+			return nd, fmt.Errorf("crons[%d]: %d workers, want 1 to %d: %w", i, len(c.Workers), MaxCronTriggerWorkers, errkind.Invalid)
+		}
+		for _, w := range c.Workers {
+			if !names.ValidService(w) {
+				return nd, fmt.Errorf("crons[%d]: worker %q is not a service name: %w", i, w, errkind.Invalid)
+			}
+		}
+		crons[i] = CronTrigger{Cron: c.Cron, Workers: slices.Clone(c.Workers)}
+	}
+	nd.Crons = crons
 	return nd, nil
 }
 

@@ -14,7 +14,8 @@ import (
 // locally; it does not run the Worker.
 type DispatchWorkers interface {
 	// UploadDispatchWorker uploads w as the account-level script w.Name,
-	// replacing it. It returns an error wrapping ErrRejected when the
+	// replacing it, and sets the script's cron triggers to w.Crons (none
+	// clears them). It returns an error wrapping ErrRejected when the
 	// backend refuses the script.
 	UploadDispatchWorker(ctx context.Context, w DispatchWorker) error
 	// RouteDispatchWorker makes every pattern of patterns route to script,
@@ -23,6 +24,16 @@ type DispatchWorkers interface {
 	// picks the credential (the environment's). A pattern whose host is on
 	// no zone of the account is an error wrapping ErrRejected.
 	RouteDispatchWorker(ctx context.Context, namespace, script string, patterns, previous []string) error
+}
+
+// DispatchCrons is implemented by the backends on which the environment's
+// dispatch Worker fires the namespace scripts' cron triggers (Cloudflare,
+// whose API has no cron triggers for namespace scripts): there a worker's
+// new crons take effect once the dispatch Worker is deployed again.
+type DispatchCrons interface {
+	// CronsByDispatchWorker reports whether the dispatch Worker fires the
+	// namespace scripts' crons.
+	CronsByDispatchWorker() bool
 }
 
 // DispatchWorker is an account-level Worker that routes an environment's
@@ -40,6 +51,9 @@ type DispatchWorker struct {
 	Module []byte
 	// CompatibilityDate is the Worker's compatibility date.
 	CompatibilityDate string
+	// Crons are the Worker's cron triggers (5-field, UTC): its scheduled()
+	// handler fires the namespace scripts' own.
+	Crons []string
 }
 
 // memDispatch is the Memory backend's account: dispatch Workers and routes.
@@ -49,6 +63,29 @@ type memDispatch struct {
 	routes  map[string]string // pattern -> script
 	uploads int
 	fail    error
+	// cronsByWorker is CronsByDispatchWorker's answer.
+	cronsByWorker bool
+}
+
+var _ DispatchCrons = (*Memory)(nil)
+
+// CronsByDispatchWorker implements DispatchCrons: false unless
+// SetCronsByDispatchWorker changed it.
+func (m *Memory) CronsByDispatchWorker() bool {
+	d := &m.dispatch
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cronsByWorker
+}
+
+// SetCronsByDispatchWorker makes the Memory backend answer v to
+// CronsByDispatchWorker, as Cloudflare (true) or the local runtime
+// (false) does.
+func (m *Memory) SetCronsByDispatchWorker(v bool) {
+	d := &m.dispatch
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cronsByWorker = v
 }
 
 var _ DispatchWorkers = (*Memory)(nil)
@@ -64,7 +101,7 @@ func (m *Memory) UploadDispatchWorker(_ context.Context, w DispatchWorker) error
 	if d.workers == nil {
 		d.workers = map[string]DispatchWorker{}
 	}
-	w.Module = slices.Clone(w.Module)
+	w.Module, w.Crons = slices.Clone(w.Module), slices.Clone(w.Crons)
 	d.workers[w.Name] = w
 	d.uploads++
 	return nil

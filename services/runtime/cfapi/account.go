@@ -9,12 +9,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dot-do/platform/internal/cron"
 	"github.com/dot-do/platform/internal/names"
 )
 
 // The account-level endpoints that deploying a dispatch Worker uses: the
 // account script upload (PUT /accounts/{a}/workers/scripts/{name}), the
-// zone lookup (GET /zones?name=) and a zone's Workers routes. The local
+// script's cron triggers (GET and PUT
+// /accounts/{a}/workers/scripts/{name}/schedules), the zone lookup (GET
+// /zones?name=) and a zone's Workers routes. The local
 // runtime keeps them in memory and runs none of these scripts: locally the
 // platform's Go dispatcher serves the traffic, and these endpoints let the
 // deploy, its records and its audit run as they would against Cloudflare.
@@ -34,6 +37,7 @@ type accountScript struct {
 	CreatedOn  time.Time `json:"created_on"`
 	ModifiedOn time.Time `json:"modified_on"`
 	UsageModel string    `json:"usage_model"`
+	crons      []string
 }
 
 type workersRoute struct {
@@ -91,6 +95,47 @@ func (a *API) uploadAccountScript(w http.ResponseWriter, r *http.Request, name s
 	acct.scripts[name] = s
 	writeResult(w, s)
 	return nil
+}
+
+// serveAccountSchedules serves GET and PUT
+// /accounts/{a}/workers/scripts/{name}/schedules: the cron triggers of an
+// account script, stored and answered as Cloudflare does, never fired
+// (the runtime fires the namespace scripts' own crons).
+func (a *API) serveAccountSchedules(w http.ResponseWriter, r *http.Request, name string) string {
+	route := r.Method + " account script schedules"
+	var crons []string
+	if r.Method == http.MethodPut {
+		var body []scheduleJSON
+		if err := decodeJSON(w, r, &body); err != nil {
+			writeError(w, err)
+			return route
+		}
+		crons = make([]string, len(body))
+		for i, b := range body {
+			if _, err := cron.Parse(b.Cron); err != nil {
+				writeError(w, errf(http.StatusBadRequest, CodeBadBody, "Invalid cron: "+err.Error()))
+				return route
+			}
+			crons[i] = b.Cron
+		}
+	} else if r.Method != http.MethodGet {
+		writeError(w, errf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method not allowed for this endpoint"))
+		return route
+	}
+	acct := &a.account
+	acct.mu.Lock()
+	defer acct.mu.Unlock()
+	s, ok := acct.scripts[name]
+	if !ok {
+		writeError(w, errf(http.StatusNotFound, CodeScriptNotFound, "This Worker does not exist on your account."))
+		return route
+	}
+	if r.Method == http.MethodPut {
+		s.crons = crons
+		acct.scripts[name] = s
+	}
+	writeResult(w, schedulesOf(s.crons))
+	return route
 }
 
 // serveZones serves GET /zones and /zones/{zone_id}/workers/routes[/{id}];

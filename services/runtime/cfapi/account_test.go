@@ -15,7 +15,8 @@ import (
 // TestDispatchWorkerStandIn drives the account-level endpoints with the
 // deploy service's Cloudflare backend, as `dotdo dispatcher deploy` does
 // against the local runtime: the dispatch Worker uploads, its routes are
-// created, moved to a new domain and cleaned up, and other scripts' routes
+// created, moved to a new domain and cleaned up, its cron triggers are
+// stored (not fired), and other scripts' routes
 // and bad requests are refused as Cloudflare refuses them.
 func TestDispatchWorkerStandIn(t *testing.T) {
 	h := newHarness(t, 0)
@@ -33,10 +34,18 @@ func TestDispatchWorkerStandIn(t *testing.T) {
 	upload := backend.DispatchWorker{
 		Name: w.ScriptName, Namespace: "dotdo-production", Binding: routing.NamespaceBinding,
 		MainModule: routing.WorkerMainModule, Module: w.Module, CompatibilityDate: "2025-01-01",
+		Crons: []string{"*/5 * * * *", "0 3 * * *"},
 	}
 	if err := b.UploadDispatchWorker(ctx, upload); err != nil {
 		t.Fatalf("UploadDispatchWorker: %v", err)
 	}
+	schedules := "/client/v4/accounts/local/workers/scripts/" + w.ScriptName + "/schedules"
+	if res := h.do("GET", schedules, "Bearer "+token, "", nil); res.status != 200 ||
+		!contains(string(res.env.Result), `{"schedules":[{"cron":"*/5 * * * *"},{"cron":"0 3 * * *"}]}`) {
+		t.Fatalf("GET schedules: %d %s", res.status, res.raw)
+	}
+	wantError(t, "schedules of a missing script", h.do("PUT", "/client/v4/accounts/local/workers/scripts/nope/schedules", "Bearer "+token, "application/json", strings.NewReader(`[]`)), 404, 10007)
+	wantError(t, "a bad cron", h.do("PUT", schedules, "Bearer "+token, "application/json", strings.NewReader(`[{"cron":"61 * * * *"}]`)), 400, 10001)
 	if err := b.RouteDispatchWorker(ctx, "dotdo-production", w.ScriptName, w.Routes, nil); err != nil {
 		t.Fatalf("RouteDispatchWorker: %v", err)
 	}

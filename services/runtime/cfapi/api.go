@@ -172,6 +172,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) string {
 		}
 		return "PUT account script"
 	}
+	if len(segs) == 4 && segs[0] == "workers" && segs[1] == "scripts" && segs[3] == "schedules" {
+		return a.serveAccountSchedules(w, r, segs[2])
+	}
 	if len(segs) < 3 || segs[0] != "workers" || segs[1] != "dispatch" || segs[2] != "namespaces" {
 		writeError(w, errf(http.StatusNotFound, CodeNoRoute, "No route for the URI"))
 		return "no route"

@@ -153,6 +153,7 @@ func newWorker(kind store.Kind, restored int64) store.NewDispatchWorkerDeploymen
 	return store.NewDispatchWorkerDeployment{
 		Environment: "prod", Kind: kind, RestoredVersion: restored, RouteTableVersion: 3, ScriptName: "dotdo-dispatcher-prod",
 		ScriptSHA256: script(1), CompatibilityDate: "2025-01-01", Routes: []string{"do/*", "*.do/*"}, ActorKeyID: "key_1", ActorName: "alice",
+		Crons: []store.CronTrigger{{Cron: "*/5 * * * *", Workers: []string{"db", "gateway"}}, {Cron: "0 3 * * *", Workers: []string{"db"}}},
 	}
 }
 
@@ -180,6 +181,7 @@ func testDispatchWorkers(t *testing.T, open func(*testing.T) store.Store) {
 		ID: d1.ID, Environment: "prod", Version: 1, Status: store.StatusPending, Kind: store.KindDeploy, RouteTableVersion: 3,
 		ScriptName: "dotdo-dispatcher-prod", ScriptSHA256: script(1), CompatibilityDate: "2025-01-01",
 		Routes: []string{"do/*", "*.do/*"}, ActorKeyID: "key_1", ActorName: "alice", CreatedAt: d1.CreatedAt,
+		Crons: []store.CronTrigger{{Cron: "*/5 * * * *", Workers: []string{"db", "gateway"}}, {Cron: "0 3 * * *", Workers: []string{"db"}}},
 	}
 	wantEqual(t, d1, want)
 	wantEqual(t, get(1), want)
@@ -218,6 +220,8 @@ func testDispatchWorkers(t *testing.T, open func(*testing.T) store.Store) {
 		{Environment: "prod", ScriptName: "Bad/Name", ScriptSHA256: script(1)},
 		{Environment: "prod", ScriptName: "x", ScriptSHA256: script(1), Kind: store.KindRollback},
 		{Environment: "", ScriptName: "x", ScriptSHA256: script(1)},
+		{Environment: "prod", ScriptName: "x", ScriptSHA256: script(1), Crons: []store.CronTrigger{{Cron: "* * * * *"}}},
+		{Environment: "prod", ScriptName: "x", ScriptSHA256: script(1), Crons: []store.CronTrigger{{Cron: "* * * * *", Workers: []string{"Bad/Name"}}}},
 	} {
 		if _, err := s.BeginDispatchWorkerDeployment(ctx, nd); !errors.Is(err, errkind.Invalid) {
 			t.Errorf("BeginDispatchWorkerDeployment(%+v) = %v; want Invalid", nd, err)

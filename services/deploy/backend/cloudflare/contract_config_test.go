@@ -83,13 +83,26 @@ func TestConfigContract(t *testing.T) {
 		t.Errorf("metadata %s holds a service binding, which Cloudflare refuses between siblings (10143)", meta)
 	}
 	wrapper := files[cloudflare.WrapperModule]
-	for _, want := range []string{`import worker from "./src/index.js"`, `["DB", "db"], ["AUTH", "auth"]`, "ns.get(service).fetch(input, init)"} {
+	for _, want := range []string{`import worker from "./src/index.js"`, `["DB", "db"], ["AUTH", "auth"]`, "ns.get(service).fetch(r)", `const SCHEDULED = "x-dotdo-scheduled"`} {
 		if !strings.Contains(wrapper, want) {
 			t.Errorf("wrapper lacks %q:\n%s", want, wrapper)
 		}
 	}
 	if _, ok := files["src/index.js"]; !ok {
 		t.Errorf("the worker's own module was not uploaded: %v", files)
+	}
+	// A worker with crons and no service bindings gets the wrapper too:
+	// the dispatch Worker runs its scheduled() through it.
+	ticker := backend.Script{Name: "ticker", MainModule: "index.js", Crons: []string{"0 * * * *"},
+		Modules: []backend.Module{{Name: "index.js", Content: []byte("export default { scheduled() {} }")}}}
+	if err := b.Upload(ctx, "dotdo-production", ticker); err != nil {
+		t.Fatalf("Upload of a cron-only worker: %v", err)
+	}
+	mu.Lock()
+	tickerBody := bodies[len(bodies)-1]
+	mu.Unlock()
+	if meta, files := parseUpload(t, tickerBody); !strings.Contains(meta, `"main_module":"`+cloudflare.WrapperModule+`"`) || files["index.js"] == "" {
+		t.Errorf("a cron-only worker's upload: %s, %d files", meta, len(files))
 	}
 	if err := b.Scheduled(ctx, "dotdo-production", "gateway", ""); !errors.Is(err, backend.ErrUnsupported) {
 		t.Errorf("Scheduled on Cloudflare = %v, want ErrUnsupported", err)

@@ -1,7 +1,6 @@
 package cloudflare_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -29,7 +28,8 @@ const (
 )
 
 // TestDispatchWorkerContract validates every request of a dispatch Worker
-// deploy (the account-level script upload, the zone lookups, and listing,
+// deploy (the account-level script upload, its cron triggers, the zone
+// lookups, and listing,
 // creating, repointing and deleting Workers routes) against the vendored
 // contract, through the validating mock. The mock keeps no state and
 // answers with generated examples, so once it has validated a request the
@@ -104,6 +104,7 @@ func TestDispatchWorkerContract(t *testing.T) {
 	if err := b.UploadDispatchWorker(ctx, backend.DispatchWorker{
 		Name: w.ScriptName, Namespace: "dotdo-production", Binding: routing.NamespaceBinding,
 		MainModule: routing.WorkerMainModule, Module: w.Module, CompatibilityDate: "2025-01-01",
+		Crons: []string{"*/5 * * * *", "0 3 * * *"},
 	}); err != nil {
 		t.Fatalf("UploadDispatchWorker: %v", err)
 	}
@@ -112,6 +113,7 @@ func TestDispatchWorkerContract(t *testing.T) {
 	}
 	want := []string{
 		"PUT /accounts/" + contractAccount + "/workers/scripts/dotdo-dispatcher-production",
+		"PUT /accounts/" + contractAccount + "/workers/scripts/dotdo-dispatcher-production/schedules",
 		"GET /zones?name=do",
 		"GET /zones?name=old.do",
 		"GET /zones?name=do",
@@ -134,17 +136,25 @@ func TestDispatchWorkerContract(t *testing.T) {
 	if !errors.Is(err, backend.ErrRejected) || !strings.Contains(err.Error(), "no zone of the account holds example.net") {
 		t.Fatalf("a pattern without a zone: %v", err)
 	}
-	// The mock does validate: a binding without a name is refused.
-	req, _ := http.NewRequest(http.MethodPut, mock+"/accounts/"+contractAccount+"/workers/scripts/x", bytes.NewReader([]byte(
-		"--x\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n"+
-			`{"main_module":"index.js","bindings":[{"type":"dispatch_namespace","namespace":"ns"}]}`+"\r\n--x--\r\n")))
-	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.Header.Get("X-Steady-Request-Valid") != "false" {
-		t.Fatalf("the mock accepted a binding without a name (HTTP %d)", res.StatusCode)
+	// The mock does validate: a binding without a name is refused, and so
+	// are a schedule without its cron and schedules that are no array.
+	script := mock + "/accounts/" + contractAccount + "/workers/scripts/x"
+	for _, c := range []struct{ what, path, contentType, body string }{
+		{"a binding without a name", script, "multipart/form-data; boundary=x",
+			"--x\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n" +
+				`{"main_module":"index.js","bindings":[{"type":"dispatch_namespace","namespace":"ns"}]}` + "\r\n--x--\r\n"},
+		{"a schedule without its cron", script + "/schedules", "application/json", `[{"crons":"* * * * *"}]`},
+		{"schedules that are no array", script + "/schedules", "application/json", `{"cron":"* * * * *"}`},
+	} {
+		req, _ := http.NewRequest(http.MethodPut, c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", c.contentType)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.Header.Get("X-Steady-Request-Valid") != "false" {
+			t.Errorf("the mock accepted %s (HTTP %d)", c.what, res.StatusCode)
+		}
 	}
 }

@@ -23,10 +23,20 @@ import (
 // subdomain routing needs the wildcard "*.<base domain>/*", and a Custom
 // Domain takes exactly one host name.
 
-var _ backend.DispatchWorkers = (*Backend)(nil)
+var (
+	_ backend.DispatchWorkers = (*Backend)(nil)
+	_ backend.DispatchCrons   = (*Backend)(nil)
+)
+
+// CronsByDispatchWorker implements backend.DispatchCrons: true on
+// Cloudflare, false on the local runtime, which fires the namespace
+// scripts' crons itself.
+func (b *Backend) CronsByDispatchWorker() bool { return !b.runtime }
 
 // UploadDispatchWorker implements backend.DispatchWorkers, with the token
-// of w.Namespace's environment.
+// of w.Namespace's environment: it uploads the script, then sets its cron
+// triggers (PUT /accounts/{account_id}/workers/scripts/{script_name}/schedules,
+// the whole list, so that an empty one clears them).
 func (b *Backend) UploadDispatchWorker(ctx context.Context, w backend.DispatchWorker) error {
 	op := "upload dispatch worker " + w.Name
 	for _, n := range []struct{ what, name string }{{"script", w.Name}, {"namespace", w.Namespace}, {"module", w.MainModule}} {
@@ -53,6 +63,14 @@ func (b *Backend) UploadDispatchWorker(ctx context.Context, w backend.DispatchWo
 	}, b.opts(w.Namespace, &raw)...)
 	if err != nil {
 		return b.fail(op, raw, err)
+	}
+	body := make([]workers.ScriptScheduleUpdateParamsBody, len(w.Crons))
+	for i, c := range w.Crons {
+		body[i] = workers.ScriptScheduleUpdateParamsBody{Cron: cf.F(c)}
+	}
+	_, err = b.scripts.Schedules.Update(ctx, w.Name, workers.ScriptScheduleUpdateParams{AccountID: cf.F(b.accountID), Body: body}, b.opts(w.Namespace, &raw)...)
+	if err != nil {
+		return b.fail("set the cron triggers of dispatch worker "+w.Name, raw, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cloudflare_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/dot-do/platform/services/deploy/backend"
@@ -12,18 +13,27 @@ import (
 // wrapperHarness runs the wrapper Cloudflare gets as a worker's main
 // module, handing it a stand-in for its dispatch namespace binding: get(name)
 // returns the local runtime's service binding SVC_<name>.
-const wrapperHarness = `import wrapper from "./` + cloudflare.WrapperModule + `";
+var wrapperHarness = namespaceHarness(cloudflare.WrapperModule, cloudflare.NamespaceBinding, "SVC_")
+
+// namespaceHarness is a main module that runs the fetch and scheduled
+// handlers of module with env plus a stand-in for a dispatch namespace
+// binding named binding, whose get(name) returns the service binding
+// prefix+name, or throws as Cloudflare's binding does for a missing
+// script.
+func namespaceHarness(module, binding, prefix string) string {
+	return `import inner from ` + strconv.Quote("./"+module) + `;
 function withNamespace(env) {
-  return { ...env, ` + cloudflare.NamespaceBinding + `: { get: (name) => {
-    const f = env["SVC_" + name];
+  return { ...env, ` + binding + `: { get(name) {
+    const f = env[` + strconv.Quote(prefix) + ` + name];
     if (!f) throw new Error("Worker not found.");
     return f;
   } } };
 }
 export default {
-  fetch: (req, env, ctx) => wrapper.fetch(req, withNamespace(env), ctx),
-  scheduled: (ev, env, ctx) => wrapper.scheduled(ev, withNamespace(env), ctx),
+  fetch: (req, env, ctx) => inner.fetch(req, withNamespace(env), ctx),
+  scheduled: (controller, env, ctx) => inner.scheduled(controller, withNamespace(env), ctx),
 };`
+}
 
 // TestWrapperRuns runs the generated wrapper in workerd (through the local
 // runtime): the worker's env.DB.fetch reaches db through the namespace

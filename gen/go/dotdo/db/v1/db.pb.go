@@ -4391,7 +4391,9 @@ type DispatchWorkerDeployment struct {
 	// finished_at is when it became live or failed; unset while pending.
 	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// error says why a failed deployment failed.
-	Error         string `protobuf:"bytes,16,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,16,opt,name=error,proto3" json:"error,omitempty"`
+	// crons are its cron triggers and the workers each one runs.
+	Crons         []*DispatchWorkerCron `protobuf:"bytes,17,rep,name=crons,proto3" json:"crons,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4538,6 +4540,68 @@ func (x *DispatchWorkerDeployment) GetError() string {
 	return ""
 }
 
+func (x *DispatchWorkerDeployment) GetCrons() []*DispatchWorkerCron {
+	if x != nil {
+		return x.Crons
+	}
+	return nil
+}
+
+// DispatchWorkerCron is a cron trigger of a dispatch Worker.
+type DispatchWorkerCron struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cron is the 5-field cron expression (UTC).
+	Cron string `protobuf:"bytes,1,opt,name=cron,proto3" json:"cron,omitempty"`
+	// workers are the workers whose scheduled() handlers it runs.
+	Workers       []string `protobuf:"bytes,2,rep,name=workers,proto3" json:"workers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchWorkerCron) Reset() {
+	*x = DispatchWorkerCron{}
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchWorkerCron) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchWorkerCron) ProtoMessage() {}
+
+func (x *DispatchWorkerCron) ProtoReflect() protoreflect.Message {
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchWorkerCron.ProtoReflect.Descriptor instead.
+func (*DispatchWorkerCron) Descriptor() ([]byte, []int) {
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *DispatchWorkerCron) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *DispatchWorkerCron) GetWorkers() []string {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
 // BeginDispatchWorkerDeploymentRequest describes a dispatch Worker
 // deployment to record as pending.
 type BeginDispatchWorkerDeploymentRequest struct {
@@ -4562,14 +4626,16 @@ type BeginDispatchWorkerDeploymentRequest struct {
 	// actor_key_id is the API key deploying it.
 	ActorKeyId string `protobuf:"bytes,9,opt,name=actor_key_id,json=actorKeyId,proto3" json:"actor_key_id,omitempty"`
 	// actor_name is the name of that API key.
-	ActorName     string `protobuf:"bytes,10,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	ActorName string `protobuf:"bytes,10,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	// crons are the Worker's cron triggers.
+	Crons         []*DispatchWorkerCron `protobuf:"bytes,11,rep,name=crons,proto3" json:"crons,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BeginDispatchWorkerDeploymentRequest) Reset() {
 	*x = BeginDispatchWorkerDeploymentRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[66]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4581,7 +4647,7 @@ func (x *BeginDispatchWorkerDeploymentRequest) String() string {
 func (*BeginDispatchWorkerDeploymentRequest) ProtoMessage() {}
 
 func (x *BeginDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[66]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4594,7 +4660,7 @@ func (x *BeginDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use BeginDispatchWorkerDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*BeginDispatchWorkerDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{66}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *BeginDispatchWorkerDeploymentRequest) GetEnvironment() string {
@@ -4667,6 +4733,13 @@ func (x *BeginDispatchWorkerDeploymentRequest) GetActorName() string {
 	return ""
 }
 
+func (x *BeginDispatchWorkerDeploymentRequest) GetCrons() []*DispatchWorkerCron {
+	if x != nil {
+		return x.Crons
+	}
+	return nil
+}
+
 // BeginDispatchWorkerDeploymentResponse holds the pending deployment.
 type BeginDispatchWorkerDeploymentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4678,7 +4751,7 @@ type BeginDispatchWorkerDeploymentResponse struct {
 
 func (x *BeginDispatchWorkerDeploymentResponse) Reset() {
 	*x = BeginDispatchWorkerDeploymentResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[67]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4690,7 +4763,7 @@ func (x *BeginDispatchWorkerDeploymentResponse) String() string {
 func (*BeginDispatchWorkerDeploymentResponse) ProtoMessage() {}
 
 func (x *BeginDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[67]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4703,7 +4776,7 @@ func (x *BeginDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use BeginDispatchWorkerDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*BeginDispatchWorkerDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{67}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *BeginDispatchWorkerDeploymentResponse) GetDeployment() *DispatchWorkerDeployment {
@@ -4729,7 +4802,7 @@ type CompleteDispatchWorkerDeploymentRequest struct {
 
 func (x *CompleteDispatchWorkerDeploymentRequest) Reset() {
 	*x = CompleteDispatchWorkerDeploymentRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[68]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4741,7 +4814,7 @@ func (x *CompleteDispatchWorkerDeploymentRequest) String() string {
 func (*CompleteDispatchWorkerDeploymentRequest) ProtoMessage() {}
 
 func (x *CompleteDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[68]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4754,7 +4827,7 @@ func (x *CompleteDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Me
 
 // Deprecated: Use CompleteDispatchWorkerDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*CompleteDispatchWorkerDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{68}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CompleteDispatchWorkerDeploymentRequest) GetId() string {
@@ -4789,7 +4862,7 @@ type CompleteDispatchWorkerDeploymentResponse struct {
 
 func (x *CompleteDispatchWorkerDeploymentResponse) Reset() {
 	*x = CompleteDispatchWorkerDeploymentResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[69]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4801,7 +4874,7 @@ func (x *CompleteDispatchWorkerDeploymentResponse) String() string {
 func (*CompleteDispatchWorkerDeploymentResponse) ProtoMessage() {}
 
 func (x *CompleteDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[69]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4814,7 +4887,7 @@ func (x *CompleteDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.M
 
 // Deprecated: Use CompleteDispatchWorkerDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*CompleteDispatchWorkerDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{69}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CompleteDispatchWorkerDeploymentResponse) GetDeployment() *DispatchWorkerDeployment {
@@ -4837,7 +4910,7 @@ type GetDispatchWorkerDeploymentRequest struct {
 
 func (x *GetDispatchWorkerDeploymentRequest) Reset() {
 	*x = GetDispatchWorkerDeploymentRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[70]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4849,7 +4922,7 @@ func (x *GetDispatchWorkerDeploymentRequest) String() string {
 func (*GetDispatchWorkerDeploymentRequest) ProtoMessage() {}
 
 func (x *GetDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[70]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4862,7 +4935,7 @@ func (x *GetDispatchWorkerDeploymentRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetDispatchWorkerDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetDispatchWorkerDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{70}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GetDispatchWorkerDeploymentRequest) GetEnvironment() string {
@@ -4890,7 +4963,7 @@ type GetDispatchWorkerDeploymentResponse struct {
 
 func (x *GetDispatchWorkerDeploymentResponse) Reset() {
 	*x = GetDispatchWorkerDeploymentResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[71]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4902,7 +4975,7 @@ func (x *GetDispatchWorkerDeploymentResponse) String() string {
 func (*GetDispatchWorkerDeploymentResponse) ProtoMessage() {}
 
 func (x *GetDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[71]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4915,7 +4988,7 @@ func (x *GetDispatchWorkerDeploymentResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GetDispatchWorkerDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*GetDispatchWorkerDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{71}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetDispatchWorkerDeploymentResponse) GetDeployment() *DispatchWorkerDeployment {
@@ -4941,7 +5014,7 @@ type ListDispatchWorkerDeploymentsRequest struct {
 
 func (x *ListDispatchWorkerDeploymentsRequest) Reset() {
 	*x = ListDispatchWorkerDeploymentsRequest{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[72]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4953,7 +5026,7 @@ func (x *ListDispatchWorkerDeploymentsRequest) String() string {
 func (*ListDispatchWorkerDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDispatchWorkerDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[72]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4966,7 +5039,7 @@ func (x *ListDispatchWorkerDeploymentsRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ListDispatchWorkerDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDispatchWorkerDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{72}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListDispatchWorkerDeploymentsRequest) GetEnvironment() string {
@@ -5003,7 +5076,7 @@ type ListDispatchWorkerDeploymentsResponse struct {
 
 func (x *ListDispatchWorkerDeploymentsResponse) Reset() {
 	*x = ListDispatchWorkerDeploymentsResponse{}
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[73]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5015,7 +5088,7 @@ func (x *ListDispatchWorkerDeploymentsResponse) String() string {
 func (*ListDispatchWorkerDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDispatchWorkerDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dotdo_db_v1_db_proto_msgTypes[73]
+	mi := &file_dotdo_db_v1_db_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5028,7 +5101,7 @@ func (x *ListDispatchWorkerDeploymentsResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ListDispatchWorkerDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDispatchWorkerDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{73}
+	return file_dotdo_db_v1_db_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListDispatchWorkerDeploymentsResponse) GetDeployments() []*DispatchWorkerDeployment {
@@ -5381,7 +5454,7 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"}\n" +
 	"\x17ListRouteTablesResponse\x12:\n" +
 	"\froute_tables\x18\x01 \x03(\v2\x17.dotdo.db.v1.RouteTableR\vrouteTables\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x85\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbc\x05\n" +
 	"\x18DispatchWorkerDeployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x18\n" +
@@ -5404,7 +5477,12 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
 	"\vfinished_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x14\n" +
-	"\x05error\x18\x10 \x01(\tR\x05error\"\xca\x04\n" +
+	"\x05error\x18\x10 \x01(\tR\x05error\x125\n" +
+	"\x05crons\x18\x11 \x03(\v2\x1f.dotdo.db.v1.DispatchWorkerCronR\x05crons\"c\n" +
+	"\x12DispatchWorkerCron\x12\x1e\n" +
+	"\x04cron\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\x04cron\x12-\n" +
+	"\aworkers\x18\x02 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10\xe8\a\"\x06r\x04\x10\x01\x18?R\aworkers\"\x8c\x05\n" +
 	"$BeginDispatchWorkerDeploymentRequest\x12>\n" +
 	"\venvironment\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x129\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1b.dotdo.db.v1.DeploymentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x122\n" +
@@ -5419,7 +5497,8 @@ const file_dotdo_db_v1_db_proto_rawDesc = "" +
 	"actorKeyId\x12'\n" +
 	"\n" +
 	"actor_name\x18\n" +
-	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tactorName\"n\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tactorName\x12@\n" +
+	"\x05crons\x18\v \x03(\v2\x1f.dotdo.db.v1.DispatchWorkerCronB\t\xbaH\x06\x92\x01\x03\x10\xfa\x01R\x05crons\"n\n" +
 	"%BeginDispatchWorkerDeploymentResponse\x12E\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2%.dotdo.db.v1.DispatchWorkerDeploymentR\n" +
@@ -5513,7 +5592,7 @@ func file_dotdo_db_v1_db_proto_rawDescGZIP() []byte {
 }
 
 var file_dotdo_db_v1_db_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_dotdo_db_v1_db_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_dotdo_db_v1_db_proto_goTypes = []any{
 	(DeploymentStatus)(0),                            // 0: dotdo.db.v1.DeploymentStatus
 	(DeploymentKind)(0),                              // 1: dotdo.db.v1.DeploymentKind
@@ -5584,29 +5663,30 @@ var file_dotdo_db_v1_db_proto_goTypes = []any{
 	(*ListRouteTablesRequest)(nil),                   // 66: dotdo.db.v1.ListRouteTablesRequest
 	(*ListRouteTablesResponse)(nil),                  // 67: dotdo.db.v1.ListRouteTablesResponse
 	(*DispatchWorkerDeployment)(nil),                 // 68: dotdo.db.v1.DispatchWorkerDeployment
-	(*BeginDispatchWorkerDeploymentRequest)(nil),     // 69: dotdo.db.v1.BeginDispatchWorkerDeploymentRequest
-	(*BeginDispatchWorkerDeploymentResponse)(nil),    // 70: dotdo.db.v1.BeginDispatchWorkerDeploymentResponse
-	(*CompleteDispatchWorkerDeploymentRequest)(nil),  // 71: dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest
-	(*CompleteDispatchWorkerDeploymentResponse)(nil), // 72: dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse
-	(*GetDispatchWorkerDeploymentRequest)(nil),       // 73: dotdo.db.v1.GetDispatchWorkerDeploymentRequest
-	(*GetDispatchWorkerDeploymentResponse)(nil),      // 74: dotdo.db.v1.GetDispatchWorkerDeploymentResponse
-	(*ListDispatchWorkerDeploymentsRequest)(nil),     // 75: dotdo.db.v1.ListDispatchWorkerDeploymentsRequest
-	(*ListDispatchWorkerDeploymentsResponse)(nil),    // 76: dotdo.db.v1.ListDispatchWorkerDeploymentsResponse
-	nil,                           // 77: dotdo.db.v1.Deployment.MetadataEntry
-	nil,                           // 78: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
-	nil,                           // 79: dotdo.db.v1.AuditEvent.DetailsEntry
-	(*timestamppb.Timestamp)(nil), // 80: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 81: google.protobuf.Duration
-	(*v1.Table)(nil),              // 82: dotdo.routing.v1.Table
+	(*DispatchWorkerCron)(nil),                       // 69: dotdo.db.v1.DispatchWorkerCron
+	(*BeginDispatchWorkerDeploymentRequest)(nil),     // 70: dotdo.db.v1.BeginDispatchWorkerDeploymentRequest
+	(*BeginDispatchWorkerDeploymentResponse)(nil),    // 71: dotdo.db.v1.BeginDispatchWorkerDeploymentResponse
+	(*CompleteDispatchWorkerDeploymentRequest)(nil),  // 72: dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest
+	(*CompleteDispatchWorkerDeploymentResponse)(nil), // 73: dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse
+	(*GetDispatchWorkerDeploymentRequest)(nil),       // 74: dotdo.db.v1.GetDispatchWorkerDeploymentRequest
+	(*GetDispatchWorkerDeploymentResponse)(nil),      // 75: dotdo.db.v1.GetDispatchWorkerDeploymentResponse
+	(*ListDispatchWorkerDeploymentsRequest)(nil),     // 76: dotdo.db.v1.ListDispatchWorkerDeploymentsRequest
+	(*ListDispatchWorkerDeploymentsResponse)(nil),    // 77: dotdo.db.v1.ListDispatchWorkerDeploymentsResponse
+	nil,                           // 78: dotdo.db.v1.Deployment.MetadataEntry
+	nil,                           // 79: dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	nil,                           // 80: dotdo.db.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil), // 81: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 82: google.protobuf.Duration
+	(*v1.Table)(nil),              // 83: dotdo.routing.v1.Table
 }
 var file_dotdo_db_v1_db_proto_depIdxs = []int32{
 	0,   // 0: dotdo.db.v1.Deployment.status:type_name -> dotdo.db.v1.DeploymentStatus
 	1,   // 1: dotdo.db.v1.Deployment.kind:type_name -> dotdo.db.v1.DeploymentKind
-	77,  // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
-	80,  // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	80,  // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
+	78,  // 2: dotdo.db.v1.Deployment.metadata:type_name -> dotdo.db.v1.Deployment.MetadataEntry
+	81,  // 3: dotdo.db.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	81,  // 4: dotdo.db.v1.Deployment.finished_at:type_name -> google.protobuf.Timestamp
 	1,   // 5: dotdo.db.v1.BeginDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
-	78,  // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
+	79,  // 6: dotdo.db.v1.BeginDeploymentRequest.metadata:type_name -> dotdo.db.v1.BeginDeploymentRequest.MetadataEntry
 	3,   // 7: dotdo.db.v1.BeginDeploymentResponse.deployment:type_name -> dotdo.db.v1.Deployment
 	0,   // 8: dotdo.db.v1.CompleteDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
 	7,   // 9: dotdo.db.v1.CompleteDeploymentRequest.lease:type_name -> dotdo.db.v1.LeaseFence
@@ -5616,37 +5696,37 @@ var file_dotdo_db_v1_db_proto_depIdxs = []int32{
 	0,   // 13: dotdo.db.v1.ListDeploymentsRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
 	3,   // 14: dotdo.db.v1.ListDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
 	3,   // 15: dotdo.db.v1.ListPendingDeploymentsResponse.deployments:type_name -> dotdo.db.v1.Deployment
-	80,  // 16: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	80,  // 17: dotdo.db.v1.Lease.acquired_at:type_name -> google.protobuf.Timestamp
-	81,  // 18: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	81,  // 16: dotdo.db.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	81,  // 17: dotdo.db.v1.Lease.acquired_at:type_name -> google.protobuf.Timestamp
+	82,  // 18: dotdo.db.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
 	17,  // 19: dotdo.db.v1.AcquireLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	81,  // 20: dotdo.db.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	82,  // 20: dotdo.db.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
 	17,  // 21: dotdo.db.v1.RenewLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
 	17,  // 22: dotdo.db.v1.GetLeaseResponse.lease:type_name -> dotdo.db.v1.Lease
-	80,  // 23: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	79,  // 24: dotdo.db.v1.AuditEvent.details:type_name -> dotdo.db.v1.AuditEvent.DetailsEntry
+	81,  // 23: dotdo.db.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	80,  // 24: dotdo.db.v1.AuditEvent.details:type_name -> dotdo.db.v1.AuditEvent.DetailsEntry
 	30,  // 25: dotdo.db.v1.AppendAuditEventRequest.event:type_name -> dotdo.db.v1.AuditEvent
 	30,  // 26: dotdo.db.v1.AppendAuditEventResponse.event:type_name -> dotdo.db.v1.AuditEvent
 	30,  // 27: dotdo.db.v1.ListAuditEventsResponse.events:type_name -> dotdo.db.v1.AuditEvent
 	36,  // 28: dotdo.db.v1.VerifyAuditLogRequest.head:type_name -> dotdo.db.v1.AuditHead
 	36,  // 29: dotdo.db.v1.GetAuditHeadResponse.head:type_name -> dotdo.db.v1.AuditHead
-	80,  // 30: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
-	80,  // 31: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
-	80,  // 32: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
-	80,  // 33: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
+	81,  // 30: dotdo.db.v1.ApiKeyRecord.created_at:type_name -> google.protobuf.Timestamp
+	81,  // 31: dotdo.db.v1.ApiKeyRecord.expires_at:type_name -> google.protobuf.Timestamp
+	81,  // 32: dotdo.db.v1.ApiKeyRecord.revoked_at:type_name -> google.protobuf.Timestamp
+	81,  // 33: dotdo.db.v1.ApiKeyRecord.last_used_at:type_name -> google.protobuf.Timestamp
 	40,  // 34: dotdo.db.v1.CreateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
 	40,  // 35: dotdo.db.v1.CreateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
 	40,  // 36: dotdo.db.v1.CreateBootstrapApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
 	40,  // 37: dotdo.db.v1.CreateBootstrapApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
 	40,  // 38: dotdo.db.v1.GetApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
 	40,  // 39: dotdo.db.v1.ListApiKeysResponse.records:type_name -> dotdo.db.v1.ApiKeyRecord
-	80,  // 40: dotdo.db.v1.RevokeApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
+	81,  // 40: dotdo.db.v1.RevokeApiKeyRequest.revoked_at:type_name -> google.protobuf.Timestamp
 	40,  // 41: dotdo.db.v1.RevokeApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	80,  // 42: dotdo.db.v1.SetApiKeyExpiryRequest.expires_at:type_name -> google.protobuf.Timestamp
+	81,  // 42: dotdo.db.v1.SetApiKeyExpiryRequest.expires_at:type_name -> google.protobuf.Timestamp
 	40,  // 43: dotdo.db.v1.SetApiKeyExpiryResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	80,  // 44: dotdo.db.v1.TouchApiKeyRequest.used_at:type_name -> google.protobuf.Timestamp
+	81,  // 44: dotdo.db.v1.TouchApiKeyRequest.used_at:type_name -> google.protobuf.Timestamp
 	40,  // 45: dotdo.db.v1.RotateApiKeyRequest.record:type_name -> dotdo.db.v1.ApiKeyRecord
-	80,  // 46: dotdo.db.v1.RotateApiKeyRequest.grace_until:type_name -> google.protobuf.Timestamp
+	81,  // 46: dotdo.db.v1.RotateApiKeyRequest.grace_until:type_name -> google.protobuf.Timestamp
 	40,  // 47: dotdo.db.v1.RotateApiKeyResponse.previous:type_name -> dotdo.db.v1.ApiKeyRecord
 	40,  // 48: dotdo.db.v1.RotateApiKeyResponse.record:type_name -> dotdo.db.v1.ApiKeyRecord
 	59,  // 49: dotdo.db.v1.WatchEnvironmentResponse.snapshot:type_name -> dotdo.db.v1.EnvironmentSnapshot
@@ -5655,94 +5735,96 @@ var file_dotdo_db_v1_db_proto_depIdxs = []int32{
 	60,  // 52: dotdo.db.v1.WatchEnvironmentResponse.heartbeat:type_name -> dotdo.db.v1.Heartbeat
 	3,   // 53: dotdo.db.v1.EnvironmentSnapshot.live:type_name -> dotdo.db.v1.Deployment
 	61,  // 54: dotdo.db.v1.EnvironmentSnapshot.route_table:type_name -> dotdo.db.v1.RouteTable
-	80,  // 55: dotdo.db.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	82,  // 56: dotdo.db.v1.RouteTable.table:type_name -> dotdo.routing.v1.Table
+	81,  // 55: dotdo.db.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	83,  // 56: dotdo.db.v1.RouteTable.table:type_name -> dotdo.routing.v1.Table
 	2,   // 57: dotdo.db.v1.RouteTable.kind:type_name -> dotdo.db.v1.RouteTableKind
-	80,  // 58: dotdo.db.v1.RouteTable.created_at:type_name -> google.protobuf.Timestamp
-	82,  // 59: dotdo.db.v1.PutRouteTableRequest.table:type_name -> dotdo.routing.v1.Table
+	81,  // 58: dotdo.db.v1.RouteTable.created_at:type_name -> google.protobuf.Timestamp
+	83,  // 59: dotdo.db.v1.PutRouteTableRequest.table:type_name -> dotdo.routing.v1.Table
 	2,   // 60: dotdo.db.v1.PutRouteTableRequest.kind:type_name -> dotdo.db.v1.RouteTableKind
 	61,  // 61: dotdo.db.v1.PutRouteTableResponse.route_table:type_name -> dotdo.db.v1.RouteTable
 	61,  // 62: dotdo.db.v1.GetRouteTableResponse.route_table:type_name -> dotdo.db.v1.RouteTable
 	61,  // 63: dotdo.db.v1.ListRouteTablesResponse.route_tables:type_name -> dotdo.db.v1.RouteTable
 	0,   // 64: dotdo.db.v1.DispatchWorkerDeployment.status:type_name -> dotdo.db.v1.DeploymentStatus
 	1,   // 65: dotdo.db.v1.DispatchWorkerDeployment.kind:type_name -> dotdo.db.v1.DeploymentKind
-	80,  // 66: dotdo.db.v1.DispatchWorkerDeployment.created_at:type_name -> google.protobuf.Timestamp
-	80,  // 67: dotdo.db.v1.DispatchWorkerDeployment.finished_at:type_name -> google.protobuf.Timestamp
-	1,   // 68: dotdo.db.v1.BeginDispatchWorkerDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
-	68,  // 69: dotdo.db.v1.BeginDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
-	0,   // 70: dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
-	68,  // 71: dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
-	68,  // 72: dotdo.db.v1.GetDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
-	68,  // 73: dotdo.db.v1.ListDispatchWorkerDeploymentsResponse.deployments:type_name -> dotdo.db.v1.DispatchWorkerDeployment
-	4,   // 74: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
-	6,   // 75: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
-	9,   // 76: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
-	11,  // 77: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
-	13,  // 78: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
-	15,  // 79: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
-	18,  // 80: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
-	20,  // 81: dotdo.db.v1.DBService.RenewLease:input_type -> dotdo.db.v1.RenewLeaseRequest
-	24,  // 82: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
-	22,  // 83: dotdo.db.v1.DBService.GetLease:input_type -> dotdo.db.v1.GetLeaseRequest
-	26,  // 84: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
-	28,  // 85: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
-	31,  // 86: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
-	33,  // 87: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
-	35,  // 88: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
-	37,  // 89: dotdo.db.v1.DBService.GetAuditHead:input_type -> dotdo.db.v1.GetAuditHeadRequest
-	41,  // 90: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
-	43,  // 91: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
-	45,  // 92: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
-	47,  // 93: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
-	49,  // 94: dotdo.db.v1.DBService.RevokeApiKey:input_type -> dotdo.db.v1.RevokeApiKeyRequest
-	51,  // 95: dotdo.db.v1.DBService.SetApiKeyExpiry:input_type -> dotdo.db.v1.SetApiKeyExpiryRequest
-	53,  // 96: dotdo.db.v1.DBService.TouchApiKey:input_type -> dotdo.db.v1.TouchApiKeyRequest
-	55,  // 97: dotdo.db.v1.DBService.RotateApiKey:input_type -> dotdo.db.v1.RotateApiKeyRequest
-	57,  // 98: dotdo.db.v1.DBService.WatchEnvironment:input_type -> dotdo.db.v1.WatchEnvironmentRequest
-	62,  // 99: dotdo.db.v1.DBService.PutRouteTable:input_type -> dotdo.db.v1.PutRouteTableRequest
-	64,  // 100: dotdo.db.v1.DBService.GetRouteTable:input_type -> dotdo.db.v1.GetRouteTableRequest
-	66,  // 101: dotdo.db.v1.DBService.ListRouteTables:input_type -> dotdo.db.v1.ListRouteTablesRequest
-	69,  // 102: dotdo.db.v1.DBService.BeginDispatchWorkerDeployment:input_type -> dotdo.db.v1.BeginDispatchWorkerDeploymentRequest
-	71,  // 103: dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment:input_type -> dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest
-	73,  // 104: dotdo.db.v1.DBService.GetDispatchWorkerDeployment:input_type -> dotdo.db.v1.GetDispatchWorkerDeploymentRequest
-	75,  // 105: dotdo.db.v1.DBService.ListDispatchWorkerDeployments:input_type -> dotdo.db.v1.ListDispatchWorkerDeploymentsRequest
-	5,   // 106: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
-	8,   // 107: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
-	10,  // 108: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
-	12,  // 109: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
-	14,  // 110: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
-	16,  // 111: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
-	19,  // 112: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
-	21,  // 113: dotdo.db.v1.DBService.RenewLease:output_type -> dotdo.db.v1.RenewLeaseResponse
-	25,  // 114: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
-	23,  // 115: dotdo.db.v1.DBService.GetLease:output_type -> dotdo.db.v1.GetLeaseResponse
-	27,  // 116: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
-	29,  // 117: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
-	32,  // 118: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
-	34,  // 119: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
-	39,  // 120: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
-	38,  // 121: dotdo.db.v1.DBService.GetAuditHead:output_type -> dotdo.db.v1.GetAuditHeadResponse
-	42,  // 122: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
-	44,  // 123: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
-	46,  // 124: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
-	48,  // 125: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
-	50,  // 126: dotdo.db.v1.DBService.RevokeApiKey:output_type -> dotdo.db.v1.RevokeApiKeyResponse
-	52,  // 127: dotdo.db.v1.DBService.SetApiKeyExpiry:output_type -> dotdo.db.v1.SetApiKeyExpiryResponse
-	54,  // 128: dotdo.db.v1.DBService.TouchApiKey:output_type -> dotdo.db.v1.TouchApiKeyResponse
-	56,  // 129: dotdo.db.v1.DBService.RotateApiKey:output_type -> dotdo.db.v1.RotateApiKeyResponse
-	58,  // 130: dotdo.db.v1.DBService.WatchEnvironment:output_type -> dotdo.db.v1.WatchEnvironmentResponse
-	63,  // 131: dotdo.db.v1.DBService.PutRouteTable:output_type -> dotdo.db.v1.PutRouteTableResponse
-	65,  // 132: dotdo.db.v1.DBService.GetRouteTable:output_type -> dotdo.db.v1.GetRouteTableResponse
-	67,  // 133: dotdo.db.v1.DBService.ListRouteTables:output_type -> dotdo.db.v1.ListRouteTablesResponse
-	70,  // 134: dotdo.db.v1.DBService.BeginDispatchWorkerDeployment:output_type -> dotdo.db.v1.BeginDispatchWorkerDeploymentResponse
-	72,  // 135: dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment:output_type -> dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse
-	74,  // 136: dotdo.db.v1.DBService.GetDispatchWorkerDeployment:output_type -> dotdo.db.v1.GetDispatchWorkerDeploymentResponse
-	76,  // 137: dotdo.db.v1.DBService.ListDispatchWorkerDeployments:output_type -> dotdo.db.v1.ListDispatchWorkerDeploymentsResponse
-	106, // [106:138] is the sub-list for method output_type
-	74,  // [74:106] is the sub-list for method input_type
-	74,  // [74:74] is the sub-list for extension type_name
-	74,  // [74:74] is the sub-list for extension extendee
-	0,   // [0:74] is the sub-list for field type_name
+	81,  // 66: dotdo.db.v1.DispatchWorkerDeployment.created_at:type_name -> google.protobuf.Timestamp
+	81,  // 67: dotdo.db.v1.DispatchWorkerDeployment.finished_at:type_name -> google.protobuf.Timestamp
+	69,  // 68: dotdo.db.v1.DispatchWorkerDeployment.crons:type_name -> dotdo.db.v1.DispatchWorkerCron
+	1,   // 69: dotdo.db.v1.BeginDispatchWorkerDeploymentRequest.kind:type_name -> dotdo.db.v1.DeploymentKind
+	69,  // 70: dotdo.db.v1.BeginDispatchWorkerDeploymentRequest.crons:type_name -> dotdo.db.v1.DispatchWorkerCron
+	68,  // 71: dotdo.db.v1.BeginDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	0,   // 72: dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest.status:type_name -> dotdo.db.v1.DeploymentStatus
+	68,  // 73: dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	68,  // 74: dotdo.db.v1.GetDispatchWorkerDeploymentResponse.deployment:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	68,  // 75: dotdo.db.v1.ListDispatchWorkerDeploymentsResponse.deployments:type_name -> dotdo.db.v1.DispatchWorkerDeployment
+	4,   // 76: dotdo.db.v1.DBService.BeginDeployment:input_type -> dotdo.db.v1.BeginDeploymentRequest
+	6,   // 77: dotdo.db.v1.DBService.CompleteDeployment:input_type -> dotdo.db.v1.CompleteDeploymentRequest
+	9,   // 78: dotdo.db.v1.DBService.GetDeployment:input_type -> dotdo.db.v1.GetDeploymentRequest
+	11,  // 79: dotdo.db.v1.DBService.GetLiveDeployment:input_type -> dotdo.db.v1.GetLiveDeploymentRequest
+	13,  // 80: dotdo.db.v1.DBService.ListDeployments:input_type -> dotdo.db.v1.ListDeploymentsRequest
+	15,  // 81: dotdo.db.v1.DBService.ListPendingDeployments:input_type -> dotdo.db.v1.ListPendingDeploymentsRequest
+	18,  // 82: dotdo.db.v1.DBService.AcquireLease:input_type -> dotdo.db.v1.AcquireLeaseRequest
+	20,  // 83: dotdo.db.v1.DBService.RenewLease:input_type -> dotdo.db.v1.RenewLeaseRequest
+	24,  // 84: dotdo.db.v1.DBService.ReleaseLease:input_type -> dotdo.db.v1.ReleaseLeaseRequest
+	22,  // 85: dotdo.db.v1.DBService.GetLease:input_type -> dotdo.db.v1.GetLeaseRequest
+	26,  // 86: dotdo.db.v1.DBService.PutScriptBlob:input_type -> dotdo.db.v1.PutScriptBlobRequest
+	28,  // 87: dotdo.db.v1.DBService.GetScriptBlob:input_type -> dotdo.db.v1.GetScriptBlobRequest
+	31,  // 88: dotdo.db.v1.DBService.AppendAuditEvent:input_type -> dotdo.db.v1.AppendAuditEventRequest
+	33,  // 89: dotdo.db.v1.DBService.ListAuditEvents:input_type -> dotdo.db.v1.ListAuditEventsRequest
+	35,  // 90: dotdo.db.v1.DBService.VerifyAuditLog:input_type -> dotdo.db.v1.VerifyAuditLogRequest
+	37,  // 91: dotdo.db.v1.DBService.GetAuditHead:input_type -> dotdo.db.v1.GetAuditHeadRequest
+	41,  // 92: dotdo.db.v1.DBService.CreateApiKey:input_type -> dotdo.db.v1.CreateApiKeyRequest
+	43,  // 93: dotdo.db.v1.DBService.CreateBootstrapApiKey:input_type -> dotdo.db.v1.CreateBootstrapApiKeyRequest
+	45,  // 94: dotdo.db.v1.DBService.GetApiKey:input_type -> dotdo.db.v1.GetApiKeyRequest
+	47,  // 95: dotdo.db.v1.DBService.ListApiKeys:input_type -> dotdo.db.v1.ListApiKeysRequest
+	49,  // 96: dotdo.db.v1.DBService.RevokeApiKey:input_type -> dotdo.db.v1.RevokeApiKeyRequest
+	51,  // 97: dotdo.db.v1.DBService.SetApiKeyExpiry:input_type -> dotdo.db.v1.SetApiKeyExpiryRequest
+	53,  // 98: dotdo.db.v1.DBService.TouchApiKey:input_type -> dotdo.db.v1.TouchApiKeyRequest
+	55,  // 99: dotdo.db.v1.DBService.RotateApiKey:input_type -> dotdo.db.v1.RotateApiKeyRequest
+	57,  // 100: dotdo.db.v1.DBService.WatchEnvironment:input_type -> dotdo.db.v1.WatchEnvironmentRequest
+	62,  // 101: dotdo.db.v1.DBService.PutRouteTable:input_type -> dotdo.db.v1.PutRouteTableRequest
+	64,  // 102: dotdo.db.v1.DBService.GetRouteTable:input_type -> dotdo.db.v1.GetRouteTableRequest
+	66,  // 103: dotdo.db.v1.DBService.ListRouteTables:input_type -> dotdo.db.v1.ListRouteTablesRequest
+	70,  // 104: dotdo.db.v1.DBService.BeginDispatchWorkerDeployment:input_type -> dotdo.db.v1.BeginDispatchWorkerDeploymentRequest
+	72,  // 105: dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment:input_type -> dotdo.db.v1.CompleteDispatchWorkerDeploymentRequest
+	74,  // 106: dotdo.db.v1.DBService.GetDispatchWorkerDeployment:input_type -> dotdo.db.v1.GetDispatchWorkerDeploymentRequest
+	76,  // 107: dotdo.db.v1.DBService.ListDispatchWorkerDeployments:input_type -> dotdo.db.v1.ListDispatchWorkerDeploymentsRequest
+	5,   // 108: dotdo.db.v1.DBService.BeginDeployment:output_type -> dotdo.db.v1.BeginDeploymentResponse
+	8,   // 109: dotdo.db.v1.DBService.CompleteDeployment:output_type -> dotdo.db.v1.CompleteDeploymentResponse
+	10,  // 110: dotdo.db.v1.DBService.GetDeployment:output_type -> dotdo.db.v1.GetDeploymentResponse
+	12,  // 111: dotdo.db.v1.DBService.GetLiveDeployment:output_type -> dotdo.db.v1.GetLiveDeploymentResponse
+	14,  // 112: dotdo.db.v1.DBService.ListDeployments:output_type -> dotdo.db.v1.ListDeploymentsResponse
+	16,  // 113: dotdo.db.v1.DBService.ListPendingDeployments:output_type -> dotdo.db.v1.ListPendingDeploymentsResponse
+	19,  // 114: dotdo.db.v1.DBService.AcquireLease:output_type -> dotdo.db.v1.AcquireLeaseResponse
+	21,  // 115: dotdo.db.v1.DBService.RenewLease:output_type -> dotdo.db.v1.RenewLeaseResponse
+	25,  // 116: dotdo.db.v1.DBService.ReleaseLease:output_type -> dotdo.db.v1.ReleaseLeaseResponse
+	23,  // 117: dotdo.db.v1.DBService.GetLease:output_type -> dotdo.db.v1.GetLeaseResponse
+	27,  // 118: dotdo.db.v1.DBService.PutScriptBlob:output_type -> dotdo.db.v1.PutScriptBlobResponse
+	29,  // 119: dotdo.db.v1.DBService.GetScriptBlob:output_type -> dotdo.db.v1.GetScriptBlobResponse
+	32,  // 120: dotdo.db.v1.DBService.AppendAuditEvent:output_type -> dotdo.db.v1.AppendAuditEventResponse
+	34,  // 121: dotdo.db.v1.DBService.ListAuditEvents:output_type -> dotdo.db.v1.ListAuditEventsResponse
+	39,  // 122: dotdo.db.v1.DBService.VerifyAuditLog:output_type -> dotdo.db.v1.VerifyAuditLogResponse
+	38,  // 123: dotdo.db.v1.DBService.GetAuditHead:output_type -> dotdo.db.v1.GetAuditHeadResponse
+	42,  // 124: dotdo.db.v1.DBService.CreateApiKey:output_type -> dotdo.db.v1.CreateApiKeyResponse
+	44,  // 125: dotdo.db.v1.DBService.CreateBootstrapApiKey:output_type -> dotdo.db.v1.CreateBootstrapApiKeyResponse
+	46,  // 126: dotdo.db.v1.DBService.GetApiKey:output_type -> dotdo.db.v1.GetApiKeyResponse
+	48,  // 127: dotdo.db.v1.DBService.ListApiKeys:output_type -> dotdo.db.v1.ListApiKeysResponse
+	50,  // 128: dotdo.db.v1.DBService.RevokeApiKey:output_type -> dotdo.db.v1.RevokeApiKeyResponse
+	52,  // 129: dotdo.db.v1.DBService.SetApiKeyExpiry:output_type -> dotdo.db.v1.SetApiKeyExpiryResponse
+	54,  // 130: dotdo.db.v1.DBService.TouchApiKey:output_type -> dotdo.db.v1.TouchApiKeyResponse
+	56,  // 131: dotdo.db.v1.DBService.RotateApiKey:output_type -> dotdo.db.v1.RotateApiKeyResponse
+	58,  // 132: dotdo.db.v1.DBService.WatchEnvironment:output_type -> dotdo.db.v1.WatchEnvironmentResponse
+	63,  // 133: dotdo.db.v1.DBService.PutRouteTable:output_type -> dotdo.db.v1.PutRouteTableResponse
+	65,  // 134: dotdo.db.v1.DBService.GetRouteTable:output_type -> dotdo.db.v1.GetRouteTableResponse
+	67,  // 135: dotdo.db.v1.DBService.ListRouteTables:output_type -> dotdo.db.v1.ListRouteTablesResponse
+	71,  // 136: dotdo.db.v1.DBService.BeginDispatchWorkerDeployment:output_type -> dotdo.db.v1.BeginDispatchWorkerDeploymentResponse
+	73,  // 137: dotdo.db.v1.DBService.CompleteDispatchWorkerDeployment:output_type -> dotdo.db.v1.CompleteDispatchWorkerDeploymentResponse
+	75,  // 138: dotdo.db.v1.DBService.GetDispatchWorkerDeployment:output_type -> dotdo.db.v1.GetDispatchWorkerDeploymentResponse
+	77,  // 139: dotdo.db.v1.DBService.ListDispatchWorkerDeployments:output_type -> dotdo.db.v1.ListDispatchWorkerDeploymentsResponse
+	108, // [108:140] is the sub-list for method output_type
+	76,  // [76:108] is the sub-list for method input_type
+	76,  // [76:76] is the sub-list for extension type_name
+	76,  // [76:76] is the sub-list for extension extendee
+	0,   // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_dotdo_db_v1_db_proto_init() }
@@ -5763,7 +5845,7 @@ func file_dotdo_db_v1_db_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dotdo_db_v1_db_proto_rawDesc), len(file_dotdo_db_v1_db_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   77,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -932,7 +932,11 @@ type DeployResponse struct {
 	// for a retried idempotency key).
 	Deployment *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
 	// url is where the dispatcher serves the worker, when it is known.
-	Url           string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// warnings tell what the deploy did not do, for example schedule the
+	// worker's new cron triggers on Cloudflare, where the environment's
+	// dispatch Worker fires them until it is deployed again.
+	Warnings      []string `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -979,6 +983,13 @@ func (x *DeployResponse) GetUrl() string {
 		return x.Url
 	}
 	return ""
+}
+
+func (x *DeployResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
 }
 
 // RollbackRequest is the body of `POST /rollback`.
@@ -2138,12 +2149,13 @@ const file_dotdo_deploy_v1_deploy_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x92\x02\xbaH\x8e\x02\x1a}\n" +
 	"\x18deploy.script_or_modules\x12,exactly one of script or modules must be set\x1a3(size(this.script) > 0) != (size(this.modules) > 0)\x1a\x8c\x01\n" +
-	"\x12deploy.main_module\x12(main_module must name one of the modules\x1aLthis.main_module == '' || this.modules.exists(m, m.name == this.main_module)\"_\n" +
+	"\x12deploy.main_module\x12(main_module must name one of the modules\x1aLthis.main_module == '' || this.modules.exists(m, m.name == this.main_module)\"{\n" +
 	"\x0eDeployResponse\x12;\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x1b.dotdo.deploy.v1.DeploymentR\n" +
 	"deployment\x12\x10\n" +
-	"\x03url\x18\x02 \x01(\tR\x03url\"\x8f\x02\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1a\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"\x8f\x02\n" +
 	"\x0fRollbackRequest\x12D\n" +
 	"\aservice\x18\x01 \x01(\tB*\xbaH'r%\x10\x01\x18?2\x1f^[a-z0-9]([a-z0-9-]*[a-z0-9])?$R\aservice\x12>\n" +
 	"\venvironment\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18 2\x11^[a-z][a-z0-9-]*$R\venvironment\x12!\n" +

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -10,7 +11,7 @@ import (
 )
 
 const dispatchWorkerCols = `id, environment, version, status, kind, restored_version, route_table_version, script_name,
-	script_sha256, compatibility_date, routes, actor_key_id, actor_name, created_at, finished_at, error_message`
+	script_sha256, compatibility_date, routes, crons, actor_key_id, actor_name, created_at, finished_at, error_message`
 
 // interruptedError is the error recorded on a dispatch Worker deployment
 // left pending when the next one begins.
@@ -20,18 +21,51 @@ func scanDispatchWorker(r interface{ Scan(...any) error }) (store.DispatchWorker
 	var (
 		d                    store.DispatchWorkerDeployment
 		status, kind, routes string
+		crons                string
 		createdAt            int64
 		finishedAt           *int64
 	)
 	if err := r.Scan(&d.ID, &d.Environment, &d.Version, &status, &kind, &d.RestoredVersion, &d.RouteTableVersion, &d.ScriptName,
-		&d.ScriptSHA256, &d.CompatibilityDate, &routes, &d.ActorKeyID, &d.ActorName, &createdAt, &finishedAt, &d.Error); err != nil {
+		&d.ScriptSHA256, &d.CompatibilityDate, &routes, &crons, &d.ActorKeyID, &d.ActorName, &createdAt, &finishedAt, &d.Error); err != nil {
 		return d, err
 	}
 	d.Status, d.Kind = store.Status(status), store.Kind(kind)
 	d.CreatedAt, d.FinishedAt = fromMicros(createdAt), fromNullMicros(finishedAt)
 	var err error
-	d.Routes, err = unmarshalStrings(routes, "dispatch worker deployment "+d.ID+" routes")
+	if d.Routes, err = unmarshalStrings(routes, "dispatch worker deployment "+d.ID+" routes"); err != nil {
+		return d, err
+	}
+	d.Crons, err = unmarshalCrons(crons, "dispatch worker deployment "+d.ID+" crons")
 	return d, err
+}
+
+// cronJSON is a store.CronTrigger in the crons column.
+type cronJSON struct {
+	Cron    string   `json:"cron"`
+	Workers []string `json:"workers"`
+}
+
+func unmarshalCrons(s, what string) ([]store.CronTrigger, error) {
+	var v []cronJSON
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("decode %s: %v: %w", what, err, errkind.Corrupt)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	out := make([]store.CronTrigger, len(v))
+	for i, c := range v {
+		out[i] = store.CronTrigger(c)
+	}
+	return out, nil
+}
+
+func cronsJSON(v []store.CronTrigger) string {
+	out := make([]cronJSON, len(v))
+	for i, c := range v {
+		out[i] = cronJSON(c)
+	}
+	return marshalJSON(out)
 }
 
 func (e *Engine) queryDispatchWorker(ctx context.Context, q Queryer, what, where string, args ...any) (store.DispatchWorkerDeployment, error) {
@@ -81,13 +115,13 @@ WHERE environment = ? AND status = 'pending'`, micros(now), interruptedError, nd
 			ID: store.NewID("dwd", now), Environment: nd.Environment, Version: last + 1, Status: store.StatusPending,
 			Kind: nd.Kind, RestoredVersion: nd.RestoredVersion, RouteTableVersion: nd.RouteTableVersion,
 			ScriptName: nd.ScriptName, ScriptSHA256: nd.ScriptSHA256, CompatibilityDate: nd.CompatibilityDate,
-			Routes: nd.Routes, ActorKeyID: nd.ActorKeyID, ActorName: nd.ActorName, CreatedAt: now,
+			Routes: nd.Routes, Crons: nd.Crons, ActorKeyID: nd.ActorKeyID, ActorName: nd.ActorName, CreatedAt: now,
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO dispatch_worker_deployments (id, environment, version, status, kind,
-	restored_version, route_table_version, script_name, script_sha256, compatibility_date, routes, actor_key_id, actor_name, created_at)
-VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	restored_version, route_table_version, script_name, script_sha256, compatibility_date, routes, crons, actor_key_id, actor_name, created_at)
+VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			out.ID, out.Environment, out.Version, string(out.Kind), out.RestoredVersion, out.RouteTableVersion, out.ScriptName,
-			out.ScriptSHA256, out.CompatibilityDate, stringsJSON(out.Routes), out.ActorKeyID, out.ActorName, micros(now)); err != nil {
+			out.ScriptSHA256, out.CompatibilityDate, stringsJSON(out.Routes), cronsJSON(out.Crons), out.ActorKeyID, out.ActorName, micros(now)); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		return nil
@@ -97,6 +131,9 @@ VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	}
 	if len(out.Routes) == 0 {
 		out.Routes = nil
+	}
+	if len(out.Crons) == 0 {
+		out.Crons = nil
 	}
 	return out, nil
 }
