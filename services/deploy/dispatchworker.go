@@ -208,10 +208,11 @@ func (s *Service) shipDispatchWorker(ctx context.Context, c Caller, p authz.Prin
 	nd.ActorKeyID, nd.ActorName = p.KeyID, p.Name
 	var out store.DispatchWorkerDeployment
 	err := s.withLease(ctx, e.Name, nd.ScriptName, func(ctx context.Context, _ store.LeaseFence) error {
-		previous, err := s.liveDispatchRoutes(ctx, e.Name)
+		live, _, err := s.liveDispatchWorker(ctx, e.Name)
 		if err != nil {
 			return err
 		}
+		previous := live.Routes
 		d, err := s.rec.BeginDispatchWorkerDeployment(ctx, nd)
 		if err != nil {
 			return fmt.Errorf("record the dispatch Worker deployment: %w", err)
@@ -269,19 +270,19 @@ func (s *Service) uploadDispatchWorker(ctx context.Context, dw backend.DispatchW
 	return dw.RouteDispatchWorker(uctx, e.Namespace, d.ScriptName, d.Routes, previous)
 }
 
-// liveDispatchRoutes returns the routes of env's live dispatch Worker, if
-// one is live.
-func (s *Service) liveDispatchRoutes(ctx context.Context, env string) ([]string, error) {
+// liveDispatchWorker returns env's live dispatch Worker deployment, if one
+// is live (ok), from the newest page of its deployments.
+func (s *Service) liveDispatchWorker(ctx context.Context, env string) (d store.DispatchWorkerDeployment, ok bool, err error) {
 	items, _, err := s.rec.ListDispatchWorkerDeployments(ctx, store.DispatchWorkerFilter{Environment: env, PageSize: store.MaxPageSize})
 	if err != nil {
-		return nil, fmt.Errorf("read the dispatch Worker deployments of %s: %w", env, err)
+		return d, false, fmt.Errorf("read the dispatch Worker deployments of %s: %w", env, err)
 	}
 	for _, d := range items {
 		if d.Status == store.StatusLive {
-			return d.Routes, nil
+			return d, true, nil
 		}
 	}
-	return nil, nil
+	return d, false, nil
 }
 
 // cronWarning returns, on a backend whose dispatch Worker fires the crons
@@ -296,24 +297,16 @@ func (s *Service) cronWarning(ctx context.Context, env, service string, crons []
 	if !ok || !dc.CronsByDispatchWorker() {
 		return ""
 	}
-	items, _, err := s.rec.ListDispatchWorkerDeployments(ctx, store.DispatchWorkerFilter{Environment: env, PageSize: store.MaxPageSize})
+	d, live, err := s.liveDispatchWorker(ctx, env)
 	if err != nil {
 		s.log.WarnContext(ctx, "deploy: read the dispatch Worker's crons", "environment", env, "err", err)
 		return ""
 	}
 	var fired []string
-	live := false
-	for _, d := range items {
-		if d.Status != store.StatusLive {
-			continue
+	for _, c := range d.Crons {
+		if slices.Contains(c.Workers, service) {
+			fired = append(fired, c.Cron)
 		}
-		live = true
-		for _, c := range d.Crons {
-			if slices.Contains(c.Workers, service) {
-				fired = append(fired, c.Cron)
-			}
-		}
-		break
 	}
 	want := slices.Clone(crons)
 	slices.Sort(want)

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dot-do/platform/internal/cron"
 	"github.com/dot-do/platform/internal/names"
 )
 
@@ -105,18 +104,10 @@ func (a *API) serveAccountSchedules(w http.ResponseWriter, r *http.Request, name
 	route := r.Method + " account script schedules"
 	var crons []string
 	if r.Method == http.MethodPut {
-		var body []scheduleJSON
-		if err := decodeJSON(w, r, &body); err != nil {
-			writeError(w, err)
+		var aerr *apiError
+		if crons, aerr = decodeSchedules(w, r); aerr != nil {
+			writeError(w, aerr)
 			return route
-		}
-		crons = make([]string, len(body))
-		for i, b := range body {
-			if _, err := cron.Parse(b.Cron); err != nil {
-				writeError(w, errf(http.StatusBadRequest, CodeBadBody, "Invalid cron: "+err.Error()))
-				return route
-			}
-			crons[i] = b.Cron
 		}
 	} else if r.Method != http.MethodGet {
 		writeError(w, errf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method not allowed for this endpoint"))

@@ -30,6 +30,23 @@ func schedulesOf(crons []string) schedulesJSON {
 	return out
 }
 
+// decodeSchedules reads a schedules body, [{"cron": "*/5 * * * *"}, ...],
+// and returns its crons, each parsed.
+func decodeSchedules(w http.ResponseWriter, r *http.Request) ([]string, *apiError) {
+	var body []scheduleJSON
+	if err := decodeJSON(w, r, &body); err != nil {
+		return nil, err
+	}
+	crons := make([]string, len(body))
+	for i, b := range body {
+		if _, err := cron.Parse(b.Cron); err != nil {
+			return nil, errf(http.StatusBadRequest, CodeBadBody, "Invalid cron: "+err.Error())
+		}
+		crons[i] = b.Cron
+	}
+	return crons, nil
+}
+
 // getSchedules answers the cron triggers of a script:
 // GET .../scripts/{s}/schedules, shaped as Cloudflare's account-level
 // schedules endpoint (Cloudflare has none for namespace scripts).
@@ -49,16 +66,9 @@ func (a *API) putSchedules(w http.ResponseWriter, r *http.Request, segs []string
 	if aerr != nil {
 		return aerr
 	}
-	var body []scheduleJSON
-	if err := decodeJSON(w, r, &body); err != nil {
-		return err
-	}
-	crons := make([]string, len(body))
-	for i, b := range body {
-		if _, err := cron.Parse(b.Cron); err != nil {
-			return errf(http.StatusBadRequest, CodeBadBody, "Invalid cron: "+err.Error())
-		}
-		crons[i] = b.Cron
+	crons, aerr := decodeSchedules(w, r)
+	if aerr != nil {
+		return aerr
 	}
 	s, err := a.cfg.Store.SetCrons(ns, name, crons)
 	if err != nil {
